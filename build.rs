@@ -1,0 +1,88 @@
+//! Generates the httpd/APR bindings with bindgen, compiles the C shim, and
+//! links libpython with a RUNPATH so the module loads the Python it was built for.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Output of a configuration helper such as `apxs -q INCLUDEDIR`.
+fn query(tool: &str, args: &[&str]) -> String {
+    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run `{tool} {}`: {e}\n\
+             Install Apache's development files: apt-get install -y apache2-dev",
+            args.join(" ")
+        )
+    });
+    if !out.status.success() {
+        panic!(
+            "`{tool} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn main() {
+    let apxs = env::var("APXS").unwrap_or_else(|_| "apxs".to_string());
+    let apr_config = env::var("APR_CONFIG").unwrap_or_else(|_| "apr-1-config".to_string());
+    println!("cargo:rerun-if-env-changed=APXS");
+    println!("cargo:rerun-if-env-changed=APR_CONFIG");
+    println!("cargo:rerun-if-changed=wrapper.h");
+    println!("cargo:rerun-if-changed=src/ffi/shim.c");
+    println!("cargo:rerun-if-changed=src/ffi/shim.h");
+
+    let httpd_include = query(&apxs, &["-q", "INCLUDEDIR"]);
+    let apr_include = query(&apr_config, &["--includedir"]);
+    let cppflags = query(&apr_config, &["--cppflags"]);
+    let mut clang_args = vec![format!("-I{httpd_include}"), format!("-I{apr_include}")];
+    clang_args.extend(cppflags.split_whitespace().map(str::to_string));
+
+    let bindings = bindgen::Builder::default()
+        .header("wrapper.h")
+        .clang_args(&clang_args)
+        .allowlist_function("ap_.*|apr_.*|wsgi_shim_.*|unixd_.*")
+        .allowlist_type(
+            "request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|cmd_how|\
+             process_rec|ap_.*|apr_.*|core_dir_config",
+        )
+        .allowlist_var(
+            "MODULE_MAGIC_.*|APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|OR_.*|\
+             RSRC_CONF|ACCESS_CONF|EXEC_ON_READ|NOT_IN_.*|GLOBAL_ONLY|APR_SUCCESS|\
+             APR_.*|AP_MPMQ_.*|AP_SERVER_.*|AP_REQ_.*|REQUEST_CHUNKED_.*|OPT_.*|\
+             WSGI_SHIM_.*|AP_FILTER_ERROR|AP_MAX_REG_MATCH|AP_REG_.*|ap_server_conf|\
+             ap_unixd_config|ap_my_generation|ap_server_root",
+        )
+        // printf-style functions taking a va_list are not callable from Rust.
+        .blocklist_function(".*vprintf.*|apr_vformatter|ap_log_.*_v|.*_vlog.*|apr_pvsprintf")
+        .default_macro_constant_type(bindgen::MacroTypeVariation::Signed)
+        .layout_tests(false)
+        .generate_cstr(true)
+        .derive_default(true)
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        .generate()
+        .expect("bindgen failed to generate the httpd/APR bindings");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    bindings
+        .write_to_file(out.join("bindings.rs"))
+        .expect("cannot write bindings.rs");
+
+    let mut shim = cc::Build::new();
+    shim.file("src/ffi/shim.c")
+        .include(&httpd_include)
+        .include(&apr_include)
+        .warnings(true);
+    for flag in cppflags.split_whitespace() {
+        if let Some(def) = flag.strip_prefix("-D") {
+            let (k, v) = def.split_once('=').map_or((def, None), |(k, v)| (k, Some(v)));
+            shim.define(k, v);
+        }
+    }
+    shim.compile("wsgi_shim");
+
+
+    // Load the libpython we were built against, not whichever one of the same
+    // SONAME the dynamic loader would find first.
+    pyo3_build_config::add_libpython_rpath_link_args();
+}

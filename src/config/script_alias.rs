@@ -1,0 +1,292 @@
+//! `WSGIScriptAlias` / `WSGIScriptAliasMatch`: their options and how a request
+//! URI is mapped onto a script path (mod_alias's slash rules, `$N` substitution).
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::words::split_option;
+
+/// A compiled regular expression (httpd's PCRE, supplied by the Apache layer).
+pub trait UriRegex: Send + Sync {
+    /// Byte ranges of the match (index 0) and each capture group, or `None`.
+    fn captures(&self, text: &str) -> Option<Vec<Option<(usize, usize)>>>;
+}
+
+/// Options accepted after the target of the alias (and of WSGIImportScript etc.).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScriptOptions {
+    pub process_group: Option<String>,
+    pub application_group: Option<String>,
+    pub callable_object: Option<String>,
+    pub pass_authorization: Option<bool>,
+}
+
+impl ScriptOptions {
+    /// Parses `name=value` words, accepting only the names in `allowed`.
+    pub fn parse(directive: &str, words: &[String], allowed: &[&str]) -> Result<Self, String> {
+        let mut opts = ScriptOptions::default();
+        for word in words {
+            let Some((name, value)) = split_option(word) else {
+                return Err(format!(
+                    "{directive}: unexpected argument '{word}'; options are written name=value ({})",
+                    allowed.join(", ")
+                ));
+            };
+            if !allowed.contains(&name) {
+                return Err(format!(
+                    "{directive}: unknown option '{name}'; valid options are {}",
+                    allowed.join(", ")
+                ));
+            }
+            match name {
+                "process-group" => opts.process_group = Some(value.to_string()),
+                "application-group" => opts.application_group = Some(value.to_string()),
+                "callable-object" => {
+                    if value.is_empty() {
+                        return Err(format!("{directive}: callable-object must not be empty"));
+                    }
+                    opts.callable_object = Some(value.to_string())
+                }
+                "pass-authorization" => {
+                    opts.pass_authorization = Some(parse_on_off(value).ok_or_else(|| {
+                        format!("{directive}: pass-authorization must be On or Off, not '{value}'")
+                    })?)
+                }
+                _ => unreachable!("option names are checked against `allowed` above"),
+            }
+        }
+        Ok(opts)
+    }
+
+    /// mod_wsgi preloads a script at process start when both groups are given
+    /// as fixed names (`%{GLOBAL}` counts as one: it is the empty name).
+    pub fn preloads(&self) -> bool {
+        let fixed = |g: &String| g == "%{GLOBAL}" || !g.contains("%{");
+        matches!((&self.process_group, &self.application_group),
+            (Some(p), Some(a)) if fixed(p) && fixed(a))
+    }
+}
+
+/// `On`/`Off` in any case, as httpd's FLAG directives accept.
+pub fn parse_on_off(value: &str) -> Option<bool> {
+    if value.eq_ignore_ascii_case("on") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("off") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+pub const ALIAS_OPTIONS: &[&str] = &[
+    "process-group",
+    "application-group",
+    "callable-object",
+    "pass-authorization",
+];
+
+#[derive(Clone)]
+pub enum Matcher {
+    /// URL-path prefix, matched with mod_alias's rules.
+    Prefix(String),
+    /// Regular expression; the target may contain `$N` references.
+    Regex { pattern: String, regex: Arc<dyn UriRegex> },
+}
+
+#[derive(Clone)]
+pub struct ScriptAlias {
+    pub matcher: Matcher,
+    /// File or directory the URL maps to.
+    pub target: String,
+    pub options: ScriptOptions,
+}
+
+impl fmt::Debug for ScriptAlias {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = match &self.matcher {
+            Matcher::Prefix(p) => format!("prefix {p}"),
+            Matcher::Regex { pattern, .. } => format!("regex {pattern}"),
+        };
+        write!(f, "ScriptAlias({m} -> {}, {:?})", self.target, self.options)
+    }
+}
+
+/// What translate_name does with a request that an alias matched.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mapped {
+    /// New `r->filename`: the script plus whatever of the URI followed the match.
+    pub filename: String,
+}
+
+impl ScriptAlias {
+    /// Maps `uri` if this alias matches it.
+    pub fn map(&self, uri: &str) -> Option<Mapped> {
+        match &self.matcher {
+            Matcher::Prefix(prefix) => {
+                let n = alias_matches(uri, prefix);
+                if n == 0 {
+                    return None;
+                }
+                // A mount at "/" keeps the whole URI (its leading slash included)
+                // so the directory walk finds the script and the rest as PATH_INFO.
+                let rest = if prefix == "/" { uri } else { &uri[n..] };
+                Some(Mapped { filename: format!("{}{rest}", self.target) })
+            }
+            Matcher::Regex { regex, .. } => {
+                let caps = regex.captures(uri)?;
+                let (_, end) = caps.first().copied().flatten()?;
+                if end == 0 {
+                    return None;
+                }
+                let target = substitute(&self.target, uri, &caps);
+                Some(Mapped { filename: format!("{target}{}", &uri[end..]) })
+            }
+        }
+    }
+}
+
+/// mod_alias's `alias_matches`: the number of URI bytes the alias covers, or 0.
+/// Any run of slashes in the alias matches any non-empty run in the URI, and the
+/// alias must end on a path-segment boundary.
+pub fn alias_matches(uri: &str, alias: &str) -> usize {
+    let u = uri.as_bytes();
+    let a = alias.as_bytes();
+    let (mut ui, mut ai) = (0, 0);
+    while ai < a.len() {
+        if a[ai] == b'/' {
+            if u.get(ui) != Some(&b'/') {
+                return 0;
+            }
+            while a.get(ai) == Some(&b'/') {
+                ai += 1;
+            }
+            while u.get(ui) == Some(&b'/') {
+                ui += 1;
+            }
+        } else {
+            if u.get(ui) != Some(&a[ai]) {
+                return 0;
+            }
+            ui += 1;
+            ai += 1;
+        }
+    }
+    if a.last().is_some_and(|&c| c != b'/') && ui < u.len() && u[ui] != b'/' {
+        return 0;
+    }
+    ui
+}
+
+/// httpd's `ap_pregsub`: `$0`-`$9` (and `&` for the whole match) from `source`;
+/// `\$`, `\&` and `\\` escape. Unmatched groups expand to nothing.
+pub fn substitute(template: &str, source: &str, caps: &[Option<(usize, usize)>]) -> String {
+    let mut out = String::with_capacity(template.len() + source.len());
+    let mut chars = template.chars().peekable();
+    let group = |n: usize| -> &str {
+        match caps.get(n).copied().flatten() {
+            Some((s, e)) => source.get(s..e).unwrap_or(""),
+            None => "",
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '$' if chars.peek().is_some_and(|d| d.is_ascii_digit()) => {
+                let d = chars.next().and_then(|d| d.to_digit(10)).unwrap_or(0) as usize;
+                out.push_str(group(d));
+            }
+            '&' => out.push_str(group(0)),
+            '\\' if matches!(chars.peek(), Some('$' | '&' | '\\')) => {
+                out.push(chars.next().unwrap_or('\\'));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix(p: &str, target: &str) -> ScriptAlias {
+        ScriptAlias {
+            matcher: Matcher::Prefix(p.into()),
+            target: target.into(),
+            options: ScriptOptions::default(),
+        }
+    }
+
+    #[test]
+    fn alias_slash_rules() {
+        assert_eq!(alias_matches("/hello", "/hello"), 6);
+        assert_eq!(alias_matches("/hello/x/y", "/hello"), 6);
+        assert_eq!(alias_matches("/helloworld", "/hello"), 0);
+        assert_eq!(alias_matches("/hel", "/hello"), 0);
+        assert_eq!(alias_matches("//hello//x", "/hello/"), 9);
+        assert_eq!(alias_matches("/hello", "/hello/"), 0);
+        assert_eq!(alias_matches("/anything", "/"), 1);
+        assert_eq!(alias_matches("/a//b/c", "/a/b"), 5);
+        assert_eq!(alias_matches("", "/"), 0);
+    }
+
+    #[test]
+    fn prefix_mapping() {
+        let a = prefix("/hello", "/srv/hello.wsgi");
+        assert_eq!(a.map("/hello").unwrap().filename, "/srv/hello.wsgi");
+        assert_eq!(a.map("/hello/x/y").unwrap().filename, "/srv/hello.wsgi/x/y");
+        assert!(a.map("/other").is_none());
+        let root = prefix("/", "/srv/app.wsgi");
+        assert_eq!(root.map("/").unwrap().filename, "/srv/app.wsgi/");
+        assert_eq!(root.map("/a/b").unwrap().filename, "/srv/app.wsgi/a/b");
+        let dir = prefix("/apps/", "/srv/apps/");
+        assert_eq!(dir.map("/apps/one.wsgi/x").unwrap().filename, "/srv/apps/one.wsgi/x");
+    }
+
+    struct Fixed(Vec<Option<(usize, usize)>>);
+    impl UriRegex for Fixed {
+        fn captures(&self, _: &str) -> Option<Vec<Option<(usize, usize)>>> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn regex_mapping_substitutes_and_appends_the_rest() {
+        // As if ^/app/([^/]+) matched "/app/shop/cart": $0 = 0..9, $1 = 5..9.
+        let a = ScriptAlias {
+            matcher: Matcher::Regex {
+                pattern: "^/app/([^/]+)".into(),
+                regex: Arc::new(Fixed(vec![Some((0, 9)), Some((5, 9))])),
+            },
+            target: "/srv/$1.wsgi".into(),
+            options: ScriptOptions::default(),
+        };
+        assert_eq!(a.map("/app/shop/cart").unwrap().filename, "/srv/shop.wsgi/cart");
+    }
+
+    #[test]
+    fn pregsub_escapes() {
+        let caps = [Some((0, 3)), Some((1, 2)), None];
+        assert_eq!(substitute("x$1y$2z", "abc", &caps), "xbyz");
+        assert_eq!(substitute(r"\$1&\&\\", "abc", &caps), r"$1abc&\");
+        assert_eq!(substitute("$9", "abc", &caps), "");
+        assert_eq!(substitute("cost$", "abc", &caps), "cost$");
+    }
+
+    #[test]
+    fn options_parse() {
+        let words: Vec<String> = ["process-group=a", "application-group=%{SERVER}", "pass-authorization=on"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let o = ScriptOptions::parse("WSGIScriptAlias", &words, ALIAS_OPTIONS).unwrap();
+        assert_eq!(o.process_group.as_deref(), Some("a"));
+        assert_eq!(o.pass_authorization, Some(true));
+        assert!(!o.preloads());
+        let err = ScriptOptions::parse("WSGIScriptAlias", &["bogus=1".into()], ALIAS_OPTIONS).unwrap_err();
+        assert!(err.contains("unknown option 'bogus'"), "{err}");
+        let err = ScriptOptions::parse("WSGIScriptAlias", &["extra".into()], ALIAS_OPTIONS).unwrap_err();
+        assert!(err.contains("unexpected argument 'extra'"), "{err}");
+        let o = ScriptOptions::parse("X", &["process-group=p".into(), "application-group=g".into()], ALIAS_OPTIONS).unwrap();
+        assert!(o.preloads());
+    }
+}

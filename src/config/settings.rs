@@ -1,0 +1,258 @@
+//! The typed configuration our directives build: per-server (main server and
+//! each `<VirtualHost>`), per-directory, and the process-wide settings that are
+//! only valid in the main server.
+
+use std::net::IpAddr;
+
+use super::script_alias::{Matcher, ScriptAlias, ScriptOptions};
+
+/// Settings valid in server, virtual-host and directory context. `None` means
+/// "not set here": a more specific scope wins, then the mod_wsgi default.
+#[derive(Clone, Debug, Default)]
+pub struct AppSettings {
+    pub application_group: Option<String>,
+    pub process_group: Option<String>,
+    pub callable_object: Option<String>,
+    pub pass_authorization: Option<bool>,
+    pub script_reloading: Option<bool>,
+    pub chunked_request: Option<bool>,
+    pub enable_sendfile: Option<bool>,
+    pub map_head_to_get: Option<MapHeadToGet>,
+    pub trusted_proxy_headers: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<IpNet>>,
+    pub error_override: Option<bool>,
+}
+
+macro_rules! overlay {
+    ($over:expr, $base:expr, $($field:ident),*) => {
+        AppSettings { $($field: $over.$field.clone().or_else(|| $base.$field.clone()),)* }
+    };
+}
+
+impl AppSettings {
+    /// `self` over `base`: every field set in `self` wins.
+    pub fn over(&self, base: &AppSettings) -> AppSettings {
+        overlay!(
+            self,
+            base,
+            application_group,
+            process_group,
+            callable_object,
+            pass_authorization,
+            script_reloading,
+            chunked_request,
+            enable_sendfile,
+            map_head_to_get,
+            trusted_proxy_headers,
+            trusted_proxies,
+            error_override
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapHeadToGet {
+    On,
+    Off,
+    Auto,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashSeed {
+    Random,
+    Fixed(u32),
+}
+
+/// Process-wide settings (directives valid only in the main server).
+#[derive(Clone, Debug, Default)]
+pub struct GlobalSettings {
+    pub python_home: Option<String>,
+    pub python_path: Vec<String>,
+    pub lazy_initialization: Option<bool>,
+    pub restrict_embedded: Option<bool>,
+    pub restrict_stdin: Option<bool>,
+    pub restrict_stdout: Option<bool>,
+    pub restrict_signal: Option<bool>,
+    pub python_optimize: Option<u8>,
+    pub python_hash_seed: Option<HashSeed>,
+    pub dont_write_bytecode: Option<bool>,
+    pub python_warnings: Vec<String>,
+    pub destroy_interpreter: Option<bool>,
+    pub case_sensitivity: Option<bool>,
+    pub python_eggs: Option<String>,
+    pub switch_interval: Option<f64>,
+    pub socket_prefix: Option<String>,
+}
+
+impl GlobalSettings {
+    pub fn lazy_initialization(&self) -> bool {
+        self.lazy_initialization.unwrap_or(true)
+    }
+    pub fn restrict_embedded(&self) -> bool {
+        self.restrict_embedded.unwrap_or(false)
+    }
+    pub fn restrict_signal(&self) -> bool {
+        self.restrict_signal.unwrap_or(true)
+    }
+    pub fn destroy_interpreter(&self) -> bool {
+        self.destroy_interpreter.unwrap_or(true)
+    }
+    /// mod_wsgi's default: case sensitive everywhere but Windows and macOS.
+    pub fn case_sensitive(&self) -> bool {
+        self.case_sensitivity.unwrap_or(!cfg!(any(windows, target_os = "macos")))
+    }
+}
+
+/// A script to load at process start (`WSGIImportScript`, or a preloading alias).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportScript {
+    pub path: String,
+    pub process_group: String,
+    pub application_group: String,
+}
+
+/// Per-server configuration (the main server and each virtual host).
+#[derive(Clone, Debug, Default)]
+pub struct ServerConfig {
+    /// Script aliases in configuration order; the first match wins.
+    pub aliases: Vec<ScriptAlias>,
+    pub import_scripts: Vec<ImportScript>,
+    pub settings: AppSettings,
+    /// Only meaningful in the main server's configuration.
+    pub global: GlobalSettings,
+}
+
+impl ServerConfig {
+    /// A virtual host's configuration over the main server's: the vhost's
+    /// aliases are tried first, then the main server's (as mod_alias does).
+    pub fn merge(base: &ServerConfig, vhost: &ServerConfig) -> ServerConfig {
+        ServerConfig {
+            aliases: vhost.aliases.iter().chain(&base.aliases).cloned().collect(),
+            import_scripts: vhost.import_scripts.clone(),
+            settings: vhost.settings.over(&base.settings),
+            global: base.global.clone(),
+        }
+    }
+
+    /// Scripts to load at process start: WSGIImportScript entries, then aliases
+    /// that name both a process group and an application group.
+    pub fn preloads(&self) -> Vec<ImportScript> {
+        let mut out = self.import_scripts.clone();
+        for alias in &self.aliases {
+            // A regex alias whose target has `$N` has no single script to load.
+            let substituted = matches!(alias.matcher, Matcher::Regex { .. }) && alias.target.contains('$');
+            if let (true, ScriptOptions { process_group: Some(p), application_group: Some(a), .. }) =
+                (alias.options.preloads() && !substituted, &alias.options)
+            {
+                out.push(ImportScript {
+                    path: alias.target.clone(),
+                    process_group: p.clone(),
+                    application_group: a.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Per-directory configuration (`<Directory>`, `<Location>`, `<Files>`, `.htaccess`).
+#[derive(Clone, Debug, Default)]
+pub struct DirConfig {
+    pub settings: AppSettings,
+}
+
+impl DirConfig {
+    pub fn merge(base: &DirConfig, over: &DirConfig) -> DirConfig {
+        DirConfig { settings: over.settings.over(&base.settings) }
+    }
+}
+
+/// An address range from `WSGITrustedProxies`: `addr`, `addr/bits` or `addr/netmask`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub bits: u8,
+}
+
+impl IpNet {
+    pub fn parse(s: &str) -> Option<IpNet> {
+        let (addr, mask) = match s.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = match mask {
+            None => max,
+            Some(m) => match m.parse::<u8>() {
+                Ok(b) if b <= max => b,
+                Ok(_) => return None,
+                Err(_) => {
+                    // A dotted netmask: contiguous leading ones only.
+                    let m: std::net::Ipv4Addr = m.parse().ok()?;
+                    let v = u32::from(m);
+                    if !addr.is_ipv4() || v.leading_ones() + v.trailing_zeros() != 32 {
+                        return None;
+                    }
+                    v.leading_ones() as u8
+                }
+            },
+        };
+        Some(IpNet { addr, bits })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            _ => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.bits == 0 { 0 } else { u32::MAX << (32 - self.bits) };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.bits == 0 { 0 } else { u128::MAX << (128 - self.bits) };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_prefers_the_more_specific_scope() {
+        let base = AppSettings {
+            application_group: Some("a".into()),
+            callable_object: Some("app".into()),
+            ..Default::default()
+        };
+        let dir = AppSettings { application_group: Some("%{GLOBAL}".into()), ..Default::default() };
+        let m = dir.over(&base);
+        assert_eq!(m.application_group.as_deref(), Some("%{GLOBAL}"));
+        assert_eq!(m.callable_object.as_deref(), Some("app"));
+        assert_eq!(m.script_reloading, None);
+    }
+
+    #[test]
+    fn ip_nets() {
+        let n = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.1.2.3".parse().unwrap()));
+        assert!(!n.contains("11.1.2.3".parse().unwrap()));
+        assert!(n.contains("::ffff:10.9.9.9".parse().unwrap()));
+        let m = IpNet::parse("192.168.1.0/255.255.255.0").unwrap();
+        assert_eq!(m.bits, 24);
+        assert!(IpNet::parse("1.2.3.4/255.0.255.0").is_none());
+        assert!(IpNet::parse("1.2.3.4/33").is_none());
+        assert!(IpNet::parse("nonsense").is_none());
+        let one = IpNet::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6 = IpNet::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,25 @@
+/* Headers bindgen turns into src/ffi bindings (see build.rs for the allowlist). */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <http_connection.h>
+#include <http_vhost.h>
+#include <ap_mmn.h>
+#include <ap_mpm.h>
+#include <ap_regex.h>
+#include <ap_release.h>
+#include <util_filter.h>
+#include <util_script.h>
+#include <mpm_common.h>
+#include <scoreboard.h>
+#include <unixd.h>
+#include <apr_strings.h>
+#include <apr_buckets.h>
+#include <apr_file_io.h>
+#include <apr_thread_proc.h>
+#include <apr_time.h>
+#include "src/ffi/shim.h"
