@@ -51,7 +51,7 @@ fn main() {
             "MODULE_MAGIC_.*|APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|OR_.*|\
              RSRC_CONF|ACCESS_CONF|EXEC_ON_READ|NOT_IN_.*|GLOBAL_ONLY|APR_SUCCESS|\
              APR_.*|AP_MPMQ_.*|AP_SERVER_.*|AP_REQ_.*|REQUEST_CHUNKED_.*|OPT_.*|\
-             WSGI_SHIM_.*|AP_FILTER_ERROR|AP_MAX_REG_MATCH|AP_REG_.*|ap_server_conf|\
+             WSGI_SHIM_.*|AP_FILTER_ERROR|AP_SQ_.*|AP_MAX_REG_MATCH|AP_REG_.*|ap_server_conf|\
              ap_unixd_config|ap_my_generation|ap_server_root",
         )
         // printf-style functions taking a va_list are not callable from Rust.
@@ -85,4 +85,6 @@ fn main() {
     // Load the libpython we were built against, not whichever one of the same
     // SONAME the dynamic loader would find first.
     pyo3_build_config::add_libpython_rpath_link_args();
+    let version = pyo3_build_config::get().version();
+    println!("cargo:rustc-env=WSGI_PYTHON_VERSION={}.{}", version.major, version.minor);
 }

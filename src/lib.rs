@@ -1,4 +1,10 @@
 //! mod_wsgi-rs: an Apache httpd 2.4 module that serves Python WSGI applications.
+//!
+//! Layers (see ARCHITECTURE.md): `ffi` (generated bindings and the C shim),
+//! `apache` (safe wrappers, hooks, the embedded transport), `config` (pure
+//! directive parsing), `python` (interpreters, the WSGI adapter).
 
+pub mod apache;
 pub mod config;
 pub mod ffi;
+pub mod python;

@@ -329,7 +329,7 @@ mod tests {
             }
             struct Never;
             impl UriRegex for Never {
-                fn captures(&self, _: &str) -> Option<Vec<Option<(usize, usize)>>> {
+                fn captures(&self, _: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
                     None
                 }
             }

@@ -9,7 +9,7 @@ use super::words::split_option;
 /// A compiled regular expression (httpd's PCRE, supplied by the Apache layer).
 pub trait UriRegex: Send + Sync {
     /// Byte ranges of the match (index 0) and each capture group, or `None`.
-    fn captures(&self, text: &str) -> Option<Vec<Option<(usize, usize)>>>;
+    fn captures(&self, text: &[u8]) -> Option<Vec<Option<(usize, usize)>>>;
 }
 
 /// Options accepted after the target of the alias (and of WSGIImportScript etc.).
@@ -111,26 +111,20 @@ impl fmt::Debug for ScriptAlias {
     }
 }
 
-/// What translate_name does with a request that an alias matched.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Mapped {
-    /// New `r->filename`: the script plus whatever of the URI followed the match.
-    pub filename: String,
-}
-
 impl ScriptAlias {
-    /// Maps `uri` if this alias matches it.
-    pub fn map(&self, uri: &str) -> Option<Mapped> {
+    /// The new `r->filename` if this alias matches `uri` (URIs are bytes: a
+    /// decoded path need not be UTF-8): the script plus what followed the match.
+    pub fn map(&self, uri: &[u8]) -> Option<Vec<u8>> {
         match &self.matcher {
             Matcher::Prefix(prefix) => {
-                let n = alias_matches(uri, prefix);
+                let n = alias_matches(uri, prefix.as_bytes());
                 if n == 0 {
                     return None;
                 }
                 // A mount at "/" keeps the whole URI (its leading slash included)
                 // so the directory walk finds the script and the rest as PATH_INFO.
                 let rest = if prefix == "/" { uri } else { &uri[n..] };
-                Some(Mapped { filename: format!("{}{rest}", self.target) })
+                Some([self.target.as_bytes(), rest].concat())
             }
             Matcher::Regex { regex, .. } => {
                 let caps = regex.captures(uri)?;
@@ -138,8 +132,7 @@ impl ScriptAlias {
                 if end == 0 {
                     return None;
                 }
-                let target = substitute(&self.target, uri, &caps);
-                Some(Mapped { filename: format!("{target}{}", &uri[end..]) })
+                Some([substitute(&self.target, uri, &caps), uri[end..].to_vec()].concat())
             }
         }
     }
@@ -148,9 +141,8 @@ impl ScriptAlias {
 /// mod_alias's `alias_matches`: the number of URI bytes the alias covers, or 0.
 /// Any run of slashes in the alias matches any non-empty run in the URI, and the
 /// alias must end on a path-segment boundary.
-pub fn alias_matches(uri: &str, alias: &str) -> usize {
-    let u = uri.as_bytes();
-    let a = alias.as_bytes();
+pub fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
+    let (u, a) = (uri, alias);
     let (mut ui, mut ai) = (0, 0);
     while ai < a.len() {
         if a[ai] == b'/' {
@@ -179,24 +171,24 @@ pub fn alias_matches(uri: &str, alias: &str) -> usize {
 
 /// httpd's `ap_pregsub`: `$0`-`$9` (and `&` for the whole match) from `source`;
 /// `\$`, `\&` and `\\` escape. Unmatched groups expand to nothing.
-pub fn substitute(template: &str, source: &str, caps: &[Option<(usize, usize)>]) -> String {
-    let mut out = String::with_capacity(template.len() + source.len());
-    let mut chars = template.chars().peekable();
-    let group = |n: usize| -> &str {
+pub fn substitute(template: &str, source: &[u8], caps: &[Option<(usize, usize)>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(template.len() + source.len());
+    let mut bytes = template.bytes().peekable();
+    let group = |n: usize| -> &[u8] {
         match caps.get(n).copied().flatten() {
-            Some((s, e)) => source.get(s..e).unwrap_or(""),
-            None => "",
+            Some((s, e)) => source.get(s..e).unwrap_or(b""),
+            None => b"",
         }
     };
-    while let Some(c) = chars.next() {
+    while let Some(c) = bytes.next() {
         match c {
-            '$' if chars.peek().is_some_and(|d| d.is_ascii_digit()) => {
-                let d = chars.next().and_then(|d| d.to_digit(10)).unwrap_or(0) as usize;
-                out.push_str(group(d));
+            b'$' if bytes.peek().is_some_and(u8::is_ascii_digit) => {
+                let d = bytes.next().map_or(0, |d| (d - b'0') as usize);
+                out.extend_from_slice(group(d));
             }
-            '&' => out.push_str(group(0)),
-            '\\' if matches!(chars.peek(), Some('$' | '&' | '\\')) => {
-                out.push(chars.next().unwrap_or('\\'));
+            b'&' => out.extend_from_slice(group(0)),
+            b'\\' if matches!(bytes.peek(), Some(b'$' | b'&' | b'\\')) => {
+                out.push(bytes.next().unwrap_or(b'\\'));
             }
             _ => out.push(c),
         }
@@ -218,33 +210,33 @@ mod tests {
 
     #[test]
     fn alias_slash_rules() {
-        assert_eq!(alias_matches("/hello", "/hello"), 6);
-        assert_eq!(alias_matches("/hello/x/y", "/hello"), 6);
-        assert_eq!(alias_matches("/helloworld", "/hello"), 0);
-        assert_eq!(alias_matches("/hel", "/hello"), 0);
-        assert_eq!(alias_matches("//hello//x", "/hello/"), 9);
-        assert_eq!(alias_matches("/hello", "/hello/"), 0);
-        assert_eq!(alias_matches("/anything", "/"), 1);
-        assert_eq!(alias_matches("/a//b/c", "/a/b"), 5);
-        assert_eq!(alias_matches("", "/"), 0);
+        assert_eq!(alias_matches(b"/hello", b"/hello"), 6);
+        assert_eq!(alias_matches(b"/hello/x/y", b"/hello"), 6);
+        assert_eq!(alias_matches(b"/helloworld", b"/hello"), 0);
+        assert_eq!(alias_matches(b"/hel", b"/hello"), 0);
+        assert_eq!(alias_matches(b"//hello//x", b"/hello/"), 9);
+        assert_eq!(alias_matches(b"/hello", b"/hello/"), 0);
+        assert_eq!(alias_matches(b"/anything", b"/"), 1);
+        assert_eq!(alias_matches(b"/a//b/c", b"/a/b"), 5);
+        assert_eq!(alias_matches(b"", b"/"), 0);
     }
 
     #[test]
     fn prefix_mapping() {
-        let a = prefix("/hello", "/srv/hello.wsgi");
+        let a = prefix("/hello", b"/srv/hello.wsgi");
         assert_eq!(a.map("/hello").unwrap().filename, "/srv/hello.wsgi");
         assert_eq!(a.map("/hello/x/y").unwrap().filename, "/srv/hello.wsgi/x/y");
         assert!(a.map("/other").is_none());
-        let root = prefix("/", "/srv/app.wsgi");
+        let root = prefix("/", b"/srv/app.wsgi");
         assert_eq!(root.map("/").unwrap().filename, "/srv/app.wsgi/");
         assert_eq!(root.map("/a/b").unwrap().filename, "/srv/app.wsgi/a/b");
-        let dir = prefix("/apps/", "/srv/apps/");
+        let dir = prefix("/apps/", b"/srv/apps/");
         assert_eq!(dir.map("/apps/one.wsgi/x").unwrap().filename, "/srv/apps/one.wsgi/x");
     }
 
     struct Fixed(Vec<Option<(usize, usize)>>);
     impl UriRegex for Fixed {
-        fn captures(&self, _: &str) -> Option<Vec<Option<(usize, usize)>>> {
+        fn captures(&self, _: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
             Some(self.0.clone())
         }
     }
@@ -260,16 +252,16 @@ mod tests {
             target: "/srv/$1.wsgi".into(),
             options: ScriptOptions::default(),
         };
-        assert_eq!(a.map("/app/shop/cart").unwrap().filename, "/srv/shop.wsgi/cart");
+        assert_eq!(a.map(b"/app/shop/cart").unwrap(), b"/srv/shop.wsgi/cart");
     }
 
     #[test]
     fn pregsub_escapes() {
         let caps = [Some((0, 3)), Some((1, 2)), None];
-        assert_eq!(substitute("x$1y$2z", "abc", &caps), "xbyz");
-        assert_eq!(substitute(r"\$1&\&\\", "abc", &caps), r"$1abc&\");
-        assert_eq!(substitute("$9", "abc", &caps), "");
-        assert_eq!(substitute("cost$", "abc", &caps), "cost$");
+        assert_eq!(substitute("x$1y$2z", b"abc", &caps), b"xbyz");
+        assert_eq!(substitute(r"\$1&\&\\", b"abc", &caps), br"$1abc&\");
+        assert_eq!(substitute("$9", b"abc", &caps), b"");
+        assert_eq!(substitute("cost$", b"abc", &caps), b"cost$");
     }
 
     #[test]

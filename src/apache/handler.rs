@@ -1,0 +1,217 @@
+//! translate_name (WSGIScriptAlias mapping) and the `wsgi-script` handler for
+//! embedded mode: request checks, settings resolution, environ facts, and the
+//! hand-off to the Python adapter through the embedded transport.
+
+use std::ffi::c_int;
+
+use crate::config::groups::{self, GroupContext};
+use crate::config::settings::{AppSettings, MapHeadToGet};
+use crate::ffi;
+use crate::python::environ::{self, split_script_name, EnvironPolicy};
+use crate::python::{self, Outcome, RequestSpec};
+
+use super::hooks::child_state;
+use super::log::{self, Level};
+use super::request::Request;
+use super::transport::EmbeddedTransport;
+
+const OK: c_int = ffi::OK as c_int;
+const DECLINED: c_int = ffi::DECLINED as c_int;
+
+/// The handler names we serve (`SetHandler wsgi-script`, `AddHandler wsgi-script .wsgi`).
+const HANDLERS: &[&[u8]] = &[b"wsgi-script", b"application/x-httpd-wsgi"];
+
+/// WSGIScriptAlias / WSGIScriptAliasMatch: first match in configuration order.
+pub fn translate(r: Request) -> c_int {
+    let Some(cfg) = r.server_config() else { return DECLINED };
+    if cfg.aliases.is_empty() || !r.uri().starts_with(b"/") {
+        return DECLINED;
+    }
+    let uri = r.uri().to_vec();
+    for alias in &cfg.aliases {
+        let Some(filename) = alias.map(&uri) else { continue };
+        r.set_filename(&filename);
+        r.set_handler(c"wsgi-script");
+        // Marks the request as script-aliased: no `Options ExecCGI` needed.
+        r.set_note(c"alias-forced-type", "wsgi-script");
+        let o = &alias.options;
+        if let Some(g) = &o.process_group {
+            r.set_note(c"mod_wsgi.process_group", g);
+        }
+        if let Some(g) = &o.application_group {
+            r.set_note(c"mod_wsgi.application_group", g);
+        }
+        if let Some(c) = &o.callable_object {
+            r.set_note(c"mod_wsgi.callable_object", c);
+        }
+        if let Some(p) = o.pass_authorization {
+            r.set_note(c"mod_wsgi.pass_authorization", if p { "1" } else { "0" });
+        }
+        return OK;
+    }
+    DECLINED
+}
+
+/// The effective settings: alias options over directory over server.
+fn settings(r: &Request) -> AppSettings {
+    let server = r.server_config().map(|c| c.settings.clone()).unwrap_or_default();
+    let mut s = match r.dir_config() {
+        Some(d) => d.settings.over(&server),
+        None => server,
+    };
+    if let Some(g) = r.note(c"mod_wsgi.process_group") {
+        s.process_group = Some(g);
+    }
+    if let Some(g) = r.note(c"mod_wsgi.application_group") {
+        s.application_group = Some(g);
+    }
+    if let Some(c) = r.note(c"mod_wsgi.callable_object") {
+        s.callable_object = Some(c);
+    }
+    if let Some(p) = r.note(c"mod_wsgi.pass_authorization") {
+        s.pass_authorization = Some(p == "1");
+    }
+    s
+}
+
+struct Groups<'a> {
+    r: &'a Request,
+    host: String,
+    script_name: String,
+    hostname: Option<String>,
+}
+
+impl GroupContext for Groups<'_> {
+    fn server_hostname(&self) -> &str {
+        &self.host
+    }
+    fn server_port(&self) -> u16 {
+        self.r.server_port()
+    }
+    fn request_hostname(&self) -> Option<&str> {
+        self.hostname.as_deref()
+    }
+    fn script_name(&self) -> &str {
+        &self.script_name
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        self.r.env_lookup(name)
+    }
+}
+
+fn fail(r: &Request, status: i32, msg: &str) -> c_int {
+    log::request(r.as_ptr(), Level::Error, msg);
+    status
+}
+
+pub fn handle(r: Request) -> c_int {
+    if !HANDLERS.contains(&r.handler()) {
+        return DECLINED;
+    }
+    let pid = std::process::id();
+    let filename = r.filename();
+    match r.finfo().filetype {
+        ffi::apr_filetype_e_APR_NOFILE => {
+            return fail(&r, ffi::HTTP_NOT_FOUND, &format!("mod_wsgi (pid={pid}): Target WSGI script not found or unable to stat: {filename}"));
+        }
+        ffi::apr_filetype_e_APR_DIR => {
+            return fail(&r, ffi::HTTP_FORBIDDEN, &format!("mod_wsgi (pid={pid}): Attempt to invoke directory as WSGI application: {filename}"));
+        }
+        _ => {}
+    }
+    if !r.allows_exec_cgi() && r.note(c"alias-forced-type").is_none() {
+        return fail(&r, ffi::HTTP_FORBIDDEN, &format!("mod_wsgi (pid={pid}): Options ExecCGI is off in this directory: {filename}"));
+    }
+    if r.rejects_path_info() && !r.path_info().is_empty() {
+        return fail(&r, ffi::HTTP_NOT_FOUND, &format!("mod_wsgi (pid={pid}): AcceptPathInfo off disallows user's path: {filename}"));
+    }
+
+    let settings = settings(&r);
+    let global = r.server_config().map(|c| c.global.clone()).unwrap_or_default();
+    let case_sensitive = global.case_sensitive();
+    let (script_name, _) = split_script_name(r.uri(), r.path_info());
+    let groups = Groups {
+        r: &r,
+        host: r.server_hostname(),
+        script_name: String::from_utf8_lossy(&script_name).into_owned(),
+        hostname: r.hostname(),
+    };
+    let process_group = groups::expand_process_group(settings.process_group.as_deref(), &groups, case_sensitive);
+    if !process_group.is_empty() {
+        return fail(
+            &r,
+            ffi::HTTP_INTERNAL_SERVER_ERROR,
+            &format!("mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"),
+        );
+    }
+    if global.restrict_embedded() {
+        return fail(
+            &r,
+            ffi::HTTP_INTERNAL_SERVER_ERROR,
+            &format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"),
+        );
+    }
+    let Some(child) = child_state() else {
+        return fail(&r, ffi::HTTP_INTERNAL_SERVER_ERROR, &format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"));
+    };
+    if let Some(e) = &child.python_error {
+        return fail(&r, ffi::HTTP_INTERNAL_SERVER_ERROR, &format!("mod_wsgi (pid={pid}): {e}: {filename}"));
+    }
+    if let Err(status) = r.setup_body(settings.chunked_request.unwrap_or(false)) {
+        return status;
+    }
+
+    let application_group = groups::expand_application_group(settings.application_group.as_deref(), &groups, case_sensitive);
+    let map_head = match settings.map_head_to_get.unwrap_or(MapHeadToGet::Auto) {
+        MapHeadToGet::On => true,
+        MapHeadToGet::Off => false,
+        MapHeadToGet::Auto => r.header_only() && r.has_content_filters(),
+    };
+    let policy = EnvironPolicy {
+        pass_authorization: settings.pass_authorization.unwrap_or(false),
+        trusted_proxy_headers: settings.trusted_proxy_headers.clone().unwrap_or_default(),
+        trusted_proxies: settings.trusted_proxies.clone().unwrap_or_default(),
+        map_head_to_get: map_head,
+    };
+    let cgi = environ::build(&r.facts(), &policy);
+    let spec = RequestSpec {
+        module_name: python::script::module_name(&filename, case_sensitive),
+        script_path: filename,
+        script_mtime: r.finfo().mtime,
+        reloading: settings.script_reloading.unwrap_or(true),
+        callable_object: settings.callable_object.clone().unwrap_or_else(|| "application".into()),
+        cgi,
+        process_group,
+        application_group,
+        handler: String::from_utf8_lossy(r.handler()).into_owned(),
+        multithread: child.multithread,
+        multiprocess: child.multiprocess,
+        is_head: r.header_only(),
+        request_start: r.request_time(),
+        request_id: r.log_id(),
+        connection_id: r.connection_log_id(),
+        thread_id: thread_index(),
+        server_pid: pid as i64,
+        listener_host: r.local_ip(),
+        listener_port: r.local_port(),
+        apache_version: (
+            ffi::AP_SERVER_MAJORVERSION_NUMBER as u32,
+            ffi::AP_SERVER_MINORVERSION_NUMBER as u32,
+            ffi::AP_SERVER_PATCHLEVEL_NUMBER as u32,
+        ),
+        enable_sendfile: settings.enable_sendfile.unwrap_or(false),
+    };
+    let transport = EmbeddedTransport::new(r, spec.enable_sendfile);
+    match python::serve(&spec, Box::new(transport)) {
+        Outcome::Sent => OK,
+        Outcome::Status(code) => code as c_int,
+    }
+}
+
+/// A small stable number per worker thread (`mod_wsgi.thread_id`).
+fn thread_index() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: AtomicI64 = AtomicI64::new(1);
+    thread_local!(static ID: i64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    ID.with(|i| *i)
+}

@@ -1,0 +1,177 @@
+//! The hook functions httpd calls, each behind a panic guard. They stay thin:
+//! the work is in `handler`, `crate::python` and `crate::config`.
+
+use std::ffi::c_int;
+use std::sync::OnceLock;
+
+use crate::config::settings::GlobalSettings;
+use crate::ffi;
+use crate::python::{self, ProcessInfo};
+
+use super::entry::guard;
+use super::handler;
+use super::log::{self, Level};
+use super::module::server_config;
+use super::pool::Pool;
+use super::request::Request;
+
+const OK: c_int = ffi::OK as c_int;
+const DECLINED: c_int = ffi::DECLINED as c_int;
+
+/// Facts about this (child) process, fixed at child_init.
+#[derive(Debug, Default)]
+pub struct ChildState {
+    pub multithread: bool,
+    pub multiprocess: bool,
+    /// Why Python is unavailable here, if it is.
+    pub python_error: Option<String>,
+}
+
+static CHILD: OnceLock<ChildState> = OnceLock::new();
+
+pub fn child_state() -> Option<&'static ChildState> {
+    CHILD.get()
+}
+
+fn mpm_query(what: i32) -> i32 {
+    let mut out: c_int = 0;
+    // SAFETY: ap_mpm_query writes one int for the given query code.
+    unsafe { ffi::ap_mpm_query(what, &mut out) };
+    out
+}
+
+fn process_info(g: &GlobalSettings) -> ProcessInfo {
+    let threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1);
+    let daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).max(1);
+    ProcessInfo {
+        process_group: String::new(),
+        maximum_processes: daemons.into(),
+        threads_per_process: threads.into(),
+        python_path: g.python_path.clone(),
+        python_eggs: g.python_eggs.clone(),
+        switch_interval: g.switch_interval,
+        restrict_stdin: g.restrict_stdin.unwrap_or(false),
+        restrict_stdout: g.restrict_stdout.unwrap_or(false),
+        restrict_signal: g.restrict_signal(),
+    }
+}
+
+fn state_query(what: i32) -> i32 {
+    // SAFETY: a read-only query of httpd's state.
+    unsafe { ffi::ap_state_query(what) }
+}
+
+pub unsafe extern "C" fn post_config(
+    pconf: *mut ffi::apr_pool_t,
+    _plog: *mut ffi::apr_pool_t,
+    _ptemp: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> c_int {
+    guard("post_config", OK, || {
+        // SAFETY: s is the main server, configured.
+        let Some(cfg) = (unsafe { server_config(s) }) else { return OK };
+        // SAFETY: pconf is live.
+        let pool = unsafe { Pool::from_raw(pconf) };
+        let banner = format!("mod_wsgi-rs/{} Python/{}\0", env!("CARGO_PKG_VERSION"), env!("WSGI_PYTHON_VERSION"));
+        // SAFETY: the component is copied into pconf by httpd.
+        unsafe { ffi::ap_add_version_component(pool.as_ptr(), pool.strdup(banner.trim_end_matches('\0'))) };
+        let real_start = state_query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_CONFIG
+            && state_query(ffi::AP_SQ_RUN_MODE) == ffi::AP_SQ_RM_NORMAL;
+        if real_start && !cfg.global.lazy_initialization() && !cfg.global.restrict_embedded() {
+            // WSGILazyInitialization Off: Python starts once in the Apache parent and
+            // children inherit it. It is kept (and this module kept loaded) across
+            // restarts, so it is never initialised twice in this process.
+            if python::interpreters::is_running() {
+                log::server(s, Level::Info, "mod_wsgi: Python stays initialised in the Apache parent across this restart (WSGILazyInitialization Off); changes to WSGIPythonHome, WSGIPythonPath and other WSGIPython* directives need a full stop and start.");
+            } else {
+                python::runtime::pin_module_in_memory();
+                if let Err(e) = python::start(&cfg.global, process_info(&cfg.global)) {
+                    log::server(s, Level::Alert, &format!("mod_wsgi: cannot initialise Python in the Apache parent: {e}"));
+                }
+            }
+        }
+        OK
+    })
+}
+
+pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+    guard("child_init", (), || {
+        // SAFETY: s is the main server, configured.
+        let Some(cfg) = (unsafe { server_config(s) }) else { return };
+        let g = &cfg.global;
+        let threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS);
+        let daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS);
+        let mut state = ChildState { multithread: threads > 1, multiprocess: daemons != 1, python_error: None };
+
+        let preloads = embedded_preloads(s);
+        if g.restrict_embedded() && preloads.is_empty() {
+            state.python_error = Some("embedded mode is disabled (WSGIRestrictEmbedded On)".into());
+            let _ = CHILD.set(state);
+            return;
+        }
+        let started = if python::interpreters::is_running() {
+            python::runtime::after_fork_in_child();
+            Ok(())
+        } else {
+            python::start(g, process_info(g))
+        };
+        if let Err(e) = started {
+            log::server(s, Level::Alert, &format!("mod_wsgi (pid={}): Python could not be initialised: {e}", std::process::id()));
+            state.python_error = Some(format!("Python could not be initialised: {e}"));
+            let _ = CHILD.set(state);
+            return;
+        }
+        let _ = CHILD.set(state);
+        let destroy = g.destroy_interpreter();
+        // SAFETY: pchild lives until this child exits; the cleanup stops Python then.
+        unsafe { Pool::from_raw(pchild) }.on_cleanup(move || python::stop(destroy));
+
+        let case_sensitive = g.case_sensitive();
+        for (script, group) in preloads {
+            let name = python::script::module_name(&script.path, case_sensitive);
+            python::import_script(&script, &group, &name);
+        }
+    })
+}
+
+/// Scripts to load at child start in embedded mode, with their interpreter:
+/// WSGIImportScript entries and preloading aliases of every virtual host.
+fn embedded_preloads(main: *mut ffi::server_rec) -> Vec<(crate::config::settings::ImportScript, String)> {
+    let mut out = Vec::new();
+    let mut s = main;
+    while !s.is_null() {
+        // SAFETY: s walks httpd's live list of configured servers.
+        if let Some(cfg) = unsafe { server_config(s) } {
+            for script in cfg.preloads() {
+                let embedded = script.process_group.is_empty() || script.process_group == "%{GLOBAL}";
+                if !embedded {
+                    continue;
+                }
+                let group = match script.application_group.as_str() {
+                    "%{GLOBAL}" => String::new(),
+                    g if g.contains("%{") => {
+                        log::server(s, Level::Warn, &format!("mod_wsgi: cannot preload '{}': application group '{g}' depends on the request; name it explicitly", script.path));
+                        continue;
+                    }
+                    g => g.to_string(),
+                };
+                if !out.iter().any(|(o, og): &(crate::config::settings::ImportScript, String)| o.path == script.path && *og == group) {
+                    out.push((script, group));
+                }
+            }
+        }
+        // SAFETY: as above.
+        s = unsafe { (*s).next };
+    }
+    out
+}
+
+pub unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
+    // SAFETY: httpd passes the live request being translated.
+    guard("translate_name", DECLINED, || handler::translate(unsafe { Request::from_raw(r) }))
+}
+
+pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
+    // SAFETY: httpd passes the live request being handled.
+    guard("handler", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || handler::handle(unsafe { Request::from_raw(r) }))
+}

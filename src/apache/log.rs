@@ -1,0 +1,119 @@
+//! Logging into httpd's error log, tagged `[wsgi:level]` like mod_wsgi.
+
+use std::ffi::{c_char, c_int, CString};
+use std::panic::Location;
+use std::ptr;
+
+use crate::ffi;
+
+use super::module::module_index;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg,
+    Alert,
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+    Debug,
+    Trace1,
+}
+
+impl Level {
+    fn raw(self) -> c_int {
+        (match self {
+            Level::Emerg => ffi::APLOG_EMERG,
+            Level::Alert => ffi::APLOG_ALERT,
+            Level::Crit => ffi::APLOG_CRIT,
+            Level::Error => ffi::APLOG_ERR,
+            Level::Warn => ffi::APLOG_WARNING,
+            Level::Notice => ffi::APLOG_NOTICE,
+            Level::Info => ffi::APLOG_INFO,
+            Level::Debug => ffi::APLOG_DEBUG,
+            Level::Trace1 => ffi::APLOG_TRACE1,
+        }) as c_int
+    }
+
+    /// Python logging levels (as used by `mod_wsgi.LogHandler`) to ours.
+    pub fn from_python(level: i64) -> Level {
+        match level {
+            l if l >= 50 => Level::Crit,
+            l if l >= 40 => Level::Error,
+            l if l >= 30 => Level::Warn,
+            l if l >= 20 => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+}
+
+fn c_message(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
+}
+
+fn c_file(loc: &Location<'_>) -> CString {
+    CString::new(loc.file()).unwrap_or_default()
+}
+
+/// Whether a message at `level` would be written for this request or server.
+pub fn enabled(r: *const ffi::request_rec, s: *const ffi::server_rec, level: Level) -> bool {
+    if r.is_null() && s.is_null() {
+        return level <= Level::Notice;
+    }
+    // SAFETY: r/s are live httpd structures (or null, handled by the shim).
+    unsafe { ffi::wsgi_shim_log_enabled(r, s, level.raw(), module_index()) != 0 }
+}
+
+/// Logs against a request: the line carries the client address and request ids.
+#[track_caller]
+pub fn request(r: *const ffi::request_rec, level: Level, msg: &str) {
+    if r.is_null() {
+        return process(level, msg);
+    }
+    let loc = Location::caller();
+    let (file, text) = (c_file(loc), c_message(msg));
+    // SAFETY: r is a live request; "%s" consumes exactly the one string argument.
+    unsafe {
+        ffi::ap_log_rerror_(
+            file.as_ptr(),
+            loc.line() as c_int,
+            module_index(),
+            level.raw(),
+            0,
+            r,
+            c"%s".as_ptr(),
+            text.as_ptr(),
+        )
+    }
+}
+
+/// Logs against a server (a virtual host's ErrorLog when it has one).
+#[track_caller]
+pub fn server(s: *const ffi::server_rec, level: Level, msg: &str) {
+    let loc = Location::caller();
+    let (file, text) = (c_file(loc), c_message(msg));
+    // SAFETY: s is a live server_rec or null (httpd then uses the main server);
+    // "%s" consumes exactly the one string argument.
+    unsafe {
+        ffi::ap_log_error_(
+            file.as_ptr(),
+            loc.line() as c_int,
+            module_index(),
+            level.raw(),
+            0,
+            s,
+            c"%s".as_ptr(),
+            text.as_ptr() as *const c_char,
+        )
+    }
+}
+
+/// Logs against the main server, when no request or vhost is at hand.
+#[track_caller]
+pub fn process(level: Level, msg: &str) {
+    // SAFETY: ap_server_conf is set by httpd before any module code runs (and
+    // a null server_rec is accepted by ap_log_error).
+    let s = unsafe { ffi::ap_server_conf };
+    server(if s.is_null() { ptr::null() } else { s }, level, msg)
+}

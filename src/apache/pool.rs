@@ -1,0 +1,113 @@
+//! APR pools: Rust values whose lifetime is a pool's (dropped by a pool
+//! cleanup), C strings copied into a pool, and per-process userdata.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ptr;
+
+use crate::ffi;
+
+/// A borrowed APR pool.
+#[derive(Clone, Copy)]
+pub struct Pool(*mut ffi::apr_pool_t);
+
+unsafe extern "C" fn drop_boxed<T>(data: *mut c_void) -> ffi::apr_status_t {
+    // SAFETY: registered by `Pool::alloc::<T>` with a pointer from Box::into_raw,
+    // and APR runs each cleanup once.
+    drop(unsafe { Box::from_raw(data as *mut T) });
+    ffi::APR_SUCCESS as ffi::apr_status_t
+}
+
+unsafe extern "C" fn run_closure(data: *mut c_void) -> ffi::apr_status_t {
+    // SAFETY: registered by `Pool::on_cleanup` with a double-boxed FnOnce, run once.
+    let f = unsafe { Box::from_raw(data as *mut Box<dyn FnOnce()>) };
+    super::entry::guard("pool cleanup", (), f);
+    ffi::APR_SUCCESS as ffi::apr_status_t
+}
+
+impl Pool {
+    /// # Safety
+    /// `p` must be a live pool for as long as this value is used.
+    pub unsafe fn from_raw(p: *mut ffi::apr_pool_t) -> Pool {
+        Pool(p)
+    }
+
+    pub fn as_ptr(self) -> *mut ffi::apr_pool_t {
+        self.0
+    }
+
+    /// Moves `value` into memory owned by the pool: it is dropped when the
+    /// pool is cleared or destroyed (ngx-rust's `Pool::allocate`).
+    pub fn alloc<T: 'static>(self, value: T) -> *mut T {
+        let raw = Box::into_raw(Box::new(value));
+        // SAFETY: the pool is live; the cleanup frees exactly this allocation.
+        unsafe {
+            ffi::apr_pool_cleanup_register(
+                self.0,
+                raw as *const c_void,
+                Some(drop_boxed::<T>),
+                Some(ffi::apr_pool_cleanup_null),
+            )
+        };
+        raw
+    }
+
+    /// Runs `f` when the pool is cleared or destroyed.
+    pub fn on_cleanup(self, f: impl FnOnce() + 'static) {
+        let boxed: Box<Box<dyn FnOnce()>> = Box::new(Box::new(f));
+        // SAFETY: the pool is live; run_closure consumes exactly this box.
+        unsafe {
+            ffi::apr_pool_cleanup_register(
+                self.0,
+                Box::into_raw(boxed) as *const c_void,
+                Some(run_closure),
+                Some(ffi::apr_pool_cleanup_null),
+            )
+        };
+    }
+
+    /// A NUL-terminated copy of `s` in the pool (interior NULs are dropped).
+    pub fn strdup(self, s: &str) -> *mut c_char {
+        let c = CString::new(s.replace('\0', "")).unwrap_or_default();
+        // SAFETY: the pool is live and `c` is a valid C string.
+        unsafe { ffi::apr_pstrdup(self.0, c.as_ptr()) }
+    }
+
+    /// Userdata stored on the pool under `key` (null if none).
+    pub fn userdata(self, key: &CStr) -> *mut c_void {
+        let mut out: *mut c_void = ptr::null_mut();
+        // SAFETY: the pool is live; APR writes the stored pointer into `out`.
+        unsafe { ffi::apr_pool_userdata_get(&mut out, key.as_ptr(), self.0) };
+        out
+    }
+
+    /// Stores `value` on the pool under `key` (the key must be 'static).
+    pub fn set_userdata(self, key: &'static CStr, value: *mut c_void) {
+        // SAFETY: the pool is live; the key outlives it, and no cleanup is attached.
+        unsafe { ffi::apr_pool_userdata_set(value, key.as_ptr(), None, self.0) };
+    }
+}
+
+/// A borrowed C string from httpd as `&str` (lossy only for invalid UTF-8, which
+/// httpd strings such as hostnames never are); `""` for null.
+///
+/// # Safety
+/// `p` must be null or point at a NUL-terminated string that outlives `'a`.
+pub unsafe fn str_from<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
+    if p.is_null() {
+        return "".into();
+    }
+    // SAFETY: guaranteed by the caller.
+    String::from_utf8_lossy(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// The raw bytes of a borrowed C string (`b""` for null).
+///
+/// # Safety
+/// As for [`str_from`].
+pub unsafe fn bytes_from<'a>(p: *const c_char) -> &'a [u8] {
+    if p.is_null() {
+        return b"";
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { CStr::from_ptr(p) }.to_bytes()
+}

@@ -1,0 +1,170 @@
+//! The embedded-mode [`Transport`]: the request body comes from httpd's input
+//! filters and the response goes down its output filters as buckets.
+
+use std::ffi::c_char;
+use std::os::fd::RawFd;
+use std::ptr;
+
+use crate::ffi;
+use crate::python::response::ResponseHead;
+use crate::python::transport::{InputError, OutputError, Transport, Write};
+
+use super::log::{self, Level};
+use super::request::Request;
+
+pub struct EmbeddedTransport {
+    r: *mut ffi::request_rec,
+    out: *mut ffi::apr_bucket_brigade,
+    input: *mut ffi::apr_bucket_brigade,
+    sendfile: bool,
+}
+
+// SAFETY: the adapter keeps the transport in a thread-local and uses it only
+// on the thread running the request, while the handler is on the stack. `Send`
+// is needed only because reads and writes run inside `Python::detach`.
+unsafe impl Send for EmbeddedTransport {}
+
+impl EmbeddedTransport {
+    pub fn new(req: Request, sendfile: bool) -> EmbeddedTransport {
+        let r = req.as_ptr();
+        // SAFETY: r is live; brigades are allocated from its pool.
+        let (out, input) = unsafe {
+            let ba = (*(*r).connection).bucket_alloc;
+            (ffi::apr_brigade_create((*r).pool, ba), ffi::apr_brigade_create((*r).pool, ba))
+        };
+        EmbeddedTransport { r, out, input, sendfile }
+    }
+
+    fn pool_str(&self, s: &str) -> *mut c_char {
+        // SAFETY: r is live for the transport's life.
+        unsafe { super::pool::Pool::from_raw((*self.r).pool) }.strdup(s)
+    }
+
+    fn status_of(&self, rv: ffi::apr_status_t) -> Result<(), OutputError> {
+        if rv == ffi::APR_SUCCESS as ffi::apr_status_t {
+            Ok(())
+        } else {
+            Err(OutputError(apr_error(rv)))
+        }
+    }
+}
+
+fn apr_error(rv: ffi::apr_status_t) -> String {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: apr_strerror writes a NUL-terminated message into buf.
+    unsafe {
+        ffi::apr_strerror(rv, buf.as_mut_ptr(), buf.len());
+        std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+impl Transport for EmbeddedTransport {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, InputError> {
+        let mut status: ffi::apr_status_t = 0;
+        // SAFETY: r and the brigade are live; buf is writable for buf.len() bytes.
+        let n = unsafe { ffi::wsgi_shim_read_body(self.r, self.input, buf.as_mut_ptr() as *mut c_char, buf.len(), &mut status) };
+        match n {
+            n if n >= 0 => Ok(n as usize),
+            -2 => Err(InputError {
+                status: Some(status as u16),
+                message: match status {
+                    413 => "request body larger than LimitRequestBody".into(),
+                    400 => "invalid request body (bad chunked encoding?)".into(),
+                    s => format!("HTTP error {s} while reading the request body"),
+                },
+            }),
+            _ => {
+                let (code, what) = match status {
+                    s if s == ffi::APR_TIMEUP as i32 => (408, "timed out reading the request body".to_string()),
+                    s if s == ffi::APR_EOF as i32 || s == ffi::APR_INCOMPLETE as i32 => {
+                        (400, "the client closed the connection before sending the whole body".to_string())
+                    }
+                    s if s == ffi::AP_FILTER_ERROR => (400, "invalid request body".to_string()),
+                    s => (400, apr_error(s)),
+                };
+                Err(InputError { status: Some(code), message: what })
+            }
+        }
+    }
+
+    fn set_head(&mut self, head: &ResponseHead) {
+        let r = self.r;
+        // SAFETY: r is live; every string stored in it is copied into its pool.
+        unsafe {
+            (*r).status = head.status as i32;
+            (*r).status_line = if head.reason.is_empty() {
+                ptr::null()
+            } else {
+                self.pool_str(&format!("{} {}", head.status, head.reason))
+            };
+            for (name, value) in &head.headers {
+                if name.eq_ignore_ascii_case("content-type") {
+                    ffi::ap_set_content_type(r, self.pool_str(value));
+                } else if name.eq_ignore_ascii_case("content-length") {
+                    if let Some(n) = head.content_length {
+                        ffi::ap_set_content_length(r, n as ffi::apr_off_t);
+                    }
+                } else {
+                    // WWW-Authenticate must survive error responses, as in mod_wsgi.
+                    let table = if name.eq_ignore_ascii_case("www-authenticate") { (*r).err_headers_out } else { (*r).headers_out };
+                    ffi::apr_table_add(table, self.pool_str(name), self.pool_str(value));
+                }
+            }
+            if head.close_connection {
+                (*(*r).connection).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
+            }
+        }
+    }
+
+    fn write(&mut self, data: &[u8], how: Write) -> Result<(), OutputError> {
+        let flags = match how {
+            Write::Buffer => 0,
+            Write::Flush => ffi::WSGI_SHIM_FLUSH,
+            Write::Last => ffi::WSGI_SHIM_EOS,
+        };
+        // SAFETY: r and the brigade are live; the transient bucket is copied by
+        // any filter that keeps it past this call.
+        let rv = unsafe { ffi::wsgi_shim_send(self.r, self.out, data.as_ptr() as *const c_char, data.len(), flags as i32) };
+        self.status_of(rv)
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), OutputError> {
+        let mut file: *mut ffi::apr_file_t = ptr::null_mut();
+        let mut os_fd: ffi::apr_os_file_t = fd;
+        let mut flags = ffi::APR_FOPEN_READ;
+        if self.sendfile {
+            flags |= ffi::APR_FOPEN_SENDFILE_ENABLED;
+        }
+        // SAFETY: wraps the application's descriptor without taking ownership (no
+        // close cleanup); FLUSH before EOS makes httpd write the whole file
+        // before this returns, while the application still has it open.
+        let rv = unsafe {
+            let rv = ffi::apr_os_file_put(&mut file, &mut os_fd, flags as i32, (*self.r).pool);
+            if rv != ffi::APR_SUCCESS as i32 {
+                return Err(OutputError(apr_error(rv)));
+            }
+            ffi::wsgi_shim_send_file(
+                self.r,
+                self.out,
+                file,
+                offset as ffi::apr_off_t,
+                len as ffi::apr_off_t,
+                (ffi::WSGI_SHIM_FLUSH | ffi::WSGI_SHIM_EOS) as i32,
+            )
+        };
+        self.status_of(rv)
+    }
+
+    fn abort(&mut self) {
+        // SAFETY: r and the brigade are live.
+        unsafe { ffi::wsgi_shim_send_abort(self.r, self.out) };
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        log::request(self.r, level, message)
+    }
+
+    fn log_enabled(&self, level: Level) -> bool {
+        log::enabled(self.r, ptr::null(), level)
+    }
+}

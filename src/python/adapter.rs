@@ -1,0 +1,458 @@
+//! Runs one WSGI request: loads the script, builds the environ, calls the
+//! application, and streams its response through the request's [`Transport`].
+//! One implementation for every mode; it never sees Apache's structures.
+
+use std::os::fd::RawFd;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
+
+use crate::apache::log::Level;
+
+use super::environ::{CgiEnviron, Decode};
+use super::interpreters::format_err;
+use super::module::MOD_WSGI_VERSION;
+use super::request::{self, SendError};
+use super::transport::{Transport, Write};
+
+/// Everything about a request the adapter needs, gathered by the caller.
+#[derive(Clone, Debug, Default)]
+pub struct RequestSpec {
+    pub script_path: String,
+    /// `_mod_wsgi_<md5>`: the script's module name.
+    pub module_name: String,
+    /// Script modification time (microseconds), compared for reloading.
+    pub script_mtime: i64,
+    pub reloading: bool,
+    pub callable_object: String,
+    pub cgi: CgiEnviron,
+    pub process_group: String,
+    pub application_group: String,
+    pub handler: String,
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub is_head: bool,
+    pub request_start: f64,
+    pub request_id: String,
+    pub connection_id: String,
+    pub thread_id: i64,
+    pub server_pid: i64,
+    pub listener_host: String,
+    pub listener_port: u16,
+    pub apache_version: (u32, u32, u32),
+    pub enable_sendfile: bool,
+}
+
+/// What the caller should do once the adapter returns.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A response was produced (possibly cut short by a failure after the
+    /// head went out); nothing more to send.
+    Sent,
+    /// Nothing was sent: answer with this HTTP status (an error page).
+    Status(u16),
+}
+
+fn text<'py>(py: Python<'py>, bytes: &[u8], decode: Decode) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if decode == Decode::FsPath || s.is_ascii() => PyString::new(py, s),
+        _ => {
+            // PEP 3333 "native strings": each byte is one latin-1 code point.
+            let s: String = bytes.iter().map(|&b| b as char).collect();
+            PyString::new(py, &s)
+        }
+    }
+}
+
+fn build_environ<'py>(py: Python<'py>, m: &Bound<'py, PyModule>, spec: &RequestSpec, handle: u64) -> PyResult<Bound<'py, PyDict>> {
+    let env = PyDict::new(py);
+    for (k, v, d) in &spec.cgi.vars {
+        env.set_item(k, text(py, v, *d))?;
+    }
+    env.set_item("wsgi.version", (1, 0))?;
+    env.set_item("wsgi.url_scheme", &spec.cgi.url_scheme)?;
+    env.set_item("wsgi.input", m.getattr("Input")?.call1((handle,))?)?;
+    env.set_item("wsgi.errors", m.getattr("ErrorLog")?.call1((handle,))?)?;
+    env.set_item("wsgi.multithread", spec.multithread)?;
+    env.set_item("wsgi.multiprocess", spec.multiprocess)?;
+    env.set_item("wsgi.run_once", false)?;
+    env.set_item("wsgi.input_terminated", true)?;
+    env.set_item("wsgi.file_wrapper", m.getattr("FileWrapper")?)?;
+    env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
+    env.set_item("mod_wsgi.process_group", &spec.process_group)?;
+    env.set_item("mod_wsgi.application_group", &spec.application_group)?;
+    env.set_item("mod_wsgi.callable_object", &spec.callable_object)?;
+    env.set_item("mod_wsgi.request_handler", &spec.handler)?;
+    env.set_item("mod_wsgi.handler_script", "")?;
+    env.set_item("mod_wsgi.script_name", text(py, &spec.cgi.original_script_name, Decode::Latin1))?;
+    env.set_item("mod_wsgi.path_info", text(py, &spec.cgi.original_path_info, Decode::Latin1))?;
+    if let Some(mount) = &spec.cgi.mount_point {
+        env.set_item("mod_wsgi.mount_point", text(py, mount, Decode::Latin1))?;
+    }
+    env.set_item("mod_wsgi.listener_host", &spec.listener_host)?;
+    env.set_item("mod_wsgi.listener_port", spec.listener_port.to_string())?;
+    env.set_item("mod_wsgi.server_pid", spec.server_pid.to_string())?;
+    env.set_item("mod_wsgi.request_id", &spec.request_id)?;
+    env.set_item("mod_wsgi.connection_id", &spec.connection_id)?;
+    env.set_item("mod_wsgi.thread_id", spec.thread_id)?;
+    env.set_item("mod_wsgi.request_start", spec.request_start)?;
+    env.set_item("mod_wsgi.queue_start", 0.0)?;
+    env.set_item("mod_wsgi.daemon_start", 0.0)?;
+    env.set_item("mod_wsgi.application_start", now())?;
+    env.set_item("apache.version", spec.apache_version)?;
+    Ok(env)
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn log_lines(handle: u64, level: Level, text: &str) {
+    for line in text.trim_end_matches('\n').split('\n') {
+        request::log(handle, level, line);
+    }
+}
+
+/// Logs an application exception the way mod_wsgi does (header line + traceback).
+fn log_exception(py: Python<'_>, handle: u64, spec: &RequestSpec, e: &PyErr) {
+    request::log(
+        handle,
+        Level::Error,
+        &format!("mod_wsgi (pid={}): Exception occurred processing WSGI script '{}'.", std::process::id(), spec.script_path),
+    );
+    log_lines(handle, Level::Error, &format_err_full(py, e));
+}
+
+/// The traceback.format_exception text (with chained exceptions).
+fn format_err_full(py: Python<'_>, e: &PyErr) -> String {
+    let formatted = PyModule::import(py, "traceback")
+        .and_then(|tb| tb.getattr("format_exception"))
+        .and_then(|f| f.call1((e.value(py),)))
+        .and_then(|lines| lines.extract::<Vec<String>>());
+    match formatted {
+        Ok(lines) => lines.concat(),
+        Err(_) => format_err(py, e),
+    }
+}
+
+/// Runs the request described by `spec` in the current interpreter.
+pub fn run(py: Python<'_>, m: &Bound<'_, PyModule>, spec: &RequestSpec, transport: Box<dyn Transport>) -> Outcome {
+    let active = request::begin(transport);
+    let handle = active.handle;
+
+    let script = match m.getattr("_load_script").and_then(|f| {
+        f.call1((&spec.module_name, &spec.script_path, spec.script_mtime, spec.reloading))
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            request::log(
+                handle,
+                Level::Error,
+                &format!("mod_wsgi (pid={}): Failed to exec Python script file '{}'.", std::process::id(), spec.script_path),
+            );
+            log_exception(py, handle, spec, &e);
+            return Outcome::Status(500);
+        }
+    };
+    let app = match script.getattr(spec.callable_object.as_str()) {
+        Ok(a) => a,
+        Err(_) => {
+            request::log(
+                handle,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Target WSGI script '{}' does not contain WSGI application '{}'.",
+                    std::process::id(),
+                    spec.script_path,
+                    spec.callable_object
+                ),
+            );
+            return Outcome::Status(404);
+        }
+    };
+    let started = std::time::Instant::now();
+    let outcome = match build_environ(py, m, spec, handle) {
+        Ok(environ) => {
+            let errors = environ.get_item("wsgi.errors").ok().flatten();
+            let app = m
+                .getattr("_begin_request")
+                .and_then(|f| f.call1((handle, &environ, &app, &spec.callable_object)))
+                .unwrap_or(app);
+            let outcome = call_application(py, m, spec, handle, &app, &environ);
+            // What the application wrote to wsgi.errors without a final newline.
+            if let Some(errors) = errors {
+                let _ = errors.call_method0("flush");
+            }
+            finish_events(py, m, handle, started);
+            outcome
+        }
+        Err(e) => {
+            log_exception(py, handle, spec, &e);
+            Outcome::Status(500)
+        }
+    };
+    drop(active);
+    outcome
+}
+
+fn finish_events(py: Python<'_>, m: &Bound<'_, PyModule>, handle: u64, started: std::time::Instant) {
+    let (status, out, inp) = request::with(handle, |r| {
+        (r.output.head.as_ref().map(|h| h.status).unwrap_or(0), r.output.bytes_sent, r.input.bytes_read)
+    })
+    .unwrap_or((0, 0, 0));
+    if let Err(e) = m
+        .getattr("_end_request")
+        .and_then(|f| f.call1((handle, status, out, inp, started.elapsed().as_secs_f64())))
+    {
+        log_lines(handle, Level::Error, &format_err(py, &e));
+    }
+}
+
+/// The status to answer with when the app failed before sending anything:
+/// a body read that failed with a status (413, 400...) explains it better.
+fn failure_status(handle: u64) -> u16 {
+    request::with(handle, |r| r.input.error.as_ref().and_then(|e| e.status)).flatten().unwrap_or(500)
+}
+
+fn committed(handle: u64) -> bool {
+    request::with(handle, |r| r.output.committed).unwrap_or(false)
+}
+
+fn report_exception(py: Python<'_>, m: &Bound<'_, PyModule>, handle: u64, spec: &RequestSpec, e: &PyErr) -> Outcome {
+    if let Ok(f) = m.getattr("_request_exception") {
+        let info = (e.get_type(py), e.value(py), e.traceback(py));
+        let _ = f.call1((info,));
+    }
+    log_exception(py, handle, spec, e);
+    if committed(handle) {
+        request::with(handle, |r| r.transport.abort());
+        Outcome::Sent
+    } else {
+        Outcome::Status(failure_status(handle))
+    }
+}
+
+fn call_application(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    spec: &RequestSpec,
+    handle: u64,
+    app: &Bound<'_, PyAny>,
+    environ: &Bound<'_, PyDict>,
+) -> Outcome {
+    let start_response = match m.getattr("_StartResponse").and_then(|c| c.call1((handle,))) {
+        Ok(s) => s,
+        Err(e) => return report_exception(py, m, handle, spec, &e),
+    };
+    let result = match app.call1((environ, &start_response)) {
+        Ok(r) => r,
+        Err(e) => return report_exception(py, m, handle, spec, &e),
+    };
+    let body = send_body(py, m, spec, handle, &result);
+    // close() is called exactly once, whatever happened while iterating.
+    let closed = match result.getattr("close") {
+        Ok(close) => close.call0().map(|_| ()),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = body {
+        return report_exception(py, m, handle, spec, &e);
+    }
+    if let Err(e) = closed {
+        return report_exception(py, m, handle, spec, &e);
+    }
+    end_of_body(py, handle, spec)
+}
+
+/// Ends the body: sends the head if nothing was written, then end-of-stream.
+fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
+    let state = request::with(handle, |r| {
+        (
+            r.output.head.as_ref().map(|h| h.content_length),
+            r.output.bytes_sent,
+            r.output.bytes_clipped,
+            r.output.failed,
+        )
+    });
+    let Some((Some(content_length), sent, clipped, failed)) = state else {
+        request::log(
+            handle,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={}): The WSGI application in '{}' returned without calling start_response().",
+                std::process::id(),
+                spec.script_path
+            ),
+        );
+        return Outcome::Status(500);
+    };
+    if failed {
+        return Outcome::Sent;
+    }
+    if clipped > 0 {
+        request::log(
+            handle,
+            Level::Debug,
+            &format!("response body longer than its Content-Length: {clipped} bytes not sent"),
+        );
+    }
+    if let Some(cl) = content_length
+        && sent < cl
+        && !spec.is_head
+    {
+        request::log(
+            handle,
+            Level::Warn,
+            &format!(
+                "mod_wsgi (pid={}): response body shorter than its Content-Length ({sent} of {cl} bytes) from '{}'; closing the connection.",
+                std::process::id(),
+                spec.script_path
+            ),
+        );
+        let _ = request::send(py, handle, b"", Write::Flush);
+        request::with(handle, |r| r.transport.abort());
+        return Outcome::Sent;
+    }
+    match request::send(py, handle, b"", Write::Last) {
+        Ok(()) | Err(SendError::Failed(_)) => Outcome::Sent,
+        Err(SendError::NoHead) => Outcome::Status(500),
+    }
+}
+
+fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
+    let t = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    PyTypeError::new_err(format!("sequence of byte string values expected, value of type {t} found"))
+}
+
+/// Streams the application's iterable. Errors are returned for the caller to
+/// report (after close()).
+fn send_body(py: Python<'_>, m: &Bound<'_, PyModule>, spec: &RequestSpec, handle: u64, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Some(done) = try_file_wrapper(py, m, spec, handle, result)? {
+        return done;
+    }
+    // A list or tuple is complete: buffer its items and end with the last one
+    // (one write, and httpd can add Content-Length). Anything else is a stream:
+    // each item is flushed to the client as it is produced.
+    if let Ok(list) = result.cast::<PyList>() {
+        return send_sequence(py, handle, list.iter());
+    }
+    if let Ok(tuple) = result.cast::<PyTuple>() {
+        return send_sequence(py, handle, tuple.iter());
+    }
+    for item in result.try_iter()? {
+        let item = item?;
+        let bytes = item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
+        if !emit(py, handle, bytes.as_bytes(), Write::Flush)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn send_sequence<'py>(py: Python<'py>, handle: u64, items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>) -> PyResult<()> {
+    let n = items.len();
+    for (i, item) in items.enumerate() {
+        let bytes = item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
+        let how = if i + 1 == n { Write::Last } else { Write::Buffer };
+        if !emit(py, handle, bytes.as_bytes(), how)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Sends one body item. `Ok(false)` when the client has gone (stop iterating).
+fn emit(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> PyResult<bool> {
+    if data.is_empty() && how != Write::Last {
+        return Ok(true);
+    }
+    match request::send(py, handle, data, how) {
+        Ok(()) => Ok(true),
+        Err(SendError::NoHead) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "response has no status: the application did not call start_response() before returning data",
+        )),
+        Err(SendError::Failed(msg)) => {
+            request::log(handle, Level::Debug, &format!("client connection closed while sending the response: {msg}"));
+            Ok(false)
+        }
+    }
+}
+
+/// The fast path for `wsgi.file_wrapper` over a regular file: the file is sent
+/// by the server (sendfile/mmap) instead of being read through Python.
+/// `Ok(None)` when the result is not eligible (it is then iterated normally).
+fn try_file_wrapper(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    spec: &RequestSpec,
+    handle: u64,
+    result: &Bound<'_, PyAny>,
+) -> PyResult<Option<PyResult<()>>> {
+    let wrapper_type = m.getattr("FileWrapper")?;
+    if !result.get_type().is(&wrapper_type) {
+        return Ok(None);
+    }
+    let ready = request::with(handle, |r| r.output.head.is_some() && r.output.bytes_sent == 0 && !r.output.committed);
+    if ready != Some(true) {
+        return Ok(None);
+    }
+    let filelike = result.getattr("filelike")?;
+    let Some(fd) = filelike.call_method0("fileno").ok().and_then(|f| f.extract::<RawFd>().ok()) else {
+        return Ok(None);
+    };
+    let Some(size) = regular_file_size(fd) else { return Ok(None) };
+    let Some(offset) = filelike.call_method0("tell").ok().and_then(|t| t.extract::<u64>().ok()) else {
+        return Ok(None);
+    };
+    // Anything buffered inside a Python file object has already left the fd.
+    if filelike.hasattr("peek")? && !filelike.hasattr("raw")? {
+        return Ok(None);
+    }
+    let mut len = size.saturating_sub(offset);
+    request::with(handle, |r| {
+        if let Some(head) = r.output.head.as_mut() {
+            match head.content_length {
+                Some(cl) => len = len.min(cl),
+                None => {
+                    head.content_length = Some(len);
+                    head.headers.push(("Content-Length".into(), len.to_string()));
+                }
+            }
+        }
+    });
+    let _ = spec;
+    let sent = py.detach(|| {
+        request::with(handle, |r| {
+            if let Some(head) = r.output.head.clone() {
+                r.transport.set_head(&head);
+            }
+            r.output.committed = true;
+            r.output.bytes_sent = len;
+            let res = r.transport.send_file(fd, offset, len);
+            if res.is_err() {
+                r.output.failed = true;
+            }
+            res
+        })
+    });
+    if let Some(Err(e)) = sent {
+        request::log(handle, Level::Debug, &format!("client connection closed while sending a file: {}", e.0));
+    }
+    // Leave the file positioned after what was sent, as if it had been read.
+    let _ = filelike.call_method1("seek", (offset + len,));
+    Ok(Some(Ok(())))
+}
+
+fn regular_file_size(fd: RawFd) -> Option<u64> {
+    if fd < 0 {
+        return None;
+    }
+    // The descriptor belongs to the application's file object; /proc resolves it
+    // to the file itself without us touching the descriptor.
+    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?;
+    meta.is_file().then_some(meta.len())
+}

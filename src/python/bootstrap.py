@@ -1,0 +1,374 @@
+# The Python half of mod_wsgi-rs, executed once in every interpreter (main and
+# each sub-interpreter) as the body of that interpreter's `mod_wsgi` module.
+#
+# Defining these classes in each interpreter keeps their type objects
+# per-interpreter (PyO3's #[pyclass] would share one across interpreters).
+# The functions whose names start with `_rs_` are Rust closures created in this
+# interpreter and installed before this file runs; they take the request handle
+# (an int) that the Rust adapter gives each request and check it is still live.
+
+import sys as _sys
+import threading as _threading
+import types as _types
+import traceback as _traceback
+
+_LOG_EMERG, _LOG_ALERT, _LOG_CRIT, _LOG_ERR, _LOG_WARNING, _LOG_NOTICE, _LOG_INFO, _LOG_DEBUG = range(8)
+
+
+class Input(object):
+    """wsgi.input: the request body (PEP 3333, with wsgi.input_terminated)."""
+
+    __slots__ = ('_h',)
+
+    def __init__(self, handle):
+        self._h = handle
+
+    def read(self, size=-1):
+        if size is None:
+            size = -1
+        return _rs_input_read(self._h, int(size))
+
+    def readline(self, size=-1):
+        if size is None:
+            size = -1
+        return _rs_input_readline(self._h, int(size))
+
+    def readlines(self, hint=-1):
+        if hint is None:
+            hint = -1
+        hint = int(hint)
+        lines = []
+        total = 0
+        while True:
+            line = _rs_input_readline(self._h, -1)
+            if not line:
+                break
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = _rs_input_readline(self._h, -1)
+        if not line:
+            raise StopIteration
+        return line
+
+    def close(self):
+        pass
+
+
+class ErrorLog(object):
+    """A text stream onto Apache's error log. Complete lines are logged as they
+    are written; a partial last line waits for flush() or the end of the request."""
+
+    def __init__(self, handle=0, level=_LOG_ERR, name='<wsgi.errors>'):
+        self._h = handle
+        self._level = level
+        self._buffer = ''
+        self._lock = _threading.Lock()
+        self.name = name
+
+    encoding = 'utf-8'
+    errors = 'backslashreplace'
+    closed = False
+    newlines = None
+    line_buffering = True
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        import io
+        raise io.UnsupportedOperation('the Apache error log has no file descriptor')
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError('write() argument must be str, not %s' % type(text).__name__)
+        with self._lock:
+            data = self._buffer + text
+            lines = data.split('\n')
+            self._buffer = lines.pop()
+        for line in lines:
+            _rs_log(self._h, self._level, line)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        with self._lock:
+            data, self._buffer = self._buffer, ''
+        if data:
+            _rs_log(self._h, self._level, data)
+
+    def close(self):
+        self.flush()
+
+
+class _RestrictedStream(object):
+    """sys.stdin / sys.stdout under WSGIRestrictStdin / WSGIRestrictStdout."""
+
+    def __init__(self, name, what):
+        self.name = name
+        self._what = what
+
+    def _refuse(self, *args, **kwargs):
+        raise OSError('%s access restricted by mod_wsgi (%s On)' % (self.name, self._what))
+
+    read = readline = readlines = write = writelines = fileno = _refuse
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+class FileWrapper(object):
+    """wsgi.file_wrapper. When an application returns one over a real file, the
+    server sends the file itself (sendfile/mmap) instead of iterating it."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+class _StartResponse(object):
+    """The start_response callable of one request."""
+
+    __slots__ = ('_h',)
+
+    def __init__(self, handle):
+        self._h = handle
+
+    def __call__(self, status, response_headers, exc_info=None):
+        _rs_start_response(self._h, status, response_headers, exc_info)
+        return self.write
+
+    def write(self, data):
+        _rs_write(self._h, data)
+
+
+# --- Script loading -----------------------------------------------------------
+
+_load_lock = _threading.Lock()
+
+
+def _exec_script(name, path, mtime):
+    with open(path, 'rb') as f:
+        source = f.read()
+    code = compile(source, path, 'exec', dont_inherit=True)
+    module = _types.ModuleType(name)
+    module.__file__ = path
+    module.__mtime__ = mtime
+    # Like PyImport_ExecCodeModuleEx: visible in sys.modules while it runs
+    # (so the script can import itself, pickle its classes...), removed if it fails.
+    _sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        if _sys.modules.get(name) is module:
+            del _sys.modules[name]
+        raise
+    return module
+
+
+def _load_script(name, path, mtime, reloading):
+    """The module for a WSGI script, (re)loading it when needed. The lock is
+    taken only on a miss, and concurrent requests keep using the module they
+    already hold: a reload never exposes a half-executed module."""
+    module = _sys.modules.get(name)
+    if module is not None and (not reloading or getattr(module, '__mtime__', None) == mtime):
+        return module
+    with _load_lock:
+        module = _sys.modules.get(name)
+        if module is not None and (not reloading or getattr(module, '__mtime__', None) == mtime):
+            return module
+        if module is not None:
+            _log_server(_LOG_INFO, "Reloading WSGI script '%s'." % path)
+        return _exec_script(name, path, mtime)
+
+
+# --- Events, request data, shutdown ------------------------------------------
+
+event_callbacks = []
+shutdown_callbacks = []
+active_requests = {}
+_current = _threading.local()
+
+
+def subscribe_events(callback):
+    """Registers callback(name, **event) for request_started, response_started,
+    request_finished, request_exception and process_stopping."""
+    event_callbacks.append(callback)
+    return callback
+
+
+def subscribe_shutdown(callback):
+    """Registers callback(event) for process_stopping."""
+    shutdown_callbacks.append(callback)
+    return callback
+
+
+def subscribe_signals(callback):
+    _log_server(_LOG_WARNING, 'mod_wsgi.subscribe_signals() has no effect in embedded mode.')
+    return callback
+
+
+def request_data():
+    """The scratch dict of the request running on this thread."""
+    data = getattr(_current, 'data', None)
+    if data is None:
+        raise RuntimeError('no active request on this thread')
+    return data
+
+
+def _publish(name, event):
+    for callback in list(event_callbacks):
+        try:
+            result = callback(name, **event)
+            if isinstance(result, dict):
+                event.update(result)
+        except BaseException:
+            _log_exception('Exception in mod_wsgi event callback for %r.' % name)
+    return event
+
+
+def _begin_request(handle, environ, application, callable_object):
+    data = {}
+    _current.data = data
+    active_requests[handle] = environ
+    if not event_callbacks:
+        return application
+    event = _publish('request_started', {
+        'request_id': environ.get('mod_wsgi.request_id'),
+        'thread_id': environ.get('mod_wsgi.thread_id'),
+        'server_pid': environ.get('mod_wsgi.server_pid'),
+        'request_start': environ.get('mod_wsgi.request_start'),
+        'application_start': environ.get('mod_wsgi.application_start'),
+        'application_object': application,
+        'callable_object': callable_object,
+        'request_environ': environ,
+        'request_data': data,
+    })
+    return event.get('application_object', application)
+
+
+def _response_started(status, headers, exc_info):
+    if event_callbacks:
+        _publish('response_started', {'response_status': status, 'response_headers': headers,
+                                      'exception_info': exc_info, 'request_data': getattr(_current, 'data', None)})
+
+
+def _request_exception(exc_info):
+    if event_callbacks:
+        _publish('request_exception', {'exception_info': exc_info,
+                                       'request_data': getattr(_current, 'data', None)})
+
+
+def _end_request(handle, status, output_bytes, input_bytes, elapsed):
+    environ = active_requests.pop(handle, None)
+    try:
+        if event_callbacks:
+            _publish('request_finished', {
+                'response_status': status, 'output_length': output_bytes,
+                'input_length': input_bytes, 'application_time': elapsed,
+                'request_environ': environ, 'request_data': getattr(_current, 'data', None),
+            })
+    finally:
+        _current.data = None
+
+
+def _process_stopping(reason):
+    event = {'shutdown_reason': reason}
+    _publish('process_stopping', dict(event))
+    for callback in list(shutdown_callbacks):
+        try:
+            callback(event)
+        except BaseException:
+            _log_exception('Exception in mod_wsgi shutdown callback.')
+
+
+# --- Logging helpers ----------------------------------------------------------
+
+def _log_server(level, message):
+    for line in message.split('\n'):
+        _rs_log(0, level, line)
+
+
+def _log_exception(message=None, handle=0):
+    if message:
+        _rs_log(handle, _LOG_ERR, message)
+    for chunk in _traceback.format_exception(*_sys.exc_info()):
+        for line in chunk.rstrip('\n').split('\n'):
+            _rs_log(handle, _LOG_ERR, line)
+
+
+def _format_exception(exc):
+    return ''.join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+# --- Per-interpreter setup ----------------------------------------------------
+
+def _signal_ignored(signum, handler, *args, **kwargs):
+    stack = ''.join(_traceback.format_stack()[:-1]).rstrip('\n')
+    _log_server(_LOG_WARNING, 'Callback registration for signal %d ignored.' % signum)
+    _log_server(_LOG_WARNING, stack)
+    try:
+        import signal
+        return signal.getsignal(signum)
+    except Exception:
+        return None
+
+
+def _setup(python_path, restrict_stdin, restrict_stdout, restrict_signal, switch_interval, python_eggs):
+    import os
+    import site
+    _sys.argv = ['mod_wsgi']
+    if python_path:
+        before = list(_sys.path)
+        for entry in python_path:
+            site.addsitedir(entry)
+        # Added entries (and what their .pth files add) go to the front.
+        added = [p for p in _sys.path if p not in before]
+        _sys.path[:] = added + before
+    if python_eggs:
+        os.environ['PYTHON_EGG_CACHE'] = python_eggs
+    if switch_interval:
+        _sys.setswitchinterval(switch_interval)
+    _sys.stderr = ErrorLog(0, _LOG_ERR, '<stderr>')
+    if restrict_stdout:
+        _sys.stdout = _RestrictedStream('sys.stdout', 'WSGIRestrictStdout')
+    else:
+        _sys.stdout = ErrorLog(0, _LOG_ERR, '<stdout>')
+    if restrict_stdin:
+        _sys.stdin = _RestrictedStream('sys.stdin', 'WSGIRestrictStdin')
+    if restrict_signal:
+        import signal
+        signal.signal = _signal_ignored

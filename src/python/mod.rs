@@ -1,0 +1,119 @@
+//! Python: the interpreter manager (`runtime`, `interpreters`), the per
+//! interpreter `mod_wsgi` module (`module`, `bootstrap.py`), and the WSGI
+//! adapter (`adapter`, `request`, `environ`, `response`) that serves a
+//! request through a [`transport::Transport`].
+
+pub mod adapter;
+pub mod environ;
+pub mod interpreters;
+pub mod module;
+pub mod request;
+pub mod response;
+pub mod runtime;
+pub mod script;
+pub mod transport;
+
+use pyo3::prelude::*;
+
+use crate::apache::log::{self, Level};
+use crate::config::settings::{GlobalSettings, ImportScript};
+
+pub use adapter::{Outcome, RequestSpec};
+pub use module::ProcessInfo;
+
+/// Starts Python in this process and sets up the main interpreter.
+pub fn start(global: &GlobalSettings, info: ProcessInfo) -> Result<(), String> {
+    if interpreters::is_running() {
+        return Ok(());
+    }
+    runtime::initialize(global)?;
+    interpreters::register_main(module::setup_fn(info))?;
+    if let Ok(main) = interpreters::get("") {
+        let _ = main.run(|py, _| {
+            let sys = py.import("sys");
+            let attr = |name: &str| {
+                sys.as_ref().ok().and_then(|s| s.getattr(name).ok()).map(|v| v.to_string()).unwrap_or_default()
+            };
+            let (version, prefix) = (attr("version").replace('\n', " "), attr("prefix"));
+            log::process(
+                Level::Info,
+                &format!(
+                    "mod_wsgi-rs {} (pid={}): Python {version} from {} (sys.prefix {prefix}).",
+                    env!("CARGO_PKG_VERSION"),
+                    std::process::id(),
+                    runtime::libpython_path()
+                ),
+            );
+        });
+    }
+    Ok(())
+}
+
+/// Serves one request in the interpreter of its application group.
+pub fn serve(spec: &RequestSpec, transport: Box<dyn transport::Transport>) -> Outcome {
+    let interp = match interpreters::get(&spec.application_group) {
+        Ok(i) => i,
+        Err(e) => {
+            transport.log(
+                Level::Error,
+                &format!("mod_wsgi (pid={}): cannot get interpreter '{}': {e}", std::process::id(), spec.application_group),
+            );
+            return Outcome::Status(500);
+        }
+    };
+    match interp.run(|py, m| adapter::run(py, m, spec, transport)) {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            log::process(Level::Crit, &format!("internal error while serving a request: {panic}"));
+            Outcome::Status(500)
+        }
+    }
+}
+
+/// Loads a script at process start (WSGIImportScript and preloading aliases).
+pub fn import_script(script: &ImportScript, application_group: &str, module_name: &str) {
+    let mtime = std::fs::metadata(&script.path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let result = interpreters::get(application_group).and_then(|interp| {
+        interp.run(|py, m| {
+            m.getattr("_load_script")
+                .and_then(|f| f.call1((module_name, &script.path, mtime, true)))
+                .map(|_| ())
+                .map_err(|e| interpreters::format_err(py, &e))
+        })?
+    });
+    match result {
+        Ok(()) => log::process(
+            Level::Info,
+            &format!("mod_wsgi (pid={}): Imported WSGI script '{}' into '{}'.", std::process::id(), script.path, application_group),
+        ),
+        Err(e) => {
+            log::process(
+                Level::Error,
+                &format!("mod_wsgi (pid={}): Failed to import WSGI script '{}'.", std::process::id(), script.path),
+            );
+            for line in e.lines() {
+                log::process(Level::Error, line);
+            }
+        }
+    }
+}
+
+/// Stops Python at process exit (`process_stopping`, then teardown).
+pub fn stop(destroy: bool) {
+    if !interpreters::is_running() {
+        return;
+    }
+    interpreters::shutdown(destroy, |py, m| {
+        if let Err(e) = m.getattr("_process_stopping").and_then(|f| f.call1(("shutdown_signal",))) {
+            log::process(Level::Error, &interpreters::format_err(py, &e));
+        }
+    });
+    if destroy {
+        runtime::mark_finalized();
+    }
+}

@@ -1,0 +1,187 @@
+//! The `mod_wsgi` module of one interpreter: version and process facts, the
+//! Rust functions the bootstrap code calls (`_rs_*`, closures created in this
+//! interpreter), and the bootstrap itself (classes defined per interpreter).
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCFunction, PyDict, PyList, PyModule, PyString, PyTuple};
+
+use crate::apache::log::Level;
+
+use super::request::{self, SendError};
+use super::response::build_head;
+use super::transport::Write;
+
+/// The mod_wsgi release whose behaviour we match (`mod_wsgi.version`).
+pub const MOD_WSGI_VERSION: (u32, u32, u32) = (6, 0, 5);
+
+const BOOTSTRAP: &str = include_str!("bootstrap.py");
+
+/// Process-wide facts and settings every interpreter is set up with.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessInfo {
+    pub process_group: String,
+    pub maximum_processes: i64,
+    pub threads_per_process: i64,
+    pub python_path: Vec<String>,
+    pub python_eggs: Option<String>,
+    pub switch_interval: Option<f64>,
+    pub restrict_stdin: bool,
+    pub restrict_stdout: bool,
+    pub restrict_signal: bool,
+}
+
+fn handle_of(args: &Bound<'_, PyTuple>) -> PyResult<u64> {
+    args.get_item(0)?.extract::<u64>()
+}
+
+fn level_of(n: i64) -> Level {
+    match n {
+        0 => Level::Emerg,
+        1 => Level::Alert,
+        2 => Level::Crit,
+        3 => Level::Error,
+        4 => Level::Warn,
+        5 => Level::Notice,
+        6 => Level::Info,
+        _ => Level::Debug,
+    }
+}
+
+fn add_fn<F, R>(m: &Bound<'_, PyModule>, name: &'static std::ffi::CStr, f: F) -> PyResult<()>
+where
+    F: Fn(&Bound<'_, PyTuple>, Option<&Bound<'_, PyDict>>) -> R + Send + Sync + 'static,
+    for<'p> R: pyo3::impl_::callback::IntoPyCallbackOutput<'p, *mut pyo3::ffi::PyObject>,
+{
+    let func = PyCFunction::new_closure(m.py(), Some(name), None, f)?;
+    m.setattr(name.to_str().unwrap_or("_rs"), func)
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// `start_response(status, headers, exc_info)` as the bootstrap forwards it.
+fn start_response(args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    let py = args.py();
+    let handle = handle_of(args)?;
+    let status = args.get_item(1)?;
+    let headers = args.get_item(2)?;
+    let exc_info = args.get_item(3)?;
+    let status = status.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("expected str object for status, value of type {} found", type_name(&status)))
+    })?;
+    let status = status.to_str()?.to_string();
+    let list = headers.cast::<PyList>().map_err(|_| {
+        PyTypeError::new_err(format!("expected list object for headers, value of type {} found", type_name(&headers)))
+    })?;
+    let mut pairs = Vec::with_capacity(list.len());
+    for item in list.iter() {
+        let tuple = item.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!("expected tuple object for header, value of type {} found", type_name(&item)))
+        })?;
+        if tuple.len() != 2 {
+            return Err(PyValueError::new_err(format!("header tuple must have 2 items, not {}", tuple.len())));
+        }
+        let (n, v) = (tuple.get_item(0)?, tuple.get_item(1)?);
+        let name = n.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!("expected str object for header name, value of type {} found", type_name(&n)))
+        })?;
+        let value = v.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!("expected str object for header value, value of type {} found", type_name(&v)))
+        })?;
+        pairs.push((name.to_str()?.to_string(), value.to_str()?.to_string()));
+    }
+    let has_exc_info = !exc_info.is_none();
+    if has_exc_info && exc_info.cast::<PyTuple>().map(|t| t.len() != 3).unwrap_or(true) {
+        return Err(PyRuntimeError::new_err("exc_info must be a 3-tuple as returned by sys.exc_info()"));
+    }
+    let (already, committed) = request::with_live(handle, |r| (r.output.head.is_some(), r.output.committed))?;
+    if already && !has_exc_info {
+        return Err(PyRuntimeError::new_err("start_response() called again without exc_info"));
+    }
+    if has_exc_info && committed {
+        // PEP 3333: headers are out, so re-raise the application's exception.
+        let value = exc_info.cast::<PyTuple>()?.get_item(1)?;
+        return Err(PyErr::from_value(value));
+    }
+    let head = build_head(&status, pairs).map_err(PyValueError::new_err)?;
+    let _ = py;
+    request::with_live(handle, |r| {
+        r.output.head = Some(head);
+        r.output.status_line = status;
+    })
+}
+
+fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    let handle = handle_of(args)?;
+    let data = args.get_item(1)?;
+    let bytes = data.cast::<PyBytes>().map_err(|_| {
+        PyTypeError::new_err(format!("write() argument must be bytes, not {}", type_name(&data)))
+    })?;
+    match request::send(args.py(), handle, bytes.as_bytes(), Write::Flush) {
+        Ok(()) => Ok(()),
+        Err(SendError::NoHead) => Err(PyRuntimeError::new_err("write() called before start_response()")),
+        Err(SendError::Failed(msg)) => Err(pyo3::exceptions::PyOSError::new_err(format!(
+            "failed to write response data: {msg}"
+        ))),
+    }
+}
+
+/// Creates and installs the `mod_wsgi` module in the current interpreter.
+pub fn install<'py>(py: Python<'py>, info: &ProcessInfo, application_group: &str) -> PyResult<Bound<'py, PyModule>> {
+    let m = PyModule::new(py, "mod_wsgi")?;
+    m.setattr("version", MOD_WSGI_VERSION)?;
+    m.setattr("rs_version", env!("CARGO_PKG_VERSION"))?;
+    m.setattr("process_group", &info.process_group)?;
+    m.setattr("application_group", application_group)?;
+    m.setattr("maximum_processes", info.maximum_processes)?;
+    m.setattr("threads_per_process", info.threads_per_process)?;
+
+    add_fn(&m, c"_rs_start_response", |args, _| start_response(args))?;
+    add_fn(&m, c"_rs_write", |args, _| write(args))?;
+    add_fn(&m, c"_rs_input_read", |args, _| -> PyResult<Py<PyAny>> {
+        let (handle, size) = (handle_of(args)?, args.get_item(1)?.extract::<i64>()?);
+        let data = request::read(args.py(), handle, size)?;
+        Ok(PyBytes::new(args.py(), &data).into_any().unbind())
+    })?;
+    add_fn(&m, c"_rs_input_readline", |args, _| -> PyResult<Py<PyAny>> {
+        let (handle, size) = (handle_of(args)?, args.get_item(1)?.extract::<i64>()?);
+        let data = request::readline(args.py(), handle, size)?;
+        Ok(PyBytes::new(args.py(), &data).into_any().unbind())
+    })?;
+    add_fn(&m, c"_rs_log", |args, _| -> PyResult<()> {
+        let handle = handle_of(args)?;
+        let level = args.get_item(1)?.extract::<i64>()?;
+        let text = args.get_item(2)?;
+        let text = text.str()?;
+        request::log(handle, level_of(level), text.to_str()?);
+        Ok(())
+    })?;
+
+    let code = std::ffi::CString::new(BOOTSTRAP).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let dict = m.dict();
+    dict.set_item("__builtins__", PyModule::import(py, "builtins")?)?;
+    py.run(&code, Some(&dict), None)?;
+
+    let setup = m.getattr("_setup")?;
+    setup.call1((
+        PyList::new(py, &info.python_path)?,
+        info.restrict_stdin,
+        info.restrict_stdout,
+        info.restrict_signal,
+        info.switch_interval,
+        info.python_eggs.as_deref(),
+    ))?;
+    let sys = PyModule::import(py, "sys")?;
+    sys.getattr("modules")?.set_item("mod_wsgi", &m)?;
+
+    Ok(m)
+}
+
+/// The setup function the interpreter manager calls for each new interpreter.
+pub fn setup_fn(info: ProcessInfo) -> Arc<super::interpreters::Setup> {
+    Arc::new(move |py, name| install(py, &info, name))
+}

@@ -1,0 +1,251 @@
+//! The request running on this thread: its transport, the request-body
+//! buffer behind `wsgi.input`, and the response state behind
+//! `start_response`/`write`. Python objects refer to it by an integer handle;
+//! a handle that is not this thread's live request is refused, so an object
+//! an application keeps after its request ended raises instead of dangling.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::prelude::*;
+
+use crate::apache::log::Level;
+
+use super::response::ResponseHead;
+use super::transport::{InputError, Transport, Write};
+
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
+
+pub struct ActiveRequest {
+    pub handle: u64,
+    pub transport: Box<dyn Transport>,
+    pub input: InputState,
+    pub output: OutputState,
+}
+
+#[derive(Default)]
+pub struct InputState {
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    pub bytes_read: u64,
+    /// The first read failure; later reads fail the same way.
+    pub error: Option<InputError>,
+}
+
+#[derive(Default)]
+pub struct OutputState {
+    /// Set by start_response; replaced while nothing has been sent.
+    pub head: Option<ResponseHead>,
+    /// The status line as the application gave it (for events).
+    pub status_line: String,
+    /// The head has been handed to the transport.
+    pub committed: bool,
+    /// Body bytes the application produced (after Content-Length clipping).
+    pub bytes_sent: u64,
+    /// Bytes dropped because they went beyond Content-Length.
+    pub bytes_clipped: u64,
+    /// The client went away or the connection failed.
+    pub failed: bool,
+}
+
+thread_local! {
+    static ACTIVE: RefCell<Option<ActiveRequest>> = const { RefCell::new(None) };
+}
+
+/// Makes `transport` this thread's active request until the guard drops.
+pub fn begin(transport: Box<dyn Transport>) -> ActiveGuard {
+    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+    ACTIVE.with(|a| {
+        *a.borrow_mut() = Some(ActiveRequest {
+            handle,
+            transport,
+            input: InputState::default(),
+            output: OutputState::default(),
+        })
+    });
+    ActiveGuard { handle }
+}
+
+pub struct ActiveGuard {
+    pub handle: u64,
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| {
+            let mut a = a.borrow_mut();
+            if a.as_ref().is_some_and(|r| r.handle == self.handle) {
+                *a = None;
+            }
+        });
+    }
+}
+
+/// Runs `f` on this thread's request if `handle` is it (0 = whatever is active).
+pub fn with<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> Option<T> {
+    ACTIVE.with(|a| {
+        let mut a = a.borrow_mut();
+        match a.as_mut() {
+            Some(r) if handle == 0 || r.handle == handle => Some(f(r)),
+            _ => None,
+        }
+    })
+}
+
+fn expired() -> PyErr {
+    PyRuntimeError::new_err(
+        "request object used outside its request (the request has finished, or this is another thread)",
+    )
+}
+
+/// Like [`with`], raising RuntimeError when the handle is not live here.
+pub fn with_live<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> PyResult<T> {
+    with(handle, f).ok_or_else(expired)
+}
+
+/// Logs for `handle` (or the thread's request for 0), or at server level.
+pub fn log(handle: u64, level: Level, message: &str) {
+    let done = with(handle, |r| r.transport.log(level, message));
+    if done.is_none() {
+        crate::apache::log::process(level, message);
+    }
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads more body into the buffer with the GIL released. `Ok(false)` at end.
+fn fill(py: Python<'_>, handle: u64, want: usize) -> PyResult<bool> {
+    let result = py.detach(|| {
+        with(handle, |r| {
+            if r.input.eof {
+                return Ok(false);
+            }
+            if let Some(e) = &r.input.error {
+                return Err(e.clone());
+            }
+            let input = &mut r.input;
+            if input.pos > 0 {
+                input.buf.drain(..input.pos);
+                input.pos = 0;
+            }
+            let start = input.buf.len();
+            input.buf.resize(start + want.clamp(8192, READ_CHUNK), 0);
+            match r.transport.read_body(&mut input.buf[start..]) {
+                Ok(0) => {
+                    input.buf.truncate(start);
+                    input.eof = true;
+                    Ok(false)
+                }
+                Ok(n) => {
+                    input.buf.truncate(start + n);
+                    input.bytes_read += n as u64;
+                    Ok(true)
+                }
+                Err(e) => {
+                    input.buf.truncate(start);
+                    input.error = Some(e.clone());
+                    Err(e)
+                }
+            }
+        })
+    });
+    match result {
+        None => Err(expired()),
+        Some(Ok(more)) => Ok(more),
+        Some(Err(e)) => Err(PyOSError::new_err(format!("request data read error: {}", e.message))),
+    }
+}
+
+fn buffered(handle: u64) -> PyResult<usize> {
+    with_live(handle, |r| r.input.buf.len() - r.input.pos)
+}
+
+fn take(handle: u64, n: usize) -> PyResult<Vec<u8>> {
+    with_live(handle, |r| {
+        let i = &mut r.input;
+        let n = n.min(i.buf.len() - i.pos);
+        let out = i.buf[i.pos..i.pos + n].to_vec();
+        i.pos += n;
+        out
+    })
+}
+
+/// `wsgi.input.read(size)`: up to `size` bytes (all remaining if negative).
+pub fn read(py: Python<'_>, handle: u64, size: i64) -> PyResult<Vec<u8>> {
+    let want = if size < 0 { usize::MAX } else { size as usize };
+    while buffered(handle)? < want {
+        let need = want.saturating_sub(buffered(handle)?);
+        if !fill(py, handle, need)? {
+            break;
+        }
+    }
+    take(handle, want)
+}
+
+/// `wsgi.input.readline(size)`: through the next `\n`, at most `size` bytes.
+pub fn readline(py: Python<'_>, handle: u64, size: i64) -> PyResult<Vec<u8>> {
+    let limit = if size < 0 { usize::MAX } else { size as usize };
+    let mut scanned = 0;
+    loop {
+        let found = with_live(handle, |r| {
+            let i = &r.input;
+            i.buf[i.pos + scanned..].iter().position(|&b| b == b'\n').map(|p| scanned + p + 1)
+        })?;
+        let avail = buffered(handle)?;
+        if let Some(end) = found {
+            return take(handle, end.min(limit));
+        }
+        if avail >= limit {
+            return take(handle, limit);
+        }
+        scanned = avail;
+        if !fill(py, handle, READ_CHUNK)? {
+            return take(handle, avail);
+        }
+    }
+}
+
+/// Why body output stopped.
+pub enum SendError {
+    /// write() before start_response().
+    NoHead,
+    /// The client went away.
+    Failed(String),
+}
+
+/// Sends body bytes for the request, committing the head first. Bytes beyond
+/// the app's Content-Length are dropped. The GIL is released around the I/O.
+pub fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Result<(), SendError> {
+    let r = py.detach(|| {
+        with(handle, |r| {
+            let out = &mut r.output;
+            if out.failed {
+                return Err(SendError::Failed("the connection has already failed".into()));
+            }
+            let Some(head) = &out.head else { return Err(SendError::NoHead) };
+            let mut data = data;
+            if let Some(limit) = head.content_length {
+                let room = limit.saturating_sub(out.bytes_sent);
+                if (data.len() as u64) > room {
+                    out.bytes_clipped += data.len() as u64 - room;
+                    data = &data[..room as usize];
+                }
+            }
+            if !out.committed {
+                r.transport.set_head(head);
+                out.committed = true;
+            }
+            if data.is_empty() && how == Write::Buffer {
+                return Ok(());
+            }
+            out.bytes_sent += data.len() as u64;
+            r.transport.write(data, how).map_err(|e| {
+                out.failed = true;
+                SendError::Failed(e.0)
+            })
+        })
+    });
+    r.unwrap_or_else(|| Err(SendError::Failed("request has finished".into())))
+}

@@ -1,0 +1,29 @@
+//! Naming the module a WSGI script is loaded as.
+
+use md5::{Digest, Md5};
+
+/// `_mod_wsgi_<md5 of the path>`, as mod_wsgi names script modules (apps test
+/// `__name__.startswith('_mod_wsgi_')`). With case-insensitive file systems the
+/// path is lower-cased first so both spellings share one module.
+pub fn module_name(path: &str, case_sensitive: bool) -> String {
+    let path = if case_sensitive { path.to_string() } else { path.to_lowercase() };
+    let digest = Md5::digest(path.as_bytes());
+    let mut name = String::with_capacity(10 + 32);
+    name.push_str("_mod_wsgi_");
+    for b in digest {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_like_mod_wsgi() {
+        assert_eq!(module_name("/srv/hello.wsgi", true), "_mod_wsgi_1c28350b704a38d171e9342db1c01184");
+        assert_eq!(module_name("/A.wsgi", false), module_name("/a.wsgi", true));
+        assert_ne!(module_name("/A.wsgi", true), module_name("/a.wsgi", true));
+    }
+}

@@ -1,0 +1,58 @@
+//! The small interface the WSGI adapter talks to. Embedded mode implements it
+//! over Apache's request and brigades; daemon mode over the socket. The
+//! adapter never sees a `request_rec`.
+
+use std::os::fd::RawFd;
+
+use crate::apache::log::Level;
+
+use super::response::ResponseHead;
+
+/// A failure reading the request body.
+#[derive(Debug, Clone)]
+pub struct InputError {
+    /// The HTTP status the failure implies (413 body too large, 400 bad
+    /// chunking, 408 timeout...), if any.
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// The client has gone, or the connection failed: stop producing output.
+#[derive(Debug, Clone)]
+pub struct OutputError(pub String);
+
+/// How a body write ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// More data follows soon; the server may buffer.
+    Buffer,
+    /// Push everything written so far to the client now.
+    Flush,
+    /// This is the end of the body.
+    Last,
+}
+
+pub trait Transport {
+    /// Reads request body bytes into `buf`: `Ok(0)` at the end of the body.
+    /// Blocks; callers release the GIL around it.
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, InputError>;
+
+    /// Records the response head; it goes out with the first body bytes.
+    fn set_head(&mut self, head: &ResponseHead);
+
+    /// Sends body bytes (the head first, if not yet sent).
+    fn write(&mut self, data: &[u8], how: Write) -> Result<(), OutputError>;
+
+    /// Sends `len` bytes of the open file `fd` from `offset`, then ends the body.
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), OutputError>;
+
+    /// The body failed after output started: end the response so the client
+    /// can tell it is incomplete (no last chunk; connection closed).
+    fn abort(&mut self);
+
+    /// Writes to the error log with this request's context.
+    fn log(&self, level: Level, message: &str);
+
+    /// Whether a log line at `level` would be written.
+    fn log_enabled(&self, level: Level) -> bool;
+}
