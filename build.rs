@@ -75,16 +75,20 @@ fn main() {
         .warnings(true);
     for flag in cppflags.split_whitespace() {
         if let Some(def) = flag.strip_prefix("-D") {
-            let (k, v) = def.split_once('=').map_or((def, None), |(k, v)| (k, Some(v)));
+            let (k, v) = def
+                .split_once('=')
+                .map_or((def, None), |(k, v)| (k, Some(v)));
             shim.define(k, v);
         }
     }
     shim.compile("wsgi_shim");
 
-
     // Load the libpython we were built against, not whichever one of the same
     // SONAME the dynamic loader would find first.
     pyo3_build_config::add_libpython_rpath_link_args();
     let version = pyo3_build_config::get().version();
-    println!("cargo:rustc-env=WSGI_PYTHON_VERSION={}.{}", version.major, version.minor);
+    println!(
+        "cargo:rustc-env=WSGI_PYTHON_VERSION={}.{}",
+        version.major, version.minor
+    );
 }

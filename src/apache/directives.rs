@@ -1,19 +1,19 @@
 //! The command table httpd reads our directives with. Every directive goes
 //! through one RAW_ARGS function that hands the words to `config::directives`.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
 
-use crate::config::directives::{self, ConfigContext, Scope, Target, DIRECTIVES};
+use crate::config::DirConfig;
+use crate::config::directives::{self, ConfigContext, DIRECTIVES, Scope, Target};
 use crate::config::script_alias::UriRegex;
 use crate::config::words::split_words;
-use crate::config::DirConfig;
 use crate::ffi;
 
 use super::entry::guard;
 use super::module::server_config_mut;
-use super::pool::{str_from, Pool};
+use super::pool::{Pool, str_from};
 use super::regex;
 
 const N: usize = DIRECTIVES.len() + 1;
@@ -46,14 +46,38 @@ const fn req_override(scope: Scope) -> c_int {
 // they are built here from the same literals as the pure table (checked by a
 // unit test below).
 const NAMES: [&str; DIRECTIVES.len()] = cstr_table!(
-    "WSGIScriptAlias", "WSGIScriptAliasMatch", "WSGIImportScript", "WSGIApplicationGroup",
-    "WSGIProcessGroup", "WSGICallableObject", "WSGIPassAuthorization", "WSGIScriptReloading",
-    "WSGIChunkedRequest", "WSGIEnableSendfile", "WSGIMapHEADToGET", "WSGITrustedProxyHeaders",
-    "WSGITrustedProxies", "WSGIErrorOverride", "WSGIPythonHome", "WSGIPythonPath",
-    "WSGILazyInitialization", "WSGIRestrictEmbedded", "WSGIRestrictStdin", "WSGIRestrictStdout",
-    "WSGIRestrictSignal", "WSGIPythonOptimize", "WSGIPythonHashSeed", "WSGIDontWriteBytecode",
-    "WSGIPythonWarnings", "WSGIDestroyInterpreter", "WSGICaseSensitivity", "WSGIPythonEggs",
-    "WSGISwitchInterval", "WSGISocketPrefix", "WSGIVerboseDebugging", "WSGIDaemonProcess",
+    "WSGIScriptAlias",
+    "WSGIScriptAliasMatch",
+    "WSGIImportScript",
+    "WSGIApplicationGroup",
+    "WSGIProcessGroup",
+    "WSGICallableObject",
+    "WSGIPassAuthorization",
+    "WSGIScriptReloading",
+    "WSGIChunkedRequest",
+    "WSGIEnableSendfile",
+    "WSGIMapHEADToGET",
+    "WSGITrustedProxyHeaders",
+    "WSGITrustedProxies",
+    "WSGIErrorOverride",
+    "WSGIPythonHome",
+    "WSGIPythonPath",
+    "WSGILazyInitialization",
+    "WSGIRestrictEmbedded",
+    "WSGIRestrictStdin",
+    "WSGIRestrictStdout",
+    "WSGIRestrictSignal",
+    "WSGIPythonOptimize",
+    "WSGIPythonHashSeed",
+    "WSGIDontWriteBytecode",
+    "WSGIPythonWarnings",
+    "WSGIDestroyInterpreter",
+    "WSGICaseSensitivity",
+    "WSGIPythonEggs",
+    "WSGISwitchInterval",
+    "WSGISocketPrefix",
+    "WSGIVerboseDebugging",
+    "WSGIDaemonProcess",
 );
 
 const fn build() -> [ffi::command_rec; N] {
@@ -69,7 +93,9 @@ const fn build() -> [ffi::command_rec; N] {
     while i < DIRECTIVES.len() {
         out[i] = ffi::command_rec {
             name: NAMES[i].as_ptr() as *const c_char,
-            func: ffi::cmd_func { raw_args: Some(on_directive) },
+            func: ffi::cmd_func {
+                raw_args: Some(on_directive),
+            },
             cmd_data: ptr::null_mut(),
             req_override: req_override(DIRECTIVES[i].scope),
             args_how: ffi::cmd_how_RAW_ARGS,
@@ -92,29 +118,47 @@ impl ConfigContext for ApacheRegex {
     }
 }
 
-unsafe extern "C" fn on_directive(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, args: *const c_char) -> *const c_char {
-    guard("directive", c"internal error while reading a WSGI directive".as_ptr(), || {
-        // SAFETY: httpd passes a live cmd_parms for the directive being read.
-        let cmd = unsafe { &*cmd };
-        // SAFETY: cmd->cmd is our own command_rec, whose name is a static C string.
-        let name = unsafe { str_from((*cmd.cmd).name) }.into_owned();
-        // SAFETY: cmd->pool is the live configuration pool.
-        let pool = unsafe { Pool::from_raw(cmd.pool) };
-        match apply(cmd, mconfig, &name, args, pool) {
-            Ok(()) => ptr::null(),
-            Err(msg) => pool.strdup(&msg),
-        }
-    })
+unsafe extern "C" fn on_directive(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    args: *const c_char,
+) -> *const c_char {
+    guard(
+        "directive",
+        c"internal error while reading a WSGI directive".as_ptr(),
+        || {
+            // SAFETY: httpd passes a live cmd_parms for the directive being read.
+            let cmd = unsafe { &*cmd };
+            // SAFETY: cmd->cmd is our own command_rec, whose name is a static C string.
+            let name = unsafe { str_from((*cmd.cmd).name) }.into_owned();
+            // SAFETY: cmd->pool is the live configuration pool.
+            let pool = unsafe { Pool::from_raw(cmd.pool) };
+            match apply(cmd, mconfig, &name, args, pool) {
+                Ok(()) => ptr::null(),
+                Err(msg) => pool.strdup(&msg),
+            }
+        },
+    )
 }
 
-fn apply(cmd: &ffi::cmd_parms, mconfig: *mut c_void, name: &str, args: *const c_char, pool: Pool) -> Result<(), String> {
+fn apply(
+    cmd: &ffi::cmd_parms,
+    mconfig: *mut c_void,
+    name: &str,
+    args: *const c_char,
+    pool: Pool,
+) -> Result<(), String> {
     let spec = directives::find(name).ok_or_else(|| format!("unknown directive {name}"))?;
     if spec.scope == Scope::Global {
         // SAFETY: cmd is live; httpd's check only reads it.
-        let err = unsafe { ffi::ap_check_cmd_context(cmd as *const _ as *mut _, ffi::GLOBAL_ONLY as u32) };
+        let err = unsafe {
+            ffi::ap_check_cmd_context(cmd as *const _ as *mut _, ffi::GLOBAL_ONLY as u32)
+        };
         if !err.is_null() {
             // SAFETY: httpd returns a pool string.
-            return Err(unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned());
+            return Err(unsafe { CStr::from_ptr(err) }
+                .to_string_lossy()
+                .into_owned());
         }
     }
     // SAFETY: RAW_ARGS hands us the rest of the line as a C string.
@@ -122,7 +166,9 @@ fn apply(cmd: &ffi::cmd_parms, mconfig: *mut c_void, name: &str, args: *const c_
     let in_directory = !cmd.path.is_null();
     let target = if in_directory && matches!(spec.scope, Scope::Directory | Scope::FileInfo) {
         // SAFETY: inside a directory section mconfig is our DirConfig for it.
-        Target::Dir(unsafe { (mconfig as *mut DirConfig).as_mut() }.ok_or("no directory configuration")?)
+        Target::Dir(
+            unsafe { (mconfig as *mut DirConfig).as_mut() }.ok_or("no directory configuration")?,
+        )
     } else {
         // SAFETY: cmd->server is the server being configured; reading config is single-threaded.
         Target::Server(unsafe { server_config_mut(cmd.server) }.ok_or("no server configuration")?)

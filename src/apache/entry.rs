@@ -2,7 +2,7 @@
 //! is logged and turned into the function's failure value; it never unwinds
 //! into httpd's C frames.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::log::{self, Level};
 

@@ -7,7 +7,7 @@ use std::ffi::c_int;
 use crate::config::groups::{self, GroupContext};
 use crate::config::settings::{AppSettings, MapHeadToGet};
 use crate::ffi;
-use crate::python::environ::{self, split_script_name, EnvironPolicy};
+use crate::python::environ::{self, EnvironPolicy, split_script_name};
 use crate::python::{self, Outcome, RequestSpec};
 
 use super::hooks::child_state;
@@ -23,13 +23,17 @@ const HANDLERS: &[&[u8]] = &[b"wsgi-script", b"application/x-httpd-wsgi"];
 
 /// WSGIScriptAlias / WSGIScriptAliasMatch: first match in configuration order.
 pub fn translate(r: Request) -> c_int {
-    let Some(cfg) = r.server_config() else { return DECLINED };
+    let Some(cfg) = r.server_config() else {
+        return DECLINED;
+    };
     if cfg.aliases.is_empty() || !r.uri().starts_with(b"/") {
         return DECLINED;
     }
     let uri = r.uri().to_vec();
     for alias in &cfg.aliases {
-        let Some(filename) = alias.map(&uri) else { continue };
+        let Some(filename) = alias.map(&uri) else {
+            continue;
+        };
         r.set_filename(&filename);
         r.set_handler(c"wsgi-script");
         // Marks the request as script-aliased: no `Options ExecCGI` needed.
@@ -54,7 +58,10 @@ pub fn translate(r: Request) -> c_int {
 
 /// The effective settings: alias options over directory over server.
 fn settings(r: &Request) -> AppSettings {
-    let server = r.server_config().map(|c| c.settings.clone()).unwrap_or_default();
+    let server = r
+        .server_config()
+        .map(|c| c.settings.clone())
+        .unwrap_or_default();
     let mut s = match r.dir_config() {
         Some(d) => d.settings.over(&server),
         None => server,
@@ -112,22 +119,45 @@ pub fn handle(r: Request) -> c_int {
     let filename = r.filename();
     match r.finfo().filetype {
         ffi::apr_filetype_e_APR_NOFILE => {
-            return fail(&r, ffi::HTTP_NOT_FOUND, &format!("mod_wsgi (pid={pid}): Target WSGI script not found or unable to stat: {filename}"));
+            return fail(
+                &r,
+                ffi::HTTP_NOT_FOUND,
+                &format!(
+                    "mod_wsgi (pid={pid}): Target WSGI script not found or unable to stat: {filename}"
+                ),
+            );
         }
         ffi::apr_filetype_e_APR_DIR => {
-            return fail(&r, ffi::HTTP_FORBIDDEN, &format!("mod_wsgi (pid={pid}): Attempt to invoke directory as WSGI application: {filename}"));
+            return fail(
+                &r,
+                ffi::HTTP_FORBIDDEN,
+                &format!(
+                    "mod_wsgi (pid={pid}): Attempt to invoke directory as WSGI application: {filename}"
+                ),
+            );
         }
         _ => {}
     }
     if !r.allows_exec_cgi() && r.note(c"alias-forced-type").is_none() {
-        return fail(&r, ffi::HTTP_FORBIDDEN, &format!("mod_wsgi (pid={pid}): Options ExecCGI is off in this directory: {filename}"));
+        return fail(
+            &r,
+            ffi::HTTP_FORBIDDEN,
+            &format!("mod_wsgi (pid={pid}): Options ExecCGI is off in this directory: {filename}"),
+        );
     }
     if r.rejects_path_info() && !r.path_info().is_empty() {
-        return fail(&r, ffi::HTTP_NOT_FOUND, &format!("mod_wsgi (pid={pid}): AcceptPathInfo off disallows user's path: {filename}"));
+        return fail(
+            &r,
+            ffi::HTTP_NOT_FOUND,
+            &format!("mod_wsgi (pid={pid}): AcceptPathInfo off disallows user's path: {filename}"),
+        );
     }
 
     let settings = settings(&r);
-    let global = r.server_config().map(|c| c.global.clone()).unwrap_or_default();
+    let global = r
+        .server_config()
+        .map(|c| c.global.clone())
+        .unwrap_or_default();
     let case_sensitive = global.case_sensitive();
     let (script_name, _) = split_script_name(r.uri(), r.path_info());
     let groups = Groups {
@@ -136,32 +166,49 @@ pub fn handle(r: Request) -> c_int {
         script_name: String::from_utf8_lossy(&script_name).into_owned(),
         hostname: r.hostname(),
     };
-    let process_group = groups::expand_process_group(settings.process_group.as_deref(), &groups, case_sensitive);
+    let process_group =
+        groups::expand_process_group(settings.process_group.as_deref(), &groups, case_sensitive);
     if !process_group.is_empty() {
         return fail(
             &r,
             ffi::HTTP_INTERNAL_SERVER_ERROR,
-            &format!("mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"),
+            &format!(
+                "mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"
+            ),
         );
     }
     if global.restrict_embedded() {
         return fail(
             &r,
             ffi::HTTP_INTERNAL_SERVER_ERROR,
-            &format!("mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"),
+            &format!(
+                "mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"
+            ),
         );
     }
     let Some(child) = child_state() else {
-        return fail(&r, ffi::HTTP_INTERNAL_SERVER_ERROR, &format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"));
+        return fail(
+            &r,
+            ffi::HTTP_INTERNAL_SERVER_ERROR,
+            &format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"),
+        );
     };
     if let Some(e) = &child.python_error {
-        return fail(&r, ffi::HTTP_INTERNAL_SERVER_ERROR, &format!("mod_wsgi (pid={pid}): {e}: {filename}"));
+        return fail(
+            &r,
+            ffi::HTTP_INTERNAL_SERVER_ERROR,
+            &format!("mod_wsgi (pid={pid}): {e}: {filename}"),
+        );
     }
     if let Err(status) = r.setup_body(settings.chunked_request.unwrap_or(false)) {
         return status;
     }
 
-    let application_group = groups::expand_application_group(settings.application_group.as_deref(), &groups, case_sensitive);
+    let application_group = groups::expand_application_group(
+        settings.application_group.as_deref(),
+        &groups,
+        case_sensitive,
+    );
     let map_head = match settings.map_head_to_get.unwrap_or(MapHeadToGet::Auto) {
         MapHeadToGet::On => true,
         MapHeadToGet::Off => false,
@@ -179,7 +226,10 @@ pub fn handle(r: Request) -> c_int {
         script_path: filename,
         script_mtime: r.finfo().mtime,
         reloading: settings.script_reloading.unwrap_or(true),
-        callable_object: settings.callable_object.clone().unwrap_or_else(|| "application".into()),
+        callable_object: settings
+            .callable_object
+            .clone()
+            .unwrap_or_else(|| "application".into()),
         cgi,
         process_group,
         application_group,

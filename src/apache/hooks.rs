@@ -69,12 +69,20 @@ pub unsafe extern "C" fn post_config(
 ) -> c_int {
     guard("post_config", OK, || {
         // SAFETY: s is the main server, configured.
-        let Some(cfg) = (unsafe { server_config(s) }) else { return OK };
+        let Some(cfg) = (unsafe { server_config(s) }) else {
+            return OK;
+        };
         // SAFETY: pconf is live.
         let pool = unsafe { Pool::from_raw(pconf) };
-        let banner = format!("mod_wsgi-rs/{} Python/{}\0", env!("CARGO_PKG_VERSION"), env!("WSGI_PYTHON_VERSION"));
+        let banner = format!(
+            "mod_wsgi-rs/{} Python/{}\0",
+            env!("CARGO_PKG_VERSION"),
+            env!("WSGI_PYTHON_VERSION")
+        );
         // SAFETY: the component is copied into pconf by httpd.
-        unsafe { ffi::ap_add_version_component(pool.as_ptr(), pool.strdup(banner.trim_end_matches('\0'))) };
+        unsafe {
+            ffi::ap_add_version_component(pool.as_ptr(), pool.strdup(banner.trim_end_matches('\0')))
+        };
         let real_start = state_query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_CONFIG
             && state_query(ffi::AP_SQ_RUN_MODE) == ffi::AP_SQ_RM_NORMAL;
         if real_start && !cfg.global.lazy_initialization() && !cfg.global.restrict_embedded() {
@@ -82,11 +90,19 @@ pub unsafe extern "C" fn post_config(
             // children inherit it. It is kept (and this module kept loaded) across
             // restarts, so it is never initialised twice in this process.
             if python::interpreters::is_running() {
-                log::server(s, Level::Info, "mod_wsgi: Python stays initialised in the Apache parent across this restart (WSGILazyInitialization Off); changes to WSGIPythonHome, WSGIPythonPath and other WSGIPython* directives need a full stop and start.");
+                log::server(
+                    s,
+                    Level::Info,
+                    "mod_wsgi: Python stays initialised in the Apache parent across this restart (WSGILazyInitialization Off); changes to WSGIPythonHome, WSGIPythonPath and other WSGIPython* directives need a full stop and start.",
+                );
             } else {
                 python::runtime::pin_module_in_memory();
                 if let Err(e) = python::start(&cfg.global, process_info(&cfg.global)) {
-                    log::server(s, Level::Alert, &format!("mod_wsgi: cannot initialise Python in the Apache parent: {e}"));
+                    log::server(
+                        s,
+                        Level::Alert,
+                        &format!("mod_wsgi: cannot initialise Python in the Apache parent: {e}"),
+                    );
                 }
             }
         }
@@ -97,11 +113,17 @@ pub unsafe extern "C" fn post_config(
 pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init", (), || {
         // SAFETY: s is the main server, configured.
-        let Some(cfg) = (unsafe { server_config(s) }) else { return };
+        let Some(cfg) = (unsafe { server_config(s) }) else {
+            return;
+        };
         let g = &cfg.global;
         let threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS);
         let daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS);
-        let mut state = ChildState { multithread: threads > 1, multiprocess: daemons != 1, python_error: None };
+        let mut state = ChildState {
+            multithread: threads > 1,
+            multiprocess: daemons != 1,
+            python_error: None,
+        };
 
         let preloads = embedded_preloads(s);
         if g.restrict_embedded() && preloads.is_empty() {
@@ -116,7 +138,14 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
             python::start(g, process_info(g))
         };
         if let Err(e) = started {
-            log::server(s, Level::Alert, &format!("mod_wsgi (pid={}): Python could not be initialised: {e}", std::process::id()));
+            log::server(
+                s,
+                Level::Alert,
+                &format!(
+                    "mod_wsgi (pid={}): Python could not be initialised: {e}",
+                    std::process::id()
+                ),
+            );
             state.python_error = Some(format!("Python could not be initialised: {e}"));
             let _ = CHILD.set(state);
             return;
@@ -136,26 +165,40 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
 
 /// Scripts to load at child start in embedded mode, with their interpreter:
 /// WSGIImportScript entries and preloading aliases of every virtual host.
-fn embedded_preloads(main: *mut ffi::server_rec) -> Vec<(crate::config::settings::ImportScript, String)> {
+fn embedded_preloads(
+    main: *mut ffi::server_rec,
+) -> Vec<(crate::config::settings::ImportScript, String)> {
     let mut out = Vec::new();
     let mut s = main;
     while !s.is_null() {
         // SAFETY: s walks httpd's live list of configured servers.
         if let Some(cfg) = unsafe { server_config(s) } {
             for script in cfg.preloads() {
-                let embedded = script.process_group.is_empty() || script.process_group == "%{GLOBAL}";
+                let embedded =
+                    script.process_group.is_empty() || script.process_group == "%{GLOBAL}";
                 if !embedded {
                     continue;
                 }
                 let group = match script.application_group.as_str() {
                     "%{GLOBAL}" => String::new(),
                     g if g.contains("%{") => {
-                        log::server(s, Level::Warn, &format!("mod_wsgi: cannot preload '{}': application group '{g}' depends on the request; name it explicitly", script.path));
+                        log::server(
+                            s,
+                            Level::Warn,
+                            &format!(
+                                "mod_wsgi: cannot preload '{}': application group '{g}' depends on the request; name it explicitly",
+                                script.path
+                            ),
+                        );
                         continue;
                     }
                     g => g.to_string(),
                 };
-                if !out.iter().any(|(o, og): &(crate::config::settings::ImportScript, String)| o.path == script.path && *og == group) {
+                if !out.iter().any(
+                    |(o, og): &(crate::config::settings::ImportScript, String)| {
+                        o.path == script.path && *og == group
+                    },
+                ) {
                     out.push((script, group));
                 }
             }
@@ -168,10 +211,14 @@ fn embedded_preloads(main: *mut ffi::server_rec) -> Vec<(crate::config::settings
 
 pub unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: httpd passes the live request being translated.
-    guard("translate_name", DECLINED, || handler::translate(unsafe { Request::from_raw(r) }))
+    guard("translate_name", DECLINED, || {
+        handler::translate(unsafe { Request::from_raw(r) })
+    })
 }
 
 pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: httpd passes the live request being handled.
-    guard("handler", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || handler::handle(unsafe { Request::from_raw(r) }))
+    guard("handler", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        handler::handle(unsafe { Request::from_raw(r) })
+    })
 }

@@ -1,6 +1,6 @@
 //! Logging into httpd's error log, tagged `[wsgi:level]` like mod_wsgi.
 
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{CString, c_char, c_int};
 use std::panic::Location;
 use std::ptr;
 

@@ -87,15 +87,29 @@ pub unsafe fn server_config_mut<'a>(s: *const ffi::server_rec) -> Option<&'a mut
     unsafe { (config_slot((*s).module_config) as *mut ServerConfig).as_mut() }
 }
 
-unsafe extern "C" fn create_server_config(p: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) -> *mut c_void {
+unsafe extern "C" fn create_server_config(
+    p: *mut ffi::apr_pool_t,
+    _s: *mut ffi::server_rec,
+) -> *mut c_void {
     // SAFETY: httpd passes its live configuration pool.
-    guard("create_server_config", ptr::null_mut(), || unsafe { Pool::from_raw(p) }.alloc(ServerConfig::default()) as *mut c_void)
+    guard("create_server_config", ptr::null_mut(), || {
+        unsafe { Pool::from_raw(p) }.alloc(ServerConfig::default()) as *mut c_void
+    })
 }
 
-unsafe extern "C" fn merge_server_config(p: *mut ffi::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn merge_server_config(
+    p: *mut ffi::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
     guard("merge_server_config", ptr::null_mut(), || {
         // SAFETY: both were created by create_server_config and are live in pconf.
-        let (base, add) = unsafe { (&*(base as *const ServerConfig), &*(add as *const ServerConfig)) };
+        let (base, add) = unsafe {
+            (
+                &*(base as *const ServerConfig),
+                &*(add as *const ServerConfig),
+            )
+        };
         // SAFETY: httpd passes its live configuration pool.
         unsafe { Pool::from_raw(p) }.alloc(ServerConfig::merge(base, add)) as *mut c_void
     })
@@ -103,10 +117,16 @@ unsafe extern "C" fn merge_server_config(p: *mut ffi::apr_pool_t, base: *mut c_v
 
 unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
     // SAFETY: httpd passes a live pool (pconf, or the request pool for .htaccess).
-    guard("create_dir_config", ptr::null_mut(), || unsafe { Pool::from_raw(p) }.alloc(DirConfig::default()) as *mut c_void)
+    guard("create_dir_config", ptr::null_mut(), || {
+        unsafe { Pool::from_raw(p) }.alloc(DirConfig::default()) as *mut c_void
+    })
 }
 
-unsafe extern "C" fn merge_dir_config(p: *mut ffi::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn merge_dir_config(
+    p: *mut ffi::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
     guard("merge_dir_config", ptr::null_mut(), || {
         // SAFETY: both were created by create_dir_config and outlive this call.
         let (base, add) = unsafe { (&*(base as *const DirConfig), &*(add as *const DirConfig)) };
@@ -123,8 +143,11 @@ unsafe impl<const N: usize> Sync for ModuleList<N> {}
 /// WSGIScriptAlias runs after mod_alias (so `Alias /static` beside
 /// `WSGIScriptAlias /` still serves files) and before userdir/vhost_alias.
 static TRANSLATE_AFTER: ModuleList<2> = ModuleList([c"mod_alias.c".as_ptr(), ptr::null()]);
-static TRANSLATE_BEFORE: ModuleList<3> =
-    ModuleList([c"mod_userdir.c".as_ptr(), c"mod_vhost_alias.c".as_ptr(), ptr::null()]);
+static TRANSLATE_BEFORE: ModuleList<3> = ModuleList([
+    c"mod_userdir.c".as_ptr(),
+    c"mod_vhost_alias.c".as_ptr(),
+    ptr::null(),
+]);
 
 unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
     guard("register_hooks", (), || {

@@ -1,7 +1,7 @@
 //! APR pools: Rust values whose lifetime is a pool's (dropped by a pool
 //! cleanup), C strings copied into a pool, and per-process userdata.
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::ptr;
 
 use crate::ffi;

@@ -19,13 +19,19 @@ unsafe impl Sync for PoolRegex {}
 impl UriRegex for PoolRegex {
     fn captures(&self, text: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
         let text = CString::new(text).ok()?;
-        let mut m = [ffi::ap_regmatch_t { rm_so: -1, rm_eo: -1 }; ffi::AP_MAX_REG_MATCH as usize];
+        let mut m = [ffi::ap_regmatch_t {
+            rm_so: -1,
+            rm_eo: -1,
+        }; ffi::AP_MAX_REG_MATCH as usize];
         // SAFETY: the regex lives as long as the configuration pool, which
         // outlives every request; `m` has room for AP_MAX_REG_MATCH entries.
         let rc = unsafe { ffi::ap_regexec(self.0, text.as_ptr(), m.len(), m.as_mut_ptr(), 0) };
         (rc == 0).then(|| {
             m.iter()
-                .map(|g| (g.rm_so >= 0 && g.rm_eo >= g.rm_so).then(|| (g.rm_so as usize, g.rm_eo as usize)))
+                .map(|g| {
+                    (g.rm_so >= 0 && g.rm_eo >= g.rm_so)
+                        .then(|| (g.rm_so as usize, g.rm_eo as usize))
+                })
                 .collect()
         })
     }

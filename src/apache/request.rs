@@ -1,13 +1,13 @@
 //! A safe view of httpd's `request_rec` for the handler and translate_name.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{CStr, c_char};
 
 use crate::config::{DirConfig, ServerConfig};
 use crate::ffi;
 use crate::python::environ::RequestFacts;
 
 use super::module::{config_slot, server_config};
-use super::pool::{bytes_from, str_from, Pool};
+use super::pool::{Pool, bytes_from, str_from};
 
 /// A borrowed request, valid for the duration of a hook call.
 #[derive(Clone, Copy)]
@@ -89,13 +89,18 @@ impl Request {
     pub fn set_filename(self, name: &[u8]) {
         let s = String::from_utf8_lossy(name);
         // Paths that are not UTF-8 are kept byte-exact.
-        let p = if std::str::from_utf8(name).is_ok() { self.pool().strdup(&s) } else { self.pool_bytes(name) };
+        let p = if std::str::from_utf8(name).is_ok() {
+            self.pool().strdup(&s)
+        } else {
+            self.pool_bytes(name)
+        };
         // SAFETY: the pool string lives as long as the request.
         unsafe { (*self.0).filename = p };
     }
 
     fn pool_bytes(self, b: &[u8]) -> *mut c_char {
-        let c = std::ffi::CString::new(b.iter().copied().filter(|&x| x != 0).collect::<Vec<_>>()).unwrap_or_default();
+        let c = std::ffi::CString::new(b.iter().copied().filter(|&x| x != 0).collect::<Vec<_>>())
+            .unwrap_or_default();
         // SAFETY: pool is live; c is a valid C string.
         unsafe { ffi::apr_pstrdup(self.r().pool, c.as_ptr()) }
     }
@@ -188,7 +193,11 @@ impl Request {
 
     /// `ap_setup_client_block`: body framing checks (411, 413, 400, 501).
     pub fn setup_body(&self, allow_chunked: bool) -> Result<(), i32> {
-        let policy = if allow_chunked { ffi::REQUEST_CHUNKED_DECHUNK } else { ffi::REQUEST_CHUNKED_ERROR };
+        let policy = if allow_chunked {
+            ffi::REQUEST_CHUNKED_DECHUNK
+        } else {
+            ffi::REQUEST_CHUNKED_ERROR
+        };
         // SAFETY: live request, called once before reading the body.
         match unsafe { ffi::ap_setup_client_block(self.0, policy as i32) } {
             0 => Ok(()),
@@ -201,7 +210,11 @@ impl Request {
     pub fn has_content_filters(&self) -> bool {
         let f = self.r().output_filters;
         // SAFETY: the filter chain and its records are live for the request.
-        unsafe { !f.is_null() && !(*f).frec.is_null() && (*(*f).frec).ftype < ffi::ap_filter_type_AP_FTYPE_PROTOCOL }
+        unsafe {
+            !f.is_null()
+                && !(*f).frec.is_null()
+                && (*(*f).frec).ftype < ffi::ap_filter_type_AP_FTYPE_PROTOCOL
+        }
     }
 
     /// Copies what the environ needs out of the request.
@@ -227,7 +240,11 @@ impl Request {
                 server_port: ffi::ap_get_server_port(self.0),
                 server_admin: bytes_from(s.server_admin).to_vec(),
                 remote_addr: str_from(r.useragent_ip).into_owned(),
-                remote_port: if c.client_addr.is_null() { 0 } else { (*c.client_addr).port },
+                remote_port: if c.client_addr.is_null() {
+                    0
+                } else {
+                    (*c.client_addr).port
+                },
                 document_root: bytes_from(ffi::ap_document_root(self.0)).to_vec(),
                 context_prefix: bytes_from(ffi::ap_context_prefix(self.0)).to_vec(),
                 context_document_root: bytes_from(ffi::ap_context_document_root(self.0)).to_vec(),
@@ -262,7 +279,10 @@ unsafe fn table_entries(t: *const ffi::apr_table_t) -> Vec<(Vec<u8>, Vec<u8>)> {
     // SAFETY: see the function's contract.
     unsafe {
         let arr = &*(t as *const ffi::apr_array_header_t);
-        let entries = std::slice::from_raw_parts(arr.elts as *const ffi::apr_table_entry_t, arr.nelts.max(0) as usize);
+        let entries = std::slice::from_raw_parts(
+            arr.elts as *const ffi::apr_table_entry_t,
+            arr.nelts.max(0) as usize,
+        );
         entries
             .iter()
             .filter(|e| !e.key.is_null())
@@ -277,7 +297,10 @@ mod tests {
 
     #[test]
     fn request_uri_comes_from_the_request_line() {
-        assert_eq!(request_target(b"GET /a%20b?x=1 HTTP/1.1", b"/other"), b"/a%20b?x=1");
+        assert_eq!(
+            request_target(b"GET /a%20b?x=1 HTTP/1.1", b"/other"),
+            b"/a%20b?x=1"
+        );
         assert_eq!(request_target(b"", b"/fallback"), b"/fallback");
     }
 }

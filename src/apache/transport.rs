@@ -30,9 +30,17 @@ impl EmbeddedTransport {
         // SAFETY: r is live; brigades are allocated from its pool.
         let (out, input) = unsafe {
             let ba = (*(*r).connection).bucket_alloc;
-            (ffi::apr_brigade_create((*r).pool, ba), ffi::apr_brigade_create((*r).pool, ba))
+            (
+                ffi::apr_brigade_create((*r).pool, ba),
+                ffi::apr_brigade_create((*r).pool, ba),
+            )
         };
-        EmbeddedTransport { r, out, input, sendfile }
+        EmbeddedTransport {
+            r,
+            out,
+            input,
+            sendfile,
+        }
     }
 
     fn pool_str(&self, s: &str) -> *mut c_char {
@@ -54,7 +62,9 @@ fn apr_error(rv: ffi::apr_status_t) -> String {
     // SAFETY: apr_strerror writes a NUL-terminated message into buf.
     unsafe {
         ffi::apr_strerror(rv, buf.as_mut_ptr(), buf.len());
-        std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(buf.as_ptr())
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -62,7 +72,15 @@ impl Transport for EmbeddedTransport {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, InputError> {
         let mut status: ffi::apr_status_t = 0;
         // SAFETY: r and the brigade are live; buf is writable for buf.len() bytes.
-        let n = unsafe { ffi::wsgi_shim_read_body(self.r, self.input, buf.as_mut_ptr() as *mut c_char, buf.len(), &mut status) };
+        let n = unsafe {
+            ffi::wsgi_shim_read_body(
+                self.r,
+                self.input,
+                buf.as_mut_ptr() as *mut c_char,
+                buf.len(),
+                &mut status,
+            )
+        };
         match n {
             n if n >= 0 => Ok(n as usize),
             -2 => Err(InputError {
@@ -75,14 +93,21 @@ impl Transport for EmbeddedTransport {
             }),
             _ => {
                 let (code, what) = match status {
-                    s if s == ffi::APR_TIMEUP as i32 => (408, "timed out reading the request body".to_string()),
-                    s if s == ffi::APR_EOF as i32 || s == ffi::APR_INCOMPLETE as i32 => {
-                        (400, "the client closed the connection before sending the whole body".to_string())
+                    s if s == ffi::APR_TIMEUP as i32 => {
+                        (408, "timed out reading the request body".to_string())
                     }
+                    s if s == ffi::APR_EOF as i32 || s == ffi::APR_INCOMPLETE as i32 => (
+                        400,
+                        "the client closed the connection before sending the whole body"
+                            .to_string(),
+                    ),
                     s if s == ffi::AP_FILTER_ERROR => (400, "invalid request body".to_string()),
                     s => (400, apr_error(s)),
                 };
-                Err(InputError { status: Some(code), message: what })
+                Err(InputError {
+                    status: Some(code),
+                    message: what,
+                })
             }
         }
     }
@@ -106,7 +131,11 @@ impl Transport for EmbeddedTransport {
                     }
                 } else {
                     // WWW-Authenticate must survive error responses, as in mod_wsgi.
-                    let table = if name.eq_ignore_ascii_case("www-authenticate") { (*r).err_headers_out } else { (*r).headers_out };
+                    let table = if name.eq_ignore_ascii_case("www-authenticate") {
+                        (*r).err_headers_out
+                    } else {
+                        (*r).headers_out
+                    };
                     ffi::apr_table_add(table, self.pool_str(name), self.pool_str(value));
                 }
             }
@@ -124,7 +153,15 @@ impl Transport for EmbeddedTransport {
         };
         // SAFETY: r and the brigade are live; the transient bucket is copied by
         // any filter that keeps it past this call.
-        let rv = unsafe { ffi::wsgi_shim_send(self.r, self.out, data.as_ptr() as *const c_char, data.len(), flags as i32) };
+        let rv = unsafe {
+            ffi::wsgi_shim_send(
+                self.r,
+                self.out,
+                data.as_ptr() as *const c_char,
+                data.len(),
+                flags as i32,
+            )
+        };
         self.status_of(rv)
     }
 

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use super::script_alias::{
-    parse_on_off, Matcher, ScriptAlias, ScriptOptions, UriRegex, ALIAS_OPTIONS,
+    ALIAS_OPTIONS, Matcher, ScriptAlias, ScriptOptions, UriRegex, parse_on_off,
 };
-use super::settings::{AppSettings, DirConfig, HashSeed, ImportScript, IpNet, MapHeadToGet, ServerConfig};
+use super::settings::{
+    AppSettings, DirConfig, HashSeed, ImportScript, IpNet, MapHeadToGet, ServerConfig,
+};
 
 /// Where a directive may appear (mapped onto httpd's `req_override` and
 /// `ap_check_cmd_context`).
@@ -34,42 +36,172 @@ const fn d(name: &'static str, scope: Scope, help: &'static str) -> Directive {
 }
 
 pub const DIRECTIVES: &[Directive] = &[
-    d("WSGIScriptAlias", Scope::Server, "URL-path script-or-directory [process-group=NAME] [application-group=NAME] [callable-object=NAME] [pass-authorization=On|Off]"),
-    d("WSGIScriptAliasMatch", Scope::Server, "regex script-path-with-$N [process-group=NAME] [application-group=NAME] [callable-object=NAME] [pass-authorization=On|Off]"),
-    d("WSGIImportScript", Scope::Server, "script-path process-group=NAME application-group=NAME"),
-    d("WSGIApplicationGroup", Scope::Directory, "%{GLOBAL} | %{RESOURCE} | %{SERVER} | %{HOST} | %{ENV:VAR} | name"),
-    d("WSGIProcessGroup", Scope::Directory, "%{GLOBAL} | %{ENV:VAR} | daemon-group-name"),
-    d("WSGICallableObject", Scope::FileInfo, "name of the WSGI callable in the script (default 'application')"),
-    d("WSGIPassAuthorization", Scope::FileInfo, "On | Off: pass the Authorization header to the application"),
-    d("WSGIScriptReloading", Scope::FileInfo, "On | Off: reload a script whose modification time changed"),
-    d("WSGIChunkedRequest", Scope::FileInfo, "On | Off: accept request bodies with Transfer-Encoding: chunked"),
-    d("WSGIEnableSendfile", Scope::FileInfo, "On | Off: let wsgi.file_wrapper use sendfile()"),
-    d("WSGIMapHEADToGET", Scope::FileInfo, "On | Off | Auto: present HEAD requests to the application as GET"),
-    d("WSGITrustedProxyHeaders", Scope::FileInfo, "header names (X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, ...) the application may trust"),
-    d("WSGITrustedProxies", Scope::FileInfo, "addresses (ip, ip/bits or ip/netmask) of proxies whose headers are trusted"),
-    d("WSGIErrorOverride", Scope::FileInfo, "On | Off: use Apache's error documents for application error responses"),
-    d("WSGIPythonHome", Scope::Global, "the sys.prefix of the Python installation or virtual environment to use"),
-    d("WSGIPythonPath", Scope::Global, "colon-separated directories to add to sys.path"),
-    d("WSGILazyInitialization", Scope::Global, "On | Off: initialise Python in each child (On) or once in the Apache parent (Off)"),
-    d("WSGIRestrictEmbedded", Scope::Global, "On | Off: refuse to run applications inside the Apache child processes"),
-    d("WSGIRestrictStdin", Scope::Global, "On | Off: make reading sys.stdin an error"),
-    d("WSGIRestrictStdout", Scope::Global, "On | Off: make writing to sys.stdout an error"),
-    d("WSGIRestrictSignal", Scope::Global, "On | Off: ignore signal handler registration by applications"),
-    d("WSGIPythonOptimize", Scope::Global, "0 | 1 | 2: Python's optimisation level (-O)"),
-    d("WSGIPythonHashSeed", Scope::Global, "random | 0..4294967295: Python's hash seed"),
-    d("WSGIDontWriteBytecode", Scope::Global, "On | Off: do not write .pyc files"),
-    d("WSGIPythonWarnings", Scope::Global, "a warnings filter, as for python -W"),
-    d("WSGIDestroyInterpreter", Scope::Global, "On | Off: finalise Python when a process exits"),
-    d("WSGICaseSensitivity", Scope::Global, "On | Off: whether script paths are case sensitive"),
-    d("WSGIPythonEggs", Scope::Global, "directory for the Python egg cache (PYTHON_EGG_CACHE)"),
-    d("WSGISwitchInterval", Scope::Global, "seconds: Python's thread switch interval"),
-    d("WSGISocketPrefix", Scope::Global, "path prefix for daemon mode sockets"),
-    d("WSGIVerboseDebugging", Scope::Global, "On | Off: deprecated, use LogLevel wsgi:debug"),
-    d("WSGIDaemonProcess", Scope::Server, "name [option=value ...]: define a daemon process group"),
+    d(
+        "WSGIScriptAlias",
+        Scope::Server,
+        "URL-path script-or-directory [process-group=NAME] [application-group=NAME] [callable-object=NAME] [pass-authorization=On|Off]",
+    ),
+    d(
+        "WSGIScriptAliasMatch",
+        Scope::Server,
+        "regex script-path-with-$N [process-group=NAME] [application-group=NAME] [callable-object=NAME] [pass-authorization=On|Off]",
+    ),
+    d(
+        "WSGIImportScript",
+        Scope::Server,
+        "script-path process-group=NAME application-group=NAME",
+    ),
+    d(
+        "WSGIApplicationGroup",
+        Scope::Directory,
+        "%{GLOBAL} | %{RESOURCE} | %{SERVER} | %{HOST} | %{ENV:VAR} | name",
+    ),
+    d(
+        "WSGIProcessGroup",
+        Scope::Directory,
+        "%{GLOBAL} | %{ENV:VAR} | daemon-group-name",
+    ),
+    d(
+        "WSGICallableObject",
+        Scope::FileInfo,
+        "name of the WSGI callable in the script (default 'application')",
+    ),
+    d(
+        "WSGIPassAuthorization",
+        Scope::FileInfo,
+        "On | Off: pass the Authorization header to the application",
+    ),
+    d(
+        "WSGIScriptReloading",
+        Scope::FileInfo,
+        "On | Off: reload a script whose modification time changed",
+    ),
+    d(
+        "WSGIChunkedRequest",
+        Scope::FileInfo,
+        "On | Off: accept request bodies with Transfer-Encoding: chunked",
+    ),
+    d(
+        "WSGIEnableSendfile",
+        Scope::FileInfo,
+        "On | Off: let wsgi.file_wrapper use sendfile()",
+    ),
+    d(
+        "WSGIMapHEADToGET",
+        Scope::FileInfo,
+        "On | Off | Auto: present HEAD requests to the application as GET",
+    ),
+    d(
+        "WSGITrustedProxyHeaders",
+        Scope::FileInfo,
+        "header names (X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, ...) the application may trust",
+    ),
+    d(
+        "WSGITrustedProxies",
+        Scope::FileInfo,
+        "addresses (ip, ip/bits or ip/netmask) of proxies whose headers are trusted",
+    ),
+    d(
+        "WSGIErrorOverride",
+        Scope::FileInfo,
+        "On | Off: use Apache's error documents for application error responses",
+    ),
+    d(
+        "WSGIPythonHome",
+        Scope::Global,
+        "the sys.prefix of the Python installation or virtual environment to use",
+    ),
+    d(
+        "WSGIPythonPath",
+        Scope::Global,
+        "colon-separated directories to add to sys.path",
+    ),
+    d(
+        "WSGILazyInitialization",
+        Scope::Global,
+        "On | Off: initialise Python in each child (On) or once in the Apache parent (Off)",
+    ),
+    d(
+        "WSGIRestrictEmbedded",
+        Scope::Global,
+        "On | Off: refuse to run applications inside the Apache child processes",
+    ),
+    d(
+        "WSGIRestrictStdin",
+        Scope::Global,
+        "On | Off: make reading sys.stdin an error",
+    ),
+    d(
+        "WSGIRestrictStdout",
+        Scope::Global,
+        "On | Off: make writing to sys.stdout an error",
+    ),
+    d(
+        "WSGIRestrictSignal",
+        Scope::Global,
+        "On | Off: ignore signal handler registration by applications",
+    ),
+    d(
+        "WSGIPythonOptimize",
+        Scope::Global,
+        "0 | 1 | 2: Python's optimisation level (-O)",
+    ),
+    d(
+        "WSGIPythonHashSeed",
+        Scope::Global,
+        "random | 0..4294967295: Python's hash seed",
+    ),
+    d(
+        "WSGIDontWriteBytecode",
+        Scope::Global,
+        "On | Off: do not write .pyc files",
+    ),
+    d(
+        "WSGIPythonWarnings",
+        Scope::Global,
+        "a warnings filter, as for python -W",
+    ),
+    d(
+        "WSGIDestroyInterpreter",
+        Scope::Global,
+        "On | Off: finalise Python when a process exits",
+    ),
+    d(
+        "WSGICaseSensitivity",
+        Scope::Global,
+        "On | Off: whether script paths are case sensitive",
+    ),
+    d(
+        "WSGIPythonEggs",
+        Scope::Global,
+        "directory for the Python egg cache (PYTHON_EGG_CACHE)",
+    ),
+    d(
+        "WSGISwitchInterval",
+        Scope::Global,
+        "seconds: Python's thread switch interval",
+    ),
+    d(
+        "WSGISocketPrefix",
+        Scope::Global,
+        "path prefix for daemon mode sockets",
+    ),
+    d(
+        "WSGIVerboseDebugging",
+        Scope::Global,
+        "On | Off: deprecated, use LogLevel wsgi:debug",
+    ),
+    d(
+        "WSGIDaemonProcess",
+        Scope::Server,
+        "name [option=value ...]: define a daemon process group",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Directive> {
-    DIRECTIVES.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+    DIRECTIVES
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
 }
 
 /// What the Apache layer provides while a directive is being read.
@@ -101,11 +233,19 @@ impl Target<'_> {
     }
 }
 
-fn exactly<'w>(name: &str, words: &'w [String], n: usize, usage: &str) -> Result<&'w [String], String> {
+fn exactly<'w>(
+    name: &str,
+    words: &'w [String],
+    n: usize,
+    usage: &str,
+) -> Result<&'w [String], String> {
     if words.len() == n {
         Ok(words)
     } else {
-        Err(format!("{name} takes {usage}; got {} argument(s)", words.len()))
+        Err(format!(
+            "{name} takes {usage}; got {} argument(s)",
+            words.len()
+        ))
     }
 }
 
@@ -127,7 +267,12 @@ fn require_absolute(name: &str, what: &str, path: &str) -> Result<(), String> {
 }
 
 /// Applies directive `name` with its (already unquoted) argument words.
-pub fn apply(mut target: Target<'_>, name: &str, words: &[String], ctx: &dyn ConfigContext) -> Result<(), String> {
+pub fn apply(
+    mut target: Target<'_>,
+    name: &str,
+    words: &[String],
+    ctx: &dyn ConfigContext,
+) -> Result<(), String> {
     let dir = find(name).ok_or_else(|| format!("unknown directive {name}"))?;
     let name = dir.name;
     match name {
@@ -135,8 +280,16 @@ pub fn apply(mut target: Target<'_>, name: &str, words: &[String], ctx: &dyn Con
             if words.len() < 2 {
                 return Err(format!(
                     "{name} needs a URL {} and a script path, e.g. `{name} {} /srv/app/app.wsgi`; usage: {name} {}",
-                    if name == "WSGIScriptAlias" { "path" } else { "pattern" },
-                    if name == "WSGIScriptAlias" { "/app" } else { "^/app/([^/]+)" },
+                    if name == "WSGIScriptAlias" {
+                        "path"
+                    } else {
+                        "pattern"
+                    },
+                    if name == "WSGIScriptAlias" {
+                        "/app"
+                    } else {
+                        "^/app/([^/]+)"
+                    },
                     dir.help
                 ));
             }
@@ -151,23 +304,37 @@ pub fn apply(mut target: Target<'_>, name: &str, words: &[String], ctx: &dyn Con
                 let regex = ctx
                     .compile_regex(url)
                     .map_err(|e| format!("{name}: invalid regular expression '{url}': {e}"))?;
-                Matcher::Regex { pattern: url.clone(), regex }
+                Matcher::Regex {
+                    pattern: url.clone(),
+                    regex,
+                }
             };
             require_absolute(name, "script path", &target_path)?;
-            target.server(name)?.aliases.push(ScriptAlias { matcher, target: target_path, options });
+            target.server(name)?.aliases.push(ScriptAlias {
+                matcher,
+                target: target_path,
+                options,
+            });
         }
         "WSGIImportScript" => {
             if words.is_empty() {
                 return Err(format!("{name} takes {}", dir.help));
             }
-            let opts = ScriptOptions::parse(name, &words[1..], &["process-group", "application-group"])?;
-            let (Some(process_group), Some(application_group)) = (opts.process_group, opts.application_group) else {
+            let opts =
+                ScriptOptions::parse(name, &words[1..], &["process-group", "application-group"])?;
+            let (Some(process_group), Some(application_group)) =
+                (opts.process_group, opts.application_group)
+            else {
                 return Err(format!(
                     "{name} requires both process-group= and application-group= (use %{{GLOBAL}} for the embedded process / main interpreter)"
                 ));
             };
             require_absolute(name, "script path", &words[0])?;
-            target.server(name)?.import_scripts.push(ImportScript { path: words[0].clone(), process_group, application_group });
+            target.server(name)?.import_scripts.push(ImportScript {
+                path: words[0].clone(),
+                process_group,
+                application_group,
+            });
         }
         "WSGIApplicationGroup" => {
             let v = one(name, words, "the application group name")?;
@@ -200,11 +367,17 @@ pub fn apply(mut target: Target<'_>, name: &str, words: &[String], ctx: &dyn Con
         }
         "WSGITrustedProxyHeaders" => {
             if words.is_empty() {
-                return Err(format!("{name} takes one or more header names, e.g. X-Forwarded-For X-Forwarded-Proto"));
+                return Err(format!(
+                    "{name} takes one or more header names, e.g. X-Forwarded-For X-Forwarded-Proto"
+                ));
             }
             let mut headers = Vec::new();
             for w in words {
-                if w.is_empty() || !w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                if w.is_empty()
+                    || !w
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
                     return Err(format!("{name}: '{w}' is not a valid header name"));
                 }
                 headers.push(w.to_ascii_lowercase().replace('_', "-"));
@@ -213,11 +386,17 @@ pub fn apply(mut target: Target<'_>, name: &str, words: &[String], ctx: &dyn Con
         }
         "WSGITrustedProxies" => {
             if words.is_empty() {
-                return Err(format!("{name} takes one or more addresses (ip, ip/bits or ip/netmask)"));
+                return Err(format!(
+                    "{name} takes one or more addresses (ip, ip/bits or ip/netmask)"
+                ));
             }
             let nets = words
                 .iter()
-                .map(|w| IpNet::parse(w).ok_or_else(|| format!("{name}: '{w}' is not an IP address, ip/bits or ip/netmask")))
+                .map(|w| {
+                    IpNet::parse(w).ok_or_else(|| {
+                        format!("{name}: '{w}' is not an IP address, ip/bits or ip/netmask")
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             target.settings().trusted_proxies = Some(nets);
         }
@@ -230,13 +409,18 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
     let g = &mut server.global;
     match name {
         "WSGIPythonHome" => {
-            let v = one(name, words, "the sys.prefix of a Python installation or virtualenv")?;
+            let v = one(
+                name,
+                words,
+                "the sys.prefix of a Python installation or virtualenv",
+            )?;
             require_absolute(name, "directory", v)?;
             g.python_home = Some(v.to_string());
         }
         "WSGIPythonPath" => {
             let v = one(name, words, "colon-separated directories")?;
-            g.python_path.extend(v.split(':').filter(|p| !p.is_empty()).map(str::to_string));
+            g.python_path
+                .extend(v.split(':').filter(|p| !p.is_empty()).map(str::to_string));
         }
         "WSGILazyInitialization" => g.lazy_initialization = Some(flag(name, words)?),
         "WSGIRestrictEmbedded" => g.restrict_embedded = Some(flag(name, words)?),
@@ -269,7 +453,11 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
             });
         }
         "WSGIPythonWarnings" => {
-            let v = one(name, words, "a warnings filter such as ignore::DeprecationWarning")?;
+            let v = one(
+                name,
+                words,
+                "a warnings filter such as ignore::DeprecationWarning",
+            )?;
             g.python_warnings.push(v.to_string());
         }
         "WSGIPythonEggs" => {
@@ -281,7 +469,11 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
             let v = one(name, words, "seconds, e.g. 0.005")?;
             match v.parse::<f64>() {
                 Ok(s) if s > 0.0 && s.is_finite() => g.switch_interval = Some(s),
-                _ => return Err(format!("{name} must be a number of seconds greater than 0, not '{v}'")),
+                _ => {
+                    return Err(format!(
+                        "{name} must be a number of seconds greater than 0, not '{v}'"
+                    ));
+                }
             }
         }
         "WSGISocketPrefix" => {
@@ -358,7 +550,10 @@ mod tests {
     #[test]
     fn malformed_script_alias_messages_name_the_directive() {
         let e = server(&["WSGIScriptAlias /only-one"]).unwrap_err();
-        assert!(e.starts_with("WSGIScriptAlias needs a URL path and a script path"), "{e}");
+        assert!(
+            e.starts_with("WSGIScriptAlias needs a URL path and a script path"),
+            "{e}"
+        );
         let e = server(&["WSGIScriptAlias hello /srv/x.wsgi"]).unwrap_err();
         assert!(e.contains("must start with '/'"), "{e}");
         let e = server(&["WSGIScriptAlias /x relative.wsgi"]).unwrap_err();
@@ -385,7 +580,11 @@ mod tests {
         assert_eq!(s.global.python_hash_seed, Some(HashSeed::Fixed(42)));
         assert_eq!(s.global.python_optimize, Some(2));
         assert!(!s.global.lazy_initialization());
-        assert!(server(&["WSGIScriptReloading maybe"]).unwrap_err().contains("must be On or Off, not 'maybe'"));
+        assert!(
+            server(&["WSGIScriptReloading maybe"])
+                .unwrap_err()
+                .contains("must be On or Off, not 'maybe'")
+        );
         assert!(server(&["WSGIPythonOptimize 3"]).is_err());
         assert!(server(&["WSGIPythonHashSeed -1"]).is_err());
     }
@@ -395,15 +594,26 @@ mod tests {
         assert!(server(&["WSGIApplicationGroup %{GLOBAL}"]).is_ok());
         assert!(server(&["WSGIApplicationGroup %{ENV:APP}"]).is_ok());
         assert!(server(&["WSGIApplicationGroup plain-name"]).is_ok());
-        assert!(server(&["WSGIApplicationGroup %{GLOBL}"]).unwrap_err().contains("unknown expansion"));
-        assert!(server(&["WSGIApplicationGroup %{GLOBAL"]).unwrap_err().contains("closing"));
+        assert!(
+            server(&["WSGIApplicationGroup %{GLOBL}"])
+                .unwrap_err()
+                .contains("unknown expansion")
+        );
+        assert!(
+            server(&["WSGIApplicationGroup %{GLOBAL"])
+                .unwrap_err()
+                .contains("closing")
+        );
     }
 
     #[test]
     fn import_script_needs_both_groups() {
         let e = server(&["WSGIImportScript /srv/a.wsgi process-group=%{GLOBAL}"]).unwrap_err();
         assert!(e.contains("requires both"), "{e}");
-        let s = server(&["WSGIImportScript /srv/a.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}"]).unwrap();
+        let s = server(&[
+            "WSGIImportScript /srv/a.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}",
+        ])
+        .unwrap();
         assert_eq!(s.import_scripts.len(), 1);
     }
 
@@ -416,25 +626,45 @@ mod tests {
         .unwrap();
         // %{GLOBAL} is a fixed name (mod_wsgi turns it into ""), so /a preloads.
         assert_eq!(s.preloads().len(), 1);
-        let s = server(&["WSGIScriptAlias /a /srv/a.wsgi process-group=%{GLOBAL} application-group=%{SERVER}"]).unwrap();
+        let s = server(&[
+            "WSGIScriptAlias /a /srv/a.wsgi process-group=%{GLOBAL} application-group=%{SERVER}",
+        ])
+        .unwrap();
         assert!(s.preloads().is_empty());
-        let s = server(&["WSGIScriptAlias /a /srv/a.wsgi process-group=p application-group=g"]).unwrap();
+        let s = server(&["WSGIScriptAlias /a /srv/a.wsgi process-group=p application-group=g"])
+            .unwrap();
         assert_eq!(s.preloads().len(), 1);
     }
 
     #[test]
     fn server_only_directives_are_refused_in_directories() {
         let mut d = DirConfig::default();
-        let e = apply(Target::Dir(&mut d), "WSGIScriptAlias", &["/a".into(), "/b".into()], &NoRegex).unwrap_err();
+        let e = apply(
+            Target::Dir(&mut d),
+            "WSGIScriptAlias",
+            &["/a".into(), "/b".into()],
+            &NoRegex,
+        )
+        .unwrap_err();
         assert!(e.contains("not allowed inside a directory"), "{e}");
-        apply(Target::Dir(&mut d), "WSGIApplicationGroup", &["x".into()], &NoRegex).unwrap();
+        apply(
+            Target::Dir(&mut d),
+            "WSGIApplicationGroup",
+            &["x".into()],
+            &NoRegex,
+        )
+        .unwrap();
         assert_eq!(d.settings.application_group.as_deref(), Some("x"));
     }
 
     #[test]
     fn every_directive_is_in_the_table_once() {
         for (i, d) in DIRECTIVES.iter().enumerate() {
-            assert!(DIRECTIVES[i + 1..].iter().all(|o| o.name != d.name), "{} twice", d.name);
+            assert!(
+                DIRECTIVES[i + 1..].iter().all(|o| o.name != d.name),
+                "{} twice",
+                d.name
+            );
         }
     }
 }

@@ -31,17 +31,29 @@ pub fn resource_name(ctx: &dyn GroupContext, case_sensitive: bool) -> String {
     } else {
         ctx.script_name().to_lowercase()
     };
-    format!("{}|{}", with_port(ctx.server_hostname(), ctx.server_port()), script)
+    format!(
+        "{}|{}",
+        with_port(ctx.server_hostname(), ctx.server_port()),
+        script
+    )
 }
 
 /// Expands an application-group value; `None` (not configured) means `%{RESOURCE}`.
 /// `%{GLOBAL}` is the empty name, the main interpreter.
-pub fn expand_application_group(value: Option<&str>, ctx: &dyn GroupContext, case_sensitive: bool) -> String {
+pub fn expand_application_group(
+    value: Option<&str>,
+    ctx: &dyn GroupContext,
+    case_sensitive: bool,
+) -> String {
     expand(value.unwrap_or("%{RESOURCE}"), ctx, case_sensitive, 0)
 }
 
 /// Expands a process-group value; `None` means `%{GLOBAL}`: embedded in the Apache child.
-pub fn expand_process_group(value: Option<&str>, ctx: &dyn GroupContext, case_sensitive: bool) -> String {
+pub fn expand_process_group(
+    value: Option<&str>,
+    ctx: &dyn GroupContext,
+    case_sensitive: bool,
+) -> String {
     expand(value.unwrap_or("%{GLOBAL}"), ctx, case_sensitive, 0)
 }
 
@@ -51,11 +63,15 @@ fn expand(value: &str, ctx: &dyn GroupContext, case_sensitive: bool, depth: u8) 
         "%{RESOURCE}" => resource_name(ctx, case_sensitive),
         "%{SERVER}" => with_port(ctx.server_hostname(), ctx.server_port()),
         "%{HOST}" => with_port(
-            ctx.request_hostname().unwrap_or_else(|| ctx.server_hostname()),
+            ctx.request_hostname()
+                .unwrap_or_else(|| ctx.server_hostname()),
             ctx.server_port(),
         ),
         _ => {
-            if let Some(var) = value.strip_prefix("%{ENV:").and_then(|v| v.strip_suffix('}')) {
+            if let Some(var) = value
+                .strip_prefix("%{ENV:")
+                .and_then(|v| v.strip_suffix('}'))
+            {
                 match ctx.env(var) {
                     // The variable may itself hold an expansion such as %{GLOBAL};
                     // the depth bound stops a variable that names itself.
@@ -101,27 +117,56 @@ mod tests {
         }
     }
     fn ctx(port: u16) -> Ctx {
-        Ctx { port, host: Some("alias.example.com"), script: "/Wsgi/Foo", env: HashMap::new() }
+        Ctx {
+            port,
+            host: Some("alias.example.com"),
+            script: "/Wsgi/Foo",
+            env: HashMap::new(),
+        }
     }
 
     #[test]
     fn resource_names() {
-        assert_eq!(expand_application_group(None, &ctx(80), true), "www.example.com|/Wsgi/Foo");
-        assert_eq!(expand_application_group(None, &ctx(443), true), "www.example.com|/Wsgi/Foo");
-        assert_eq!(expand_application_group(Some("%{RESOURCE}"), &ctx(8080), true), "www.example.com:8080|/Wsgi/Foo");
-        assert_eq!(expand_application_group(None, &ctx(8080), false), "www.example.com:8080|/wsgi/foo");
+        assert_eq!(
+            expand_application_group(None, &ctx(80), true),
+            "www.example.com|/Wsgi/Foo"
+        );
+        assert_eq!(
+            expand_application_group(None, &ctx(443), true),
+            "www.example.com|/Wsgi/Foo"
+        );
+        assert_eq!(
+            expand_application_group(Some("%{RESOURCE}"), &ctx(8080), true),
+            "www.example.com:8080|/Wsgi/Foo"
+        );
+        assert_eq!(
+            expand_application_group(None, &ctx(8080), false),
+            "www.example.com:8080|/wsgi/foo"
+        );
         let mut root = ctx(80);
         root.script = "";
-        assert_eq!(expand_application_group(None, &root, true), "www.example.com|");
+        assert_eq!(
+            expand_application_group(None, &root, true),
+            "www.example.com|"
+        );
     }
 
     #[test]
     fn other_expansions() {
         let c = ctx(8000);
         assert_eq!(expand_application_group(Some("%{GLOBAL}"), &c, true), "");
-        assert_eq!(expand_application_group(Some("%{SERVER}"), &c, true), "www.example.com:8000");
-        assert_eq!(expand_application_group(Some("%{HOST}"), &c, true), "alias.example.com:8000");
-        assert_eq!(expand_application_group(Some("literal"), &c, true), "literal");
+        assert_eq!(
+            expand_application_group(Some("%{SERVER}"), &c, true),
+            "www.example.com:8000"
+        );
+        assert_eq!(
+            expand_application_group(Some("%{HOST}"), &c, true),
+            "alias.example.com:8000"
+        );
+        assert_eq!(
+            expand_application_group(Some("literal"), &c, true),
+            "literal"
+        );
         assert_eq!(expand_process_group(None, &c, true), "");
     }
 
@@ -131,9 +176,18 @@ mod tests {
         c.env.insert("APP", "shop");
         c.env.insert("G", "%{GLOBAL}");
         c.env.insert("LOOP", "%{ENV:LOOP}");
-        assert_eq!(expand_application_group(Some("%{ENV:APP}"), &c, true), "shop");
+        assert_eq!(
+            expand_application_group(Some("%{ENV:APP}"), &c, true),
+            "shop"
+        );
         assert_eq!(expand_application_group(Some("%{ENV:G}"), &c, true), "");
-        assert_eq!(expand_application_group(Some("%{ENV:MISSING}"), &c, true), "%{ENV:MISSING}");
-        assert_eq!(expand_application_group(Some("%{ENV:LOOP}"), &c, true), "%{ENV:LOOP}");
+        assert_eq!(
+            expand_application_group(Some("%{ENV:MISSING}"), &c, true),
+            "%{ENV:MISSING}"
+        );
+        assert_eq!(
+            expand_application_group(Some("%{ENV:LOOP}"), &c, true),
+            "%{ENV:LOOP}"
+        );
     }
 }

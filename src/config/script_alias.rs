@@ -90,7 +90,10 @@ pub enum Matcher {
     /// URL-path prefix, matched with mod_alias's rules.
     Prefix(String),
     /// Regular expression; the target may contain `$N` references.
-    Regex { pattern: String, regex: Arc<dyn UriRegex> },
+    Regex {
+        pattern: String,
+        regex: Arc<dyn UriRegex>,
+    },
 }
 
 #[derive(Clone)]
@@ -223,15 +226,18 @@ mod tests {
 
     #[test]
     fn prefix_mapping() {
-        let a = prefix("/hello", b"/srv/hello.wsgi");
-        assert_eq!(a.map("/hello").unwrap().filename, "/srv/hello.wsgi");
-        assert_eq!(a.map("/hello/x/y").unwrap().filename, "/srv/hello.wsgi/x/y");
-        assert!(a.map("/other").is_none());
-        let root = prefix("/", b"/srv/app.wsgi");
-        assert_eq!(root.map("/").unwrap().filename, "/srv/app.wsgi/");
-        assert_eq!(root.map("/a/b").unwrap().filename, "/srv/app.wsgi/a/b");
-        let dir = prefix("/apps/", b"/srv/apps/");
-        assert_eq!(dir.map("/apps/one.wsgi/x").unwrap().filename, "/srv/apps/one.wsgi/x");
+        let a = prefix("/hello", "/srv/hello.wsgi");
+        assert_eq!(a.map(b"/hello").unwrap(), b"/srv/hello.wsgi");
+        assert_eq!(a.map(b"/hello/x/y").unwrap(), b"/srv/hello.wsgi/x/y");
+        assert!(a.map(b"/other").is_none());
+        let root = prefix("/", "/srv/app.wsgi");
+        assert_eq!(root.map(b"/").unwrap(), b"/srv/app.wsgi/");
+        assert_eq!(root.map(b"/a/b").unwrap(), b"/srv/app.wsgi/a/b");
+        let dir = prefix("/apps/", "/srv/apps/");
+        assert_eq!(
+            dir.map(b"/apps/one.wsgi/x").unwrap(),
+            b"/srv/apps/one.wsgi/x"
+        );
     }
 
     struct Fixed(Vec<Option<(usize, usize)>>);
@@ -266,19 +272,30 @@ mod tests {
 
     #[test]
     fn options_parse() {
-        let words: Vec<String> = ["process-group=a", "application-group=%{SERVER}", "pass-authorization=on"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let words: Vec<String> = [
+            "process-group=a",
+            "application-group=%{SERVER}",
+            "pass-authorization=on",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let o = ScriptOptions::parse("WSGIScriptAlias", &words, ALIAS_OPTIONS).unwrap();
         assert_eq!(o.process_group.as_deref(), Some("a"));
         assert_eq!(o.pass_authorization, Some(true));
         assert!(!o.preloads());
-        let err = ScriptOptions::parse("WSGIScriptAlias", &["bogus=1".into()], ALIAS_OPTIONS).unwrap_err();
+        let err = ScriptOptions::parse("WSGIScriptAlias", &["bogus=1".into()], ALIAS_OPTIONS)
+            .unwrap_err();
         assert!(err.contains("unknown option 'bogus'"), "{err}");
-        let err = ScriptOptions::parse("WSGIScriptAlias", &["extra".into()], ALIAS_OPTIONS).unwrap_err();
+        let err =
+            ScriptOptions::parse("WSGIScriptAlias", &["extra".into()], ALIAS_OPTIONS).unwrap_err();
         assert!(err.contains("unexpected argument 'extra'"), "{err}");
-        let o = ScriptOptions::parse("X", &["process-group=p".into(), "application-group=g".into()], ALIAS_OPTIONS).unwrap();
+        let o = ScriptOptions::parse(
+            "X",
+            &["process-group=p".into(), "application-group=g".into()],
+            ALIAS_OPTIONS,
+        )
+        .unwrap();
         assert!(o.preloads());
     }
 }

@@ -99,7 +99,8 @@ impl GlobalSettings {
     }
     /// mod_wsgi's default: case sensitive everywhere but Windows and macOS.
     pub fn case_sensitive(&self) -> bool {
-        self.case_sensitivity.unwrap_or(!cfg!(any(windows, target_os = "macos")))
+        self.case_sensitivity
+            .unwrap_or(!cfg!(any(windows, target_os = "macos")))
     }
 }
 
@@ -140,9 +141,16 @@ impl ServerConfig {
         let mut out = self.import_scripts.clone();
         for alias in &self.aliases {
             // A regex alias whose target has `$N` has no single script to load.
-            let substituted = matches!(alias.matcher, Matcher::Regex { .. }) && alias.target.contains('$');
-            if let (true, ScriptOptions { process_group: Some(p), application_group: Some(a), .. }) =
-                (alias.options.preloads() && !substituted, &alias.options)
+            let substituted =
+                matches!(alias.matcher, Matcher::Regex { .. }) && alias.target.contains('$');
+            if let (
+                true,
+                ScriptOptions {
+                    process_group: Some(p),
+                    application_group: Some(a),
+                    ..
+                },
+            ) = (alias.options.preloads() && !substituted, &alias.options)
             {
                 out.push(ImportScript {
                     path: alias.target.clone(),
@@ -163,7 +171,9 @@ pub struct DirConfig {
 
 impl DirConfig {
     pub fn merge(base: &DirConfig, over: &DirConfig) -> DirConfig {
-        DirConfig { settings: over.settings.over(&base.settings) }
+        DirConfig {
+            settings: over.settings.over(&base.settings),
+        }
     }
 }
 
@@ -208,11 +218,19 @@ impl IpNet {
         };
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.bits == 0 { 0 } else { u32::MAX << (32 - self.bits) };
+                let mask = if self.bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.bits)
+                };
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.bits == 0 { 0 } else { u128::MAX << (128 - self.bits) };
+                let mask = if self.bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.bits)
+                };
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -231,7 +249,10 @@ mod tests {
             callable_object: Some("app".into()),
             ..Default::default()
         };
-        let dir = AppSettings { application_group: Some("%{GLOBAL}".into()), ..Default::default() };
+        let dir = AppSettings {
+            application_group: Some("%{GLOBAL}".into()),
+            ..Default::default()
+        };
         let m = dir.over(&base);
         assert_eq!(m.application_group.as_deref(), Some("%{GLOBAL}"));
         assert_eq!(m.callable_object.as_deref(), Some("app"));

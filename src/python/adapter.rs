@@ -65,7 +65,12 @@ fn text<'py>(py: Python<'py>, bytes: &[u8], decode: Decode) -> Bound<'py, PyStri
     }
 }
 
-fn build_environ<'py>(py: Python<'py>, m: &Bound<'py, PyModule>, spec: &RequestSpec, handle: u64) -> PyResult<Bound<'py, PyDict>> {
+fn build_environ<'py>(
+    py: Python<'py>,
+    m: &Bound<'py, PyModule>,
+    spec: &RequestSpec,
+    handle: u64,
+) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     for (k, v, d) in &spec.cgi.vars {
         env.set_item(k, text(py, v, *d))?;
@@ -85,8 +90,14 @@ fn build_environ<'py>(py: Python<'py>, m: &Bound<'py, PyModule>, spec: &RequestS
     env.set_item("mod_wsgi.callable_object", &spec.callable_object)?;
     env.set_item("mod_wsgi.request_handler", &spec.handler)?;
     env.set_item("mod_wsgi.handler_script", "")?;
-    env.set_item("mod_wsgi.script_name", text(py, &spec.cgi.original_script_name, Decode::Latin1))?;
-    env.set_item("mod_wsgi.path_info", text(py, &spec.cgi.original_path_info, Decode::Latin1))?;
+    env.set_item(
+        "mod_wsgi.script_name",
+        text(py, &spec.cgi.original_script_name, Decode::Latin1),
+    )?;
+    env.set_item(
+        "mod_wsgi.path_info",
+        text(py, &spec.cgi.original_path_info, Decode::Latin1),
+    )?;
     if let Some(mount) = &spec.cgi.mount_point {
         env.set_item("mod_wsgi.mount_point", text(py, mount, Decode::Latin1))?;
     }
@@ -122,7 +133,11 @@ fn log_exception(py: Python<'_>, handle: u64, spec: &RequestSpec, e: &PyErr) {
     request::log(
         handle,
         Level::Error,
-        &format!("mod_wsgi (pid={}): Exception occurred processing WSGI script '{}'.", std::process::id(), spec.script_path),
+        &format!(
+            "mod_wsgi (pid={}): Exception occurred processing WSGI script '{}'.",
+            std::process::id(),
+            spec.script_path
+        ),
     );
     log_lines(handle, Level::Error, &format_err_full(py, e));
 }
@@ -140,19 +155,33 @@ fn format_err_full(py: Python<'_>, e: &PyErr) -> String {
 }
 
 /// Runs the request described by `spec` in the current interpreter.
-pub fn run(py: Python<'_>, m: &Bound<'_, PyModule>, spec: &RequestSpec, transport: Box<dyn Transport>) -> Outcome {
+pub fn run(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    spec: &RequestSpec,
+    transport: Box<dyn Transport>,
+) -> Outcome {
     let active = request::begin(transport);
     let handle = active.handle;
 
     let script = match m.getattr("_load_script").and_then(|f| {
-        f.call1((&spec.module_name, &spec.script_path, spec.script_mtime, spec.reloading))
+        f.call1((
+            &spec.module_name,
+            &spec.script_path,
+            spec.script_mtime,
+            spec.reloading,
+        ))
     }) {
         Ok(s) => s,
         Err(e) => {
             request::log(
                 handle,
                 Level::Error,
-                &format!("mod_wsgi (pid={}): Failed to exec Python script file '{}'.", std::process::id(), spec.script_path),
+                &format!(
+                    "mod_wsgi (pid={}): Failed to exec Python script file '{}'.",
+                    std::process::id(),
+                    spec.script_path
+                ),
             );
             log_exception(py, handle, spec, &e);
             return Outcome::Status(500);
@@ -199,9 +228,18 @@ pub fn run(py: Python<'_>, m: &Bound<'_, PyModule>, spec: &RequestSpec, transpor
     outcome
 }
 
-fn finish_events(py: Python<'_>, m: &Bound<'_, PyModule>, handle: u64, started: std::time::Instant) {
+fn finish_events(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    handle: u64,
+    started: std::time::Instant,
+) {
     let (status, out, inp) = request::with(handle, |r| {
-        (r.output.head.as_ref().map(|h| h.status).unwrap_or(0), r.output.bytes_sent, r.input.bytes_read)
+        (
+            r.output.head.as_ref().map(|h| h.status).unwrap_or(0),
+            r.output.bytes_sent,
+            r.input.bytes_read,
+        )
     })
     .unwrap_or((0, 0, 0));
     if let Err(e) = m
@@ -215,14 +253,22 @@ fn finish_events(py: Python<'_>, m: &Bound<'_, PyModule>, handle: u64, started: 
 /// The status to answer with when the app failed before sending anything:
 /// a body read that failed with a status (413, 400...) explains it better.
 fn failure_status(handle: u64) -> u16 {
-    request::with(handle, |r| r.input.error.as_ref().and_then(|e| e.status)).flatten().unwrap_or(500)
+    request::with(handle, |r| r.input.error.as_ref().and_then(|e| e.status))
+        .flatten()
+        .unwrap_or(500)
 }
 
 fn committed(handle: u64) -> bool {
     request::with(handle, |r| r.output.committed).unwrap_or(false)
 }
 
-fn report_exception(py: Python<'_>, m: &Bound<'_, PyModule>, handle: u64, spec: &RequestSpec, e: &PyErr) -> Outcome {
+fn report_exception(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    handle: u64,
+    spec: &RequestSpec,
+    e: &PyErr,
+) -> Outcome {
     if let Ok(f) = m.getattr("_request_exception") {
         let info = (e.get_type(py), e.value(py), e.traceback(py));
         let _ = f.call1((info,));
@@ -324,13 +370,25 @@ fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
 }
 
 fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
-    let t = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-    PyTypeError::new_err(format!("sequence of byte string values expected, value of type {t} found"))
+    let t = item
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "sequence of byte string values expected, value of type {t} found"
+    ))
 }
 
 /// Streams the application's iterable. Errors are returned for the caller to
 /// report (after close()).
-fn send_body(py: Python<'_>, m: &Bound<'_, PyModule>, spec: &RequestSpec, handle: u64, result: &Bound<'_, PyAny>) -> PyResult<()> {
+fn send_body(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    spec: &RequestSpec,
+    handle: u64,
+    result: &Bound<'_, PyAny>,
+) -> PyResult<()> {
     if let Some(done) = try_file_wrapper(py, m, spec, handle, result)? {
         return done;
     }
@@ -353,11 +411,19 @@ fn send_body(py: Python<'_>, m: &Bound<'_, PyModule>, spec: &RequestSpec, handle
     Ok(())
 }
 
-fn send_sequence<'py>(py: Python<'py>, handle: u64, items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>) -> PyResult<()> {
+fn send_sequence<'py>(
+    py: Python<'py>,
+    handle: u64,
+    items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<()> {
     let n = items.len();
     for (i, item) in items.enumerate() {
         let bytes = item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
-        let how = if i + 1 == n { Write::Last } else { Write::Buffer };
+        let how = if i + 1 == n {
+            Write::Last
+        } else {
+            Write::Buffer
+        };
         if !emit(py, handle, bytes.as_bytes(), how)? {
             break;
         }
@@ -376,7 +442,11 @@ fn emit(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> PyResult<bool> 
             "response has no status: the application did not call start_response() before returning data",
         )),
         Err(SendError::Failed(msg)) => {
-            request::log(handle, Level::Debug, &format!("client connection closed while sending the response: {msg}"));
+            request::log(
+                handle,
+                Level::Debug,
+                &format!("client connection closed while sending the response: {msg}"),
+            );
             Ok(false)
         }
     }
@@ -396,16 +466,28 @@ fn try_file_wrapper(
     if !result.get_type().is(&wrapper_type) {
         return Ok(None);
     }
-    let ready = request::with(handle, |r| r.output.head.is_some() && r.output.bytes_sent == 0 && !r.output.committed);
+    let ready = request::with(handle, |r| {
+        r.output.head.is_some() && r.output.bytes_sent == 0 && !r.output.committed
+    });
     if ready != Some(true) {
         return Ok(None);
     }
     let filelike = result.getattr("filelike")?;
-    let Some(fd) = filelike.call_method0("fileno").ok().and_then(|f| f.extract::<RawFd>().ok()) else {
+    let Some(fd) = filelike
+        .call_method0("fileno")
+        .ok()
+        .and_then(|f| f.extract::<RawFd>().ok())
+    else {
         return Ok(None);
     };
-    let Some(size) = regular_file_size(fd) else { return Ok(None) };
-    let Some(offset) = filelike.call_method0("tell").ok().and_then(|t| t.extract::<u64>().ok()) else {
+    let Some(size) = regular_file_size(fd) else {
+        return Ok(None);
+    };
+    let Some(offset) = filelike
+        .call_method0("tell")
+        .ok()
+        .and_then(|t| t.extract::<u64>().ok())
+    else {
         return Ok(None);
     };
     // Anything buffered inside a Python file object has already left the fd.
@@ -419,7 +501,8 @@ fn try_file_wrapper(
                 Some(cl) => len = len.min(cl),
                 None => {
                     head.content_length = Some(len);
-                    head.headers.push(("Content-Length".into(), len.to_string()));
+                    head.headers
+                        .push(("Content-Length".into(), len.to_string()));
                 }
             }
         }
@@ -440,7 +523,11 @@ fn try_file_wrapper(
         })
     });
     if let Some(Err(e)) = sent {
-        request::log(handle, Level::Debug, &format!("client connection closed while sending a file: {}", e.0));
+        request::log(
+            handle,
+            Level::Debug,
+            &format!("client connection closed while sending a file: {}", e.0),
+        );
     }
     // Leave the file positioned after what was sent, as if it had been read.
     let _ = filelike.call_method1("seek", (offset + len,));

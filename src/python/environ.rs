@@ -75,7 +75,11 @@ pub struct CgiEnviron {
 
 impl CgiEnviron {
     pub fn get(&self, key: &str) -> Option<&[u8]> {
-        self.vars.iter().rev().find(|(k, _, _)| k == key).map(|(_, v, _)| v.as_slice())
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, _)| v.as_slice())
     }
 
     fn set(&mut self, key: &str, value: Vec<u8>, decode: Decode) {
@@ -132,7 +136,11 @@ pub fn collapse_slashes(s: &[u8]) -> Vec<u8> {
 
 /// SCRIPT_NAME and PATH_INFO for a request (`""` SCRIPT_NAME when mounted at `/`).
 pub fn split_script_name(uri: &[u8], path_info: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let at = if path_info.is_empty() { uri.len() } else { find_path_info(uri, path_info) };
+    let at = if path_info.is_empty() {
+        uri.len()
+    } else {
+        find_path_info(uri, path_info)
+    };
     (collapse_slashes(&uri[..at]), collapse_slashes(path_info))
 }
 
@@ -143,13 +151,25 @@ pub fn cgi_header_name(name: &[u8]) -> Option<String> {
     if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
         return None;
     }
-    Some(name.iter().map(|&b| if b == b'-' { '_' } else { b.to_ascii_uppercase() as char }).collect())
+    Some(
+        name.iter()
+            .map(|&b| {
+                if b == b'-' {
+                    '_'
+                } else {
+                    b.to_ascii_uppercase() as char
+                }
+            })
+            .collect(),
+    )
 }
 
 pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
     let mut env = CgiEnviron::default();
     for (name, value) in &facts.headers {
-        let Some(key) = cgi_header_name(name) else { continue };
+        let Some(key) = cgi_header_name(name) else {
+            continue;
+        };
         let key = match key.as_str() {
             "CONTENT_TYPE" | "CONTENT_LENGTH" => key,
             // httpoxy: a client must not be able to set HTTP_PROXY.
@@ -169,18 +189,42 @@ pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
     let (script_name, path_info) = split_script_name(&facts.uri, &facts.path_info);
     let l1 = |s: &str| s.as_bytes().to_vec();
     let mut cgi: Vec<(&str, Vec<u8>, Decode)> = vec![
-        ("SERVER_SOFTWARE", l1(&facts.server_software), Decode::Latin1),
+        (
+            "SERVER_SOFTWARE",
+            l1(&facts.server_software),
+            Decode::Latin1,
+        ),
         ("SERVER_NAME", facts.server_name.clone(), Decode::Latin1),
         ("SERVER_ADDR", l1(&facts.server_addr), Decode::Latin1),
-        ("SERVER_PORT", l1(&facts.server_port.to_string()), Decode::Latin1),
+        (
+            "SERVER_PORT",
+            l1(&facts.server_port.to_string()),
+            Decode::Latin1,
+        ),
         ("REMOTE_ADDR", l1(&facts.remote_addr), Decode::Latin1),
-        ("REMOTE_PORT", l1(&facts.remote_port.to_string()), Decode::Latin1),
+        (
+            "REMOTE_PORT",
+            l1(&facts.remote_port.to_string()),
+            Decode::Latin1,
+        ),
         ("DOCUMENT_ROOT", facts.document_root.clone(), Decode::FsPath),
         ("REQUEST_SCHEME", l1(&facts.scheme), Decode::Latin1),
-        ("CONTEXT_PREFIX", facts.context_prefix.clone(), Decode::Latin1),
-        ("CONTEXT_DOCUMENT_ROOT", facts.context_document_root.clone(), Decode::FsPath),
+        (
+            "CONTEXT_PREFIX",
+            facts.context_prefix.clone(),
+            Decode::Latin1,
+        ),
+        (
+            "CONTEXT_DOCUMENT_ROOT",
+            facts.context_document_root.clone(),
+            Decode::FsPath,
+        ),
         ("SERVER_ADMIN", facts.server_admin.clone(), Decode::Latin1),
-        ("SCRIPT_FILENAME", facts.script_filename.clone(), Decode::FsPath),
+        (
+            "SCRIPT_FILENAME",
+            facts.script_filename.clone(),
+            Decode::FsPath,
+        ),
     ];
     if let Some(user) = &facts.remote_user {
         cgi.push(("REMOTE_USER", user.clone(), Decode::Latin1));
@@ -188,7 +232,11 @@ pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
     if let Some(auth) = &facts.auth_type {
         cgi.push(("AUTH_TYPE", auth.clone(), Decode::Latin1));
     }
-    let method = if policy.map_head_to_get && facts.method == "HEAD" { "GET" } else { facts.method.as_str() };
+    let method = if policy.map_head_to_get && facts.method == "HEAD" {
+        "GET"
+    } else {
+        facts.method.as_str()
+    };
     cgi.extend([
         ("SERVER_PROTOCOL", l1(&facts.protocol), Decode::Latin1),
         ("REQUEST_METHOD", l1(method), Decode::Latin1),
@@ -211,7 +259,11 @@ pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
         .map(|v| v.eq_ignore_ascii_case(b"on") || v == b"1")
         .unwrap_or(false);
     env.remove("HTTPS");
-    env.url_scheme = if https { "https".into() } else { facts.scheme.clone() };
+    env.url_scheme = if https {
+        "https".into()
+    } else {
+        facts.scheme.clone()
+    };
     if env.url_scheme.is_empty() {
         env.url_scheme = "http".into();
     }
@@ -238,7 +290,10 @@ fn cgi_key(header: &str) -> String {
 }
 
 fn is_trusted_peer(addr: &str, proxies: &[IpNet]) -> bool {
-    proxies.is_empty() || addr.parse::<IpAddr>().is_ok_and(|ip| proxies.iter().any(|n| n.contains(ip)))
+    proxies.is_empty()
+        || addr
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| proxies.iter().any(|n| n.contains(ip)))
 }
 
 /// WSGITrustedProxyHeaders / WSGITrustedProxies, as mod_wsgi defines them.
@@ -248,7 +303,10 @@ fn apply_trusted_proxy_headers(env: &mut CgiEnviron, facts: &RequestFacts, polic
     }
     let peer_trusted = is_trusted_peer(&facts.remote_addr, &policy.trusted_proxies);
     for group in PROXY_GROUPS {
-        if !group.iter().any(|h| policy.trusted_proxy_headers.iter().any(|t| t == h)) {
+        if !group
+            .iter()
+            .any(|h| policy.trusted_proxy_headers.iter().any(|t| t == h))
+        {
             continue;
         }
         // The winning header: the first trusted member present in the request.
@@ -263,7 +321,9 @@ fn apply_trusted_proxy_headers(env: &mut CgiEnviron, facts: &RequestFacts, polic
                 env.remove(&cgi_key(h));
             }
         }
-        let Some((header, value)) = winner else { continue };
+        let Some((header, value)) = winner else {
+            continue;
+        };
         if !peer_trusted {
             env.remove(&cgi_key(header));
             continue;
@@ -293,7 +353,12 @@ fn apply_trusted_proxy_headers(env: &mut CgiEnviron, facts: &RequestFacts, polic
                 env.mount_point = Some(mount);
             }
             "x-forwarded-proto" | "x-forwarded-scheme" | "x-scheme" => {
-                let scheme = text.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+                let scheme = text
+                    .split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 if scheme == "https" || scheme == "http" {
                     env.url_scheme = scheme;
                 }
@@ -301,7 +366,12 @@ fn apply_trusted_proxy_headers(env: &mut CgiEnviron, facts: &RequestFacts, polic
             _ => {
                 // X-Forwarded-HTTPS / -SSL / X-HTTPS: "on", "1" or "true" mean https.
                 let v = text.to_ascii_lowercase();
-                env.url_scheme = if matches!(v.as_str(), "on" | "1" | "true") { "https" } else { "http" }.into();
+                env.url_scheme = if matches!(v.as_str(), "on" | "1" | "true") {
+                    "https"
+                } else {
+                    "http"
+                }
+                .into();
             }
         }
     }
@@ -310,7 +380,11 @@ fn apply_trusted_proxy_headers(env: &mut CgiEnviron, facts: &RequestFacts, polic
 /// The client address from `X-Forwarded-For`: walking from the right, skip
 /// hops that are trusted proxies; with no proxy list, the leftmost entry.
 fn client_from_forwarded_for(value: &str, proxies: &[IpNet]) -> Option<String> {
-    let hops: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let hops: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if proxies.is_empty() {
         return hops.first().map(|s| s.to_string());
     }
@@ -359,12 +433,27 @@ mod tests {
 
     #[test]
     fn path_info_split() {
-        assert_eq!(split_script_name(b"/hello/x/y", b"/x/y"), (b"/hello".to_vec(), b"/x/y".to_vec()));
-        assert_eq!(split_script_name(b"/hello", b""), (b"/hello".to_vec(), b"".to_vec()));
+        assert_eq!(
+            split_script_name(b"/hello/x/y", b"/x/y"),
+            (b"/hello".to_vec(), b"/x/y".to_vec())
+        );
+        assert_eq!(
+            split_script_name(b"/hello", b""),
+            (b"/hello".to_vec(), b"".to_vec())
+        );
         assert_eq!(split_script_name(b"/", b"/"), (b"".to_vec(), b"/".to_vec()));
-        assert_eq!(split_script_name(b"/a/b", b"/a/b"), (b"".to_vec(), b"/a/b".to_vec()));
-        assert_eq!(split_script_name(b"//hello//x", b"/x"), (b"/hello".to_vec(), b"/x".to_vec()));
-        assert_eq!(split_script_name(b"/hello/x//y", b"/x/y"), (b"/hello".to_vec(), b"/x/y".to_vec()));
+        assert_eq!(
+            split_script_name(b"/a/b", b"/a/b"),
+            (b"".to_vec(), b"/a/b".to_vec())
+        );
+        assert_eq!(
+            split_script_name(b"//hello//x", b"/x"),
+            (b"/hello".to_vec(), b"/x".to_vec())
+        );
+        assert_eq!(
+            split_script_name(b"/hello/x//y", b"/x/y"),
+            (b"/hello".to_vec(), b"/x/y".to_vec())
+        );
     }
 
     #[test]
@@ -383,7 +472,13 @@ mod tests {
         assert_eq!(get(&e, "SERVER_PORT"), Some("8080"));
         assert_eq!(get(&e, "FROM_SETENV"), Some("yes"));
         assert_eq!(e.url_scheme, "http");
-        let e = build(&facts(), &EnvironPolicy { pass_authorization: true, ..Default::default() });
+        let e = build(
+            &facts(),
+            &EnvironPolicy {
+                pass_authorization: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(get(&e, "HTTP_AUTHORIZATION"), Some("Basic eA=="));
     }
 
@@ -400,15 +495,22 @@ mod tests {
     fn head_can_be_presented_as_get() {
         let mut f = facts();
         f.method = "HEAD".into();
-        assert_eq!(get(&build(&f, &EnvironPolicy::default()), "REQUEST_METHOD"), Some("HEAD"));
-        let p = EnvironPolicy { map_head_to_get: true, ..Default::default() };
+        assert_eq!(
+            get(&build(&f, &EnvironPolicy::default()), "REQUEST_METHOD"),
+            Some("HEAD")
+        );
+        let p = EnvironPolicy {
+            map_head_to_get: true,
+            ..Default::default()
+        };
         assert_eq!(get(&build(&f, &p), "REQUEST_METHOD"), Some("GET"));
     }
 
     fn with_headers(extra: &[(&str, &str)]) -> RequestFacts {
         let mut f = facts();
         for (k, v) in extra {
-            f.headers.push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
+            f.headers
+                .push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
         }
         f
     }
@@ -430,7 +532,15 @@ mod tests {
             ("X-Forwarded-Host", "public.example.com"),
             ("X-Script-Name", "/mount/"),
         ]);
-        let p = trusting(&["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-script-name"], &[]);
+        let p = trusting(
+            &[
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-forwarded-host",
+                "x-script-name",
+            ],
+            &[],
+        );
         let e = build(&f, &p);
         assert_eq!(get(&e, "REMOTE_ADDR"), Some("1.2.3.4"));
         assert_eq!(get(&e, "HTTP_X_REAL_IP"), None, "untrusted synonym removed");
@@ -443,8 +553,14 @@ mod tests {
 
     #[test]
     fn proxy_headers_from_untrusted_peers_are_ignored() {
-        let f = with_headers(&[("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https")]);
-        let p = trusting(&["x-forwarded-for", "x-forwarded-proto"], &["192.168.0.0/16"]);
+        let f = with_headers(&[
+            ("X-Forwarded-For", "1.2.3.4"),
+            ("X-Forwarded-Proto", "https"),
+        ]);
+        let p = trusting(
+            &["x-forwarded-for", "x-forwarded-proto"],
+            &["192.168.0.0/16"],
+        );
         let e = build(&f, &p);
         assert_eq!(get(&e, "REMOTE_ADDR"), Some("10.0.0.5"));
         assert_eq!(get(&e, "HTTP_X_FORWARDED_FOR"), None);

@@ -16,7 +16,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -114,11 +114,20 @@ pub fn register_main(setup: Arc<Setup>) -> Result<(), String> {
         let raw = ffi::PyInterpreterState_Main();
         (raw, ffi::PyInterpreterState_GetID(raw))
     };
-    let main = Arc::new(Interpreter { name: String::new(), id, raw, trampoline: ptr::null_mut(), module });
+    let main = Arc::new(Interpreter {
+        name: String::new(),
+        id,
+        raw,
+        trampoline: ptr::null_mut(),
+        module,
+    });
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     let mut interpreters = HashMap::new();
     interpreters.insert(String::new(), main);
-    *reg = Some(Registry { interpreters, setup });
+    *reg = Some(Registry {
+        interpreters,
+        setup,
+    });
     Ok(())
 }
 
@@ -138,7 +147,10 @@ pub fn get(name: &str) -> Result<Arc<Interpreter>, String> {
     }
     let setup = {
         let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-        reg.as_ref().ok_or("Python is not initialised in this process")?.setup.clone()
+        reg.as_ref()
+            .ok_or("Python is not initialised in this process")?
+            .setup
+            .clone()
     };
     let interp = Arc::new(create_sub_interpreter(name, &setup)?);
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
@@ -149,7 +161,9 @@ pub fn get(name: &str) -> Result<Arc<Interpreter>, String> {
 
 fn lookup(name: &str) -> Result<Option<Arc<Interpreter>>, String> {
     let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-    let reg = reg.as_ref().ok_or("Python is not initialised in this process")?;
+    let reg = reg
+        .as_ref()
+        .ok_or("Python is not initialised in this process")?;
     Ok(reg.interpreters.get(name).cloned())
 }
 
@@ -163,7 +177,9 @@ fn create_sub_interpreter(name: &str, setup: &Arc<Setup>) -> Result<Interpreter,
     if ts.is_null() {
         // SAFETY: on failure the previous (main) thread state is current again.
         unsafe { ffi::PyGILState_Release(gstate) };
-        return Err(format!("Py_NewInterpreter() failed for application group '{name}'"));
+        return Err(format!(
+            "Py_NewInterpreter() failed for application group '{name}'"
+        ));
     }
     // SAFETY: ts is current in the new interpreter.
     let (raw, id) = unsafe {
@@ -196,8 +212,15 @@ fn create_sub_interpreter(name: &str, setup: &Arc<Setup>) -> Result<Interpreter,
         ffi::PyGILState_Release(gstate);
     }
     THREAD.with(|t| t.borrow_mut().by_id.insert(id, ts));
-    let (trampoline, module) = result.map_err(|e| format!("cannot set up interpreter '{name}': {e}"))?;
-    Ok(Interpreter { name: name.to_string(), id, raw, trampoline, module })
+    let (trampoline, module) =
+        result.map_err(|e| format!("cannot set up interpreter '{name}': {e}"))?;
+    Ok(Interpreter {
+        name: name.to_string(),
+        id,
+        raw,
+        trampoline,
+        module,
+    })
 }
 
 fn main_state_of_thread() -> *mut ffi::PyThreadState {
@@ -205,13 +228,18 @@ fn main_state_of_thread() -> *mut ffi::PyThreadState {
 }
 
 fn make_trampoline(py: Python<'_>) -> Result<*mut ffi::PyObject, String> {
-    let f = PyCFunction::new_closure(py, Some(c"_mod_wsgi_enter"), None, |args, _kwargs| -> PyResult<()> {
-        if let Some(job) = JOB.with(|j| j.take()) {
-            // SAFETY: `call_trampoline` stored a pointer to a job that outlives this call.
-            unsafe { (*job)(args.py()) };
-        }
-        Ok(())
-    })
+    let f = PyCFunction::new_closure(
+        py,
+        Some(c"_mod_wsgi_enter"),
+        None,
+        |args, _kwargs| -> PyResult<()> {
+            if let Some(job) = JOB.with(|j| j.take()) {
+                // SAFETY: `call_trampoline` stored a pointer to a job that outlives this call.
+                unsafe { (*job)(args.py()) };
+            }
+            Ok(())
+        },
+    )
     .map_err(|e| format_err(py, &e))?;
     Ok(f.into_ptr())
 }
@@ -244,13 +272,18 @@ impl Interpreter {
 
     /// Runs `f` in this interpreter with the GIL held. A panic in `f` is caught
     /// and returned as `Err`.
-    pub fn run<R>(&self, f: impl FnOnce(Python<'_>, &Bound<'_, PyModule>) -> R) -> Result<R, String> {
+    pub fn run<R>(
+        &self,
+        f: impl FnOnce(Python<'_>, &Bound<'_, PyModule>) -> R,
+    ) -> Result<R, String> {
         let mut f = Some(f);
         let mut out: Option<std::thread::Result<R>> = None;
         let mut job = |py: Python<'_>| {
             // SAFETY: `module` is a strong reference owned by this interpreter.
             let module = unsafe { Bound::from_borrowed_ptr(py, self.module) };
-            let module = module.cast_into::<PyModule>().expect("mod_wsgi module is a module");
+            let module = module
+                .cast_into::<PyModule>()
+                .expect("mod_wsgi module is a module");
             if let Some(f) = f.take() {
                 out = Some(catch_unwind(AssertUnwindSafe(|| f(py, &module))));
             }
@@ -314,7 +347,12 @@ pub fn shutdown(destroy: bool, on_stop: impl Fn(Python<'_>, &Bound<'_, PyModule>
     let Some(reg) = REGISTRY.write().unwrap_or_else(|e| e.into_inner()).take() else {
         return;
     };
-    let mut subs: Vec<_> = reg.interpreters.values().filter(|i| !i.is_main()).cloned().collect();
+    let mut subs: Vec<_> = reg
+        .interpreters
+        .values()
+        .filter(|i| !i.is_main())
+        .cloned()
+        .collect();
     subs.sort_by_key(|i| i.id);
     let main = reg.interpreters.get("").cloned();
     bind_thread();

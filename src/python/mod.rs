@@ -32,7 +32,11 @@ pub fn start(global: &GlobalSettings, info: ProcessInfo) -> Result<(), String> {
         let _ = main.run(|py, _| {
             let sys = py.import("sys");
             let attr = |name: &str| {
-                sys.as_ref().ok().and_then(|s| s.getattr(name).ok()).map(|v| v.to_string()).unwrap_or_default()
+                sys.as_ref()
+                    .ok()
+                    .and_then(|s| s.getattr(name).ok())
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
             };
             let (version, prefix) = (attr("version").replace('\n', " "), attr("prefix"));
             log::process(
@@ -56,7 +60,11 @@ pub fn serve(spec: &RequestSpec, transport: Box<dyn transport::Transport>) -> Ou
         Err(e) => {
             transport.log(
                 Level::Error,
-                &format!("mod_wsgi (pid={}): cannot get interpreter '{}': {e}", std::process::id(), spec.application_group),
+                &format!(
+                    "mod_wsgi (pid={}): cannot get interpreter '{}': {e}",
+                    std::process::id(),
+                    spec.application_group
+                ),
             );
             return Outcome::Status(500);
         }
@@ -64,7 +72,10 @@ pub fn serve(spec: &RequestSpec, transport: Box<dyn transport::Transport>) -> Ou
     match interp.run(|py, m| adapter::run(py, m, spec, transport)) {
         Ok(outcome) => outcome,
         Err(panic) => {
-            log::process(Level::Crit, &format!("internal error while serving a request: {panic}"));
+            log::process(
+                Level::Crit,
+                &format!("internal error while serving a request: {panic}"),
+            );
             Outcome::Status(500)
         }
     }
@@ -89,12 +100,21 @@ pub fn import_script(script: &ImportScript, application_group: &str, module_name
     match result {
         Ok(()) => log::process(
             Level::Info,
-            &format!("mod_wsgi (pid={}): Imported WSGI script '{}' into '{}'.", std::process::id(), script.path, application_group),
+            &format!(
+                "mod_wsgi (pid={}): Imported WSGI script '{}' into '{}'.",
+                std::process::id(),
+                script.path,
+                application_group
+            ),
         ),
         Err(e) => {
             log::process(
                 Level::Error,
-                &format!("mod_wsgi (pid={}): Failed to import WSGI script '{}'.", std::process::id(), script.path),
+                &format!(
+                    "mod_wsgi (pid={}): Failed to import WSGI script '{}'.",
+                    std::process::id(),
+                    script.path
+                ),
             );
             for line in e.lines() {
                 log::process(Level::Error, line);
@@ -109,7 +129,10 @@ pub fn stop(destroy: bool) {
         return;
     }
     interpreters::shutdown(destroy, |py, m| {
-        if let Err(e) = m.getattr("_process_stopping").and_then(|f| f.call1(("shutdown_signal",))) {
+        if let Err(e) = m
+            .getattr("_process_stopping")
+            .and_then(|f| f.call1(("shutdown_signal",)))
+        {
             log::process(Level::Error, &interpreters::format_err(py, &e));
         }
     });

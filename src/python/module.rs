@@ -60,7 +60,10 @@ where
 }
 
 fn type_name(v: &Bound<'_, PyAny>) -> String {
-    v.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// `start_response(status, headers, exc_info)` as the bootstrap forwards it.
@@ -71,36 +74,64 @@ fn start_response(args: &Bound<'_, PyTuple>) -> PyResult<()> {
     let headers = args.get_item(2)?;
     let exc_info = args.get_item(3)?;
     let status = status.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!("expected str object for status, value of type {} found", type_name(&status)))
+        PyTypeError::new_err(format!(
+            "expected str object for status, value of type {} found",
+            type_name(&status)
+        ))
     })?;
     let status = status.to_str()?.to_string();
     let list = headers.cast::<PyList>().map_err(|_| {
-        PyTypeError::new_err(format!("expected list object for headers, value of type {} found", type_name(&headers)))
+        PyTypeError::new_err(format!(
+            "expected list object for headers, value of type {} found",
+            type_name(&headers)
+        ))
     })?;
     let mut pairs = Vec::with_capacity(list.len());
     for item in list.iter() {
         let tuple = item.cast::<PyTuple>().map_err(|_| {
-            PyTypeError::new_err(format!("expected tuple object for header, value of type {} found", type_name(&item)))
+            PyTypeError::new_err(format!(
+                "expected tuple object for header, value of type {} found",
+                type_name(&item)
+            ))
         })?;
         if tuple.len() != 2 {
-            return Err(PyValueError::new_err(format!("header tuple must have 2 items, not {}", tuple.len())));
+            return Err(PyValueError::new_err(format!(
+                "header tuple must have 2 items, not {}",
+                tuple.len()
+            )));
         }
         let (n, v) = (tuple.get_item(0)?, tuple.get_item(1)?);
         let name = n.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!("expected str object for header name, value of type {} found", type_name(&n)))
+            PyTypeError::new_err(format!(
+                "expected str object for header name, value of type {} found",
+                type_name(&n)
+            ))
         })?;
         let value = v.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!("expected str object for header value, value of type {} found", type_name(&v)))
+            PyTypeError::new_err(format!(
+                "expected str object for header value, value of type {} found",
+                type_name(&v)
+            ))
         })?;
         pairs.push((name.to_str()?.to_string(), value.to_str()?.to_string()));
     }
     let has_exc_info = !exc_info.is_none();
-    if has_exc_info && exc_info.cast::<PyTuple>().map(|t| t.len() != 3).unwrap_or(true) {
-        return Err(PyRuntimeError::new_err("exc_info must be a 3-tuple as returned by sys.exc_info()"));
+    if has_exc_info
+        && exc_info
+            .cast::<PyTuple>()
+            .map(|t| t.len() != 3)
+            .unwrap_or(true)
+    {
+        return Err(PyRuntimeError::new_err(
+            "exc_info must be a 3-tuple as returned by sys.exc_info()",
+        ));
     }
-    let (already, committed) = request::with_live(handle, |r| (r.output.head.is_some(), r.output.committed))?;
+    let (already, committed) =
+        request::with_live(handle, |r| (r.output.head.is_some(), r.output.committed))?;
     if already && !has_exc_info {
-        return Err(PyRuntimeError::new_err("start_response() called again without exc_info"));
+        return Err(PyRuntimeError::new_err(
+            "start_response() called again without exc_info",
+        ));
     }
     if has_exc_info && committed {
         // PEP 3333: headers are out, so re-raise the application's exception.
@@ -119,11 +150,16 @@ fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
     let handle = handle_of(args)?;
     let data = args.get_item(1)?;
     let bytes = data.cast::<PyBytes>().map_err(|_| {
-        PyTypeError::new_err(format!("write() argument must be bytes, not {}", type_name(&data)))
+        PyTypeError::new_err(format!(
+            "write() argument must be bytes, not {}",
+            type_name(&data)
+        ))
     })?;
     match request::send(args.py(), handle, bytes.as_bytes(), Write::Flush) {
         Ok(()) => Ok(()),
-        Err(SendError::NoHead) => Err(PyRuntimeError::new_err("write() called before start_response()")),
+        Err(SendError::NoHead) => Err(PyRuntimeError::new_err(
+            "write() called before start_response()",
+        )),
         Err(SendError::Failed(msg)) => Err(pyo3::exceptions::PyOSError::new_err(format!(
             "failed to write response data: {msg}"
         ))),
@@ -131,7 +167,11 @@ fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
 }
 
 /// Creates and installs the `mod_wsgi` module in the current interpreter.
-pub fn install<'py>(py: Python<'py>, info: &ProcessInfo, application_group: &str) -> PyResult<Bound<'py, PyModule>> {
+pub fn install<'py>(
+    py: Python<'py>,
+    info: &ProcessInfo,
+    application_group: &str,
+) -> PyResult<Bound<'py, PyModule>> {
     let m = PyModule::new(py, "mod_wsgi")?;
     m.setattr("version", MOD_WSGI_VERSION)?;
     m.setattr("rs_version", env!("CARGO_PKG_VERSION"))?;
@@ -147,11 +187,15 @@ pub fn install<'py>(py: Python<'py>, info: &ProcessInfo, application_group: &str
         let data = request::read(args.py(), handle, size)?;
         Ok(PyBytes::new(args.py(), &data).into_any().unbind())
     })?;
-    add_fn(&m, c"_rs_input_readline", |args, _| -> PyResult<Py<PyAny>> {
-        let (handle, size) = (handle_of(args)?, args.get_item(1)?.extract::<i64>()?);
-        let data = request::readline(args.py(), handle, size)?;
-        Ok(PyBytes::new(args.py(), &data).into_any().unbind())
-    })?;
+    add_fn(
+        &m,
+        c"_rs_input_readline",
+        |args, _| -> PyResult<Py<PyAny>> {
+            let (handle, size) = (handle_of(args)?, args.get_item(1)?.extract::<i64>()?);
+            let data = request::readline(args.py(), handle, size)?;
+            Ok(PyBytes::new(args.py(), &data).into_any().unbind())
+        },
+    )?;
     add_fn(&m, c"_rs_log", |args, _| -> PyResult<()> {
         let handle = handle_of(args)?;
         let level = args.get_item(1)?.extract::<i64>()?;
@@ -161,7 +205,8 @@ pub fn install<'py>(py: Python<'py>, info: &ProcessInfo, application_group: &str
         Ok(())
     })?;
 
-    let code = std::ffi::CString::new(BOOTSTRAP).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let code =
+        std::ffi::CString::new(BOOTSTRAP).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let dict = m.dict();
     dict.set_item("__builtins__", PyModule::import(py, "builtins")?)?;
     py.run(&code, Some(&dict), None)?;

@@ -154,7 +154,10 @@ fn fill(py: Python<'_>, handle: u64, want: usize) -> PyResult<bool> {
     match result {
         None => Err(expired()),
         Some(Ok(more)) => Ok(more),
-        Some(Err(e)) => Err(PyOSError::new_err(format!("request data read error: {}", e.message))),
+        Some(Err(e)) => Err(PyOSError::new_err(format!(
+            "request data read error: {}",
+            e.message
+        ))),
     }
 }
 
@@ -191,7 +194,10 @@ pub fn readline(py: Python<'_>, handle: u64, size: i64) -> PyResult<Vec<u8>> {
     loop {
         let found = with_live(handle, |r| {
             let i = &r.input;
-            i.buf[i.pos + scanned..].iter().position(|&b| b == b'\n').map(|p| scanned + p + 1)
+            i.buf[i.pos + scanned..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|p| scanned + p + 1)
         })?;
         let avail = buffered(handle)?;
         if let Some(end) = found {
@@ -222,9 +228,13 @@ pub fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Result<(), 
         with(handle, |r| {
             let out = &mut r.output;
             if out.failed {
-                return Err(SendError::Failed("the connection has already failed".into()));
+                return Err(SendError::Failed(
+                    "the connection has already failed".into(),
+                ));
             }
-            let Some(head) = &out.head else { return Err(SendError::NoHead) };
+            let Some(head) = &out.head else {
+                return Err(SendError::NoHead);
+            };
             let mut data = data;
             if let Some(limit) = head.content_length {
                 let room = limit.saturating_sub(out.bytes_sent);

@@ -17,7 +17,14 @@ pub struct ResponseHead {
 /// PEP 3333 forbids these (RFC 9110 §7.6.1 hop-by-hop headers); the server
 /// manages the connection. `Connection` and `Keep-Alive` are tolerated (apps
 /// commonly send `Connection: close`); the rest is refused.
-const HOP_BY_HOP_REFUSED: &[&str] = &["transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-authorization"];
+const HOP_BY_HOP_REFUSED: &[&str] = &[
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
 
 fn latin1_ok(s: &str) -> bool {
     s.chars().all(|c| (c as u32) < 256)
@@ -30,16 +37,25 @@ pub fn parse_status(status: &str) -> Result<(u16, String), String> {
         return Err(format!("status line {status:?} is not latin-1 encodable"));
     }
     let bytes = status.as_bytes();
-    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) || (bytes.len() > 3 && bytes[3] != b' ') {
-        return Err(format!("status line {status:?} must start with a three digit code, e.g. '200 OK'"));
+    if bytes.len() < 3
+        || !bytes[..3].iter().all(u8::is_ascii_digit)
+        || (bytes.len() > 3 && bytes[3] != b' ')
+    {
+        return Err(format!(
+            "status line {status:?} must start with a three digit code, e.g. '200 OK'"
+        ));
     }
-    let code: u16 = status[..3].parse().map_err(|_| format!("invalid status code in {status:?}"))?;
+    let code: u16 = status[..3]
+        .parse()
+        .map_err(|_| format!("invalid status code in {status:?}"))?;
     if !(100..=599).contains(&code) {
         return Err(format!("status code {code} is out of range (100-599)"));
     }
     let reason = status.get(4..).unwrap_or("");
     if reason.chars().any(char::is_control) {
-        return Err(format!("status line {status:?} contains control characters"));
+        return Err(format!(
+            "status line {status:?} contains control characters"
+        ));
     }
     Ok((code, reason.to_string()))
 }
@@ -52,14 +68,23 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     if !latin1_ok(name) || !latin1_ok(value) {
         return Err(format!("response header {name:?} is not latin-1 encodable"));
     }
-    if name.chars().any(|c| c.is_control() || c == ' ' || c == '\t' || c == ':') {
-        return Err(format!("response header name {name:?} contains a control character, space or colon"));
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == ' ' || c == '\t' || c == ':')
+    {
+        return Err(format!(
+            "response header name {name:?} contains a control character, space or colon"
+        ));
     }
     if value.chars().any(|c| c == '\r' || c == '\n') {
-        return Err(format!("response header {name:?} has a value containing CR or LF (header injection refused)"));
+        return Err(format!(
+            "response header {name:?} has a value containing CR or LF (header injection refused)"
+        ));
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(format!("response header {name:?} has a value containing control characters"));
+        return Err(format!(
+            "response header {name:?} has a value containing control characters"
+        ));
     }
     let lower = name.to_ascii_lowercase();
     if HOP_BY_HOP_REFUSED.contains(&lower.as_str()) {
@@ -73,20 +98,26 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
 /// Builds the head from a validated status and headers.
 pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<ResponseHead, String> {
     let (code, reason) = parse_status(status)?;
-    let mut head = ResponseHead { status: code, reason, ..Default::default() };
+    let mut head = ResponseHead {
+        status: code,
+        reason,
+        ..Default::default()
+    };
     for (name, value) in headers {
         check_header(&name, &value)?;
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
             "content-length" => {
-                let n = value
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| format!("Content-Length header value {value:?} is not a number"))?;
+                let n = value.trim().parse::<u64>().map_err(|_| {
+                    format!("Content-Length header value {value:?} is not a number")
+                })?;
                 head.content_length = Some(n);
             }
             "connection" => {
-                if value.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")) {
+                if value
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("close"))
+                {
                     head.close_connection = true;
                 }
                 continue;
@@ -106,7 +137,10 @@ mod tests {
     #[test]
     fn status_lines() {
         assert_eq!(parse_status("200 OK").unwrap(), (200, "OK".into()));
-        assert_eq!(parse_status("404 Not Found").unwrap(), (404, "Not Found".into()));
+        assert_eq!(
+            parse_status("404 Not Found").unwrap(),
+            (404, "Not Found".into())
+        );
         assert_eq!(parse_status("204").unwrap(), (204, "".into()));
         assert!(parse_status("OK").is_err());
         assert!(parse_status("20 OK").is_err());
@@ -125,9 +159,17 @@ mod tests {
         assert!(e.contains("X-Bad") && e.contains("CR or LF"), "{e}");
         assert!(check_header("Bad Name", "x").is_err());
         assert!(check_header("", "x").is_err());
-        assert!(check_header("X-U", "\u{263a}").unwrap_err().contains("latin-1"));
+        assert!(
+            check_header("X-U", "\u{263a}")
+                .unwrap_err()
+                .contains("latin-1")
+        );
         assert!(check_header("X-L", "caf\u{e9}").is_ok());
-        assert!(check_header("Transfer-Encoding", "chunked").unwrap_err().contains("hop-by-hop"));
+        assert!(
+            check_header("Transfer-Encoding", "chunked")
+                .unwrap_err()
+                .contains("hop-by-hop")
+        );
     }
 
     #[test]
@@ -144,7 +186,10 @@ mod tests {
         .unwrap();
         assert_eq!(h.content_length, Some(12));
         assert!(h.close_connection);
-        assert_eq!(h.headers.iter().filter(|(n, _)| n == "Set-Cookie").count(), 2);
+        assert_eq!(
+            h.headers.iter().filter(|(n, _)| n == "Set-Cookie").count(),
+            2
+        );
         assert!(h.headers.iter().all(|(n, _)| n != "Connection"));
         assert!(build_head("200 OK", vec![("Content-Length".into(), "x".into())]).is_err());
     }

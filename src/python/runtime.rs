@@ -2,7 +2,7 @@
 //! Python starts in each Apache child after fork (`child_init`) — or, with
 //! `WSGILazyInitialization Off`, once in the Apache parent — and never twice.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{CStr, CString, c_char};
 use std::mem::MaybeUninit;
 use std::path::Path;
 use std::ptr;
@@ -35,7 +35,9 @@ fn check(status: ffi::PyStatus, what: &str) -> Result<(), String> {
             "unknown error".to_string()
         } else {
             // SAFETY: CPython's error messages are static C strings.
-            unsafe { CStr::from_ptr(status.err_msg) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(status.err_msg) }
+                .to_string_lossy()
+                .into_owned()
         };
         return Err(format!("{what}: {msg}"));
     }
@@ -52,7 +54,10 @@ pub fn initialize(g: &GlobalSettings) -> Result<(), String> {
     match *state {
         Lifecycle::Running => return Ok(()),
         Lifecycle::Finalized => {
-            return Err("Python was already finalised in this process and cannot be initialised again".into());
+            return Err(
+                "Python was already finalised in this process and cannot be initialised again"
+                    .into(),
+            );
         }
         Lifecycle::NotStarted => {}
     }
@@ -62,7 +67,8 @@ pub fn initialize(g: &GlobalSettings) -> Result<(), String> {
     unsafe {
         ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
         let cfg = config.assume_init_mut();
-        let result = configure(cfg, g).and_then(|()| check(ffi::Py_InitializeFromConfig(cfg), "Py_InitializeFromConfig"));
+        let result = configure(cfg, g)
+            .and_then(|()| check(ffi::Py_InitializeFromConfig(cfg), "Py_InitializeFromConfig"));
         ffi::PyConfig_Clear(cfg);
         result?;
         // Release the GIL: threads take it per request.
@@ -85,11 +91,19 @@ unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), S
         if Path::new(home).join("pyvenv.cfg").is_file() {
             let program = c(&format!("{home}/bin/python"))?;
             // SAFETY: cfg is initialised; CPython copies the string.
-            check(unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.program_name, program.as_ptr()) }, "WSGIPythonHome")?;
+            check(
+                unsafe {
+                    ffi::PyConfig_SetBytesString(cfg, &mut cfg.program_name, program.as_ptr())
+                },
+                "WSGIPythonHome",
+            )?;
         } else {
             let home_c = c(home)?;
             // SAFETY: as above.
-            check(unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.home, home_c.as_ptr()) }, "WSGIPythonHome")?;
+            check(
+                unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.home, home_c.as_ptr()) },
+                "WSGIPythonHome",
+            )?;
         }
     }
     if let Some(level) = g.python_optimize {
@@ -150,7 +164,8 @@ pub fn mark_finalized() {
 pub fn libpython_path() -> String {
     let mut info = MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr only reads the address and fills `info`.
-    let found = unsafe { libc::dladdr(ffi::Py_Initialize as *const libc::c_void, info.as_mut_ptr()) };
+    let found =
+        unsafe { libc::dladdr(ffi::Py_Initialize as *const libc::c_void, info.as_mut_ptr()) };
     if found == 0 {
         return "unknown".into();
     }
@@ -160,7 +175,9 @@ pub fn libpython_path() -> String {
         return "unknown".into();
     }
     // SAFETY: as above.
-    unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Keeps this module loaded for the life of the process: with Python running
@@ -170,10 +187,17 @@ pub fn pin_module_in_memory() {
     // SAFETY: dladdr reads our own function's address; dlopen with NOLOAD only
     // bumps the reference count of the already-loaded object and sets NODELETE.
     unsafe {
-        if libc::dladdr(pin_module_in_memory as *const libc::c_void, info.as_mut_ptr()) != 0 {
+        if libc::dladdr(
+            pin_module_in_memory as *const libc::c_void,
+            info.as_mut_ptr(),
+        ) != 0
+        {
             let name = info.assume_init().dli_fname;
             if !name.is_null() {
-                libc::dlopen(name, libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE | libc::RTLD_GLOBAL);
+                libc::dlopen(
+                    name,
+                    libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE | libc::RTLD_GLOBAL,
+                );
             }
         }
     }

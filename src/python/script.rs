@@ -6,7 +6,11 @@ use md5::{Digest, Md5};
 /// `__name__.startswith('_mod_wsgi_')`). With case-insensitive file systems the
 /// path is lower-cased first so both spellings share one module.
 pub fn module_name(path: &str, case_sensitive: bool) -> String {
-    let path = if case_sensitive { path.to_string() } else { path.to_lowercase() };
+    let path = if case_sensitive {
+        path.to_string()
+    } else {
+        path.to_lowercase()
+    };
     let digest = Md5::digest(path.as_bytes());
     let mut name = String::with_capacity(10 + 32);
     name.push_str("_mod_wsgi_");
@@ -22,7 +26,10 @@ mod tests {
 
     #[test]
     fn names_like_mod_wsgi() {
-        assert_eq!(module_name("/srv/hello.wsgi", true), "_mod_wsgi_1c28350b704a38d171e9342db1c01184");
+        assert_eq!(
+            module_name("/srv/hello.wsgi", true),
+            "_mod_wsgi_1c28350b704a38d171e9342db1c01184"
+        );
         assert_eq!(module_name("/A.wsgi", false), module_name("/a.wsgi", true));
         assert_ne!(module_name("/A.wsgi", true), module_name("/a.wsgi", true));
     }

@@ -1,0 +1,272 @@
+//! Issue "foundation": the module loads, maps WSGIScriptAlias, and serves a
+//! WSGI application embedded in the Apache children.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const HELLO: &str = r#"
+def application(environ, start_response):
+    body = ('Hello World!|%s|%s|%s' % (environ['SCRIPT_NAME'], environ['PATH_INFO'],
+                                       environ['mod_wsgi.application_group'])).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
+    return [body]
+"#;
+
+fn hello_server(mpm: Mpm) -> (TestDir, Apache) {
+    let dir = TestDir::new("hello");
+    dir.write("hello.wsgi", HELLO);
+    let conf = ApacheConfig::new("WSGIScriptAlias /hello {dir}/hello.wsgi\n").mpm(mpm);
+    let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+#[test]
+fn serves_hello_with_script_name_and_path_info() {
+    let (_dir, apache) = hello_server(Mpm::Event);
+    let r = apache.get("/hello");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(
+        r.text(),
+        "Hello World!|/hello||localhost:{port}|/hello".replace("{port}", &apache.port.to_string())
+    );
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    let r = apache.get("/hello/x/y");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().starts_with("Hello World!|/hello|/x/y|"),
+        "{}",
+        r.text()
+    );
+    // Not under the alias: not ours.
+    assert_eq!(apache.get("/hellothere").status, 404);
+}
+
+#[test]
+fn serves_hello_under_prefork() {
+    let (_dir, apache) = hello_server(Mpm::Prefork);
+    let r = apache.get("/hello/x/y");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert!(
+        r.text().starts_with("Hello World!|/hello|/x/y|"),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn mounted_at_root_script_name_is_empty() {
+    let dir = TestDir::new("root");
+    dir.write("app.wsgi", HELLO);
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias / {dir}/app.wsgi application-group=%{GLOBAL}\n"),
+    );
+    let r = apache.get("/");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), "Hello World!||/|");
+    let r = apache.get("/a/b");
+    assert_eq!(r.text(), "Hello World!||/a/b|");
+}
+
+#[test]
+fn script_alias_match_substitutes_groups() {
+    let dir = TestDir::new("match");
+    dir.write("apps/one.wsgi", &HELLO.replace("Hello World!", "one"));
+    dir.write("apps/two.wsgi", &HELLO.replace("Hello World!", "two"));
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAliasMatch ^/apps/([^/]+) {dir}/apps/$1.wsgi\n"),
+    );
+    let r = apache.get("/apps/one/extra");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert!(
+        r.text().starts_with("one|/apps/one|/extra|"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        apache
+            .get("/apps/two")
+            .text()
+            .starts_with("two|/apps/two||")
+    );
+    assert_eq!(apache.get("/apps/three").status, 404);
+}
+
+#[test]
+fn missing_script_is_404() {
+    let dir = TestDir::new("missing");
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /nope {dir}/nope.wsgi\n"),
+    );
+    assert_eq!(apache.get("/nope").status, 404);
+    assert!(apache.wait_for_log(
+        "Target WSGI script not found or unable to stat",
+        std::time::Duration::from_secs(5)
+    ));
+}
+
+#[test]
+fn syntax_error_is_500_with_traceback() {
+    let dir = TestDir::new("syntax");
+    dir.write(
+        "bad.wsgi",
+        "def application(environ, start_response)\n    return []\n",
+    );
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /bad {dir}/bad.wsgi\n"),
+    );
+    assert_eq!(apache.get("/bad").status, 500);
+    let log = apache.error_log();
+    assert!(log.contains("Failed to exec Python script file"), "{log}");
+    assert!(log.contains("SyntaxError"), "{log}");
+    assert!(log.contains("bad.wsgi"), "{log}");
+}
+
+#[test]
+fn exception_in_app_is_500_and_child_keeps_serving() {
+    let dir = TestDir::new("raise");
+    dir.write(
+        "raise.wsgi",
+        "def application(environ, start_response):\n    if environ['PATH_INFO'] == '/boom':\n        raise ValueError('kaboom')\n    start_response('200 OK', [])\n    return [b'fine']\n",
+    );
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /r {dir}/raise.wsgi\n").threads(2, 1),
+    );
+    for _ in 0..5 {
+        assert_eq!(apache.get("/r/boom").status, 500);
+        assert_eq!(apache.get("/r/ok").text(), "fine");
+    }
+    let log = apache.error_log();
+    assert!(log.contains("ValueError: kaboom"), "{log}");
+    assert!(
+        log.contains("Exception occurred processing WSGI script"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Segmentation fault") && !log.contains("exit signal"),
+        "{log}"
+    );
+}
+
+#[test]
+fn get_and_post_with_body() {
+    let dir = TestDir::new("post");
+    dir.write(
+        "echo.wsgi",
+        r#"
+def application(environ, start_response):
+    n = int(environ.get('CONTENT_LENGTH') or 0)
+    data = environ['wsgi.input'].read(n) if n else environ['wsgi.input'].read()
+    body = b'%s %s %d:' % (environ['REQUEST_METHOD'].encode(), environ['QUERY_STRING'].encode(), len(data)) + data
+    start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    return [body]
+"#,
+    );
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /echo {dir}/echo.wsgi\n"),
+    );
+    assert_eq!(apache.get("/echo?a=1").text(), "GET a=1 0:");
+    let r = apache.post("/echo?x", b"hello body");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), "POST x 10:hello body");
+}
+
+#[test]
+fn callable_object_option_and_missing_callable() {
+    let dir = TestDir::new("callable");
+    dir.write("c.wsgi", "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'custom']\n");
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new(
+            "WSGIScriptAlias /custom {dir}/c.wsgi callable-object=app\nWSGIScriptAlias /default {dir}/c.wsgi\n",
+        ),
+    );
+    assert_eq!(apache.get("/custom").text(), "custom");
+    assert_eq!(apache.get("/default").status, 404);
+    assert!(
+        apache
+            .error_log()
+            .contains("does not contain WSGI application 'application'")
+    );
+}
+
+#[test]
+fn global_application_group_runs_in_the_main_interpreter() {
+    let dir = TestDir::new("global");
+    dir.write(
+        "g.wsgi",
+        "import sys\ndef application(environ, start_response):\n    import _xxsubinterpreters as s\n    start_response('200 OK', [])\n    return [b'%d|%r' % (s.get_current(), environ['mod_wsgi.application_group'])]\n",
+    );
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /g {dir}/g.wsgi\nWSGIApplicationGroup %{GLOBAL}\n"),
+    );
+    assert_eq!(apache.get("/g").text(), "0|''");
+}
+
+fn configtest(body: &str) -> (bool, String) {
+    let dir = TestDir::new("configtest");
+    let conf = dir.0.join("httpd.conf");
+    let text = format!(
+        "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{p}\nErrorLog {d}/error.log\nPidFile {d}/pid\n\
+         LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\nLoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+         LoadModule wsgi_module {so}\n{body}\n",
+        d = dir.0.display(),
+        p = free_port(),
+        so = module_path().display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let out = Command::new("apache2")
+        .arg("-t")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .expect("apache2 -t");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn configtest_accepts_good_and_rejects_malformed_aliases() {
+    let (ok, out) = configtest(
+        "WSGIScriptAlias /x /srv/x.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}\n<IfModule mod_wsgi.c>\nWSGIPythonPath /tmp\n</IfModule>",
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = configtest("WSGIScriptAlias /only-one-argument");
+    assert!(!ok);
+    assert!(
+        out.contains("WSGIScriptAlias needs a URL path and a script path"),
+        "{out}"
+    );
+    let (ok, out) = configtest("WSGIScriptAlias /x /srv/x.wsgi bogus=1");
+    assert!(!ok);
+    assert!(out.contains("unknown option 'bogus'"), "{out}");
+    let (ok, out) = configtest("<VirtualHost *:80>\nWSGIPythonHome /usr\n</VirtualHost>");
+    assert!(!ok);
+    assert!(out.contains("WSGIPythonHome"), "{out}");
+    let (ok, out) = configtest("<Location /x>\nWSGIScriptAlias /x /srv/x.wsgi\n</Location>");
+    assert!(!ok);
+    assert!(out.contains("WSGIScriptAlias"), "{out}");
+}
+
+#[test]
+fn module_exports_wsgi_module() {
+    let out = Command::new("nm")
+        .arg("-D")
+        .arg("--defined-only")
+        .arg(module_path())
+        .output()
+        .expect("nm");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.ends_with(" wsgi_module")), "{text}");
+}
