@@ -189,7 +189,8 @@ pub fn run(
     };
     let app = match script.getattr(spec.callable_object.as_str()) {
         Ok(a) => a,
-        Err(_) => {
+        Err(e) => {
+            request::log(handle, Level::Debug, &format_err(py, &e));
             request::log(
                 handle,
                 Level::Error,

@@ -7,6 +7,7 @@
 # interpreter and installed before this file runs; they take the request handle
 # (an int) that the Rust adapter gives each request and check it is still live.
 
+import os as _os
 import sys as _sys
 import threading as _threading
 import types as _types
@@ -199,20 +200,40 @@ def _exec_script(name, path, mtime):
     return module
 
 
+# Fully executed script modules by name. sys.modules also holds a module while
+# it executes (so it can import itself), but only this dict is trusted: a
+# half-executed module must never serve a request.
+_loaded = {}
+
+
+def _file_mtime(path, default):
+    try:
+        return _os.stat(path).st_mtime_ns // 1000
+    except OSError:
+        return default
+
+
 def _load_script(name, path, mtime, reloading):
     """The module for a WSGI script, (re)loading it when needed. The lock is
-    taken only on a miss, and concurrent requests keep using the module they
-    already hold: a reload never exposes a half-executed module."""
-    module = _sys.modules.get(name)
-    if module is not None and (not reloading or getattr(module, '__mtime__', None) == mtime):
+    taken only on a miss; concurrent requests keep using the module they
+    already hold, so a reload never exposes a half-executed module."""
+    module = _loaded.get(name)
+    if module is not None and (not reloading or module.__mtime__ == mtime):
         return module
     with _load_lock:
-        module = _sys.modules.get(name)
-        if module is not None and (not reloading or getattr(module, '__mtime__', None) == mtime):
-            return module
+        module = _loaded.get(name)
         if module is not None:
+            if not reloading:
+                return module
+            # Decide on the file as it is now, not as this request saw it, so
+            # requests that raced a change do not reload it back and forth.
+            mtime = _file_mtime(path, mtime)
+            if module.__mtime__ == mtime:
+                return module
             _log_server(_LOG_INFO, "Reloading WSGI script '%s'." % path)
-        return _exec_script(name, path, mtime)
+        module = _exec_script(name, path, mtime)
+        _loaded[name] = module
+        return module
 
 
 # --- Events, request data, shutdown ------------------------------------------

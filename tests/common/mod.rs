@@ -23,13 +23,22 @@ pub fn module_path() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("target profile dir");
-    let so = dir.join("libmod_wsgi_rs.so");
-    assert!(
-        so.exists(),
-        "{} is missing: run `cargo build` first",
-        so.display()
-    );
-    so
+    // `cargo test` refreshes deps/ (it does not uplift the cdylib); `cargo
+    // build` refreshes the top-level copy. Use whichever is newer.
+    let newest = [
+        dir.join("deps/libmod_wsgi_rs.so"),
+        dir.join("libmod_wsgi_rs.so"),
+    ]
+    .into_iter()
+    .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
+    .max();
+    match newest {
+        Some((_, so)) => so,
+        None => panic!(
+            "libmod_wsgi_rs.so is missing under {}: run `cargo build`",
+            dir.display()
+        ),
+    }
 }
 
 pub fn is_root() -> bool {
@@ -79,8 +88,12 @@ impl TestDir {
                 }
             }
         }
-        fs::write(&p, contents).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        // Written aside and renamed into place, as deployments replace files:
+        // a request never reads a half-written script.
+        let tmp = p.with_extension("tmp-write");
+        fs::write(&tmp, contents).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::rename(&tmp, &p).unwrap();
         p
     }
 

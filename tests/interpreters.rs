@@ -1,0 +1,552 @@
+//! Issue "interpreters and process lifecycle": application groups and
+//! sub-interpreters, thread states, the mod_wsgi module, script reloading,
+//! preloading, lazy initialisation, and restarts.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+
+const STATE_APP: &str = r#"
+import sys, threading, mod_wsgi
+counter = 0
+local = threading.local()
+def application(environ, start_response):
+    global counter
+    counter += 1
+    local.n = getattr(local, 'n', 0) + 1
+    import _xxsubinterpreters as interp
+    body = '%s;%d;%d;%d;%s;%s' % (environ['mod_wsgi.application_group'], counter, interp.get_current(),
+                                   local.n, threading.get_ident(), __name__)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+"#;
+
+fn fields(r: &Response) -> Vec<String> {
+    r.text().split(';').map(str::to_string).collect()
+}
+
+#[test]
+fn same_script_under_two_aliases_gets_two_interpreters() {
+    let dir = TestDir::new("twoalias");
+    dir.write("state.wsgi", STATE_APP);
+    let conf = ApacheConfig::new(
+        "WSGIScriptAlias /a {dir}/state.wsgi\nWSGIScriptAlias /b {dir}/state.wsgi\n\
+         WSGIScriptAlias /g {dir}/state.wsgi application-group=%{GLOBAL}\n",
+    )
+    .threads(1, 1);
+    let apache = Apache::start(&dir, &conf);
+    let port = apache.port;
+    for i in 1..=3 {
+        let a = fields(&apache.get("/a"));
+        assert_eq!(
+            a[0],
+            format!("localhost:{port}|/a"),
+            "{}",
+            apache.error_log()
+        );
+        assert_eq!(a[1], i.to_string(), "module state of /a");
+    }
+    let b = fields(&apache.get("/b"));
+    assert_eq!(b[0], format!("localhost:{port}|/b"));
+    assert_eq!(b[1], "1", "/b has its own module state");
+    let (ia, ib): (i64, i64) = (
+        fields(&apache.get("/a"))[2].parse().unwrap(),
+        b[2].parse().unwrap(),
+    );
+    assert!(
+        ia > 0 && ib > 0 && ia != ib,
+        "distinct sub-interpreters: {ia} {ib}"
+    );
+    let g = fields(&apache.get("/g"));
+    assert_eq!(
+        (g[0].as_str(), g[1].as_str(), g[2].as_str()),
+        ("", "1", "0"),
+        "%{{GLOBAL}} is the main interpreter"
+    );
+    assert!(
+        g[5].starts_with("_mod_wsgi_"),
+        "script module name {}",
+        g[5]
+    );
+}
+
+#[test]
+fn threading_local_persists_per_thread() {
+    let dir = TestDir::new("tlocal");
+    dir.write("state.wsgi", STATE_APP);
+    let conf = ApacheConfig::new("WSGIScriptAlias /sub {dir}/state.wsgi\nWSGIScriptAlias /main {dir}/state.wsgi application-group=%{GLOBAL}\n")
+        .threads(1, 1);
+    let apache = Apache::start(&dir, &conf);
+    for path in ["/sub", "/main"] {
+        let first = fields(&apache.get(path));
+        for i in 2..=4 {
+            let f = fields(&apache.get(path));
+            assert_eq!(
+                f[3],
+                i.to_string(),
+                "threading.local count on {path}: {}",
+                apache.error_log()
+            );
+            assert_eq!(f[4], first[4], "same thread ident on {path}");
+        }
+    }
+}
+
+#[test]
+fn gilstate_extensions_work_in_the_main_interpreter() {
+    let dir = TestDir::new("gilstate");
+    dir.write(
+        "ctypes.wsgi",
+        r#"
+import ctypes, sqlite3
+libc = ctypes.CDLL(None)
+CMP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+def application(environ, start_response):
+    # qsort calls back into Python from C through PyGILState_Ensure.
+    arr = (ctypes.c_int * 5)(5, 1, 4, 2, 3)
+    libc.qsort(arr, 5, ctypes.sizeof(ctypes.c_int), CMP(lambda a, b: a[0] - b[0]))
+    # sqlite3 user functions are called back the same way.
+    db = sqlite3.connect(':memory:')
+    db.create_function('twice', 1, lambda x: x * 2)
+    (v,) = db.execute('select twice(21)').fetchone()
+    start_response('200 OK', [])
+    return [('%s %d' % (list(arr), v)).encode()]
+"#,
+    );
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new(
+            "WSGIScriptAlias /c {dir}/ctypes.wsgi\nWSGIApplicationGroup %{GLOBAL}\n",
+        ),
+    );
+    for _ in 0..3 {
+        let r = apache.get("/c");
+        assert_eq!(r.status, 200, "{}", apache.error_log());
+        assert_eq!(r.text(), "[1, 2, 3, 4, 5] 42");
+    }
+}
+
+#[test]
+fn exceptions_in_sub_interpreters_are_formatted_without_hanging() {
+    let dir = TestDir::new("subexc");
+    dir.write(
+        "exc.wsgi",
+        "def inner():\n    raise KeyError('deep')\ndef application(environ, start_response):\n    try:\n        inner()\n    except KeyError as e:\n        raise RuntimeError('outer') from e\n",
+    );
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /e {dir}/exc.wsgi\n"),
+    );
+    for _ in 0..3 {
+        assert_eq!(apache.get("/e").status, 500);
+    }
+    let log = apache.error_log();
+    assert!(log.contains("KeyError: 'deep'"), "{log}");
+    assert!(log.contains("RuntimeError: outer"), "{log}");
+    assert!(log.contains("direct cause"), "{log}");
+}
+
+#[test]
+fn mod_wsgi_module_api() {
+    let dir = TestDir::new("modapi");
+    dir.write(
+        "api.wsgi",
+        r#"
+import mod_wsgi
+events = []
+@mod_wsgi.subscribe_events
+def on_event(name, **event):
+    events.append(name)
+    if name == 'request_started':
+        mod_wsgi.request_data()['seen'] = True
+def application(environ, start_response):
+    assert mod_wsgi.request_data()['seen']
+    start_response('200 OK', [])
+    return [repr((mod_wsgi.version, mod_wsgi.process_group, mod_wsgi.application_group,
+                  mod_wsgi.maximum_processes, mod_wsgi.threads_per_process, events[-2:],
+                  __name__.startswith('_mod_wsgi_'),
+                  callable(mod_wsgi.subscribe_shutdown))).encode()]
+"#,
+    );
+    let conf =
+        ApacheConfig::new("WSGIScriptAlias /api {dir}/api.wsgi application-group=apigroup\n")
+            .threads(7, 1);
+    let apache = Apache::start(&dir, &conf);
+    apache.get("/api");
+    let r = apache.get("/api");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    // 7 threads and MaxRequestWorkers 7: at most one process.
+    assert_eq!(
+        r.text(),
+        "((6, 0, 5), '', 'apigroup', 1, 7, ['request_finished', 'request_started'], True, True)"
+    );
+}
+
+fn set_mtime(path: &std::path::Path, secs_ago: u64) {
+    let t = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(t).unwrap();
+}
+
+#[test]
+fn script_reloading_on_and_off() {
+    let dir = TestDir::new("reload");
+    let on = dir.write(
+        "on.wsgi",
+        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v1']\n",
+    );
+    let off = dir.write(
+        "off.wsgi",
+        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v1']\n",
+    );
+    set_mtime(&on, 100);
+    set_mtime(&off, 100);
+    let conf = ApacheConfig::new(
+        "WSGIScriptAlias /on {dir}/on.wsgi\nWSGIScriptAlias /off {dir}/off.wsgi\n<Location /off>\nWSGIScriptReloading Off\n</Location>\n",
+    )
+    .threads(4, 1);
+    let apache = Apache::start(&dir, &conf);
+    assert_eq!(apache.get("/on").text(), "v1");
+    assert_eq!(apache.get("/off").text(), "v1");
+    dir.write(
+        "on.wsgi",
+        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v2']\n",
+    );
+    dir.write(
+        "off.wsgi",
+        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v2']\n",
+    );
+    assert_eq!(apache.get("/on").text(), "v2", "{}", apache.error_log());
+    assert_eq!(
+        apache.get("/off").text(),
+        "v1",
+        "WSGIScriptReloading Off keeps the loaded code"
+    );
+    // A syntax error introduced by an edit is a 500 with the traceback...
+    dir.write("on.wsgi", "def application(e, sr)\n    return []\n");
+    assert_eq!(apache.get("/on").status, 500);
+    assert!(apache.error_log().contains("SyntaxError"));
+    // ...and fixing the file recovers without a restart.
+    dir.write(
+        "on.wsgi",
+        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v3']\n",
+    );
+    assert_eq!(apache.get("/on").text(), "v3");
+}
+
+#[test]
+fn concurrent_requests_during_reload_never_fail() {
+    let dir = TestDir::new("reloadrace");
+    let slow = |v: u32| {
+        format!(
+            "import time\ntime.sleep(0.3)\nVERSION = {v}\ndef application(e, sr):\n    sr('200 OK', [])\n    return [b'%d' % VERSION]\n"
+        )
+    };
+    let path = dir.write("app.wsgi", &slow(0));
+    set_mtime(&path, 1000);
+    let apache = Arc::new(Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /app {dir}/app.wsgi\n").threads(16, 1),
+    ));
+    assert_eq!(apache.get("/app").text(), "0");
+    let failures = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (apache, failures, done) = (apache.clone(), failures.clone(), done.clone());
+        workers.push(std::thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::Relaxed) && n < 400 {
+                let r = apache.get("/app");
+                if r.status != 200 || r.text().parse::<u32>().is_err() {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+        }));
+    }
+    for v in 1..=5u32 {
+        std::thread::sleep(Duration::from_millis(250));
+        let p = dir.write("app.wsgi", &slow(v));
+        set_mtime(&p, 900 - v as u64 * 10);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    done.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(apache.get("/app").text(), "5");
+}
+
+#[test]
+fn import_script_runs_at_child_start() {
+    let dir = TestDir::new("import");
+    let marker = dir.0.join("markers");
+    std::fs::create_dir_all(&marker).unwrap();
+    std::fs::set_permissions(&marker, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dir.write(
+        "preload.py",
+        &format!("import os, mod_wsgi\nopen('{}/imported-%d' % os.getpid(), 'w').write(mod_wsgi.application_group)\nPRELOADED = True\n", marker.display()),
+    );
+    dir.write(
+        "app.wsgi",
+        &format!("import os\ndef application(e, sr):\n    sr('200 OK', [])\n    return [b'%d' % os.path.exists('{}/imported-%d' % os.getpid())]\n", marker.display()),
+    );
+    dir.write(
+        "pre.wsgi",
+        &format!("import os\nopen('{}/alias-%d' % os.getpid(), 'w').write('x')\ndef application(e, sr):\n    sr('200 OK', [])\n    return [b'pre']\n", marker.display()),
+    );
+    let conf = ApacheConfig::new(
+        "WSGIImportScript {dir}/preload.py process-group=%{GLOBAL} application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /app {dir}/app.wsgi application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /pre {dir}/pre.wsgi process-group=%{GLOBAL} application-group=preloaded\n",
+    );
+    let apache = Apache::start(&dir, &conf);
+    // Side effects exist before the first request arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ready = || {
+        let names: Vec<String> = std::fs::read_dir(&marker)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.iter().any(|n| n.starts_with("imported-"))
+            && names.iter().any(|n| n.starts_with("alias-"))
+    };
+    while !ready() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ready(), "{}", apache.error_log());
+    assert_eq!(apache.get("/app").text(), "1");
+    assert_eq!(apache.get("/pre").text(), "pre");
+}
+
+fn restart_cycle(lazy: bool, mpm: Mpm) {
+    let dir = TestDir::new("graceful");
+    dir.write("state.wsgi", STATE_APP);
+    let body = format!(
+        "WSGILazyInitialization {}\nWSGIScriptAlias /s {{dir}}/state.wsgi\nWSGIScriptAlias /g {{dir}}/state.wsgi application-group=%{{GLOBAL}}\n",
+        if lazy { "On" } else { "Off" }
+    );
+    let mut apache = Apache::start(&dir, &ApacheConfig::new(&body).mpm(mpm));
+    assert_eq!(apache.get("/s").status, 200, "{}", apache.error_log());
+    for round in 1..=3 {
+        apache.signal(libc::SIGUSR1);
+        let needle = "resuming normal operations";
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while apache.error_log().matches(needle).count() < round + 1
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            apache.error_log().matches(needle).count(),
+            round + 1,
+            "graceful restart {round}"
+        );
+        // New children come up and serve both interpreters.
+        let mut ok = false;
+        for _ in 0..100 {
+            let (s, g) = (apache.get("/s"), apache.get("/g"));
+            if s.status == 200 && g.status == 200 {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(ok, "serving after graceful {round}: {}", apache.error_log());
+        assert!(apache.is_running());
+    }
+    let log = apache.error_log();
+    for bad in [
+        "Fatal Python error",
+        "Segmentation fault",
+        "exit signal",
+        "already finalised",
+        "cannot initialise Python",
+    ] {
+        assert!(!log.contains(bad), "{bad} in log:\n{log}");
+    }
+}
+
+#[test]
+fn graceful_restarts_with_lazy_initialization_on() {
+    restart_cycle(true, Mpm::Event);
+}
+
+#[test]
+fn graceful_restarts_with_lazy_initialization_off() {
+    restart_cycle(false, Mpm::Event);
+}
+
+#[test]
+fn graceful_restarts_under_prefork() {
+    restart_cycle(true, Mpm::Prefork);
+}
+
+#[test]
+fn restrict_embedded_refuses_requests() {
+    let dir = TestDir::new("restrict");
+    dir.write("state.wsgi", STATE_APP);
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIRestrictEmbedded On\nWSGIScriptAlias /s {dir}/state.wsgi\n"),
+    );
+    assert_eq!(apache.get("/s").status, 500);
+    assert!(
+        apache
+            .error_log()
+            .contains("Embedded mode of mod_wsgi disabled by runtime configuration")
+    );
+    assert!(
+        !apache.error_log().contains("mod_wsgi-rs 0.1.0 (pid="),
+        "Python must not start in the children"
+    );
+}
+
+#[test]
+fn python_directives_take_effect() {
+    let dir = TestDir::new("pydirectives");
+    dir.write(
+        "d.wsgi",
+        r#"
+import sys, signal, warnings
+def application(environ, start_response):
+    out = []
+    out.append('optimize=%d' % sys.flags.optimize)
+    out.append('bytecode=%s' % sys.dont_write_bytecode)
+    out.append('hash=%d' % hash('abc'))
+    out.append('warnings=%s' % ','.join(sys.warnoptions))
+    try:
+        sys.stdin.read()
+        out.append('stdin=ok')
+    except OSError:
+        out.append('stdin=restricted')
+    old = signal.signal(signal.SIGUSR2, lambda *a: None)
+    out.append('signal=%s' % (signal.getsignal(signal.SIGUSR2) is old))
+    print('printed to stdout')
+    start_response('200 OK', [])
+    return [' '.join(out).encode()]
+"#,
+    );
+    let conf = ApacheConfig::new(
+        "WSGIPythonOptimize 1\nWSGIDontWriteBytecode On\nWSGIPythonHashSeed 123\nWSGIPythonWarnings ignore::DeprecationWarning\n\
+         WSGIRestrictStdin On\nWSGIRestrictSignal On\nWSGIScriptAlias /d {dir}/d.wsgi application-group=%{GLOBAL}\n",
+    );
+    let apache = Apache::start(&dir, &conf);
+    let first = apache.get("/d").text();
+    assert!(first.contains("optimize=1"), "{first}");
+    assert!(first.contains("bytecode=True"), "{first}");
+    assert!(
+        first.contains("warnings=ignore::DeprecationWarning"),
+        "{first}"
+    );
+    assert!(first.contains("stdin=restricted"), "{first}");
+    assert!(first.contains("signal=True"), "{first}");
+    // The fixed hash seed makes str hashes equal across processes and restarts.
+    let hash = |t: &str| {
+        t.split_whitespace()
+            .find(|w| w.starts_with("hash="))
+            .unwrap()
+            .to_string()
+    };
+    assert!(apache.wait_for_log(
+        "Callback registration for signal 12 ignored",
+        Duration::from_secs(5)
+    ));
+    assert!(apache.wait_for_log("printed to stdout", Duration::from_secs(5)));
+    let dir2 = TestDir::new("pydirectives2");
+    dir2.write(
+        "d.wsgi",
+        &std::fs::read_to_string(dir.0.join("d.wsgi")).unwrap(),
+    );
+    let other = Apache::start(&dir2, &ApacheConfig::new(&conf.body));
+    assert_eq!(hash(&other.get("/d").text()), hash(&first));
+}
+
+/// Many threads hitting three interpreters at once, under each MPM.
+fn load(mpm: Mpm) {
+    let dir = TestDir::new("load");
+    dir.write("state.wsgi", STATE_APP);
+    let conf = ApacheConfig::new(
+        "WSGIScriptAlias /one {dir}/state.wsgi\nWSGIScriptAlias /two {dir}/state.wsgi\n\
+         WSGIScriptAlias /main {dir}/state.wsgi application-group=%{GLOBAL}\n",
+    )
+    .mpm(mpm)
+    .threads(25, 2);
+    let apache = Arc::new(Apache::start(&dir, &conf));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
+    let total = 2000;
+    let threads: Vec<_> = (0..32)
+        .map(|_| {
+            let (apache, errors, next) = (apache.clone(), errors.clone(), next.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let path = ["/one", "/two", "/main"][i % 3];
+                    let r = apache.get(path);
+                    let f = fields(&r);
+                    let expect_group = if path == "/main" {
+                        String::new()
+                    } else {
+                        format!("localhost:{}|{path}", apache.port)
+                    };
+                    if r.status != 200 || f.first() != Some(&expect_group) {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(errors.load(Ordering::Relaxed), 0, "{}", apache.error_log());
+    // Isolation afterwards: each interpreter still reports its own group and a
+    // counter that only it advanced.
+    for path in ["/one", "/two", "/main"] {
+        let f = fields(&apache.get(path));
+        let group = if path == "/main" {
+            String::new()
+        } else {
+            format!("localhost:{}|{path}", apache.port)
+        };
+        assert_eq!(f[0], group);
+        let main = path == "/main";
+        assert_eq!(f[2] == "0", main, "interpreter id for {path}");
+    }
+    let log = apache.error_log();
+    assert!(
+        !log.contains("Fatal Python error") && !log.contains("Segmentation fault"),
+        "{log}"
+    );
+}
+
+#[test]
+fn load_across_interpreters_event() {
+    load(Mpm::Event);
+}
+
+#[test]
+fn load_across_interpreters_worker() {
+    load(Mpm::Worker);
+}
+
+#[test]
+fn load_across_interpreters_prefork() {
+    load(Mpm::Prefork);
+}
