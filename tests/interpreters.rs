@@ -368,6 +368,26 @@ fn restart_cycle(lazy: bool, mpm: Mpm) {
         assert!(apache.is_running());
     }
     let log = apache.error_log();
+    let parent_init = format!("mod_wsgi-rs 0.1.0 (pid={}): Python", apache.pid());
+    let kept = log
+        .matches("Python stays initialised in the Apache parent")
+        .count();
+    if lazy {
+        assert_eq!(kept, 0, "{log}");
+        assert!(
+            !log.contains(&parent_init),
+            "Python must not start in the parent:\n{log}"
+        );
+    } else {
+        // Initialised once in the parent, never again across the restarts.
+        assert_eq!(kept, 3, "{log}");
+        assert_eq!(log.matches(&parent_init).count(), 1, "{log}");
+        assert_eq!(
+            log.matches("mod_wsgi-rs 0.1.0 (pid=").count(),
+            1,
+            "children inherit Python:\n{log}"
+        );
+    }
     for bad in [
         "Fatal Python error",
         "Segmentation fault",
@@ -549,4 +569,97 @@ fn load_across_interpreters_worker() {
 #[test]
 fn load_across_interpreters_prefork() {
     load(Mpm::Prefork);
+}
+
+#[test]
+fn shutdown_callbacks_run_when_a_child_exits() {
+    let dir = TestDir::new("shutdown");
+    let marker = dir.0.join("markers");
+    std::fs::create_dir_all(&marker).unwrap();
+    std::fs::set_permissions(&marker, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dir.write(
+        "s.wsgi",
+        &format!(
+            r#"
+import os, atexit, mod_wsgi
+GROUP = 'main' if mod_wsgi.application_group == '' else 'sub'
+def stopping(event):
+    open('{m}/shutdown-%s-%s-%d' % (GROUP, event['shutdown_reason'], os.getpid()), 'w').close()
+mod_wsgi.subscribe_shutdown(stopping)
+atexit.register(lambda: open('{m}/atexit-%s-%d' % (GROUP, os.getpid()), 'w').close())
+def application(e, sr):
+    sr('200 OK', [])
+    return [b'%d' % os.getpid()]
+"#,
+            m = marker.display()
+        ),
+    );
+    let conf = ApacheConfig::new(
+        "WSGIScriptAlias /s {dir}/s.wsgi\nWSGIScriptAlias /g {dir}/s.wsgi application-group=%{GLOBAL}\n",
+    );
+    let mut apache = Apache::start(&dir, &conf);
+    let pid = apache.get("/s").text();
+    assert_eq!(apache.get("/g").text(), pid);
+    apache.stop();
+    let names: Vec<String> = std::fs::read_dir(&marker)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // Both interpreters (sub and main) ran their callbacks and atexit handlers.
+    let mut expected = vec![
+        format!("atexit-main-{pid}"),
+        format!("atexit-sub-{pid}"),
+        format!("shutdown-main-shutdown_signal-{pid}"),
+        format!("shutdown-sub-shutdown_signal-{pid}"),
+    ];
+    let mut names: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.ends_with(&format!("-{pid}")))
+        .collect();
+    names.sort();
+    expected.sort();
+    assert_eq!(names, expected, "{}", apache.error_log());
+}
+
+#[test]
+fn restrict_stdout_and_case_insensitivity() {
+    let dir = TestDir::new("stdout");
+    dir.write(
+        "p.wsgi",
+        "import sys\ndef application(e, sr):\n    try:\n        print('x')\n        r = b'printed'\n    except OSError as err:\n        r = str(err).encode()\n    sr('200 OK', [])\n    return [r + b' ' + __name__.encode() + b' ' + e['mod_wsgi.application_group'].encode()]\n",
+    );
+    let conf = ApacheConfig::new(
+        "WSGIRestrictStdout On\nWSGICaseSensitivity Off\nWSGIScriptAlias /Print {dir}/p.wsgi\n",
+    );
+    let apache = Apache::start(&dir, &conf);
+    let text = apache.get("/Print").text();
+    assert!(
+        text.starts_with("sys.stdout access restricted by mod_wsgi"),
+        "{text}"
+    );
+    let expected_name = format!("_mod_wsgi_{}", md5_hex(&dir.path("p.wsgi").to_lowercase()));
+    assert!(text.contains(&expected_name), "{text} vs {expected_name}");
+    assert!(
+        text.ends_with(&format!("localhost:{}|/print", apache.port)),
+        "{text}"
+    );
+}
+
+fn md5_hex(s: &str) -> String {
+    let out = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
