@@ -329,6 +329,12 @@ pub fn apply(
                     "{name} requires both process-group= and application-group= (use %{{GLOBAL}} for the embedded process / main interpreter)"
                 ));
             };
+            if process_group != "%{GLOBAL}" {
+                return Err(format!(
+                    "{name}: process group '{process_group}' is not defined; daemon mode is not available in this \
+                     version of mod_wsgi-rs, so use process-group=%{{GLOBAL}} (the Apache child processes)"
+                ));
+            }
             require_absolute(name, "script path", &words[0])?;
             target.server(name)?.import_scripts.push(ImportScript {
                 path: words[0].clone(),
@@ -615,6 +621,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.import_scripts.len(), 1);
+        let e = server(&["WSGIImportScript /srv/a.wsgi process-group=web application-group=%{GLOBAL}"])
+            .unwrap_err();
+        assert!(e.contains("process group 'web' is not defined"), "{e}");
     }
 
     #[test]
