@@ -107,7 +107,7 @@ impl GroupContext for Groups<'_> {
 }
 
 fn fail(r: &Request, status: i32, msg: &str) -> c_int {
-    log::request(r.as_ptr(), Level::Error, msg);
+    log::request(r, Level::Error, msg);
     status
 }
 

@@ -4,7 +4,7 @@
 use std::ffi::c_int;
 use std::sync::OnceLock;
 
-use crate::config::settings::GlobalSettings;
+use crate::config::settings::{GlobalSettings, ImportScript};
 use crate::ffi;
 use crate::python::{self, ProcessInfo};
 
@@ -14,6 +14,7 @@ use super::log::{self, Level};
 use super::module::server_config;
 use super::pool::Pool;
 use super::request::Request;
+use super::server::Server;
 
 const OK: c_int = ffi::OK as c_int;
 const DECLINED: c_int = ffi::DECLINED as c_int;
@@ -61,6 +62,8 @@ fn state_query(what: i32) -> i32 {
     unsafe { ffi::ap_state_query(what) }
 }
 
+/// # Safety
+/// Called by httpd only, with the live structures its hook signature names.
 pub unsafe extern "C" fn post_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
@@ -68,8 +71,9 @@ pub unsafe extern "C" fn post_config(
     s: *mut ffi::server_rec,
 ) -> c_int {
     guard("post_config", OK, || {
-        // SAFETY: s is the main server, configured.
-        let Some(cfg) = (unsafe { server_config(s) }) else {
+        // SAFETY: httpd passes the main server, configured.
+        let s = unsafe { Server::from_raw(s) };
+        let Some(cfg) = server_config(s) else {
             return OK;
         };
         // SAFETY: pconf is live.
@@ -110,10 +114,13 @@ pub unsafe extern "C" fn post_config(
     })
 }
 
+/// # Safety
+/// Called by httpd only, with the live structures its hook signature names.
 pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init", (), || {
-        // SAFETY: s is the main server, configured.
-        let Some(cfg) = (unsafe { server_config(s) }) else {
+        // SAFETY: httpd passes the main server, configured.
+        let s = unsafe { Server::from_raw(s) };
+        let Some(cfg) = server_config(s) else {
             return;
         };
         let g = &cfg.global;
@@ -165,14 +172,12 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
 
 /// Scripts to load at child start in embedded mode, with their interpreter:
 /// WSGIImportScript entries and preloading aliases of every virtual host.
-fn embedded_preloads(
-    main: *mut ffi::server_rec,
-) -> Vec<(crate::config::settings::ImportScript, String)> {
-    let mut out = Vec::new();
-    let mut s = main;
-    while !s.is_null() {
-        // SAFETY: s walks httpd's live list of configured servers.
-        if let Some(cfg) = unsafe { server_config(s) } {
+fn embedded_preloads(main: Server) -> Vec<(ImportScript, String)> {
+    let mut out: Vec<(ImportScript, String)> = Vec::new();
+    let mut next = Some(main);
+    while let Some(s) = next {
+        next = s.next();
+        if let Some(cfg) = server_config(s) {
             for script in cfg.preloads() {
                 let embedded =
                     script.process_group.is_empty() || script.process_group == "%{GLOBAL}";
@@ -194,21 +199,20 @@ fn embedded_preloads(
                     }
                     g => g.to_string(),
                 };
-                if !out.iter().any(
-                    |(o, og): &(crate::config::settings::ImportScript, String)| {
-                        o.path == script.path && *og == group
-                    },
-                ) {
+                if !out
+                    .iter()
+                    .any(|(o, og)| o.path == script.path && *og == group)
+                {
                     out.push((script, group));
                 }
             }
         }
-        // SAFETY: as above.
-        s = unsafe { (*s).next };
     }
     out
 }
 
+/// # Safety
+/// Called by httpd only, with the live structures its hook signature names.
 pub unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: httpd passes the live request being translated.
     guard("translate_name", DECLINED, || {
@@ -216,6 +220,8 @@ pub unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     })
 }
 
+/// # Safety
+/// Called by httpd only, with the live structures its hook signature names.
 pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: httpd passes the live request being handled.
     guard("handler", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {

@@ -7,6 +7,8 @@ use std::ptr;
 use crate::ffi;
 
 use super::module::module_index;
+use super::request::Request;
+use super::server::Server;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -56,21 +58,16 @@ fn c_file(loc: &Location<'_>) -> CString {
     CString::new(loc.file()).unwrap_or_default()
 }
 
-/// Whether a message at `level` would be written for this request or server.
-pub fn enabled(r: *const ffi::request_rec, s: *const ffi::server_rec, level: Level) -> bool {
-    if r.is_null() && s.is_null() {
-        return level <= Level::Notice;
-    }
-    // SAFETY: r/s are live httpd structures (or null, handled by the shim).
-    unsafe { ffi::wsgi_shim_log_enabled(r, s, level.raw(), module_index()) != 0 }
+/// Whether a message at `level` would be written for this request.
+pub fn enabled(r: &Request, level: Level) -> bool {
+    // SAFETY: a Request wraps a live request_rec.
+    unsafe { ffi::wsgi_shim_log_enabled(r.as_ptr(), ptr::null(), level.raw(), module_index()) != 0 }
 }
 
 /// Logs against a request: the line carries the client address and request ids.
 #[track_caller]
-pub fn request(r: *const ffi::request_rec, level: Level, msg: &str) {
-    if r.is_null() {
-        return process(level, msg);
-    }
+pub fn request(r: &Request, level: Level, msg: &str) {
+    let r = r.as_ptr();
     let loc = Location::caller();
     let (file, text) = (c_file(loc), c_message(msg));
     // SAFETY: r is a live request; "%s" consumes exactly the one string argument.
@@ -90,7 +87,8 @@ pub fn request(r: *const ffi::request_rec, level: Level, msg: &str) {
 
 /// Logs against a server (a virtual host's ErrorLog when it has one).
 #[track_caller]
-pub fn server(s: *const ffi::server_rec, level: Level, msg: &str) {
+pub fn server(s: Server, level: Level, msg: &str) {
+    let s = s.as_ptr();
     let loc = Location::caller();
     let (file, text) = (c_file(loc), c_message(msg));
     // SAFETY: s is a live server_rec or null (httpd then uses the main server);
@@ -114,6 +112,5 @@ pub fn server(s: *const ffi::server_rec, level: Level, msg: &str) {
 pub fn process(level: Level, msg: &str) {
     // SAFETY: ap_server_conf is set by httpd before any module code runs (and
     // a null server_rec is accepted by ap_log_error).
-    let s = unsafe { ffi::ap_server_conf };
-    server(if s.is_null() { ptr::null() } else { s }, level, msg)
+    server(unsafe { Server::from_raw(ffi::ap_server_conf) }, level, msg)
 }

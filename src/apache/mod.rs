@@ -11,4 +11,5 @@ pub mod module;
 pub mod pool;
 pub mod regex;
 pub mod request;
+pub mod server;
 pub mod transport;

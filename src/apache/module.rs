@@ -12,6 +12,7 @@ use super::directives::COMMANDS;
 use super::entry::guard;
 use super::hooks;
 use super::pool::Pool;
+use super::server::Server;
 
 /// httpd writes `module_index`, `next` and `dynamic_load_handle` into the
 /// record, so it lives in an `UnsafeCell` (writable memory, no `static mut`).
@@ -70,18 +71,20 @@ pub unsafe fn config_slot(vector: *mut ffi::ap_conf_vector_t) -> *mut c_void {
 }
 
 /// The per-server configuration of `s` (main server or virtual host).
-///
-/// # Safety
-/// `s` must be a live server_rec whose configuration was created by httpd.
-pub unsafe fn server_config<'a>(s: *const ffi::server_rec) -> Option<&'a ServerConfig> {
-    // SAFETY: the slot holds the ServerConfig we allocated for this server.
-    unsafe { (config_slot((*s).module_config) as *const ServerConfig).as_ref() }
+pub fn server_config<'a>(s: Server) -> Option<&'a ServerConfig> {
+    if s.as_ptr().is_null() {
+        return None;
+    }
+    // SAFETY: a Server is a live, configured server_rec; its slot holds the
+    // ServerConfig we allocated in pconf, which outlives every hook call.
+    unsafe { (config_slot((*s.as_ptr()).module_config) as *const ServerConfig).as_ref() }
 }
 
 /// Mutable access while directives are being read (single-threaded).
 ///
 /// # Safety
-/// As for [`server_config`], and no other reference to it may be live.
+/// `s` must be a live server_rec whose configuration was created by httpd,
+/// and no other reference to its configuration may be live.
 pub unsafe fn server_config_mut<'a>(s: *const ffi::server_rec) -> Option<&'a mut ServerConfig> {
     // SAFETY: as above; config reading is single-threaded.
     unsafe { (config_slot((*s).module_config) as *mut ServerConfig).as_mut() }

@@ -2,7 +2,6 @@
 //! cleanup), C strings copied into a pool, and per-process userdata.
 
 use std::ffi::{CStr, CString, c_char, c_void};
-use std::ptr;
 
 use crate::ffi;
 
@@ -70,20 +69,6 @@ impl Pool {
         let c = CString::new(s.replace('\0', "")).unwrap_or_default();
         // SAFETY: the pool is live and `c` is a valid C string.
         unsafe { ffi::apr_pstrdup(self.0, c.as_ptr()) }
-    }
-
-    /// Userdata stored on the pool under `key` (null if none).
-    pub fn userdata(self, key: &CStr) -> *mut c_void {
-        let mut out: *mut c_void = ptr::null_mut();
-        // SAFETY: the pool is live; APR writes the stored pointer into `out`.
-        unsafe { ffi::apr_pool_userdata_get(&mut out, key.as_ptr(), self.0) };
-        out
-    }
-
-    /// Stores `value` on the pool under `key` (the key must be 'static).
-    pub fn set_userdata(self, key: &'static CStr, value: *mut c_void) {
-        // SAFETY: the pool is live; the key outlives it, and no cleanup is attached.
-        unsafe { ffi::apr_pool_userdata_set(value, key.as_ptr(), None, self.0) };
     }
 }
 

@@ -30,7 +30,7 @@ impl UriRegex for PoolRegex {
             m.iter()
                 .map(|g| {
                     (g.rm_so >= 0 && g.rm_eo >= g.rm_so)
-                        .then(|| (g.rm_so as usize, g.rm_eo as usize))
+                        .then_some((g.rm_so as usize, g.rm_eo as usize))
                 })
                 .collect()
         })
@@ -41,7 +41,7 @@ impl UriRegex for PoolRegex {
 pub fn compile(pool: Pool, pattern: &str) -> Result<Arc<dyn UriRegex>, String> {
     let c = CString::new(pattern).map_err(|_| "pattern contains a NUL byte".to_string())?;
     // SAFETY: the pool is live; ap_pregcomp registers the regex's cleanup on it.
-    let re = unsafe { ffi::ap_pregcomp(pool.as_ptr(), c.as_ptr(), ffi::AP_REG_EXTENDED as i32) };
+    let re = unsafe { ffi::ap_pregcomp(pool.as_ptr(), c.as_ptr(), ffi::AP_REG_EXTENDED) };
     if re.is_null() {
         return Err("httpd's regex engine rejected it".to_string());
     }

@@ -8,6 +8,7 @@ use crate::python::environ::RequestFacts;
 
 use super::module::{config_slot, server_config};
 use super::pool::{Pool, bytes_from, str_from};
+use super::server::Server;
 
 /// A borrowed request, valid for the duration of a hook call.
 #[derive(Clone, Copy)]
@@ -69,7 +70,7 @@ impl Request {
     }
 
     pub fn rejects_path_info(&self) -> bool {
-        self.r().used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as i32
+        self.r().used_path_info == ffi::AP_REQ_REJECT_PATH_INFO
     }
 
     pub fn server(&self) -> *mut ffi::server_rec {
@@ -78,7 +79,7 @@ impl Request {
 
     pub fn server_config(&self) -> Option<&ServerConfig> {
         // SAFETY: the request's server_rec is live and configured.
-        unsafe { server_config(self.r().server) }
+        server_config(unsafe { Server::from_raw(self.r().server) })
     }
 
     pub fn dir_config(&self) -> Option<&DirConfig> {
@@ -188,7 +189,7 @@ impl Request {
     /// Whether `Options ExecCGI` is on for the request's directory.
     pub fn allows_exec_cgi(&self) -> bool {
         // SAFETY: live request.
-        unsafe { ffi::ap_allow_options(self.0) & ffi::OPT_EXECCGI as i32 != 0 }
+        unsafe { ffi::ap_allow_options(self.0) & ffi::OPT_EXECCGI != 0 }
     }
 
     /// `ap_setup_client_block`: body framing checks (411, 413, 400, 501).
@@ -199,7 +200,7 @@ impl Request {
             ffi::REQUEST_CHUNKED_ERROR
         };
         // SAFETY: live request, called once before reading the body.
-        match unsafe { ffi::ap_setup_client_block(self.0, policy as i32) } {
+        match unsafe { ffi::ap_setup_client_block(self.0, policy) } {
             0 => Ok(()),
             status => Err(status),
         }

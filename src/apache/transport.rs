@@ -198,10 +198,12 @@ impl Transport for EmbeddedTransport {
     }
 
     fn log(&self, level: Level, message: &str) {
-        log::request(self.r, level, message)
+        // SAFETY: r is live while the transport exists.
+        log::request(&unsafe { Request::from_raw(self.r) }, level, message)
     }
 
     fn log_enabled(&self, level: Level) -> bool {
-        log::enabled(self.r, ptr::null(), level)
+        // SAFETY: as above.
+        log::enabled(&unsafe { Request::from_raw(self.r) }, level)
     }
 }

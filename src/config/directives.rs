@@ -621,8 +621,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.import_scripts.len(), 1);
-        let e = server(&["WSGIImportScript /srv/a.wsgi process-group=web application-group=%{GLOBAL}"])
-            .unwrap_err();
+        let e =
+            server(&["WSGIImportScript /srv/a.wsgi process-group=web application-group=%{GLOBAL}"])
+                .unwrap_err();
         assert!(e.contains("process group 'web' is not defined"), "{e}");
     }
 

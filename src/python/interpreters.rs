@@ -290,7 +290,7 @@ impl Interpreter {
         };
         if self.is_main() {
             bind_thread();
-            Python::attach(|py| job(py));
+            Python::attach(job);
         } else {
             let ts = self.thread_state();
             // SAFETY: ts is this thread's detached state for this interpreter;
