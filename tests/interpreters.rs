@@ -341,7 +341,8 @@ fn restart_cycle(lazy: bool, mpm: Mpm) {
     let mut apache = Apache::start(&dir, &ApacheConfig::new(&body).mpm(mpm));
     assert_eq!(apache.get("/s").status, 200, "{}", apache.error_log());
     for round in 1..=3 {
-        apache.signal(libc::SIGUSR1);
+        // Rounds 1 and 3 are `apachectl -k graceful`, round 2 `-k restart`.
+        apache.signal(if round == 2 { libc::SIGHUP } else { libc::SIGUSR1 });
         let needle = "resuming normal operations";
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while apache.error_log().matches(needle).count() < round + 1
