@@ -342,7 +342,11 @@ fn restart_cycle(lazy: bool, mpm: Mpm) {
     assert_eq!(apache.get("/s").status, 200, "{}", apache.error_log());
     for round in 1..=3 {
         // Rounds 1 and 3 are `apachectl -k graceful`, round 2 `-k restart`.
-        apache.signal(if round == 2 { libc::SIGHUP } else { libc::SIGUSR1 });
+        apache.signal(if round == 2 {
+            libc::SIGHUP
+        } else {
+            libc::SIGUSR1
+        });
         let needle = "resuming normal operations";
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while apache.error_log().matches(needle).count() < round + 1
@@ -663,4 +667,53 @@ fn md5_hex(s: &str) -> String {
         .next()
         .unwrap()
         .to_string()
+}
+
+#[test]
+fn application_group_expansions() {
+    let dir = TestDir::new("expand");
+    dir.write("state.wsgi", STATE_APP);
+    let conf = ApacheConfig::new(
+        "WSGIScriptAlias /env {dir}/state.wsgi\nWSGIScriptAlias /server {dir}/state.wsgi\n\
+         WSGIScriptAlias /host {dir}/state.wsgi\nWSGIScriptAlias /named {dir}/state.wsgi\n\
+         WSGIScriptAlias /envglobal {dir}/state.wsgi\n\
+         <Location /env>\n  SetEnv APP_GROUP shop\n  WSGIApplicationGroup %{ENV:APP_GROUP}\n</Location>\n\
+         <Location /envglobal>\n  SetEnv APP_GROUP %{GLOBAL}\n  WSGIApplicationGroup %{ENV:APP_GROUP}\n</Location>\n\
+         <Location /server>\n  WSGIApplicationGroup %{SERVER}\n</Location>\n\
+         <Location /host>\n  WSGIApplicationGroup %{HOST}\n</Location>\n\
+         <Location /named>\n  WSGIApplicationGroup my-app\n</Location>\n",
+    )
+    .modules(&["env"]);
+    let apache = Apache::start(&dir, &conf);
+    let port = apache.port;
+    let group = |path: &str, host: Option<&str>| {
+        let headers: Vec<(&str, &str)> = host.map(|h| vec![("Host", h)]).unwrap_or_default();
+        let r = if headers.is_empty() {
+            apache.get(path)
+        } else {
+            raw_get(&apache, path, host.unwrap())
+        };
+        assert_eq!(r.status, 200, "{path}: {}", apache.error_log());
+        fields(&r)[0].clone()
+    };
+    assert_eq!(group("/env", None), "shop");
+    assert_eq!(group("/envglobal", None), "");
+    assert_eq!(group("/server", None), format!("localhost:{port}"));
+    // The port is the request's (from Host:, as ap_get_server_port reports it);
+    // 80 and 443 are left out.
+    assert_eq!(
+        group("/host", Some("Other.Example.com")),
+        "other.example.com"
+    );
+    let with_port = format!("Other.Example.com:{port}");
+    assert_eq!(
+        group("/host", Some(&with_port)),
+        format!("other.example.com:{port}")
+    );
+    assert_eq!(group("/named", None), "my-app");
+}
+
+fn raw_get(apache: &Apache, path: &str, host: &str) -> Response {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    parse_response(&apache.raw(req.as_bytes()), false)
 }
