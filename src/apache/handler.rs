@@ -5,7 +5,7 @@
 use std::ffi::c_int;
 
 use crate::config::groups::{self, GroupContext};
-use crate::config::settings::{AppSettings, MapHeadToGet};
+use crate::config::settings::{AppSettings, GlobalSettings, MapHeadToGet};
 use crate::ffi;
 use crate::python::environ::{self, EnvironPolicy, split_script_name};
 use crate::python::{self, Outcome, RequestSpec};
@@ -154,10 +154,8 @@ pub fn handle(r: Request) -> c_int {
     }
 
     let settings = settings(&r);
-    let global = r
-        .server_config()
-        .map(|c| c.global.clone())
-        .unwrap_or_default();
+    let no_global = GlobalSettings::default();
+    let global = r.server_config().map_or(&no_global, |c| &c.global);
     let case_sensitive = global.case_sensitive();
     let (script_name, _) = split_script_name(r.uri(), r.path_info());
     let groups = Groups {
