@@ -43,9 +43,17 @@ impl EmbeddedTransport {
         }
     }
 
+    /// Copies a header or status text into the request pool as latin-1
+    /// bytes (PEP 3333: the application's str is latin-1 on the wire; the
+    /// adapter has already refused anything else, and NUL with it).
     fn pool_str(&self, s: &str) -> *mut c_char {
-        // SAFETY: r is live for the transport's life.
-        unsafe { super::pool::Pool::from_raw((*self.r).pool) }.strdup(s)
+        let bytes: Vec<u8> = s
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .filter(|&b| b != 0)
+            .collect();
+        // SAFETY: r's pool is live; apr_pstrmemdup copies len bytes and adds the NUL.
+        unsafe { ffi::apr_pstrmemdup((*self.r).pool, bytes.as_ptr() as *const c_char, bytes.len()) }
     }
 
     fn status_of(&self, rv: ffi::apr_status_t) -> Result<(), OutputError> {
@@ -93,10 +101,10 @@ impl Transport for EmbeddedTransport {
             }),
             _ => {
                 let (code, what) = match status {
-                    s if s == ffi::APR_TIMEUP as i32 => {
+                    s if s == ffi::APR_TIMEUP => {
                         (408, "timed out reading the request body".to_string())
                     }
-                    s if s == ffi::APR_EOF as i32 || s == ffi::APR_INCOMPLETE as i32 => (
+                    s if s == ffi::APR_EOF || s == ffi::APR_INCOMPLETE => (
                         400,
                         "the client closed the connection before sending the whole body"
                             .to_string(),
@@ -159,7 +167,7 @@ impl Transport for EmbeddedTransport {
                 self.out,
                 data.as_ptr() as *const c_char,
                 data.len(),
-                flags as i32,
+                flags,
             )
         };
         self.status_of(rv)
@@ -173,11 +181,11 @@ impl Transport for EmbeddedTransport {
             flags |= ffi::APR_FOPEN_SENDFILE_ENABLED;
         }
         // SAFETY: wraps the application's descriptor without taking ownership (no
-        // close cleanup); FLUSH before EOS makes httpd write the whole file
-        // before this returns, while the application still has it open.
+        // close cleanup); the FLUSH makes httpd write the whole file before this
+        // returns, while the application still has it open.
         let rv = unsafe {
-            let rv = ffi::apr_os_file_put(&mut file, &mut os_fd, flags as i32, (*self.r).pool);
-            if rv != ffi::APR_SUCCESS as i32 {
+            let rv = ffi::apr_os_file_put(&mut file, &mut os_fd, flags, (*self.r).pool);
+            if rv != ffi::APR_SUCCESS {
                 return Err(OutputError(apr_error(rv)));
             }
             ffi::wsgi_shim_send_file(
@@ -186,7 +194,7 @@ impl Transport for EmbeddedTransport {
                 file,
                 offset as ffi::apr_off_t,
                 len as ffi::apr_off_t,
-                (ffi::WSGI_SHIM_FLUSH | ffi::WSGI_SHIM_EOS) as i32,
+                ffi::WSGI_SHIM_FLUSH,
             )
         };
         self.status_of(rv)

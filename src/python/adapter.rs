@@ -144,9 +144,11 @@ fn log_exception(py: Python<'_>, handle: u64, spec: &RequestSpec, e: &PyErr) {
 
 /// The traceback.format_exception text (with chained exceptions).
 fn format_err_full(py: Python<'_>, e: &PyErr) -> String {
+    // The traceback is passed explicitly: on 3.11 a fetched exception's value
+    // does not carry its __traceback__ yet.
     let formatted = PyModule::import(py, "traceback")
         .and_then(|tb| tb.getattr("format_exception"))
-        .and_then(|f| f.call1((e.value(py),)))
+        .and_then(|f| f.call1((e.get_type(py), e.value(py), e.traceback(py))))
         .and_then(|lines| lines.extract::<Vec<String>>());
     match formatted {
         Ok(lines) => lines.concat(),
@@ -299,7 +301,7 @@ fn call_application(
         Ok(r) => r,
         Err(e) => return report_exception(py, m, handle, spec, &e),
     };
-    let body = send_body(py, m, spec, handle, &result);
+    let body = send_body(py, m, handle, &result);
     // close() is called exactly once, whatever happened while iterating.
     let closed = match result.getattr("close") {
         Ok(close) => close.call0().map(|_| ()),
@@ -382,25 +384,26 @@ fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
 }
 
 /// Streams the application's iterable. Errors are returned for the caller to
-/// report (after close()).
+/// report (after close()). The end of the body (EOS) is sent by the caller
+/// once close() has run.
 fn send_body(
     py: Python<'_>,
     m: &Bound<'_, PyModule>,
-    spec: &RequestSpec,
     handle: u64,
     result: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    if let Some(done) = try_file_wrapper(py, m, spec, handle, result)? {
-        return done;
+    if try_file_wrapper(py, m, handle, result)? {
+        return Ok(());
     }
-    // A list or tuple is complete: buffer its items and end with the last one
-    // (one write, and httpd can add Content-Length). Anything else is a stream:
-    // each item is flushed to the client as it is produced.
+    // A list or tuple is complete: its items are checked first (a bad item is
+    // then a clean 500), its length becomes the Content-Length when the app
+    // gave none, and its items are passed down unflushed. Anything else is a
+    // stream: each item is flushed to the client as it is produced.
     if let Ok(list) = result.cast::<PyList>() {
-        return send_sequence(py, handle, list.iter());
+        return send_sequence(py, handle, list.iter().collect());
     }
     if let Ok(tuple) = result.cast::<PyTuple>() {
-        return send_sequence(py, handle, tuple.iter());
+        return send_sequence(py, handle, tuple.iter().collect());
     }
     for item in result.try_iter()? {
         let item = item?;
@@ -412,20 +415,27 @@ fn send_body(
     Ok(())
 }
 
-fn send_sequence<'py>(
-    py: Python<'py>,
-    handle: u64,
-    items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
-) -> PyResult<()> {
-    let n = items.len();
-    for (i, item) in items.enumerate() {
-        let bytes = item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
-        let how = if i + 1 == n {
-            Write::Last
-        } else {
-            Write::Buffer
-        };
-        if !emit(py, handle, bytes.as_bytes(), how)? {
+fn send_sequence(py: Python<'_>, handle: u64, items: Vec<Bound<'_, PyAny>>) -> PyResult<()> {
+    let mut chunks = Vec::with_capacity(items.len());
+    for item in &items {
+        chunks.push(item.cast::<PyBytes>().map_err(|_| not_bytes(item))?);
+    }
+    let total: u64 = chunks.iter().map(|b| b.as_bytes().len() as u64).sum();
+    request::with(handle, |r| {
+        if r.output.committed {
+            return;
+        }
+        if let Some(head) = r.output.head.as_mut()
+            && head.content_length.is_none()
+            && !matches!(head.status, 100..=199 | 204 | 304)
+        {
+            head.content_length = Some(total);
+            head.headers
+                .push(("Content-Length".into(), total.to_string()));
+        }
+    });
+    for bytes in chunks {
+        if !emit(py, handle, bytes.as_bytes(), Write::Buffer)? {
             break;
         }
     }
@@ -434,7 +444,7 @@ fn send_sequence<'py>(
 
 /// Sends one body item. `Ok(false)` when the client has gone (stop iterating).
 fn emit(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> PyResult<bool> {
-    if data.is_empty() && how != Write::Last {
+    if data.is_empty() {
         return Ok(true);
     }
     match request::send(py, handle, data, how) {
@@ -443,35 +453,42 @@ fn emit(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> PyResult<bool> 
             "response has no status: the application did not call start_response() before returning data",
         )),
         Err(SendError::Failed(msg)) => {
-            request::log(
-                handle,
-                Level::Debug,
-                &format!("client connection closed while sending the response: {msg}"),
-            );
+            client_gone(handle, &msg);
             Ok(false)
         }
     }
 }
 
+/// A client that goes away mid-response is logged (at info: it is routine).
+fn client_gone(handle: u64, msg: &str) {
+    request::log(
+        handle,
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): client connection closed while sending the response: {msg}",
+            std::process::id()
+        ),
+    );
+}
+
 /// The fast path for `wsgi.file_wrapper` over a regular file: the file is sent
 /// by the server (sendfile/mmap) instead of being read through Python.
-/// `Ok(None)` when the result is not eligible (it is then iterated normally).
+/// `Ok(false)` when the result is not eligible (it is then iterated normally).
 fn try_file_wrapper(
     py: Python<'_>,
     m: &Bound<'_, PyModule>,
-    spec: &RequestSpec,
     handle: u64,
     result: &Bound<'_, PyAny>,
-) -> PyResult<Option<PyResult<()>>> {
+) -> PyResult<bool> {
     let wrapper_type = m.getattr("FileWrapper")?;
     if !result.get_type().is(&wrapper_type) {
-        return Ok(None);
+        return Ok(false);
     }
     let ready = request::with(handle, |r| {
         r.output.head.is_some() && r.output.bytes_sent == 0 && !r.output.committed
     });
     if ready != Some(true) {
-        return Ok(None);
+        return Ok(false);
     }
     let filelike = result.getattr("filelike")?;
     let Some(fd) = filelike
@@ -479,22 +496,18 @@ fn try_file_wrapper(
         .ok()
         .and_then(|f| f.extract::<RawFd>().ok())
     else {
-        return Ok(None);
+        return Ok(false);
     };
     let Some(size) = regular_file_size(fd) else {
-        return Ok(None);
+        return Ok(false);
     };
     let Some(offset) = filelike
         .call_method0("tell")
         .ok()
         .and_then(|t| t.extract::<u64>().ok())
     else {
-        return Ok(None);
+        return Ok(false);
     };
-    // Anything buffered inside a Python file object has already left the fd.
-    if filelike.hasattr("peek")? && !filelike.hasattr("raw")? {
-        return Ok(None);
-    }
     let mut len = size.saturating_sub(offset);
     request::with(handle, |r| {
         if let Some(head) = r.output.head.as_mut() {
@@ -508,7 +521,6 @@ fn try_file_wrapper(
             }
         }
     });
-    let _ = spec;
     let sent = py.detach(|| {
         request::with(handle, |r| {
             if let Some(head) = r.output.head.clone() {
@@ -524,15 +536,11 @@ fn try_file_wrapper(
         })
     });
     if let Some(Err(e)) = sent {
-        request::log(
-            handle,
-            Level::Debug,
-            &format!("client connection closed while sending a file: {}", e.0),
-        );
+        client_gone(handle, &e.0);
     }
     // Leave the file positioned after what was sent, as if it had been read.
     let _ = filelike.call_method1("seek", (offset + len,));
-    Ok(Some(Ok(())))
+    Ok(true)
 }
 
 fn regular_file_size(fd: RawFd) -> Option<u64> {

@@ -43,7 +43,8 @@ pub trait Transport {
     /// Sends body bytes (the head first, if not yet sent).
     fn write(&mut self, data: &[u8], how: Write) -> Result<(), OutputError>;
 
-    /// Sends `len` bytes of the open file `fd` from `offset`, then ends the body.
+    /// Sends `len` bytes of the open file `fd` from `offset` and flushes them:
+    /// when this returns the server no longer needs `fd`.
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), OutputError>;
 
     /// The body failed after output started: end the response so the client
