@@ -199,7 +199,21 @@ pub fn handle(r: Request) -> c_int {
         );
     }
     if let Err(status) = r.setup_body(settings.chunked_request.unwrap_or(false)) {
-        return status;
+        let why = match status {
+            ffi::HTTP_LENGTH_REQUIRED => "a chunked request body needs WSGIChunkedRequest On",
+            ffi::HTTP_REQUEST_ENTITY_TOO_LARGE => {
+                "the request body is larger than LimitRequestBody"
+            }
+            ffi::HTTP_BAD_REQUEST => "invalid request body framing (Content-Length)",
+            _ => "the request body cannot be read",
+        };
+        return fail(
+            &r,
+            status,
+            &format!(
+                "mod_wsgi (pid={pid}): Request refused with status {status}: {why}: {filename}"
+            ),
+        );
     }
 
     let application_group = groups::expand_application_group(

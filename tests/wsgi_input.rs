@@ -1,0 +1,341 @@
+//! Issue #3, request side: wsgi.input methods, chunked bodies
+//! (WSGIChunkedRequest), LimitRequestBody, clients that disconnect or send
+//! garbage, big uploads, and the GIL being released while a read blocks.
+
+mod common;
+mod wsgi_util;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::*;
+use wsgi_util::*;
+
+const APP: &str = include_str!("apps/input.wsgi");
+
+fn server(tag: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
+    dir.write("input.wsgi", APP);
+    writable_dir(&dir, "notes");
+    let body = "CustomLog {dir}/access.log \"%>s %m %U%q\"\n\
+        WSGIScriptAlias /i {dir}/input.wsgi\n\
+        WSGIScriptAlias /c {dir}/input.wsgi\n\
+        WSGIScriptAlias /l {dir}/input.wsgi\n\
+        <Location /c>\n  WSGIChunkedRequest On\n</Location>\n\
+        <Location /l>\n  WSGIChunkedRequest On\n  LimitRequestBody 1048576\n</Location>\n";
+    let conf = ApacheConfig::new(body).mpm(Mpm::Worker).threads(4, 1);
+    let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+fn post(apache: &Apache, path: &str, body: &[u8]) -> Response {
+    apache.request("POST", path, &[("Content-Type", "text/plain")], body)
+}
+
+fn chunked(apache: &Apache, path: &str, body: &[u8]) -> Response {
+    apache.request(
+        "POST",
+        path,
+        &[
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Type", "text/plain"),
+        ],
+        body,
+    )
+}
+
+fn chunk_encode(data: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+fn access_log(dir: &TestDir) -> String {
+    std::fs::read_to_string(dir.0.join("access.log")).unwrap_or_default()
+}
+
+/// Waits (bounded) for an access-log line (`status method path`).
+fn wait_access(dir: &TestDir, line: &str) -> bool {
+    let deadline = Instant::now() + SECS10;
+    while Instant::now() < deadline {
+        if access_log(dir).lines().any(|l| l == line) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn pseudo_random(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn input_methods() {
+    let (_dir, apache) = server("input");
+
+    let r = post(&apache, "/i/readline", b"line1\nline2\nlast");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), r#"["line1\n", "line2\n", "last"]"#);
+
+    let r = post(&apache, "/i/readline?n=3", b"abcdefg\nhi\n");
+    assert_eq!(r.text(), r#"["abc", "def", "g\n", "hi\n"]"#);
+
+    let r = post(&apache, "/i/readlines", b"a\nb\nc\n");
+    assert_eq!(r.text(), r#"{"first": ["a\n", "b\n", "c\n"], "rest": []}"#);
+    let r = post(&apache, "/i/readlines?hint=3", b"aa\nbb\ncc\n");
+    assert_eq!(r.text(), r#"{"first": ["aa\n"], "rest": ["bb\n", "cc\n"]}"#);
+
+    let r = post(&apache, "/i/iter", b"x\ny\nz");
+    assert_eq!(r.text(), r#"["x\n", "y\n", "z"]"#);
+
+    let r = post(&apache, "/i/read-n?n=4", b"0123456789");
+    assert_eq!(r.text(), r#"["0123", "4567", "89"]"#);
+    assert_eq!(
+        post(&apache, "/i/read-none?arg=none", b"all of it").text(),
+        r#""all of it""#
+    );
+    assert_eq!(
+        post(&apache, "/i/read-none", b"all of it").text(),
+        r#""all of it""#
+    );
+
+    let r = post(&apache, "/i/mixed", b"abcdef\nghij\nkl\n");
+    assert_eq!(r.text(), r#"["abc", "def\n", "gh", ["ij\n", "kl\n"]]"#);
+
+    // No body: b'' at once, and again at the end; input_terminated is True.
+    let r = apache.get("/i/read");
+    assert_eq!(
+        r.text(),
+        r#"{"again": "", "again_n": "", "content_length": null, "len": 0, "line": "", "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "te": null, "terminated": true}"#
+    );
+    let r = post(&apache, "/i/read", b"12345");
+    assert!(
+        r.text()
+            .contains(r#""again": "", "again_n": "", "content_length": "5", "len": 5"#),
+        "{}",
+        r.text()
+    );
+
+    // A 5 MiB upload is read intact.
+    let data = pseudo_random(5 * 1024 * 1024);
+    let r = post(&apache, "/i/upload?tag=big", &data);
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(
+        r.text(),
+        format!(
+            r#"{{"len": {}, "sha256": "{}"}}"#,
+            data.len(),
+            sha256_hex(&data)
+        )
+    );
+    assert_no_crash(&apache);
+}
+
+#[test]
+fn chunked_requests_and_body_limits() {
+    let (dir, apache) = server("chunked");
+
+    // WSGIChunkedRequest Off (the default): 411, as mod_wsgi.
+    let r = chunked(&apache, "/i/read", b"5\r\nhello\r\n0\r\n\r\n");
+    assert_eq!(r.status, 411, "{}", apache.error_log());
+    assert!(wait_log_line(
+        &apache,
+        &["status 411", "needs WSGIChunkedRequest On"],
+        SECS5
+    ));
+
+    // On: the body is de-chunked; no CONTENT_LENGTH.
+    let r = chunked(
+        &apache,
+        "/c/read",
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert!(
+        r.text().contains(r#""content_length": null, "len": 11"#),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.text().contains(r#""te": "chunked", "terminated": true"#),
+        "{}",
+        r.text()
+    );
+    let r = chunked(
+        &apache,
+        "/c/readline",
+        b"3\r\na\nb\r\n2\r\nc\n\r\n0\r\n\r\n",
+    );
+    assert_eq!(r.text(), r#"["a\n", "bc\n"]"#);
+
+    // A 5 MiB chunked upload, intact.
+    let data = pseudo_random(5 * 1024 * 1024 + 123);
+    let r = chunked(
+        &apache,
+        "/c/upload?tag=chunked-big",
+        &chunk_encode(&data, 70_000),
+    );
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(
+        r.text(),
+        format!(
+            r#"{{"len": {}, "sha256": "{}"}}"#,
+            data.len(),
+            sha256_hex(&data)
+        )
+    );
+
+    // An invalid chunked body: OSError in the app, 400, logged.
+    let r = chunked(
+        &apache,
+        "/c/upload?tag=bad-chunk",
+        b"5\r\nhello\r\nzz\r\nnot hex\r\n0\r\n\r\n",
+    );
+    assert_eq!(r.status, 400, "{}", apache.error_log());
+    let note = wait_file(&dir.0.join("notes/bad-chunk"), SECS5).unwrap_or_default();
+    assert!(note.starts_with("OSError:"), "{note}");
+    assert!(wait_log_line(
+        &apache,
+        &["OSError", "request data read error"],
+        SECS5
+    ));
+
+    // Transfer-Encodings httpd refuses before we see the request (2.4.71
+    // answers 400 for an unknown coding; older releases 501).
+    let r = apache.request("POST", "/c/read", &[("Transfer-Encoding", "gzip")], b"");
+    assert!(matches!(r.status, 400 | 501), "{}", r.status);
+    // Both Transfer-Encoding and Content-Length: httpd 2.4.71 drops the
+    // Content-Length and de-chunks (RFC 9112 §6.3), closing the connection after.
+    let r = apache.request(
+        "POST",
+        "/c/read",
+        &[("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
+        b"5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().contains(r#""content_length": null, "len": 5"#),
+        "{}",
+        r.text()
+    );
+
+    // LimitRequestBody: a declared length over the limit is 413 before the
+    // app runs; a chunked body that grows over it is 413 once read.
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    let r = post(&apache, "/l/upload?tag=limit-cl", &big);
+    assert_eq!(r.status, 413, "{}", apache.error_log());
+    assert!(wait_log_line(
+        &apache,
+        &["status 413", "larger than LimitRequestBody"],
+        SECS5
+    ));
+    let r = chunked(
+        &apache,
+        "/l/upload?tag=limit-chunked",
+        &chunk_encode(&big, 65536),
+    );
+    assert_eq!(r.status, 413, "{}", apache.error_log());
+    let note = wait_file(&dir.0.join("notes/limit-chunked"), SECS5).unwrap_or_default();
+    assert!(note.starts_with("OSError:"), "{note}");
+    // Under the limit is fine.
+    let r = post(&apache, "/l/upload?tag=limit-ok", &big[..1000]);
+    assert_eq!(r.status, 200);
+
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    assert_no_crash(&apache);
+}
+
+#[test]
+fn bad_clients_and_gil_release() {
+    let (dir, apache) = server("badclient");
+    let pid0 = apache.get("/i/pid").text();
+
+    // Disconnect mid-upload: OSError in the app, a log line, a 400 in the
+    // access log, and the child keeps serving.
+    {
+        let mut s = send_request(
+            &apache,
+            "POST /i/upload?tag=gone HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n",
+            &[b'z'; 1000],
+        );
+        s.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(s);
+    }
+    let note = wait_file(&dir.0.join("notes/gone"), SECS10).unwrap_or_default();
+    assert!(note.starts_with("OSError:"), "{note}");
+    assert!(
+        wait_log_line(&apache, &["OSError", "request data read error"], SECS5),
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        wait_access(&dir, "400 POST /i/upload?tag=gone"),
+        "{}",
+        access_log(&dir)
+    );
+
+    // A 100 KB request header: httpd answers 400 and logs it.
+    let huge = "a".repeat(100 * 1024);
+    let r = apache.request("GET", "/i/ok", &[("X-Huge", &huge)], b"");
+    assert_eq!(r.status, 400);
+    assert!(
+        wait_log_line(&apache, &["LimitRequestFieldSize"], SECS5)
+            || wait_log_line(&apache, &["exceeds"], SECS5),
+        "{}",
+        apache.error_log()
+    );
+
+    // A request line that is not HTTP: 400.
+    let raw = apache.raw(b"GARBAGE\r\n\r\n");
+    assert!(
+        String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 400"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+
+    // The GIL is released while a read blocks: another request in the same
+    // interpreter is served while the upload is stalled.
+    let mut s = send_request(
+        &apache,
+        "POST /i/slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 10\r\n\r\n",
+        b"01234",
+    );
+    assert!(wait_file(&dir.0.join("notes/slow"), SECS10).is_some());
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let r = apache.get("/i/ok");
+    assert_eq!(r.text(), "\"ok\"");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "blocked: {:?}",
+        t0.elapsed()
+    );
+    s.write_all(b"56789").unwrap();
+    let mut buf = Vec::new();
+    assert!(read_to_close(&mut s, &mut buf, SECS10));
+    let r = parse_response(&buf, false);
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("{\"len\": 10,"), "{}", r.text());
+
+    assert_eq!(
+        apache.get("/i/pid").text(),
+        pid0,
+        "the child must keep serving"
+    );
+    assert_no_crash(&apache);
+}
