@@ -159,14 +159,30 @@ impl Request {
         (!v.is_null()).then(|| unsafe { str_from(v) }.into_owned())
     }
 
+    /// The request's log id (`%L`), generated now if httpd has not yet (it
+    /// does so lazily, only for log formats that use it), as mod_wsgi does.
     pub fn log_id(&self) -> String {
-        // SAFETY: live request string (or null).
-        unsafe { str_from(self.r().log_id) }.into_owned()
+        // SAFETY: live request; the generate_log_id hook stores a pool string
+        // in the request's own log_id field.
+        unsafe {
+            if self.r().log_id.is_null() {
+                let c = self.r().connection;
+                ffi::ap_run_generate_log_id(c, self.0, &mut (*self.0).log_id);
+            }
+            str_from(self.r().log_id).into_owned()
+        }
     }
 
+    /// The connection's log id, generated now if needed (see [`Self::log_id`]).
     pub fn connection_log_id(&self) -> String {
-        // SAFETY: live connection.
-        unsafe { str_from((*self.r().connection).log_id) }.into_owned()
+        // SAFETY: live connection; as above, for the connection's log_id.
+        unsafe {
+            let c = self.r().connection;
+            if (*c).log_id.is_null() {
+                ffi::ap_run_generate_log_id(c, std::ptr::null(), &mut (*c).log_id);
+            }
+            str_from((*c).log_id).into_owned()
+        }
     }
 
     pub fn request_time(&self) -> f64 {

@@ -219,6 +219,7 @@ pub fn run(
             if let Some(errors) = errors {
                 let _ = errors.call_method0("flush");
             }
+            let _ = m.getattr("_flush_std").and_then(|f| f.call0());
             finish_events(py, m, handle, started);
             outcome
         }

@@ -65,13 +65,15 @@ class Input(object):
 
 class ErrorLog(object):
     """A text stream onto Apache's error log. Complete lines are logged as they
-    are written; a partial last line waits for flush() or the end of the request."""
+    are written; a partial last line waits for flush() or the end of the request.
+    Partial lines are buffered per thread, so concurrent requests printing to
+    the shared sys.stdout/sys.stderr never mix their lines; a stream made with
+    handle 0 logs against whatever request the writing thread is serving."""
 
     def __init__(self, handle=0, level=_LOG_ERR, name='<wsgi.errors>'):
         self._h = handle
         self._level = level
-        self._buffer = ''
-        self._lock = _threading.Lock()
+        self._local = _threading.local()
         self.name = name
 
     encoding = 'utf-8'
@@ -99,10 +101,8 @@ class ErrorLog(object):
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError('write() argument must be str, not %s' % type(text).__name__)
-        with self._lock:
-            data = self._buffer + text
-            lines = data.split('\n')
-            self._buffer = lines.pop()
+        lines = (getattr(self._local, 'buffer', '') + text).split('\n')
+        self._local.buffer = lines.pop()
         for line in lines:
             _rs_log(self._h, self._level, line)
         return len(text)
@@ -112,13 +112,24 @@ class ErrorLog(object):
             self.write(line)
 
     def flush(self):
-        with self._lock:
-            data, self._buffer = self._buffer, ''
+        data = getattr(self._local, 'buffer', '')
+        self._local.buffer = ''
         if data:
             _rs_log(self._h, self._level, data)
 
     def close(self):
         self.flush()
+
+
+def _flush_std():
+    """End of a request: what this thread left in sys.stdout/sys.stderr
+    without a final newline is logged against the request."""
+    for stream in (_sys.stdout, _sys.stderr):
+        if isinstance(stream, ErrorLog):
+            try:
+                stream.flush()
+            except Exception:
+                pass
 
 
 class _RestrictedStream(object):

@@ -1,0 +1,426 @@
+//! Issue #3, environ parity with mod_wsgi 6 (CGI variables, HTTP_* rules,
+//! SetEnv, wsgi.* and mod_wsgi.* keys, latin-1 paths), trusted proxy headers
+//! end to end, and wsgi.errors / print() routing to the error log.
+
+mod common;
+mod wsgi_util;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::*;
+use wsgi_util::*;
+
+const APP: &str = include_str!("apps/environ.wsgi");
+
+type Env = BTreeMap<String, String>;
+
+/// Parses the app's `key<TAB>json` lines.
+fn environ(r: &Response) -> Env {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[track_caller]
+fn has(env: &Env, key: &str, json: &str) {
+    assert_eq!(
+        env.get(key).map(String::as_str),
+        Some(json),
+        "environ[{key:?}]"
+    );
+}
+
+fn htpasswd_line(user: &str, password: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import base64,hashlib;print(base64.b64encode(hashlib.sha1(b'{password}').digest()).decode())"
+        ))
+        .output()
+        .expect("python3");
+    format!(
+        "{user}:{{SHA}}{}\n",
+        String::from_utf8_lossy(&out.stdout).trim()
+    )
+}
+
+fn base64(s: &str) -> String {
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("base64");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+const CONF: &str = r#"
+SetEnv FROM_SETENV hello-setenv
+SetEnvIf User-Agent "^EnvTest" FROM_SETENVIF=matched
+ServerAdmin admin@example.com
+DocumentRoot {dir}
+WSGIScriptAlias /env {dir}/environ.wsgi
+WSGIScriptAlias /auth {dir}/environ.wsgi
+WSGIScriptAlias /basic {dir}/environ.wsgi
+WSGIScriptAlias /proxy {dir}/environ.wsgi
+WSGIScriptAlias /untrusted {dir}/environ.wsgi
+WSGIScriptAlias /https {dir}/environ.wsgi
+<Location /auth>
+  WSGIPassAuthorization On
+</Location>
+<Location /basic>
+  AuthType Basic
+  AuthName "environ test"
+  AuthUserFile {dir}/htpasswd
+  Require valid-user
+</Location>
+<Location /proxy>
+  WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto X-Forwarded-Host X-Forwarded-Port X-Script-Name
+  WSGITrustedProxies 127.0.0.1
+</Location>
+<Location /untrusted>
+  WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto
+  WSGITrustedProxies 10.0.0.0/8
+</Location>
+<Location /https>
+  SetEnv HTTPS on
+</Location>
+"#;
+
+fn server(tag: &str, mpm: Mpm) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
+    dir.write("environ.wsgi", APP);
+    dir.write("htpasswd", &htpasswd_line("alice", "s3cret"));
+    let conf = ApacheConfig::new(CONF).mpm(mpm).modules(&[
+        "env",
+        "setenvif",
+        "auth_basic",
+        "authn_core",
+        "authn_file",
+        "authz_user",
+    ]);
+    let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+#[test]
+fn environ_matches_mod_wsgi() {
+    let (dir, apache) = server("environ", Mpm::Event);
+    let port = apache.port.to_string();
+    let d = dir.0.display().to_string();
+    let r = apache.request(
+        "POST",
+        "/env/a/b?x=1&y=%20",
+        &[
+            ("User-Agent", "EnvTest/1.0"),
+            ("X-Custom-Header", "custom"),
+            ("X_Underscore", "dropped"),
+            ("Proxy", "http://evil.example"),
+            ("Authorization", "Basic Zm9vOmJhcg=="),
+            ("Content-Type", "text/plain"),
+            ("Accept", "a/b"),
+            ("Accept", "c/d"),
+        ],
+        b"body",
+    );
+    let env = environ(&r);
+
+    // CGI variables.
+    has(&env, "REQUEST_METHOD", "\"POST\"");
+    has(&env, "SCRIPT_NAME", "\"/env\"");
+    has(&env, "PATH_INFO", "\"/a/b\"");
+    has(&env, "QUERY_STRING", "\"x=1&y=%20\"");
+    has(&env, "REQUEST_URI", "\"/env/a/b?x=1&y=%20\"");
+    has(&env, "SERVER_PROTOCOL", "\"HTTP/1.1\"");
+    has(&env, "SERVER_NAME", "\"localhost\"");
+    has(&env, "SERVER_PORT", &format!("\"{port}\""));
+    has(&env, "SERVER_ADDR", "\"127.0.0.1\"");
+    has(&env, "REMOTE_ADDR", "\"127.0.0.1\"");
+    has(&env, "REQUEST_SCHEME", "\"http\"");
+    has(&env, "SERVER_ADMIN", "\"admin@example.com\"");
+    has(&env, "DOCUMENT_ROOT", &format!("\"{d}\""));
+    has(&env, "CONTEXT_DOCUMENT_ROOT", &format!("\"{d}\""));
+    has(&env, "CONTEXT_PREFIX", "\"\"");
+    has(&env, "SCRIPT_FILENAME", &format!("\"{d}/environ.wsgi\""));
+    has(&env, "CONTENT_TYPE", "\"text/plain\"");
+    has(&env, "CONTENT_LENGTH", "\"4\"");
+    assert!(
+        env["SERVER_SOFTWARE"].starts_with("\"Apache/2.4"),
+        "{}",
+        env["SERVER_SOFTWARE"]
+    );
+    let remote_port: u16 = env["REMOTE_PORT"]
+        .trim_matches('"')
+        .parse()
+        .expect("REMOTE_PORT");
+    assert!(remote_port > 0);
+    // Left out by mod_wsgi 6.
+    for k in [
+        "PATH_TRANSLATED",
+        "GATEWAY_INTERFACE",
+        "REMOTE_HOST",
+        "REMOTE_IDENT",
+        "SERVER_SIGNATURE",
+        "HTTPS",
+        "PATH",
+        "HTTP_CONTENT_TYPE",
+        "HTTP_CONTENT_LENGTH",
+    ] {
+        assert!(!env.contains_key(k), "{k} must not be in the environ");
+    }
+
+    // Headers: HTTP_*, with the spoofing, httpoxy and Authorization rules.
+    has(&env, "HTTP_X_CUSTOM_HEADER", "\"custom\"");
+    has(&env, "HTTP_USER_AGENT", "\"EnvTest/1.0\"");
+    has(&env, "HTTP_ACCEPT", "\"a/b, c/d\"");
+    has(&env, "HTTP_HOST", &format!("\"localhost:{port}\""));
+    assert!(
+        !env.contains_key("HTTP_X_UNDERSCORE"),
+        "names with '_' are dropped"
+    );
+    assert!(!env.contains_key("HTTP_PROXY"), "httpoxy");
+    assert!(
+        !env.contains_key("HTTP_AUTHORIZATION"),
+        "needs WSGIPassAuthorization On"
+    );
+
+    // SetEnv / SetEnvIf values.
+    has(&env, "FROM_SETENV", "\"hello-setenv\"");
+    has(&env, "FROM_SETENVIF", "\"matched\"");
+
+    // Every CGI value is a str.
+    let types = &env["__types__"];
+    for (k, _) in env
+        .iter()
+        .filter(|(k, _)| !k.contains('.') && !k.starts_with("__"))
+    {
+        assert!(
+            types.contains(&format!("\"{k}\": \"str\"")),
+            "{k} is not a str: {types}"
+        );
+    }
+
+    // WSGI keys.
+    has(&env, "wsgi.version", "[1, 0]");
+    has(&env, "wsgi.url_scheme", "\"http\"");
+    has(&env, "wsgi.multithread", "true");
+    has(&env, "wsgi.multiprocess", "false");
+    has(&env, "wsgi.run_once", "false");
+    has(&env, "wsgi.input_terminated", "true");
+    has(&env, "wsgi.input", "\"<Input>\"");
+    has(&env, "wsgi.errors", "\"<ErrorLog>\"");
+    has(&env, "wsgi.file_wrapper", "\"<type>\"");
+    has(
+        &env,
+        "__input_has__",
+        "[\"read\", \"readline\", \"readlines\", \"__iter__\"]",
+    );
+    has(
+        &env,
+        "__errors_has__",
+        "[\"write\", \"writelines\", \"flush\"]",
+    );
+
+    // mod_wsgi / apache keys.
+    has(&env, "mod_wsgi.version", "[6, 0, 5]");
+    has(&env, "mod_wsgi.process_group", "\"\"");
+    has(
+        &env,
+        "mod_wsgi.application_group",
+        &format!("\"localhost:{port}|/env\""),
+    );
+    has(&env, "mod_wsgi.callable_object", "\"application\"");
+    has(&env, "mod_wsgi.request_handler", "\"wsgi-script\"");
+    has(&env, "mod_wsgi.handler_script", "\"\"");
+    has(&env, "mod_wsgi.script_name", "\"/env\"");
+    has(&env, "mod_wsgi.path_info", "\"/a/b\"");
+    has(&env, "mod_wsgi.listener_host", "\"127.0.0.1\"");
+    has(&env, "mod_wsgi.listener_port", &format!("\"{port}\""));
+    has(
+        &env,
+        "mod_wsgi.server_pid",
+        &format!("\"{}\"", env["__pid__"]),
+    );
+    has(&env, "mod_wsgi.queue_start", "0.0");
+    has(&env, "mod_wsgi.daemon_start", "0.0");
+    assert!(env["mod_wsgi.request_id"].len() > 2, "request_id");
+    assert!(env["mod_wsgi.connection_id"].len() > 2, "connection_id");
+    assert!(env["mod_wsgi.thread_id"].parse::<i64>().is_ok());
+    assert!(!env.contains_key("mod_wsgi.mount_point"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let start: f64 = env["mod_wsgi.request_start"].parse().unwrap();
+    let app_start: f64 = env["mod_wsgi.application_start"].parse().unwrap();
+    assert!(
+        (now - start).abs() < 30.0 && app_start >= start,
+        "{start} {app_start} {now}"
+    );
+    let apache_version = &env["apache.version"];
+    assert!(apache_version.starts_with("[2, 4, "), "{apache_version}");
+    let out = Command::new("apache2").arg("-v").output().unwrap();
+    let v = String::from_utf8_lossy(&out.stdout);
+    let patch = v
+        .split("Apache/2.4.")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap();
+    assert_eq!(apache_version, &format!("[2, 4, {patch}]"));
+    // No internal keys leak.
+    assert!(!env.keys().any(|k| k.starts_with("mod_wsgi.x-")));
+
+    // Non-ASCII and percent-encoded paths: latin-1 decoded bytes (PEP 3333).
+    let r = apache.request(
+        "GET",
+        "/env/caf%C3%A9/%E2%98%83/%FF?q=%C3%A9",
+        &[("X-Latin", "caf\u{e9}")],
+        b"",
+    );
+    let env = environ(&r);
+    has(
+        &env,
+        "PATH_INFO",
+        "\"/caf\\u00c3\\u00a9/\\u00e2\\u0098\\u0083/\\u00ff\"",
+    );
+    has(
+        &env,
+        "REQUEST_URI",
+        "\"/env/caf%C3%A9/%E2%98%83/%FF?q=%C3%A9\"",
+    );
+    has(&env, "QUERY_STRING", "\"q=%C3%A9\"");
+    // The request header bytes were UTF-8 (c3 a9): two latin-1 characters.
+    has(&env, "HTTP_X_LATIN", "\"caf\\u00c3\\u00a9\"");
+    // Raw latin-1 bytes in a header arrive as the same code points.
+    let mut req =
+        b"GET /env/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Raw: caf".to_vec();
+    req.extend_from_slice(b"\xe9\r\n\r\n");
+    let env = environ(&parse_response(&apache.raw(&req), false));
+    has(&env, "HTTP_X_RAW", "\"caf\\u00e9\"");
+
+    // Repeated slashes are collapsed in SCRIPT_NAME and PATH_INFO.
+    let env = environ(&apache.get("/env//a///b"));
+    has(&env, "SCRIPT_NAME", "\"/env\"");
+    has(&env, "PATH_INFO", "\"/a/b\"");
+
+    // Authorization with WSGIPassAuthorization On.
+    let env = environ(&apache.request("GET", "/auth", &[("Authorization", "Bearer t0k3n")], b""));
+    has(&env, "HTTP_AUTHORIZATION", "\"Bearer t0k3n\"");
+
+    // httpd's Basic auth: REMOTE_USER and AUTH_TYPE.
+    assert_eq!(apache.get("/basic").status, 401);
+    let auth = format!("Basic {}", base64("alice:s3cret"));
+    let env = environ(&apache.request("GET", "/basic", &[("Authorization", &auth)], b""));
+    has(&env, "REMOTE_USER", "\"alice\"");
+    has(&env, "AUTH_TYPE", "\"Basic\"");
+    assert!(!env.contains_key("HTTP_AUTHORIZATION"));
+
+    // HTTPS=on (as mod_ssl sets it): wsgi.url_scheme https, HTTPS removed.
+    let env = environ(&apache.get("/https"));
+    has(&env, "wsgi.url_scheme", "\"https\"");
+    assert!(!env.contains_key("HTTPS"));
+
+    assert_no_crash(&apache);
+}
+
+#[test]
+fn trusted_proxy_headers_end_to_end() {
+    let (_dir, apache) = server("proxy", Mpm::Event);
+    let headers = [
+        ("X-Forwarded-For", "203.0.113.9, 127.0.0.1"),
+        ("X-Real-IP", "198.51.100.1"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "public.example.com"),
+        ("X-Forwarded-Port", "8443"),
+        ("X-Script-Name", "/mounted"),
+    ];
+    // Trusted peer (127.0.0.1): the environ is rewritten.
+    let env = environ(&apache.request("GET", "/proxy/p?q", &headers, b""));
+    has(&env, "REMOTE_ADDR", "\"203.0.113.9\"");
+    has(&env, "wsgi.url_scheme", "\"https\"");
+    has(&env, "HTTP_HOST", "\"public.example.com\"");
+    has(&env, "SERVER_PORT", "\"8443\"");
+    has(&env, "SCRIPT_NAME", "\"/mounted\"");
+    has(&env, "PATH_INFO", "\"/p\"");
+    has(&env, "mod_wsgi.mount_point", "\"/mounted\"");
+    has(&env, "mod_wsgi.script_name", "\"/proxy\"");
+    has(&env, "mod_wsgi.path_info", "\"/p\"");
+    // The untrusted synonym of a trusted header is stripped.
+    assert!(!env.contains_key("HTTP_X_REAL_IP"));
+    has(&env, "HTTP_X_FORWARDED_FOR", "\"203.0.113.9, 127.0.0.1\"");
+
+    // Untrusted peer (only 10/8 is trusted): nothing is rewritten, and the
+    // trusted headers are stripped so the app cannot be fooled by them.
+    let env = environ(&apache.request("GET", "/untrusted/p", &headers, b""));
+    has(&env, "REMOTE_ADDR", "\"127.0.0.1\"");
+    has(&env, "wsgi.url_scheme", "\"http\"");
+    has(&env, "SCRIPT_NAME", "\"/untrusted\"");
+    assert!(!env.contains_key("HTTP_X_FORWARDED_FOR"));
+    assert!(!env.contains_key("HTTP_X_FORWARDED_PROTO"));
+    assert!(!env.contains_key("HTTP_X_REAL_IP"));
+    assert!(!env.contains_key("mod_wsgi.mount_point"));
+    // Headers not named in WSGITrustedProxyHeaders are left alone.
+    has(&env, "HTTP_X_FORWARDED_HOST", "\"public.example.com\"");
+
+    // Without the directives the headers are plain HTTP_* values.
+    let env = environ(&apache.request("GET", "/env/p", &headers, b""));
+    has(&env, "REMOTE_ADDR", "\"127.0.0.1\"");
+    has(&env, "HTTP_X_REAL_IP", "\"198.51.100.1\"");
+    has(&env, "wsgi.url_scheme", "\"http\"");
+}
+
+#[test]
+fn prefork_is_multiprocess_not_multithread() {
+    let (_dir, apache) = server("environ-prefork", Mpm::Prefork);
+    let env = environ(&apache.get("/env"));
+    has(&env, "wsgi.multithread", "false");
+    has(&env, "wsgi.multiprocess", "true");
+    has(&env, "wsgi.run_once", "false");
+}
+
+#[test]
+fn errors_and_print_go_to_the_error_log() {
+    let (_dir, apache) = server("errors", Mpm::Event);
+    let r = apache.get("/env/log");
+    assert_eq!((r.status, r.text().as_str()), (200, "logged"));
+    for text in [
+        "wsgi.errors line one",
+        "wsgi.errors line two",
+        "partial line without newline",
+        "printed to stdout",
+        "printed to stderr",
+        "stderr partial, flushed at the end of the request",
+        "logging:WARNING:through the logging module",
+    ] {
+        assert!(
+            wait_log_line(
+                &apache,
+                &["[wsgi:error]", "[client 127.0.0.1:", text],
+                SECS5
+            ),
+            "no request-context log line for {text:?}:\n{}",
+            apache.error_log()
+        );
+        assert_eq!(log_lines_with(&apache, &[text]), 1, "{text:?} logged once");
+    }
+    // Outside a request: a server-level line (no client).
+    assert_eq!(apache.get("/env/thread-print").text(), "thread");
+    assert!(wait_log_line(
+        &apache,
+        &["[wsgi:error]", "printed from a background thread"],
+        SECS5
+    ));
+    assert_eq!(
+        log_lines_with(&apache, &["[client ", "printed from a background thread"]),
+        0
+    );
+}
