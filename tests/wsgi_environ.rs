@@ -94,6 +94,19 @@ WSGIScriptAlias /https {dir}/environ.wsgi
 <Location /https>
   SetEnv HTTPS on
 </Location>
+WSGIScriptAlias /headon {dir}/environ.wsgi
+WSGIScriptAlias /headoff {dir}/environ.wsgi
+WSGIScriptAlias /headauto {dir}/environ.wsgi
+<Location /headon>
+  WSGIMapHEADToGET On
+</Location>
+<Location /headoff>
+  WSGIMapHEADToGET Off
+  SetOutputFilter DEFLATE
+</Location>
+<Location /headauto>
+  SetOutputFilter DEFLATE
+</Location>
 "#;
 
 fn server(tag: &str, mpm: Mpm) -> (TestDir, Apache) {
@@ -107,6 +120,7 @@ fn server(tag: &str, mpm: Mpm) -> (TestDir, Apache) {
         "authn_core",
         "authn_file",
         "authz_user",
+        "deflate",
     ]);
     let apache = Apache::start(&dir, &conf);
     (dir, apache)
@@ -376,6 +390,30 @@ fn trusted_proxy_headers_end_to_end() {
     has(&env, "REMOTE_ADDR", "\"127.0.0.1\"");
     has(&env, "HTTP_X_REAL_IP", "\"198.51.100.1\"");
     has(&env, "wsgi.url_scheme", "\"http\"");
+}
+
+#[test]
+fn map_head_to_get() {
+    let (_dir, apache) = server("maphead", Mpm::Event);
+    let method = |path: &str| {
+        let r = apache.request("HEAD", path, &[], b"");
+        assert_eq!(r.status, 200, "{path}: {}", apache.error_log());
+        assert!(
+            r.raw.ends_with(b"\r\n\r\n"),
+            "{path}: HEAD must have no body"
+        );
+        r.header("X-Request-Method").unwrap_or("").to_string()
+    };
+    // Auto (the default): HEAD stays HEAD unless a content filter (here
+    // mod_deflate) would see the body; On: always GET; Off: never.
+    assert_eq!(method("/env"), "HEAD");
+    assert_eq!(method("/headauto"), "GET");
+    assert_eq!(method("/headon"), "GET");
+    assert_eq!(method("/headoff"), "HEAD");
+    assert_eq!(
+        apache.get("/headon").header("X-Request-Method"),
+        Some("GET")
+    );
 }
 
 #[test]

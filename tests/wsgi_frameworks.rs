@@ -12,7 +12,12 @@ use wsgi_util::*;
 /// The error log has no sign of a validator complaint.
 fn assert_validator_quiet(apache: &Apache) {
     let log = apache.error_log();
-    for bad in ["AssertionError", "WSGIWarning", "Traceback", "garbage collected"] {
+    for bad in [
+        "AssertionError",
+        "WSGIWarning",
+        "Traceback",
+        "garbage collected",
+    ] {
         assert!(!log.contains(bad), "{bad} in the error log:\n{log}");
     }
 }
@@ -52,8 +57,16 @@ fn wsgiref_validator_passes() {
 
     let r = apache.get("/v/errors");
     assert_eq!(r.status, 204);
-    assert!(wait_log_line(&apache, &["[client ", "validated errors stream"], SECS5));
-    assert!(wait_log_line(&apache, &["[client ", "validated writelines"], SECS5));
+    assert!(wait_log_line(
+        &apache,
+        &["[client ", "validated errors stream"],
+        SECS5
+    ));
+    assert!(wait_log_line(
+        &apache,
+        &["[client ", "validated writelines"],
+        SECS5
+    ));
 
     assert_eq!(apache.get("/v/missing").status, 404);
     // Give close()/__del__ complaints time to reach the log.
@@ -67,13 +80,34 @@ fn framework_server() -> (TestDir, Apache, String) {
     let dir = TestDir::new("frameworks");
     dir.write("flask_app.wsgi", include_str!("apps/flask_app.wsgi"));
     for (name, text) in [
-        ("django.wsgi", include_str!("apps/django_project/django.wsgi")),
-        ("djproj/__init__.py", include_str!("apps/django_project/djproj/__init__.py")),
-        ("djproj/settings.py", include_str!("apps/django_project/djproj/settings.py")),
-        ("djproj/urls.py", include_str!("apps/django_project/djproj/urls.py")),
-        ("djproj/views.py", include_str!("apps/django_project/djproj/views.py")),
-        ("templates/home.html", include_str!("apps/django_project/templates/home.html")),
-        ("templates/form.html", include_str!("apps/django_project/templates/form.html")),
+        (
+            "django.wsgi",
+            include_str!("apps/django_project/django.wsgi"),
+        ),
+        (
+            "djproj/__init__.py",
+            include_str!("apps/django_project/djproj/__init__.py"),
+        ),
+        (
+            "djproj/settings.py",
+            include_str!("apps/django_project/djproj/settings.py"),
+        ),
+        (
+            "djproj/urls.py",
+            include_str!("apps/django_project/djproj/urls.py"),
+        ),
+        (
+            "djproj/views.py",
+            include_str!("apps/django_project/djproj/views.py"),
+        ),
+        (
+            "templates/home.html",
+            include_str!("apps/django_project/templates/home.html"),
+        ),
+        (
+            "templates/form.html",
+            include_str!("apps/django_project/templates/form.html"),
+        ),
     ] {
         dir.write(&format!("django_project/{name}"), text);
     }
@@ -164,7 +198,12 @@ fn flask_application() {
     assert_eq!(cookie_pair(cookies[0]), "flavor=oatmeal");
     assert_eq!(cookie_pair(cookies[1]), "session_hint=abc");
     assert!(cookies[1].contains("HttpOnly"));
-    let r = apache.request("GET", "/flask/cookie/get", &[("Cookie", "flavor=oatmeal")], b"");
+    let r = apache.request(
+        "GET",
+        "/flask/cookie/get",
+        &[("Cookie", "flavor=oatmeal")],
+        b"",
+    );
     assert_eq!(r.text(), "flavor=oatmeal");
 
     let r = apache.get("/flask/redirect");
@@ -185,7 +224,11 @@ fn flask_application() {
     let r = apache.get("/flask/boom");
     assert_eq!(r.status, 500);
     assert!(r.text().contains("Internal Server Error"));
-    assert!(wait_log_line(&apache, &["[client ", "RuntimeError: flask view failed"], SECS5));
+    assert!(wait_log_line(
+        &apache,
+        &["[client ", "RuntimeError: flask view failed"],
+        SECS5
+    ));
 
     assert_no_crash(&apache);
 }

@@ -435,6 +435,51 @@ fn streaming_big_bodies_and_client_disconnect() {
         apache.error_log()
     );
 
+    // write() after the client went away raises OSError in the app.
+    {
+        let mut s = send_request(
+            &apache,
+            "GET /r/write-loop?tag=write-loop HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"",
+        );
+        let mut buf = Vec::new();
+        assert!(read_until(&mut s, &mut buf, b"wwwwwwww", SECS5));
+        drop(s);
+    }
+    assert_eq!(closes(&dir, "write-loop"), "write-loop:OSError\n");
+    assert!(wait_log_line(
+        &apache,
+        &["OSError", "failed to write response data"],
+        SECS10
+    ));
+
+    // The GIL is released while a write blocks: a client that stops reading a
+    // big response does not stall other requests.
+    let mut stalled = send_request(
+        &apache,
+        "GET /r/big-generator HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"",
+    );
+    let mut buf = Vec::new();
+    assert!(read_until(&mut stalled, &mut buf, b"\r\n\r\n", SECS5));
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = std::time::Instant::now();
+    assert_eq!(apache.get("/r/ok").text(), "ok");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "blocked for {:?}",
+        t0.elapsed()
+    );
+    drop(stalled);
+
+    // Request objects kept after their request ended refuse to work.
+    assert_eq!(apache.get("/r/stash").text(), "stashed");
+    let r = apache.get("/r/use-stash");
+    assert_eq!(
+        r.text(),
+        "read:RuntimeError readline:RuntimeError write:RuntimeError start_response:RuntimeError"
+    );
+
     assert_eq!(pid(&apache), pid0, "the child must keep serving");
     assert_no_crash(&apache);
 }

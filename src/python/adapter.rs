@@ -368,7 +368,7 @@ fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
         return Outcome::Sent;
     }
     match request::send(py, handle, b"", Write::Last) {
-        Ok(()) | Err(SendError::Failed(_)) => Outcome::Sent,
+        Ok(()) | Err(SendError::Failed(_)) | Err(SendError::Expired) => Outcome::Sent,
         Err(SendError::NoHead) => Outcome::Status(500),
     }
 }
@@ -457,6 +457,7 @@ fn emit(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> PyResult<bool> 
             client_gone(handle, &msg);
             Ok(false)
         }
+        Err(SendError::Expired) => Err(request::expired()),
     }
 }
 

@@ -163,6 +163,7 @@ fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
         Err(SendError::Failed(msg)) => Err(pyo3::exceptions::PyOSError::new_err(format!(
             "failed to write response data: {msg}"
         ))),
+        Err(SendError::Expired) => Err(request::expired()),
     }
 }
 

@@ -94,7 +94,7 @@ pub fn with<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> Option<T
     })
 }
 
-fn expired() -> PyErr {
+pub fn expired() -> PyErr {
     PyRuntimeError::new_err(
         "request object used outside its request (the request has finished, or this is another thread)",
     )
@@ -219,6 +219,8 @@ pub enum SendError {
     NoHead,
     /// The client went away.
     Failed(String),
+    /// The handle is not this thread's live request.
+    Expired,
 }
 
 /// Sends body bytes for the request, committing the head first. Bytes beyond
@@ -257,5 +259,5 @@ pub fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Result<(), 
             })
         })
     });
-    r.unwrap_or_else(|| Err(SendError::Failed("request has finished".into())))
+    r.unwrap_or(Err(SendError::Expired))
 }

@@ -54,5 +54,6 @@ def application(environ, start_response):
     # One `key<TAB>json value` line per key, so tests need no JSON parser.
     body = ''.join('%s\t%s\n' % (k, json.dumps(out[k], sort_keys=True))
                    for k in sorted(out)).encode()
-    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body))),
+                              ('X-Request-Method', environ['REQUEST_METHOD'])])
     return [body]

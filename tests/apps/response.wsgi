@@ -63,6 +63,9 @@ class BadClose(object):
         raise ValueError('close() failed on purpose')
 
 
+STASH = {}
+
+
 def _wait_for(path, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -370,6 +373,37 @@ def application(environ, start_response):
         write = start_response('200 OK', [('Content-Type', 'application/octet-stream')])
         write(b'prefix|')
         return environ['wsgi.file_wrapper'](open(os.path.join(HERE, 'small.txt'), 'rb'))
+
+    # --- write() after the client went away; stale request objects ----
+    if path == '/write-loop':
+        write = start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        try:
+            for i in range(100000):
+                write(b'w' * 65536)
+                time.sleep(0.001)
+            _record_close(environ, 'write-loop:finished')
+        except BaseException as e:
+            _record_close(environ, 'write-loop:%s' % type(e).__name__)
+            raise
+        return []
+    if path == '/stash':
+        STASH['input'] = environ['wsgi.input']
+        STASH['start_response'] = start_response
+        STASH['write'] = start_response('200 OK', text)
+        return [b'stashed']
+    if path == '/use-stash':
+        results = []
+        for name, call in [('read', lambda: STASH['input'].read(1)),
+                           ('readline', lambda: STASH['input'].readline()),
+                           ('write', lambda: STASH['write'](b'x')),
+                           ('start_response', lambda: STASH['start_response']('200 OK', []))]:
+            try:
+                call()
+                results.append('%s:no error' % name)
+            except Exception as e:
+                results.append('%s:%s' % (name, type(e).__name__))
+        start_response('200 OK', text)
+        return [' '.join(results).encode()]
 
     # --- child health -----------------------------------------------------
     if path == '/pid':
