@@ -130,6 +130,26 @@ fn input_methods() {
         r.text()
     );
 
+    // Expect: 100-continue: the interim response is sent when the app reads.
+    let mut s = send_request(
+        &apache,
+        "POST /i/read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"",
+    );
+    let mut buf = Vec::new();
+    assert!(read_until(
+        &mut s,
+        &mut buf,
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        SECS5
+    ));
+    s.write_all(b"abcde").unwrap();
+    buf.clear();
+    assert!(read_to_close(&mut s, &mut buf, SECS10));
+    let r = parse_response(&buf, false);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(r#""len": 5"#), "{}", r.text());
+
     // A 5 MiB upload is read intact.
     let data = pseudo_random(5 * 1024 * 1024);
     let r = post(&apache, "/i/upload?tag=big", &data);
@@ -256,6 +276,41 @@ fn chunked_requests_and_body_limits() {
     assert_eq!(r.status, 200);
 
     assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    assert_no_crash(&apache);
+}
+
+#[test]
+fn concurrent_uploads_and_downloads() {
+    let (_dir, apache) = server("concurrent");
+    let apache = std::sync::Arc::new(apache);
+    let workers: Vec<_> = (0..4u8)
+        .map(|t| {
+            let apache = apache.clone();
+            std::thread::spawn(move || {
+                for i in 0..8u32 {
+                    let data = pseudo_random(100_000 + (t as usize) * 1000 + i as usize);
+                    let path = format!("/c/upload?tag=t{t}-{i}");
+                    let r = if i % 2 == 0 {
+                        post(&apache, &path, &data)
+                    } else {
+                        chunked(&apache, &path, &chunk_encode(&data, 4096))
+                    };
+                    assert_eq!(r.status, 200);
+                    assert_eq!(
+                        r.text(),
+                        format!(
+                            r#"{{"len": {}, "sha256": "{}"}}"#,
+                            data.len(),
+                            sha256_hex(&data)
+                        )
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
     assert_no_crash(&apache);
 }
 

@@ -320,6 +320,25 @@ fn body_iteration_close_and_content_length() {
         "/r/not-iterable",
         &["TypeError", "'int' object is not iterable"],
     );
+    expect_500(
+        &apache,
+        "/r/return-none",
+        &["TypeError", "'NoneType' object is not iterable"],
+    );
+    // A bare str or bytes is iterated item by item: str items, int items.
+    expect_500(
+        &apache,
+        "/r/return-str",
+        &["TypeError", "value of type str found"],
+    );
+    expect_500(
+        &apache,
+        "/r/return-bytes",
+        &["TypeError", "value of type int found"],
+    );
+    let r = apache.get("/r/late-start");
+    assert_eq!((r.status, r.text().as_str()), (202, "late"));
+    assert_eq!(r.header("X-Late"), Some("yes"));
 
     // close() raising after output: logged; the response is cut short.
     let r = apache.get("/r/bad-close");

@@ -161,7 +161,7 @@ fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
             "write() called before start_response()",
         )),
         Err(SendError::Failed(msg)) => Err(pyo3::exceptions::PyOSError::new_err(format!(
-            "failed to write response data: {msg}"
+            "mod_wsgi client connection closed (failed to write response data: {msg})"
         ))),
         Err(SendError::Expired) => Err(request::expired()),
     }
@@ -206,11 +206,16 @@ pub fn install<'py>(
         Ok(())
     })?;
 
-    let code =
-        std::ffi::CString::new(BOOTSTRAP).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    // Compiled under a recognisable name: it shows in application tracebacks
+    // (`File "<mod_wsgi_rs bootstrap>", line N, in read`).
     let dict = m.dict();
-    dict.set_item("__builtins__", PyModule::import(py, "builtins")?)?;
-    py.run(&code, Some(&dict), None)?;
+    let builtins = PyModule::import(py, "builtins")?;
+    dict.set_item("__builtins__", &builtins)?;
+    let code =
+        builtins
+            .getattr("compile")?
+            .call1((BOOTSTRAP, "<mod_wsgi_rs bootstrap>", "exec"))?;
+    builtins.getattr("exec")?.call1((code, &dict))?;
 
     let setup = m.getattr("_setup")?;
     setup.call1((

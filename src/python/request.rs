@@ -155,7 +155,7 @@ fn fill(py: Python<'_>, handle: u64, want: usize) -> PyResult<bool> {
         None => Err(expired()),
         Some(Ok(more)) => Ok(more),
         Some(Err(e)) => Err(PyOSError::new_err(format!(
-            "request data read error: {}",
+            "mod_wsgi request data read error: {}",
             e.message
         ))),
     }

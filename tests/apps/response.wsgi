@@ -239,6 +239,21 @@ def application(environ, start_response):
     if path == '/raise-mid-length':
         start_response('200 OK', [('Content-Length', '100')] + text)
         return Body(environ, [b'before failure|', b'x'], fail_at=1)
+    if path == '/return-str':
+        start_response('200 OK', text)
+        return 'a str, not an iterable of bytes'
+    if path == '/return-bytes':
+        start_response('200 OK', text)
+        return b'bytes, not an iterable of bytes'
+    if path == '/return-none':
+        start_response('200 OK', text)
+        return None
+    if path == '/late-start':
+        # start_response may be called as late as the first iteration.
+        def gen():
+            start_response('202 Accepted', [('X-Late', 'yes')] + text)
+            yield b'late'
+        return gen()
     if path == '/not-iterable':
         start_response('200 OK', text)
         return 42
@@ -332,6 +347,9 @@ def application(environ, start_response):
                 self.f = f
 
             def read(self, n=-1):
+                # Only reached when the file is iterated instead of being
+                # sent by the server: the test expects no such line.
+                _record_close(environ, 'read')
                 return self.f.read(n)
 
             def fileno(self):
