@@ -68,6 +68,7 @@ SetEnv FROM_SETENV hello-setenv
 SetEnvIf User-Agent "^EnvTest" FROM_SETENVIF=matched
 ServerAdmin admin@example.com
 DocumentRoot {dir}
+ErrorDocument 404 /env/errordoc
 WSGIScriptAlias /env {dir}/environ.wsgi
 WSGIScriptAlias /auth {dir}/environ.wsgi
 WSGIScriptAlias /basic {dir}/environ.wsgi
@@ -76,6 +77,10 @@ WSGIScriptAlias /untrusted {dir}/environ.wsgi
 WSGIScriptAlias /https {dir}/environ.wsgi
 <Location /auth>
   WSGIPassAuthorization On
+</Location>
+WSGIScriptAlias /cgiauth {dir}/environ.wsgi
+<Location /cgiauth>
+  CGIPassAuth On
 </Location>
 <Location /basic>
   AuthType Basic
@@ -330,6 +335,29 @@ fn environ_matches_mod_wsgi() {
     let env = environ(&apache.request("GET", "/auth", &[("Authorization", "Bearer t0k3n")], b""));
     has(&env, "HTTP_AUTHORIZATION", "\"Bearer t0k3n\"");
 
+    let env = environ(&apache.request(
+        "GET",
+        "/auth",
+        &[
+            ("Authorization", "Bearer t0k3n"),
+            ("Proxy-Authorization", "Basic cA=="),
+        ],
+        b"",
+    ));
+    assert!(!env.contains_key("HTTP_PROXY_AUTHORIZATION"));
+    // httpd's CGIPassAuth On passes both.
+    let env = environ(&apache.request(
+        "GET",
+        "/cgiauth",
+        &[
+            ("Authorization", "Bearer t0k3n"),
+            ("Proxy-Authorization", "Basic cA=="),
+        ],
+        b"",
+    ));
+    has(&env, "HTTP_AUTHORIZATION", "\"Bearer t0k3n\"");
+    has(&env, "HTTP_PROXY_AUTHORIZATION", "\"Basic cA==\"");
+
     // httpd's Basic auth: REMOTE_USER and AUTH_TYPE.
     assert_eq!(apache.get("/basic").status, 401);
     let auth = format!("Basic {}", base64("alice:s3cret"));
@@ -337,6 +365,16 @@ fn environ_matches_mod_wsgi() {
     has(&env, "REMOTE_USER", "\"alice\"");
     has(&env, "AUTH_TYPE", "\"Basic\"");
     assert!(!env.contains_key("HTTP_AUTHORIZATION"));
+
+    // An internal redirect (ErrorDocument) to the app: REDIRECT_* variables.
+    // (The app's own status is what the client gets, as with mod_wsgi and CGI.)
+    let env = environ(&apache.get("/no-such-page?from=here"));
+    has(&env, "REDIRECT_STATUS", "\"404\"");
+    has(&env, "REDIRECT_URL", "\"/no-such-page\"");
+    has(&env, "REDIRECT_QUERY_STRING", "\"from=here\"");
+    has(&env, "SCRIPT_NAME", "\"/env\"");
+    has(&env, "PATH_INFO", "\"/errordoc\"");
+    has(&env, "REQUEST_URI", "\"/no-such-page?from=here\"");
 
     // HTTPS=on (as mod_ssl sets it): wsgi.url_scheme https, HTTPS removed.
     let env = environ(&apache.get("/https"));

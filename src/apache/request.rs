@@ -252,7 +252,7 @@ impl Request {
                 headers: table_entries(r.headers_in),
                 env: table_entries(r.subprocess_env),
                 server_software: str_from(ffi::ap_get_server_banner()).into_owned(),
-                server_name: bytes_from(ffi::ap_get_server_name(self.0)).to_vec(),
+                server_name: bytes_from(ffi::ap_get_server_name_for_url(self.0)).to_vec(),
                 server_addr: str_from(c.local_ip).into_owned(),
                 server_port: ffi::ap_get_server_port(self.0),
                 server_admin: bytes_from(s.server_admin).to_vec(),
@@ -269,9 +269,48 @@ impl Request {
                 script_filename: bytes_from(r.filename).to_vec(),
                 remote_user: (!r.user.is_null()).then(|| bytes_from(r.user).to_vec()),
                 auth_type: (!r.ap_auth_type.is_null()).then(|| bytes_from(r.ap_auth_type).to_vec()),
+                redirect_url: r
+                    .prev
+                    .as_ref()
+                    .and_then(|p| (!p.uri.is_null()).then(|| bytes_from(p.uri).to_vec())),
+                redirect_query_string: r
+                    .prev
+                    .as_ref()
+                    .and_then(|p| (!p.args.is_null()).then(|| bytes_from(p.args).to_vec())),
+                redirect_remote_user: redirect_user(r),
+                cgi_pass_auth: {
+                    let core = ffi::ap_get_core_module_config(r.per_dir_config)
+                        as *const ffi::core_dir_config;
+                    core.as_ref()
+                        .is_some_and(|c| c.cgi_pass_auth() == CGI_PASS_AUTH_ON)
+                },
             }
         }
     }
+}
+
+/// `AP_CGI_PASS_AUTH_ON` (a macro in http_core.h).
+const CGI_PASS_AUTH_ON: u32 = 1;
+
+/// REDIRECT_REMOTE_USER: with no user on this request, the first one found
+/// walking back an internal redirect chain.
+///
+/// # Safety
+/// `r` must be a live request (its `prev` chain is then live too).
+unsafe fn redirect_user(r: &ffi::request_rec) -> Option<Vec<u8>> {
+    if !r.user.is_null() {
+        return None;
+    }
+    let mut back = r.prev;
+    // SAFETY: each `prev` is a live earlier request of the same connection.
+    while let Some(p) = unsafe { back.as_ref() } {
+        if !p.user.is_null() {
+            // SAFETY: a live request's user string.
+            return Some(unsafe { bytes_from(p.user) }.to_vec());
+        }
+        back = p.prev;
+    }
+    None
 }
 
 /// REQUEST_URI: the target from the original request line (as httpd's

@@ -37,11 +37,20 @@ pub struct RequestFacts {
     pub script_filename: Vec<u8>,
     pub remote_user: Option<Vec<u8>>,
     pub auth_type: Option<Vec<u8>>,
+    /// After an internal redirect (ErrorDocument, mod_rewrite...): the
+    /// previous request's URI and query string, and the first user found
+    /// walking back the redirect chain when this request has none.
+    pub redirect_url: Option<Vec<u8>>,
+    pub redirect_query_string: Option<Vec<u8>>,
+    pub redirect_remote_user: Option<Vec<u8>>,
+    /// httpd's `CGIPassAuth On`: Authorization and Proxy-Authorization pass.
+    pub cgi_pass_auth: bool,
 }
 
 /// Per-request switches from the configuration that affect the environ.
 #[derive(Clone, Debug, Default)]
 pub struct EnvironPolicy {
+    /// WSGIPassAuthorization: `Authorization` appears as HTTP_AUTHORIZATION.
     pub pass_authorization: bool,
     /// Lower-cased names of the proxy headers to trust (WSGITrustedProxyHeaders).
     pub trusted_proxy_headers: Vec<String>,
@@ -164,8 +173,19 @@ pub fn cgi_header_name(name: &[u8]) -> Option<String> {
     )
 }
 
+/// The CGI part of the environ, as mod_wsgi 6 builds it
+/// (`wsgi_add_vars_to_environment` + `wsgi_build_environment`): what is in
+/// `subprocess_env` (SetEnv, SetEnvIf, mod_rewrite `[E=]`, REDIRECT_*...),
+/// overlaid by the request headers and the CGI variables, then rewritten by
+/// trusted proxy headers.
 pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
     let mut env = CgiEnviron::default();
+    for (k, v) in &facts.env {
+        let key = String::from_utf8_lossy(k).into_owned();
+        env.set(&key, v.clone(), Decode::Latin1);
+    }
+    // Headers, in arrival order (httpd has already joined repeated ones).
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, value) in &facts.headers {
         let Some(key) = cgi_header_name(name) else {
             continue;
@@ -174,16 +194,23 @@ pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
             "CONTENT_TYPE" | "CONTENT_LENGTH" => key,
             // httpoxy: a client must not be able to set HTTP_PROXY.
             "PROXY" => continue,
-            "AUTHORIZATION" | "PROXY_AUTHORIZATION" if !policy.pass_authorization => continue,
+            "AUTHORIZATION" if policy.pass_authorization || facts.cgi_pass_auth => {
+                "HTTP_AUTHORIZATION".into()
+            }
+            "PROXY_AUTHORIZATION" if facts.cgi_pass_auth => "HTTP_PROXY_AUTHORIZATION".into(),
+            "AUTHORIZATION" | "PROXY_AUTHORIZATION" => continue,
             _ => format!("HTTP_{key}"),
         };
-        match env.vars.iter_mut().find(|(k, _, _)| *k == key) {
+        match headers.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => {
                 slot.1.extend_from_slice(b", ");
                 slot.1.extend_from_slice(value);
             }
-            None => env.vars.push((key, value.clone(), Decode::Latin1)),
+            None => headers.push((key, value.clone())),
         }
+    }
+    for (k, v) in headers {
+        env.set(&k, v, Decode::Latin1);
     }
 
     let (script_name, path_info) = split_script_name(&facts.uri, &facts.path_info);
@@ -202,11 +229,6 @@ pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
             Decode::Latin1,
         ),
         ("REMOTE_ADDR", l1(&facts.remote_addr), Decode::Latin1),
-        (
-            "REMOTE_PORT",
-            l1(&facts.remote_port.to_string()),
-            Decode::Latin1,
-        ),
         ("DOCUMENT_ROOT", facts.document_root.clone(), Decode::FsPath),
         ("REQUEST_SCHEME", l1(&facts.scheme), Decode::Latin1),
         (
@@ -219,18 +241,33 @@ pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
             facts.context_document_root.clone(),
             Decode::FsPath,
         ),
-        ("SERVER_ADMIN", facts.server_admin.clone(), Decode::Latin1),
-        (
-            "SCRIPT_FILENAME",
-            facts.script_filename.clone(),
-            Decode::FsPath,
-        ),
     ];
-    if let Some(user) = &facts.remote_user {
-        cgi.push(("REMOTE_USER", user.clone(), Decode::Latin1));
+    if !facts.server_admin.is_empty() {
+        cgi.push(("SERVER_ADMIN", facts.server_admin.clone(), Decode::Latin1));
+    }
+    cgi.push((
+        "SCRIPT_FILENAME",
+        facts.script_filename.clone(),
+        Decode::FsPath,
+    ));
+    cgi.push((
+        "REMOTE_PORT",
+        l1(&facts.remote_port.to_string()),
+        Decode::Latin1,
+    ));
+    match (&facts.remote_user, &facts.redirect_remote_user) {
+        (Some(user), _) => cgi.push(("REMOTE_USER", user.clone(), Decode::Latin1)),
+        (None, Some(user)) => cgi.push(("REDIRECT_REMOTE_USER", user.clone(), Decode::Latin1)),
+        (None, None) => {}
     }
     if let Some(auth) = &facts.auth_type {
         cgi.push(("AUTH_TYPE", auth.clone(), Decode::Latin1));
+    }
+    if let Some(url) = &facts.redirect_url {
+        cgi.push(("REDIRECT_URL", url.clone(), Decode::Latin1));
+    }
+    if let Some(q) = &facts.redirect_query_string {
+        cgi.push(("REDIRECT_QUERY_STRING", q.clone(), Decode::Latin1));
     }
     let method = if policy.map_head_to_get && facts.method == "HEAD" {
         "GET"
@@ -248,41 +285,99 @@ pub fn build(facts: &RequestFacts, policy: &EnvironPolicy) -> CgiEnviron {
     for (k, v, d) in cgi {
         env.set(k, v, d);
     }
-    // SetEnv and friends win over everything above, as in mod_wsgi.
-    for (k, v) in &facts.env {
-        let key = String::from_utf8_lossy(k).into_owned();
-        env.set(&key, v.clone(), Decode::Latin1);
-    }
+    // Not part of the WSGI environ (it is meaningless in-process).
+    env.remove("PATH");
 
-    let https = env
+    env.original_script_name = script_name;
+    env.original_path_info = path_info;
+    let mut https = env
         .get("HTTPS")
         .map(|v| v.eq_ignore_ascii_case(b"on") || v == b"1")
         .unwrap_or(false);
-    env.remove("HTTPS");
-    env.url_scheme = if https {
-        "https".into()
-    } else {
-        facts.scheme.clone()
-    };
-    if env.url_scheme.is_empty() {
-        env.url_scheme = "http".into();
+    apply_trusted_proxy_headers(&mut env, facts, policy, &mut https);
+    // The connection itself is TLS (mod_ssl): https whatever a proxy said.
+    if facts.scheme == "https" {
+        https = true;
     }
-    env.original_script_name = script_name;
-    env.original_path_info = path_info;
-    apply_trusted_proxy_headers(&mut env, facts, policy);
+    // mod_wsgi turns HTTPS into wsgi.url_scheme and removes it.
+    env.remove("HTTPS");
+    env.url_scheme = if https { "https" } else { "http" }.into();
     env
 }
 
-/// Header groups whose members are synonyms: the first trusted one present wins;
-/// every other member of a group with a trusted member is removed.
-const PROXY_GROUPS: &[&[&str]] = &[
-    &["x-forwarded-for", "x-client-ip", "x-real-ip"],
-    &["x-forwarded-host", "x-host"],
-    &["x-forwarded-server"],
-    &["x-forwarded-port"],
-    &["x-script-name", "x-forwarded-script-name"],
-    &["x-forwarded-proto", "x-forwarded-scheme", "x-scheme"],
-    &["x-forwarded-https", "x-forwarded-ssl", "x-https"],
+/// The groups of synonymous proxy headers (mod_wsgi's categories).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProxyCategory {
+    Client,
+    Host,
+    Server,
+    Port,
+    ScriptName,
+    Scheme,
+}
+
+/// What a trusted proxy header rewrites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProxyApply {
+    ForwardedFor,
+    ClientIp,
+    Host,
+    Server,
+    Port,
+    ScriptName,
+    SchemeName,
+    SchemeFlag,
+}
+
+/// mod_wsgi 6's registry of proxy headers (`wsgi_proxy_header_registry`).
+const PROXY_HEADERS: &[(&str, ProxyCategory, ProxyApply)] = &[
+    (
+        "x-forwarded-for",
+        ProxyCategory::Client,
+        ProxyApply::ForwardedFor,
+    ),
+    ("x-client-ip", ProxyCategory::Client, ProxyApply::ClientIp),
+    ("x-real-ip", ProxyCategory::Client, ProxyApply::ClientIp),
+    ("x-forwarded-host", ProxyCategory::Host, ProxyApply::Host),
+    ("x-host", ProxyCategory::Host, ProxyApply::Host),
+    (
+        "x-forwarded-server",
+        ProxyCategory::Server,
+        ProxyApply::Server,
+    ),
+    ("x-forwarded-port", ProxyCategory::Port, ProxyApply::Port),
+    (
+        "x-script-name",
+        ProxyCategory::ScriptName,
+        ProxyApply::ScriptName,
+    ),
+    (
+        "x-forwarded-script-name",
+        ProxyCategory::ScriptName,
+        ProxyApply::ScriptName,
+    ),
+    (
+        "x-forwarded-proto",
+        ProxyCategory::Scheme,
+        ProxyApply::SchemeName,
+    ),
+    (
+        "x-forwarded-scheme",
+        ProxyCategory::Scheme,
+        ProxyApply::SchemeName,
+    ),
+    ("x-scheme", ProxyCategory::Scheme, ProxyApply::SchemeName),
+    (
+        "x-forwarded-https",
+        ProxyCategory::Scheme,
+        ProxyApply::SchemeFlag,
+    ),
+    (
+        "x-forwarded-ssl",
+        ProxyCategory::Scheme,
+        ProxyApply::SchemeFlag,
+    ),
+    ("x-https", ProxyCategory::Scheme, ProxyApply::SchemeFlag),
 ];
 
 fn cgi_key(header: &str) -> String {
@@ -296,106 +391,114 @@ fn is_trusted_peer(addr: &str, proxies: &[IpNet]) -> bool {
             .is_ok_and(|ip| proxies.iter().any(|n| n.contains(ip)))
 }
 
-/// WSGITrustedProxyHeaders / WSGITrustedProxies, as mod_wsgi defines them.
-fn apply_trusted_proxy_headers(env: &mut CgiEnviron, facts: &RequestFacts, policy: &EnvironPolicy) {
+/// WSGITrustedProxyHeaders / WSGITrustedProxies, as mod_wsgi 6 defines them
+/// (`wsgi_process_proxy_headers`): the configured headers are applied in
+/// configuration order when the peer is trusted (a later synonym overrides an
+/// earlier one); then, in every category with a configured header, all
+/// synonyms but the one applied are removed, so a client cannot slip a
+/// spoofed value past the application through another name.
+fn apply_trusted_proxy_headers(
+    env: &mut CgiEnviron,
+    facts: &RequestFacts,
+    policy: &EnvironPolicy,
+    https: &mut bool,
+) {
     if policy.trusted_proxy_headers.is_empty() {
         return;
     }
     let peer_trusted = is_trusted_peer(&facts.remote_addr, &policy.trusted_proxies);
-    for group in PROXY_GROUPS {
-        if !group
-            .iter()
-            .any(|h| policy.trusted_proxy_headers.iter().any(|t| t == h))
-        {
-            continue;
-        }
-        // The winning header: the first trusted member present in the request.
-        let winner = group.iter().find_map(|h| {
-            let trusted = policy.trusted_proxy_headers.iter().any(|t| t == h);
-            let value = env.get(&cgi_key(h)).map(<[u8]>::to_vec);
-            (trusted && value.is_some()).then(|| (*h, value.unwrap_or_default()))
-        });
-        // Untrusted synonyms are removed so the app cannot be fooled by them.
-        for h in group.iter() {
-            if winner.as_ref().is_none_or(|(w, _)| w != h) {
-                env.remove(&cgi_key(h));
-            }
-        }
-        let Some((header, value)) = winner else {
+    let mut matched: Vec<ProxyCategory> = Vec::new();
+    let mut kept: Vec<(ProxyCategory, &str)> = Vec::new();
+    for name in &policy.trusted_proxy_headers {
+        let Some(&(header, category, apply)) = PROXY_HEADERS.iter().find(|(h, _, _)| h == name)
+        else {
             continue;
         };
+        if !matched.contains(&category) {
+            matched.push(category);
+        }
         if !peer_trusted {
-            env.remove(&cgi_key(header));
             continue;
         }
-        let text = String::from_utf8_lossy(&value).trim().to_string();
-        match header {
-            "x-forwarded-for" | "x-client-ip" | "x-real-ip" => {
-                if let Some(client) = client_from_forwarded_for(&text, &policy.trusted_proxies) {
-                    env.set("REMOTE_ADDR", client.into_bytes(), Decode::Latin1);
+        let Some(value) = env.get(&cgi_key(header)).map(<[u8]>::to_vec) else {
+            continue;
+        };
+        match apply {
+            ProxyApply::ForwardedFor => forwarded_for(env, &value, &policy.trusted_proxies),
+            ProxyApply::ClientIp => env.set("REMOTE_ADDR", value, Decode::Latin1),
+            ProxyApply::Host => env.set("HTTP_HOST", value, Decode::Latin1),
+            ProxyApply::Server => env.set("SERVER_NAME", value, Decode::Latin1),
+            ProxyApply::Port => env.set("SERVER_PORT", value, Decode::Latin1),
+            ProxyApply::ScriptName => {
+                env.set("SCRIPT_NAME", value.clone(), Decode::Latin1);
+                env.mount_point = Some(value);
+            }
+            ProxyApply::SchemeName => {
+                if value.eq_ignore_ascii_case(b"https") {
+                    *https = true;
+                } else if value.eq_ignore_ascii_case(b"http") {
+                    *https = false;
                 }
             }
-            "x-forwarded-host" | "x-host" => {
-                let host = text.split(',').next().unwrap_or("").trim();
-                if !host.is_empty() {
-                    env.set("HTTP_HOST", host.as_bytes().to_vec(), Decode::Latin1);
+            ProxyApply::SchemeFlag => {
+                let v = value.to_ascii_lowercase();
+                if matches!(v.as_slice(), b"on" | b"true" | b"1") {
+                    *https = true;
+                } else if matches!(v.as_slice(), b"off" | b"false" | b"0") {
+                    *https = false;
                 }
             }
-            "x-forwarded-server" => env.set("SERVER_NAME", text.into_bytes(), Decode::Latin1),
-            "x-forwarded-port" => {
-                if text.parse::<u16>().is_ok() {
-                    env.set("SERVER_PORT", text.into_bytes(), Decode::Latin1);
-                }
-            }
-            "x-script-name" | "x-forwarded-script-name" => {
-                let mount = text.trim_end_matches('/').as_bytes().to_vec();
-                env.set("SCRIPT_NAME", mount.clone(), Decode::Latin1);
-                env.mount_point = Some(mount);
-            }
-            "x-forwarded-proto" | "x-forwarded-scheme" | "x-scheme" => {
-                let scheme = text
-                    .split(',')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                if scheme == "https" || scheme == "http" {
-                    env.url_scheme = scheme;
-                }
-            }
-            _ => {
-                // X-Forwarded-HTTPS / -SSL / X-HTTPS: "on", "1" or "true" mean https.
-                let v = text.to_ascii_lowercase();
-                env.url_scheme = if matches!(v.as_str(), "on" | "1" | "true") {
-                    "https"
-                } else {
-                    "http"
-                }
-                .into();
-            }
+        }
+        kept.retain(|(c, _)| *c != category);
+        kept.push((category, header));
+    }
+    for (header, category, _) in PROXY_HEADERS {
+        let winner = kept.iter().find(|(c, _)| c == category).map(|(_, h)| *h);
+        if matched.contains(category) && winner != Some(*header) {
+            env.remove(&cgi_key(header));
         }
     }
 }
 
-/// The client address from `X-Forwarded-For`: walking from the right, skip
-/// hops that are trusted proxies; with no proxy list, the leftmost entry.
-fn client_from_forwarded_for(value: &str, proxies: &[IpNet]) -> Option<String> {
-    let hops: Vec<&str> = value
+/// `X-Forwarded-For`. Without WSGITrustedProxies the client is the first
+/// entry. With it, walking from the right past trusted proxies, the client is
+/// the entry before the leftmost trusted one (the last entry when the nearest
+/// hop is not trusted), and the header is trimmed to start at the client.
+fn forwarded_for(env: &mut CgiEnviron, value: &[u8], proxies: &[IpNet]) {
+    let text = String::from_utf8_lossy(value);
+    let hops: Vec<&str> = text
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    if proxies.is_empty() {
-        return hops.first().map(|s| s.to_string());
+    if hops.is_empty() {
+        return;
     }
-    let mut client = None;
-    for hop in hops.iter().rev() {
-        client = Some(hop.to_string());
-        if !is_trusted_peer(hop, proxies) {
-            break;
+    if proxies.is_empty() {
+        env.set("REMOTE_ADDR", hops[0].as_bytes().to_vec(), Decode::Latin1);
+        return;
+    }
+    let mut first_trusted = None;
+    for (i, hop) in hops.iter().enumerate().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if proxies.iter().any(|n| n.contains(ip)) => first_trusted = Some(i),
+            _ => break,
         }
     }
-    client
+    let client = match first_trusted {
+        Some(i) => i.saturating_sub(1),
+        None => hops.len() - 1,
+    };
+    env.set(
+        "REMOTE_ADDR",
+        hops[client].as_bytes().to_vec(),
+        Decode::Latin1,
+    );
+    env.set(
+        "HTTP_X_FORWARDED_FOR",
+        hops[client..].join(", ").into_bytes(),
+        Decode::Latin1,
+    );
 }
 
 #[cfg(test)]
@@ -546,8 +649,9 @@ mod tests {
         assert_eq!(get(&e, "HTTP_X_REAL_IP"), None, "untrusted synonym removed");
         assert_eq!(e.url_scheme, "https");
         assert_eq!(get(&e, "HTTP_HOST"), Some("public.example.com"));
-        assert_eq!(get(&e, "SCRIPT_NAME"), Some("/mount"));
-        assert_eq!(e.mount_point.as_deref(), Some(&b"/mount"[..]));
+        // Used as is, as mod_wsgi does.
+        assert_eq!(get(&e, "SCRIPT_NAME"), Some("/mount/"));
+        assert_eq!(e.mount_point.as_deref(), Some(&b"/mount/"[..]));
         assert_eq!(e.original_script_name, b"/hello");
     }
 
@@ -572,5 +676,128 @@ mod tests {
         let f = with_headers(&[("X-Forwarded-For", "9.9.9.9, 1.2.3.4, 10.0.0.7")]);
         let p = trusting(&["x-forwarded-for"], &["10.0.0.0/8"]);
         assert_eq!(get(&build(&f, &p), "REMOTE_ADDR"), Some("1.2.3.4"));
+    }
+
+    #[test]
+    fn cgi_variables_win_over_subprocess_env() {
+        let mut f = facts();
+        f.env.push((b"REQUEST_METHOD".to_vec(), b"PUT".to_vec()));
+        f.env.push((b"HTTP_HOST".to_vec(), b"spoofed".to_vec()));
+        f.env.push((b"PATH".to_vec(), b"/usr/bin".to_vec()));
+        let e = build(&f, &EnvironPolicy::default());
+        assert_eq!(get(&e, "REQUEST_METHOD"), Some("GET"));
+        assert_eq!(get(&e, "HTTP_HOST"), Some("localhost"));
+        assert_eq!(get(&e, "FROM_SETENV"), Some("yes"));
+        assert_eq!(get(&e, "PATH"), None);
+    }
+
+    #[test]
+    fn authorization_rules() {
+        let mut f = with_headers(&[("Proxy-Authorization", "Basic cHJveHk=")]);
+        let p = EnvironPolicy {
+            pass_authorization: true,
+            ..Default::default()
+        };
+        let e = build(&f, &p);
+        assert_eq!(get(&e, "HTTP_AUTHORIZATION"), Some("Basic eA=="));
+        assert_eq!(get(&e, "HTTP_PROXY_AUTHORIZATION"), None);
+        f.cgi_pass_auth = true;
+        let e = build(&f, &EnvironPolicy::default());
+        assert_eq!(get(&e, "HTTP_AUTHORIZATION"), Some("Basic eA=="));
+        assert_eq!(get(&e, "HTTP_PROXY_AUTHORIZATION"), Some("Basic cHJveHk="));
+    }
+
+    #[test]
+    fn internal_redirect_variables() {
+        let mut f = facts();
+        f.redirect_url = Some(b"/missing".to_vec());
+        f.redirect_query_string = Some(b"a=b".to_vec());
+        f.redirect_remote_user = Some(b"bob".to_vec());
+        let e = build(&f, &EnvironPolicy::default());
+        assert_eq!(get(&e, "REDIRECT_URL"), Some("/missing"));
+        assert_eq!(get(&e, "REDIRECT_QUERY_STRING"), Some("a=b"));
+        assert_eq!(get(&e, "REDIRECT_REMOTE_USER"), Some("bob"));
+        assert_eq!(get(&e, "REMOTE_USER"), None);
+        f.remote_user = Some(b"alice".to_vec());
+        let e = build(&f, &EnvironPolicy::default());
+        assert_eq!(get(&e, "REMOTE_USER"), Some("alice"));
+        assert_eq!(get(&e, "REDIRECT_REMOTE_USER"), None);
+    }
+
+    #[test]
+    fn forwarded_for_is_trimmed_to_the_client_with_trusted_proxies() {
+        let f = with_headers(&[("X-Forwarded-For", "9.9.9.9, 1.2.3.4, 10.0.0.7, 10.0.0.8")]);
+        let e = build(&f, &trusting(&["x-forwarded-for"], &["10.0.0.0/8"]));
+        assert_eq!(get(&e, "REMOTE_ADDR"), Some("1.2.3.4"));
+        assert_eq!(
+            get(&e, "HTTP_X_FORWARDED_FOR"),
+            Some("1.2.3.4, 10.0.0.7, 10.0.0.8")
+        );
+        // Nearest hop not trusted: it is the client.
+        let f = with_headers(&[("X-Forwarded-For", "9.9.9.9, 1.2.3.4")]);
+        let e = build(&f, &trusting(&["x-forwarded-for"], &["10.0.0.0/8"]));
+        assert_eq!(get(&e, "REMOTE_ADDR"), Some("1.2.3.4"));
+        assert_eq!(get(&e, "HTTP_X_FORWARDED_FOR"), Some("1.2.3.4"));
+        // Without a proxy list: the first entry, header left alone.
+        let f = with_headers(&[("X-Forwarded-For", " , 9.9.9.9, 1.2.3.4")]);
+        let e = build(&f, &trusting(&["x-forwarded-for"], &[]));
+        assert_eq!(get(&e, "REMOTE_ADDR"), Some("9.9.9.9"));
+        assert_eq!(get(&e, "HTTP_X_FORWARDED_FOR"), Some(" , 9.9.9.9, 1.2.3.4"));
+    }
+
+    #[test]
+    fn proxy_headers_apply_in_configuration_order() {
+        let f = with_headers(&[
+            ("X-Real-IP", "1.1.1.1"),
+            ("X-Client-IP", "2.2.2.2"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-SSL", "off"),
+            ("X-Forwarded-Port", "8443"),
+            ("X-Forwarded-Server", "front.example"),
+        ]);
+        let p = trusting(
+            &[
+                "x-real-ip",
+                "x-client-ip",
+                "x-forwarded-proto",
+                "x-forwarded-ssl",
+                "x-forwarded-port",
+                "x-forwarded-server",
+            ],
+            &[],
+        );
+        let e = build(&f, &p);
+        // The later synonym wins and is the only one kept.
+        assert_eq!(get(&e, "REMOTE_ADDR"), Some("2.2.2.2"));
+        assert_eq!(get(&e, "HTTP_X_REAL_IP"), None);
+        assert_eq!(get(&e, "HTTP_X_CLIENT_IP"), Some("2.2.2.2"));
+        assert_eq!(e.url_scheme, "http", "X-Forwarded-SSL: off came last");
+        assert_eq!(get(&e, "HTTP_X_FORWARDED_PROTO"), None);
+        assert_eq!(get(&e, "SERVER_PORT"), Some("8443"));
+        assert_eq!(get(&e, "SERVER_NAME"), Some("front.example"));
+        // An unrecognised flag value leaves the scheme alone.
+        let f = with_headers(&[("X-Forwarded-HTTPS", "maybe")]);
+        let e = build(&f, &trusting(&["x-forwarded-https"], &[]));
+        assert_eq!(e.url_scheme, "http");
+        // Untrusted peer: every header of a configured category goes.
+        let e = build(
+            &with_headers(&[("X-Forwarded-Port", "1"), ("X-Forwarded-Server", "x")]),
+            &trusting(&["x-forwarded-port"], &["192.168.0.0/16"]),
+        );
+        assert_eq!(get(&e, "HTTP_X_FORWARDED_PORT"), None);
+        assert_eq!(get(&e, "SERVER_PORT"), Some("8080"));
+        assert_eq!(
+            get(&e, "HTTP_X_FORWARDED_SERVER"),
+            Some("x"),
+            "not configured"
+        );
+    }
+
+    #[test]
+    fn tls_connection_stays_https() {
+        let mut f = with_headers(&[("X-Forwarded-Proto", "http")]);
+        f.scheme = "https".into();
+        let e = build(&f, &trusting(&["x-forwarded-proto"], &[]));
+        assert_eq!(e.url_scheme, "https");
     }
 }
