@@ -150,6 +150,21 @@ fn input_methods() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains(r#""len": 5"#), "{}", r.text());
 
+    // Reading after the response started: no "100 Continue" in the body.
+    let mut s = send_request(
+        &apache,
+        "POST /i/write-then-read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+        b"",
+    );
+    let mut buf = Vec::new();
+    assert!(read_until(&mut s, &mut buf, b"first|", SECS5));
+    s.write_all(b"body").unwrap();
+    assert!(read_to_close(&mut s, &mut buf, SECS10));
+    let r = parse_response(&buf, false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "first|read:body");
+    assert!(!String::from_utf8_lossy(&buf).contains("100 Continue"));
+
     // A 5 MiB upload is read intact.
     let data = pseudo_random(5 * 1024 * 1024);
     let r = post(&apache, "/i/upload?tag=big", &data);

@@ -147,6 +147,9 @@ impl Transport for EmbeddedTransport {
                     ffi::apr_table_add(table, self.pool_str(name), self.pool_str(value));
                 }
             }
+            // The body may still be read after the head is out: httpd must
+            // not then write "100 Continue" into the response (as mod_wsgi).
+            (*r).expecting_100 = 0;
             if head.close_connection {
                 (*(*r).connection).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
             }

@@ -106,6 +106,11 @@ def application(environ, start_response):
             raise
         _note(q.get('tag', 'upload'), 'done:%d' % total)
         return _json(start_response, {'len': total, 'sha256': h.hexdigest()})
+    if path == '/write-then-read':
+        write = start_response('200 OK', [('Content-Type', 'text/plain')])
+        write(b'first|')
+        data = inp.read()
+        return [b'read:' + data]
     if path == '/slow':
         # Signals that it is about to block in read(), then reads everything.
         _note('slow', 'reading')
