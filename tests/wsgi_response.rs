@@ -17,10 +17,13 @@ const APP: &str = include_str!("apps/response.wsgi");
 fn server(tag: &str, extra: &str) -> (TestDir, Apache) {
     let dir = TestDir::new(tag);
     dir.write("app.wsgi", APP);
+    dir.write("events.wsgi", include_str!("apps/events.wsgi"));
     dir.write("small.txt", "small file\n");
     writable_dir(&dir, "closed");
-    let conf =
-        ApacheConfig::new(&format!("WSGIScriptAlias /r {{dir}}/app.wsgi\n{extra}\n")).threads(4, 1);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIScriptAlias /r {{dir}}/app.wsgi\nWSGIScriptAlias /ev {{dir}}/events.wsgi\n{extra}\n"
+    ))
+    .threads(4, 1);
     let apache = Apache::start(&dir, &conf);
     (dir, apache)
 }
@@ -204,6 +207,13 @@ fn start_response_validation() {
         &apache,
         "/r/write-str",
         &["TypeError", "write() argument must be bytes"],
+    );
+
+    // mod_wsgi.subscribe_events sees each start_response.
+    assert_eq!(apache.get("/ev/x").text(), "created");
+    assert_eq!(
+        apache.get("/ev/seen").text(),
+        "[('201 Created', [('X-A', '1')], False), ('200 OK', [('Content-Type', 'text/plain')], False)]"
     );
 
     assert_eq!(pid(&apache), pid0, "the child must keep serving");

@@ -181,6 +181,8 @@ class _StartResponse(object):
 
     def __call__(self, status, response_headers, exc_info=None):
         _rs_start_response(self._h, status, response_headers, exc_info)
+        if event_callbacks:
+            _response_started(status, response_headers, exc_info)
         return self.write
 
     def write(self, data):
