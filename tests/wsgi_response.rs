@@ -572,6 +572,18 @@ fn check_file_wrapper(dir: &TestDir, apache: &Apache, data: &[u8]) {
     let r = apache.get("/r/file-after-write");
     assert_eq!(r.text(), "prefix|small file\n");
 
+    // No descriptor leaks: the server's duplicates are closed per request.
+    let fds = |a: &Apache| a.get("/r/fds").text().parse::<usize>().unwrap();
+    let before = fds(apache);
+    for _ in 0..30 {
+        assert_eq!(apache.get("/r/file-plain").status, 200);
+    }
+    let after = fds(apache);
+    assert!(
+        after <= before + 2,
+        "descriptors grew from {before} to {after}"
+    );
+
     // HEAD: headers only.
     let r = apache.request("HEAD", "/r/file?tag=f5", &[], b"");
     assert_eq!(r.status, 200);

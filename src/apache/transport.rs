@@ -183,18 +183,25 @@ impl Transport for EmbeddedTransport {
         if self.sendfile {
             flags |= ffi::APR_FOPEN_SENDFILE_ENABLED;
         }
-        // SAFETY: wraps the application's descriptor without taking ownership (no
-        // close cleanup); the FLUSH makes httpd write the whole file before this
-        // returns, while the application still has it open.
+        // SAFETY: wraps the application's descriptor without taking ownership
+        // (apr_os_file_put registers no close cleanup), then duplicates it into
+        // a descriptor the request pool owns and closes: a filter that keeps a
+        // file bucket past the FLUSH never reads a descriptor the application
+        // has closed or reused. The caller restores the shared file offset.
         let rv = unsafe {
             let rv = ffi::apr_os_file_put(&mut file, &mut os_fd, flags, (*self.r).pool);
+            if rv != ffi::APR_SUCCESS {
+                return Err(OutputError(apr_error(rv)));
+            }
+            let mut dup: *mut ffi::apr_file_t = ptr::null_mut();
+            let rv = ffi::apr_file_dup(&mut dup, file, (*self.r).pool);
             if rv != ffi::APR_SUCCESS {
                 return Err(OutputError(apr_error(rv)));
             }
             ffi::wsgi_shim_send_file(
                 self.r,
                 self.out,
-                file,
+                dup,
                 offset as ffi::apr_off_t,
                 len as ffi::apr_off_t,
                 ffi::WSGI_SHIM_FLUSH,

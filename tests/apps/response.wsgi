@@ -424,6 +424,9 @@ def application(environ, start_response):
         return [' '.join(results).encode()]
 
     # --- child health -----------------------------------------------------
+    if path == '/fds':
+        start_response('200 OK', text)
+        return [str(len(os.listdir('/proc/self/fd'))).encode()]
     if path == '/pid':
         start_response('200 OK', text)
         return [str(os.getpid()).encode()]
