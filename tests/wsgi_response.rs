@@ -601,15 +601,31 @@ fn file_wrapper_with_sendfile() {
     let data = data_file(&dir, 10 * 1024 * 1024);
     let pid0 = pid(&apache);
     check_file_wrapper(&dir, &apache, &data);
+    // The file really goes out with sendfile(2).
+    let trace = strace_during(&pid0, "sendfile", || {
+        assert_eq!(apache.get("/r/file-plain").body.len(), data.len());
+    });
+    match trace {
+        Some(t) => assert!(t.contains("sendfile("), "no sendfile call:\n{t}"),
+        None => eprintln!("strace unavailable: sendfile use not checked"),
+    }
     assert_eq!(pid(&apache), pid0);
     assert_no_crash(&apache);
 }
 
 #[test]
 fn file_wrapper_without_sendfile() {
-    let (dir, apache) = server("fw-plain", "EnableMMAP Off\n");
+    let (dir, apache) = server("fw-plain", "EnableMMAP Off\nEnableSendfile On\n");
     let data = data_file(&dir, 10 * 1024 * 1024);
     check_file_wrapper(&dir, &apache, &data);
+    // Without WSGIEnableSendfile the file is read by httpd, not sendfile(2)'d.
+    let pid0 = pid(&apache);
+    let trace = strace_during(&pid0, "sendfile", || {
+        assert_eq!(apache.get("/r/file-plain").body.len(), data.len());
+    });
+    if let Some(t) = trace {
+        assert!(!t.contains("sendfile("), "unexpected sendfile call:\n{t}");
+    }
     // Client disconnect during a file response: the child keeps serving.
     {
         let mut s = apache.connect();

@@ -143,3 +143,47 @@ pub fn big_generator_body(size: usize) -> Vec<u8> {
 
 pub const SECS5: Duration = Duration::from_secs(5);
 pub const SECS10: Duration = Duration::from_secs(10);
+
+/// Runs `f` while `strace` watches process `pid` for `syscalls`; returns the
+/// trace, or `None` when strace is not installed or cannot attach (the
+/// caller then skips that check).
+pub fn strace_during(pid: &str, syscalls: &str, f: impl FnOnce()) -> Option<String> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let out = std::env::temp_dir().join(format!("mwr-strace-{}-{pid}", std::process::id()));
+    let mut child = Command::new("strace")
+        .args(["-f", "-e", &format!("trace={syscalls}"), "-o"])
+        .arg(&out)
+        .args(["-p", pid])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    // strace reports each attached thread on stderr; wait (bounded) for one.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take()?;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("attached") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let attached = rx.recv_timeout(SECS5).is_ok();
+    if attached {
+        // Let every thread be attached before the traffic starts.
+        std::thread::sleep(Duration::from_millis(300));
+        f();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // SAFETY: SIGINT to the strace we spawned (by its PID) makes it detach.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = child.wait();
+    let trace = fs::read_to_string(&out).ok();
+    let _ = fs::remove_file(&out);
+    if attached { trace } else { None }
+}
