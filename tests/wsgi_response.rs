@@ -318,6 +318,24 @@ fn body_iteration_close_and_content_length() {
     );
     assert_eq!(closes(&dir, "raise-mid"), "close\n");
 
+    // On a keep-alive connection the server closes it after the truncated
+    // response, so the client can tell the body is incomplete.
+    let mut s = send_request(
+        &apache,
+        "GET /r/raise-mid HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"",
+    );
+    let mut buf = Vec::new();
+    assert!(
+        read_to_close(&mut s, &mut buf, SECS10),
+        "connection left open"
+    );
+    let r = parse_response(&buf, false);
+    assert_eq!(
+        (r.status, r.text().as_str(), r.complete),
+        (200, "before failure|", false)
+    );
+
     let r = apache.get("/r/raise-mid-length?tag=raise-mid-length");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Length"), Some("100"));
