@@ -182,7 +182,7 @@ def application(environ, start_response):
     // 7 threads and MaxRequestWorkers 7: at most one process.
     assert_eq!(
         r.text(),
-        "((6, 0, 5), '', 'apigroup', 1, 7, ['request_finished', 'request_started'], True, True)"
+        "((6, 0, 5), '', 'apigroup', 1, 7, ['request_started', 'response_started'], True, True)"
     );
 }
 
