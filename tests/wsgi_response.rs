@@ -84,6 +84,8 @@ fn start_response_validation() {
         &["TypeError", "tuple object for header"],
     );
     expect_500(&apache, "/r/header-bytes", &["TypeError", "header name"]);
+    expect_500(&apache, "/r/header-3-tuple", &["ValueError", "2 items"]);
+    expect_500(&apache, "/r/status-not-latin1", &["ValueError", "latin-1"]);
     expect_500(
         &apache,
         "/r/header-value-int",

@@ -102,6 +102,12 @@ def application(environ, start_response):
     if path == '/header-not-tuple':
         start_response('200 OK', [['Content-Type', 'text/plain']])
         return [b'no']
+    if path == '/header-3-tuple':
+        start_response('200 OK', [('X-Three', 'a', 'b')])
+        return [b'no']
+    if path == '/status-not-latin1':
+        start_response('200 \u2603', text)
+        return [b'no']
     if path == '/header-bytes':
         start_response('200 OK', [(b'X-Bytes', 'v')])
         return [b'no']
