@@ -401,6 +401,15 @@ fn body_iteration_close_and_content_length() {
         SECS5
     ));
     assert_eq!(closes(&dir, "cl-short"), "close\n");
+    let r = apache.get("/r/not-modified?tag=not-modified");
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("ETag"), Some("\"v1\""));
+    assert!(r.raw.ends_with(b"\r\n\r\n"), "304 has no body");
+    assert_eq!(closes(&dir, "not-modified"), "close\n");
+    assert_eq!(
+        log_lines_with(&apache, &["shorter than its Content-Length", "of 1234"]),
+        0
+    );
     let r = apache.get("/r/cl-exact");
     assert_eq!((r.status, r.text().as_str()), (200, "abcdef"));
 

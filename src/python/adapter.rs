@@ -262,6 +262,12 @@ fn failure_status(handle: u64) -> u16 {
         .unwrap_or(500)
 }
 
+/// Ends a response whose body failed part-way (the GIL is released: httpd
+/// may still be writing what was passed before).
+fn abort(py: Python<'_>, handle: u64) {
+    py.detach(|| request::with(handle, |r| r.transport.abort()));
+}
+
 fn committed(handle: u64) -> bool {
     request::with(handle, |r| r.output.committed).unwrap_or(false)
 }
@@ -279,7 +285,7 @@ fn report_exception(
     }
     log_exception(py, handle, spec, e);
     if committed(handle) {
-        request::with(handle, |r| r.transport.abort());
+        abort(py, handle);
         Outcome::Sent
     } else {
         Outcome::Status(failure_status(handle))
@@ -322,13 +328,13 @@ fn call_application(
 fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
     let state = request::with(handle, |r| {
         (
-            r.output.head.as_ref().map(|h| h.content_length),
+            r.output.head.as_ref().map(|h| (h.content_length, h.status)),
             r.output.bytes_sent,
             r.output.bytes_clipped,
             r.output.failed,
         )
     });
-    let Some((Some(content_length), sent, clipped, failed)) = state else {
+    let Some((Some((content_length, status)), sent, clipped, failed)) = state else {
         request::log(
             handle,
             Level::Error,
@@ -350,9 +356,11 @@ fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
             &format!("response body longer than its Content-Length: {clipped} bytes not sent"),
         );
     }
+    // HEAD, 1xx, 204 and 304 responses have no body whatever Content-Length says.
+    let bodiless = spec.is_head || matches!(status, 100..=199 | 204 | 304);
     if let Some(cl) = content_length
         && sent < cl
-        && !spec.is_head
+        && !bodiless
     {
         request::log(
             handle,
@@ -364,7 +372,7 @@ fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
             ),
         );
         let _ = request::send(py, handle, b"", Write::Flush);
-        request::with(handle, |r| r.transport.abort());
+        abort(py, handle);
         return Outcome::Sent;
     }
     match request::send(py, handle, b"", Write::Last) {

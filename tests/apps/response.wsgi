@@ -274,6 +274,10 @@ def application(environ, start_response):
     if path == '/cl-exact':
         start_response('200 OK', [('Content-Length', '6')] + text)
         return [b'abc', b'def']
+    if path == '/not-modified':
+        # A 304 may carry the Content-Length of the entity it stands for.
+        start_response('304 Not Modified', [('Content-Length', '1234'), ('ETag', '"v1"')])
+        return Body(environ, [])
     if path == '/cl-bad':
         start_response('200 OK', [('Content-Length', 'lots')] + text)
         return [b'no']
