@@ -669,3 +669,36 @@ fn file_wrapper_without_sendfile() {
     assert_eq!(apache.get("/r/ok").text(), "ok");
     assert_no_crash(&apache);
 }
+
+#[test]
+fn prefork_smoke() {
+    let dir = TestDir::new("prefork");
+    dir.write("app.wsgi", APP);
+    dir.write("small.txt", "small file\n");
+    writable_dir(&dir, "closed");
+    let data = data_file(&dir, 3 * 1024 * 1024 + 17);
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /r {dir}/app.wsgi\nWSGIEnableSendfile On\n")
+            .mpm(Mpm::Prefork),
+    );
+    let r = apache.get("/r/list");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "abcdef"),
+        "{}",
+        apache.error_log()
+    );
+    let r = apache.get("/r/generator?tag=g");
+    assert_eq!(r.text(), "g0;g1;g2;");
+    assert_eq!(closes(&dir, "g"), "gen-finally\n");
+    let r = apache.get("/r/file-plain");
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&data));
+    let r = apache.get("/r/raise-mid?tag=m");
+    assert_eq!((r.status, r.complete), (200, false));
+    expect_500(&apache, "/r/header-crlf", &["CR or LF"]);
+    let size = 2 * 1024 * 1024;
+    let r = apache.get(&format!("/r/big-generator?size={size}"));
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&big_generator_body(size)));
+    assert_no_crash(&apache);
+}
