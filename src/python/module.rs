@@ -161,7 +161,7 @@ fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
             "write() called before start_response()",
         )),
         Err(SendError::Failed(msg)) => Err(pyo3::exceptions::PyOSError::new_err(format!(
-            "mod_wsgi client connection closed (failed to write response data: {msg})"
+            "Apache/mod_wsgi failed to write response data: {msg}"
         ))),
         Err(SendError::Expired) => Err(request::expired()),
     }
