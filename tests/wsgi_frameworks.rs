@@ -111,6 +111,7 @@ fn framework_server() -> (TestDir, Apache, String) {
     ] {
         dir.write(&format!("django_project/{name}"), text);
     }
+    dir.write_bytes("payload.bin", &served_file());
     let venv_s = venv.display().to_string();
     let conf = ApacheConfig::new(&format!(
         "WSGIPythonHome {venv_s}\n\
@@ -119,6 +120,13 @@ fn framework_server() -> (TestDir, Apache, String) {
     ));
     let apache = Apache::start(&dir, &conf);
     (dir, apache, venv_s)
+}
+
+/// The file both frameworks serve through wsgi.file_wrapper.
+fn served_file() -> Vec<u8> {
+    (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(31) >> 3) as u8)
+        .collect()
 }
 
 fn multipart(boundary: &str, fields: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
@@ -216,6 +224,11 @@ fn flask_application() {
     assert!(r.complete);
     assert_eq!(r.text(), "row 0\nrow 1\nrow 2\nrow 3\n");
 
+    let r = apache.get("/flask/download");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.header("Content-Length"), Some("1500000"));
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&served_file()));
+
     let r = apache.get("/flask/nope");
     assert_eq!(r.status, 404);
     assert!(r.text().contains("Not Found"), "{}", r.text());
@@ -246,6 +259,11 @@ fn django_application() {
 
     let r = apache.get("/django/greet/world/");
     assert_eq!((r.status, r.text().as_str()), (200, "greetings, world"));
+
+    let r = apache.get("/django/download/");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.header("Content-Length"), Some("1500000"));
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&served_file()));
 
     let r = apache.get("/django/missing/");
     assert_eq!(r.status, 404);

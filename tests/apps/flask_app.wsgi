@@ -4,7 +4,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from flask import Flask, Response, jsonify, redirect, request, stream_with_context, url_for, make_response
+from flask import (Flask, Response, jsonify, make_response, redirect, request, send_file,
+                   stream_with_context, url_for)
 
 app = Flask(__name__)
 
@@ -58,6 +59,13 @@ def stream():
         for i in range(4):
             yield 'row %d\n' % i
     return Response(stream_with_context(generate()), mimetype='text/plain')
+
+
+@app.route('/download')
+def download():
+    # send_file hands the open file to wsgi.file_wrapper.
+    return send_file(os.path.join(os.path.dirname(__file__), 'payload.bin'),
+                     mimetype='application/octet-stream')
 
 
 @app.route('/boom')

@@ -6,4 +6,5 @@ urlpatterns = [
     path('', views.home),
     path('greet/<str:name>/', views.greet),
     path('form/', views.form),
+    path('download/', views.download),
 ]
