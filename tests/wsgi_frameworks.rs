@@ -28,46 +28,54 @@ fn wsgiref_validator_passes() {
     dir.write("validated.wsgi", include_str!("apps/validated.wsgi"));
     let apache = Apache::start(
         &dir,
-        &ApacheConfig::new("WSGIScriptAlias /v {dir}/validated.wsgi\n"),
+        &ApacheConfig::new(
+            "WSGIScriptAlias /v {dir}/validated.wsgi\n\
+             WSGIScriptAlias /vg {dir}/validated.wsgi application-group=%{GLOBAL}\n",
+        ),
     );
 
-    let r = apache.get("/v/get");
-    assert_eq!(r.status, 200, "{}", apache.error_log());
-    assert_eq!(r.text(), "validated GET");
+    // In a sub-interpreter (the default) and in the main interpreter.
+    for v in ["/v", "/vg"] {
+        let r = apache.get(&format!("{v}/get"));
+        assert_eq!(r.status, 200, "{}", apache.error_log());
+        assert_eq!(r.text(), "validated GET");
 
-    let r = apache.request("HEAD", "/v/get", &[], b"");
-    assert_eq!(r.status, 200);
-    assert!(r.raw.ends_with(b"\r\n\r\n"));
+        let r = apache.request("HEAD", &format!("{v}/get"), &[], b"");
+        assert_eq!(r.status, 200);
+        assert!(r.raw.ends_with(b"\r\n\r\n"));
 
-    let r = apache.post("/v/post", b"first line\nsecond\nthe rest\nand more\n");
-    assert_eq!(r.status, 200, "{}", apache.error_log());
-    assert_eq!(r.text(), "first line\n|seco|nd\nthe rest\nand more\n|0");
+        let r = apache.post(
+            &format!("{v}/post"),
+            b"first line\nsecond\nthe rest\nand more\n",
+        );
+        assert_eq!(r.status, 200, "{}", apache.error_log());
+        assert_eq!(r.text(), "first line\n|seco|nd\nthe rest\nand more\n|0");
 
-    let r = apache.post("/v/iter-input", b"a\nb\nc\n");
-    assert_eq!(r.text(), "3 lines");
+        let r = apache.post(&format!("{v}/iter-input"), b"a\nb\nc\n");
+        assert_eq!(r.text(), "3 lines");
 
-    let r = apache.get("/v/stream");
-    assert_eq!(r.status, 200);
-    assert!(r.complete);
-    assert_eq!(r.text(), "written|item0|item1|item2|item3|item4|");
+        let r = apache.get(&format!("{v}/stream"));
+        assert_eq!(r.status, 200);
+        assert!(r.complete);
+        assert_eq!(r.text(), "written|item0|item1|item2|item3|item4|");
 
-    let r = apache.get("/v/file");
-    assert_eq!(r.status, 200);
-    assert_eq!(r.text(), include_str!("apps/validated.wsgi"));
+        let r = apache.get(&format!("{v}/file"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), include_str!("apps/validated.wsgi"));
 
-    let r = apache.get("/v/errors");
-    assert_eq!(r.status, 204);
-    assert!(wait_log_line(
-        &apache,
-        &["[client ", "validated errors stream"],
-        SECS5
-    ));
-    assert!(wait_log_line(
-        &apache,
-        &["[client ", "validated writelines"],
-        SECS5
-    ));
-
+        let r = apache.get(&format!("{v}/errors"));
+        assert_eq!(r.status, 204);
+        assert!(wait_log_line(
+            &apache,
+            &["[client ", "validated errors stream"],
+            SECS5
+        ));
+        assert!(wait_log_line(
+            &apache,
+            &["[client ", "validated writelines"],
+            SECS5
+        ));
+    }
     assert_eq!(apache.get("/v/missing").status, 404);
     // Give close()/__del__ complaints time to reach the log.
     std::thread::sleep(std::time::Duration::from_millis(300));
