@@ -491,7 +491,7 @@ fn try_file_wrapper(
     result: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
     let wrapper_type = m.getattr("FileWrapper")?;
-    if !result.get_type().is(&wrapper_type) {
+    if !result.is_instance(&wrapper_type).unwrap_or(false) {
         return Ok(false);
     }
     let ready = request::with(handle, |r| {
