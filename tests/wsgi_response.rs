@@ -462,6 +462,14 @@ fn streaming_big_bodies_and_client_disconnect() {
         );
     }
 
+    // HTTP/1.0: no chunking; the end of the body is the end of the connection.
+    let mut s = send_request(&apache, "GET /r/generator HTTP/1.0\r\n\r\n", b"");
+    let mut buf = Vec::new();
+    assert!(read_to_close(&mut s, &mut buf, SECS10));
+    let r = parse_response(&buf, false);
+    assert_eq!((r.status, r.text().as_str()), (200, "g0;g1;g2;"));
+    assert_eq!(r.header("Transfer-Encoding"), None);
+
     // 10 MiB from a generator, intact.
     let size = 10 * 1024 * 1024;
     let r = apache.get(&format!("/r/big-generator?size={size}"));
