@@ -185,8 +185,7 @@ pub fn install<'py>(
     add_fn(&m, c"_rs_write", |args, _| write(args))?;
     add_fn(&m, c"_rs_input_read", |args, _| -> PyResult<Py<PyAny>> {
         let (handle, size) = (handle_of(args)?, args.get_item(1)?.extract::<i64>()?);
-        let data = request::read(args.py(), handle, size)?;
-        Ok(PyBytes::new(args.py(), &data).into_any().unbind())
+        Ok(request::read(args.py(), handle, size)?.into_any().unbind())
     })?;
     add_fn(
         &m,
@@ -202,7 +201,10 @@ pub fn install<'py>(
         let level = args.get_item(1)?.extract::<i64>()?;
         let text = args.get_item(2)?;
         let text = text.str()?;
-        request::log(handle, level_of(level), text.to_str()?);
+        let text = text.to_str()?;
+        // A piped ErrorLog can block: never with the GIL held.
+        args.py()
+            .detach(|| request::log(handle, level_of(level), text));
         Ok(())
     })?;
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use crate::apache::log::Level;
 
@@ -175,16 +176,110 @@ fn take(handle: u64, n: usize) -> PyResult<Vec<u8>> {
     })
 }
 
-/// `wsgi.input.read(size)`: up to `size` bytes (all remaining if negative).
-pub fn read(py: Python<'_>, handle: u64, size: i64) -> PyResult<Vec<u8>> {
-    let want = if size < 0 { usize::MAX } else { size as usize };
-    while buffered(handle)? < want {
-        let need = want.saturating_sub(buffered(handle)?);
-        if !fill(py, handle, need)? {
-            break;
+/// Moves up to `dst.len()` buffered body bytes into `dst`.
+fn drain_into(handle: u64, dst: &mut [u8]) -> PyResult<usize> {
+    with_live(handle, |r| {
+        let i = &mut r.input;
+        let n = dst.len().min(i.buf.len() - i.pos);
+        dst[..n].copy_from_slice(&i.buf[i.pos..i.pos + n]);
+        i.pos += n;
+        n
+    })
+}
+
+/// Reads from the transport straight into `dst` until it is full, the body
+/// ends or a read fails (the failure is kept for later reads). Runs without
+/// the GIL. Returns the bytes read and whether a failure stopped it.
+fn read_direct(handle: u64, dst: &mut [u8]) -> (usize, Option<InputError>) {
+    let mut got = 0;
+    while got < dst.len() {
+        let step = with(handle, |r| {
+            if r.input.eof {
+                return Ok(0);
+            }
+            if let Some(e) = &r.input.error {
+                return Err(e.clone());
+            }
+            match r.transport.read_body(&mut dst[got..]) {
+                Ok(0) => {
+                    r.input.eof = true;
+                    Ok(0)
+                }
+                Ok(n) => {
+                    r.input.bytes_read += n as u64;
+                    Ok(n)
+                }
+                Err(e) => {
+                    r.input.error = Some(e.clone());
+                    Err(e)
+                }
+            }
+        });
+        match step {
+            Some(Ok(0)) | None => break,
+            Some(Ok(n)) => got += n,
+            Some(Err(e)) => return (got, Some(e)),
         }
     }
-    take(handle, want)
+    (got, None)
+}
+
+fn read_error(e: &InputError) -> PyErr {
+    PyOSError::new_err(format!("mod_wsgi request data read error: {}", e.message))
+}
+
+/// `wsgi.input.read(size)`: up to `size` bytes (all remaining if negative).
+/// A sized read goes from the input filters straight into the result object,
+/// with the GIL released once for the whole read.
+pub fn read<'py>(py: Python<'py>, handle: u64, size: i64) -> PyResult<Bound<'py, PyBytes>> {
+    if size < 0 {
+        return read_all(py, handle);
+    }
+    let want = size as usize;
+    let done = with_live(handle, |r| r.input.eof || r.input.error.is_some())?;
+    if done || buffered(handle)? >= want {
+        if buffered(handle)? == 0
+            && let Some(e) = with_live(handle, |r| r.input.error.clone())?
+        {
+            return Err(read_error(&e));
+        }
+        return Ok(PyBytes::new(py, &take(handle, want)?));
+    }
+    let mut got = 0;
+    let mut failure = None;
+    let bytes = PyBytes::new_with(py, want, |dst| {
+        got = drain_into(handle, dst)?;
+        let rest = &mut dst[got..];
+        let (n, e) = py.detach(|| read_direct(handle, rest));
+        got += n;
+        failure = e;
+        Ok(())
+    })?;
+    match failure {
+        // Data read before a failure is returned; the next read raises.
+        Some(e) if got == 0 => Err(read_error(&e)),
+        _ if got < want => Ok(PyBytes::new(py, &bytes.as_bytes()[..got])),
+        _ => Ok(bytes),
+    }
+}
+
+fn read_all<'py>(py: Python<'py>, handle: u64) -> PyResult<Bound<'py, PyBytes>> {
+    let mut data = take(handle, usize::MAX)?;
+    let failure = py.detach(|| {
+        loop {
+            let start = data.len();
+            data.resize(start + READ_CHUNK, 0);
+            let (n, e) = read_direct(handle, &mut data[start..]);
+            data.truncate(start + n);
+            if e.is_some() || n < READ_CHUNK {
+                return e;
+            }
+        }
+    });
+    match failure {
+        Some(e) if data.is_empty() => Err(read_error(&e)),
+        _ => Ok(PyBytes::new(py, &data)),
+    }
 }
 
 /// `wsgi.input.readline(size)`: through the next `\n`, at most `size` bytes.
@@ -226,7 +321,16 @@ pub enum SendError {
 /// Sends body bytes for the request, committing the head first. Bytes beyond
 /// the app's Content-Length are dropped. The GIL is released around the I/O.
 pub fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Result<(), SendError> {
-    let r = py.detach(|| {
+    // httpd's core output filter writes without blocking and sets aside up to
+    // 64 KiB per connection; only a flush, or more than that, can block. So a
+    // small response is passed with the GIL held, saving a GIL hand-off (and a
+    // thread switch) per request; anything that may block releases it.
+    let may_block = how == Write::Flush
+        || with(handle, |r| {
+            r.output.bytes_sent + data.len() as u64 > NONBLOCKING_LIMIT
+        })
+        .unwrap_or(true);
+    let send = || {
         with(handle, |r| {
             let out = &mut r.output;
             if out.failed {
@@ -258,6 +362,11 @@ pub fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Result<(), 
                 SendError::Failed(e.0)
             })
         })
-    });
+    };
+    let r = if may_block { py.detach(send) } else { send() };
     r.unwrap_or(Err(SendError::Expired))
 }
+
+/// Bytes a response may total before writes are assumed able to block
+/// (httpd's THRESHOLD_MAX_BUFFER).
+const NONBLOCKING_LIMIT: u64 = 64 * 1024;
