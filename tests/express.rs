@@ -1,0 +1,391 @@
+//! wsgi-express end to end: the built binary writes its configuration, execs
+//! a real apache2 on a free loopback port, serves the app, and stops on SIGINT.
+//! Every wait is bounded; the server is killed by PID (its own process group)
+//! when a test ends.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestDir, free_port, is_root, parse_response};
+
+const EXPRESS: &str = env!("CARGO_BIN_EXE_wsgi-express");
+
+fn hello_source() -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello.wsgi"))
+        .expect("examples/hello.wsgi")
+}
+
+/// wsgi-express running (as apache2 after its exec), stopped when dropped.
+struct Express {
+    child: Child,
+    port: u16,
+    root: PathBuf,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Express {
+    /// Starts `wsgi-express ARGS --port P --server-root DIR/root` in `cwd`,
+    /// with stdout/stderr going to files in `dir`, and waits for the port.
+    fn start(dir: &TestDir, cwd: &Path, args: &[&str]) -> Express {
+        let port = free_port();
+        let root = dir.0.join("root");
+        let stdout = dir.0.join("stdout.txt");
+        let stderr = dir.0.join("stderr.txt");
+        let child = Command::new(EXPRESS)
+            // Its own process group: prefork signals its whole group on shutdown.
+            .process_group(0)
+            .current_dir(cwd)
+            .env_remove("VIRTUAL_ENV")
+            .args(args)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--server-root")
+            .arg(&root)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("run wsgi-express");
+        let mut e = Express {
+            child,
+            port,
+            root,
+            stdout,
+            stderr,
+        };
+        e.wait_ready();
+        e
+    }
+
+    fn output(&self) -> String {
+        let read =
+            |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            read(&self.stdout),
+            read(&self.stderr)
+        )
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + common::START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "wsgi-express exited during start ({status}):\n{}",
+                    self.output()
+                );
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wsgi-express did not start listening in time:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn get(&self, path: &str) -> common::Response {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        parse_response(&raw, false)
+    }
+
+    /// Sends `sig` to the whole process group (as Ctrl-C in a terminal does)
+    /// and waits, bounded, for Apache to exit.
+    fn stop_with(&mut self, sig: i32, within: Duration) -> bool {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling the process group of our own child.
+        unsafe { libc::kill(-pid, sig) };
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Express {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None))
+            && !self.stop_with(libc::SIGTERM, Duration::from_secs(15))
+        {
+            let pid = self.child.id() as i32;
+            // SAFETY: killing the process group of our own child.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+        kill_leftovers(&self.root.join("httpd.conf"));
+    }
+}
+
+/// PIDs of processes whose command line names `conf` (Apache children that
+/// outlived their parent: there should be none).
+fn processes_using(conf: &Path) -> Vec<i32> {
+    let needle = conf.display().to_string();
+    let mut pids = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmd).contains(&needle)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn kill_leftovers(conf: &Path) {
+    for pid in processes_using(conf) {
+        // SAFETY: a PID whose command line names our private configuration.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+fn run_express(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(EXPRESS)
+        .current_dir(cwd)
+        .env_remove("VIRTUAL_ENV")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wsgi-express")
+}
+
+#[test]
+fn serves_a_script_and_stops_on_sigint() {
+    let dir = TestDir::new("express-hello");
+    dir.write("app/hello.wsgi", &hello_source());
+    let mut e = Express::start(&dir, &dir.0, &[&dir.path("app/hello.wsgi"), "--access-log"]);
+    let r = e.get("/");
+    assert_eq!(r.status, 200, "{}", e.output());
+    assert_eq!(r.text(), "Hello World!\n");
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(e.get("/some/path").text(), "Hello World!\n");
+
+    let out = e.output();
+    assert!(
+        out.contains(&format!("at http://127.0.0.1:{}/", e.port)),
+        "no banner:\n{out}"
+    );
+    // The access log goes to stdout, the error log to stderr.
+    assert!(out.contains("\"GET /some/path HTTP/1.1\" 200"), "{out}");
+    assert!(out.contains("resuming normal operations"), "{out}");
+
+    let conf = e.root.join("httpd.conf");
+    assert!(
+        e.stop_with(libc::SIGINT, Duration::from_secs(15)),
+        "Apache did not exit within 15 s of SIGINT:\n{}",
+        e.output()
+    );
+    // No child outlives the parent.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_using(&conf).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        processes_using(&conf).is_empty(),
+        "Apache children left over"
+    );
+}
+
+#[test]
+fn serves_module_callable_at_a_mount_point_under_prefork() {
+    let dir = TestDir::new("express-module");
+    dir.write("proj/pkg/__init__.py", "");
+    dir.write(
+        "proj/pkg/web.py",
+        r#"
+class App:
+    def wsgi(self, environ, start_response):
+        body = ('%s|%s' % (environ['SCRIPT_NAME'], environ['PATH_INFO'])).encode()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [body]
+
+app = App()
+"#,
+    );
+    let proj = dir.0.join("proj");
+    let e = Express::start(
+        &dir,
+        &proj,
+        &[
+            "pkg.web:app.wsgi",
+            "--mount-point",
+            "/sub/",
+            "--mpm",
+            "prefork",
+            "--processes",
+            "2",
+        ],
+    );
+    let r = e.get("/sub/x/y");
+    assert_eq!(r.status, 200, "{}", e.output());
+    assert_eq!(r.text(), "/sub|/x/y");
+    assert_eq!(e.get("/sub").text(), "/sub|");
+    // Outside the mount point: nothing is served.
+    assert_eq!(e.get("/").status, 404);
+    assert!(e.root.join("handler.wsgi").is_file());
+}
+
+#[test]
+fn setup_only_writes_a_config_apache_accepts() {
+    let dir = TestDir::new("express-setup");
+    let app = dir.write("hello.wsgi", &hello_source());
+    let root = dir.0.join("root");
+    let port = free_port().to_string();
+    let out = run_express(
+        &dir.0,
+        &[
+            "--setup-only",
+            "--port",
+            &port,
+            "--server-root",
+            root.to_str().unwrap(),
+            "--access-log",
+            "--disable-reloading",
+            "--threads",
+            "3",
+            "--processes",
+            "2",
+            "--mpm",
+            "worker",
+            app.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = root.join("httpd.conf");
+    assert!(
+        stdout.contains(&format!("-f {} -DFOREGROUND", conf.display())),
+        "{stdout}"
+    );
+    let text = fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("WSGIScriptReloading Off"), "{text}");
+    assert!(text.contains("ThreadsPerChild 3"), "{text}");
+    // Nothing was started.
+    assert!(TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err());
+    let check = Command::new("apache2")
+        .arg("-t")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .expect("apache2 -t");
+    assert!(
+        check.status.success(),
+        "apache2 -t rejected the configuration:\n{}\n{text}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn errors_are_clear() {
+    let dir = TestDir::new("express-errors");
+    let out = run_express(&dir.0, &["missing.wsgi"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'missing.wsgi' does not exist"));
+
+    let app = dir.write("hello.wsgi", &hello_source());
+    let out = run_express(
+        &dir.0,
+        &["--module", "/nonexistent/mod.so", app.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--module /nonexistent/mod.so"));
+
+    let out = run_express(&dir.0, &["--threads", "zero", "x.wsgi"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+
+    let out = run_express(&dir.0, &["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--python-home"));
+}
+
+#[test]
+fn flask_app_from_a_venv() {
+    let venv = common::test_venv();
+    let dir = TestDir::new("express-flask");
+    dir.write(
+        "site/flaskapp.py",
+        "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/')\ndef index():\n    return 'flask ok'\n",
+    );
+    let e = Express::start(
+        &dir,
+        &dir.0.join("site"),
+        &["flaskapp:app", "--python-home", venv.to_str().unwrap()],
+    );
+    let r = e.get("/");
+    assert_eq!(r.status, 200, "{}", e.output());
+    assert_eq!(r.text(), "flask ok");
+}
+
+/// As root with the app in a directory www-data cannot enter, wsgi-express
+/// warns and lets the children keep their capabilities; with --no-keep-caps
+/// it refuses instead.
+#[test]
+fn unreadable_app_as_root_warns_and_still_serves() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = TestDir::new("express-private");
+    dir.write("private/hello.wsgi", &hello_source());
+    let private = dir.0.join("private");
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let app = dir.path("private/hello.wsgi");
+
+    let root = dir.path("setup-root");
+    let out = run_express(
+        &dir.0,
+        &[
+            "--no-keep-caps",
+            "--setup-only",
+            "--server-root",
+            &root,
+            &app,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read") && err.contains(private.to_str().unwrap()),
+        "{err}"
+    );
+
+    let e = Express::start(&dir, &dir.0, &[&app]);
+    let r = e.get("/");
+    assert_eq!(r.status, 200, "{}", e.output());
+    assert_eq!(r.text(), "Hello World!\n");
+    let out = e.output();
+    assert!(out.contains("SECBIT_NO_SETUID_FIXUP"), "{out}");
+    assert!(out.contains("www-data"), "{out}");
+}
