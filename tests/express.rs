@@ -46,6 +46,8 @@ impl Express {
             .current_dir(cwd)
             .env_remove("VIRTUAL_ENV")
             .args(args)
+            .arg("--module")
+            .arg(common::module_path())
             .arg("--port")
             .arg(port.to_string())
             .arg("--server-root")
@@ -166,10 +168,15 @@ fn kill_leftovers(conf: &Path) {
     }
 }
 
+/// Runs wsgi-express to completion (errors, --help, --setup-only). The module
+/// is named explicitly: `cargo test` refreshes target/<profile>/deps/, not
+/// the copy next to the binary that wsgi-express would pick by default.
 fn run_express(cwd: &Path, args: &[&str]) -> Output {
     Command::new(EXPRESS)
         .current_dir(cwd)
         .env_remove("VIRTUAL_ENV")
+        .arg("--module")
+        .arg(common::module_path())
         .args(args)
         .stdin(Stdio::null())
         .output()
