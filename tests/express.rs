@@ -36,6 +36,14 @@ impl Express {
     /// Starts `wsgi-express ARGS --port P --server-root DIR/root` in `cwd`,
     /// with stdout/stderr going to files in `dir`, and waits for the port.
     fn start(dir: &TestDir, cwd: &Path, args: &[&str]) -> Express {
+        let module = common::module_path().display().to_string();
+        let mut with_module = vec!["--module", module.as_str()];
+        with_module.extend_from_slice(args);
+        Express::start_plain(dir, cwd, &with_module)
+    }
+
+    /// As `start`, with wsgi-express finding the module by itself.
+    fn start_plain(dir: &TestDir, cwd: &Path, args: &[&str]) -> Express {
         let port = free_port();
         let root = dir.0.join("root");
         let stdout = dir.0.join("stdout.txt");
@@ -46,8 +54,6 @@ impl Express {
             .current_dir(cwd)
             .env_remove("VIRTUAL_ENV")
             .args(args)
-            .arg("--module")
-            .arg(common::module_path())
             .arg("--port")
             .arg(port.to_string())
             .arg("--server-root")
@@ -187,7 +193,8 @@ fn run_express(cwd: &Path, args: &[&str]) -> Output {
 fn serves_a_script_and_stops_on_sigint() {
     let dir = TestDir::new("express-hello");
     dir.write("app/hello.wsgi", &hello_source());
-    let mut e = Express::start(&dir, &dir.0, &[&dir.path("app/hello.wsgi"), "--access-log"]);
+    // The module is found next to the binary (or in deps/ under cargo).
+    let mut e = Express::start_plain(&dir, &dir.0, &[&dir.path("app/hello.wsgi"), "--access-log"]);
     let r = e.get("/");
     assert_eq!(r.status, 200, "{}", e.output());
     assert_eq!(r.text(), "Hello World!\n");

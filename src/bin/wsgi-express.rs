@@ -733,13 +733,24 @@ fn find_module(given: Option<&Path>) -> Result<PathBuf, String> {
             Err(format!("--module {}: no such file", p.display()))
         };
     }
-    let beside = std::env::current_exe()
+    let exe_dir = std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(|d| d.join("libmod_wsgi_rs.so")));
-    if let Some(p) = &beside
-        && p.is_file()
-    {
-        return Ok(p.clone());
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let beside = exe_dir.as_ref().map(|d| d.join("libmod_wsgi_rs.so"));
+    // In a cargo target directory, `cargo run`/`cargo test` refresh deps/ but
+    // only `cargo build` refreshes the copy beside the binary: take the newer.
+    let newest = exe_dir
+        .iter()
+        .flat_map(|d| {
+            [
+                d.join("libmod_wsgi_rs.so"),
+                d.join("deps/libmod_wsgi_rs.so"),
+            ]
+        })
+        .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max();
+    if let Some((_, p)) = newest {
+        return Ok(p);
     }
     let installed = apxs_libexecdir()
         .unwrap_or_else(|| PathBuf::from(DEBIAN_MODULES))
