@@ -531,7 +531,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// A Python venv with Flask and Django, readable by the Apache user. Created
-/// once (by `scripts/setup` or on first use) from Debian's python3.11.
+/// once (by `scripts/setup.sh` or on first use) from Debian's python3.11.
 pub fn test_venv() -> PathBuf {
     let venv = PathBuf::from(
         std::env::var("MOD_WSGI_RS_TEST_VENV")
