@@ -17,6 +17,10 @@ pub struct EmbeddedTransport {
     out: *mut ffi::apr_bucket_brigade,
     input: *mut ffi::apr_bucket_brigade,
     sendfile: bool,
+    /// The body ended (`Write::Last`); `finish` owes FLUSH + EOS.
+    ended: bool,
+    /// `abort` already ended the response.
+    aborted: bool,
 }
 
 // SAFETY: the adapter keeps the transport in a thread-local and uses it only
@@ -40,6 +44,8 @@ impl EmbeddedTransport {
             out,
             input,
             sendfile,
+            ended: false,
+            aborted: false,
         }
     }
 
@@ -157,11 +163,13 @@ impl Transport for EmbeddedTransport {
     }
 
     fn write(&mut self, data: &[u8], how: Write) -> Result<(), OutputError> {
+        // The last bytes are passed like buffered ones (httpd writes what it
+        // can without blocking); `finish` flushes and ends the stream.
         let flags = match how {
-            Write::Buffer => 0,
+            Write::Buffer | Write::Last => 0,
             Write::Flush => ffi::WSGI_SHIM_FLUSH,
-            Write::Last => ffi::WSGI_SHIM_EOS,
         };
+        self.ended |= how == Write::Last;
         // SAFETY: r and the brigade are live; the transient bucket is copied by
         // any filter that keeps it past this call.
         let rv = unsafe {
@@ -211,8 +219,28 @@ impl Transport for EmbeddedTransport {
     }
 
     fn abort(&mut self) {
+        self.aborted = true;
         // SAFETY: r and the brigade are live.
         unsafe { ffi::wsgi_shim_send_abort(self.r, self.out) };
+    }
+
+    fn finish(&mut self) {
+        if !self.ended || self.aborted {
+            return;
+        }
+        self.ended = false;
+        // SAFETY: r and the brigade are live; an empty send only appends the
+        // FLUSH and EOS buckets. A failure here means the client went away,
+        // which httpd records on the connection itself.
+        unsafe {
+            ffi::wsgi_shim_send(
+                self.r,
+                self.out,
+                ptr::null(),
+                0,
+                ffi::WSGI_SHIM_FLUSH | ffi::WSGI_SHIM_EOS,
+            )
+        };
     }
 
     fn log(&self, level: Level, message: &str) {

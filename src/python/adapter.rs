@@ -156,16 +156,26 @@ fn format_err_full(py: Python<'_>, e: &PyErr) -> String {
     }
 }
 
-/// Runs the request described by `spec` in the current interpreter.
+/// Runs the request described by `spec` in the current interpreter. The
+/// transport comes back for [`Transport::finish`], which the caller runs once
+/// it has left the interpreter.
 pub fn run(
     py: Python<'_>,
     m: &Bound<'_, PyModule>,
     spec: &RequestSpec,
     transport: Box<dyn Transport>,
-) -> Outcome {
+) -> (Outcome, Option<Box<dyn Transport>>) {
     let active = request::begin(transport);
-    let handle = active.handle;
+    let outcome = run_request(py, m, spec, active.handle);
+    (outcome, active.end())
+}
 
+fn run_request(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    spec: &RequestSpec,
+    handle: u64,
+) -> Outcome {
     let script = match m.getattr("_load_script").and_then(|f| {
         f.call1((
             &spec.module_name,
@@ -228,7 +238,6 @@ pub fn run(
             Outcome::Status(500)
         }
     };
-    drop(active);
     outcome
 }
 

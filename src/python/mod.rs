@@ -70,7 +70,13 @@ pub fn serve(spec: &RequestSpec, transport: Box<dyn transport::Transport>) -> Ou
         }
     };
     match interp.run(|py, m| adapter::run(py, m, spec, transport)) {
-        Ok(outcome) => outcome,
+        Ok((outcome, transport)) => {
+            // Out of the interpreter: the final flush runs without the GIL.
+            if let Some(mut t) = transport {
+                t.finish();
+            }
+            outcome
+        }
         Err(panic) => {
             log::process(
                 Level::Crit,

@@ -73,6 +73,20 @@ pub struct ActiveGuard {
     pub handle: u64,
 }
 
+impl ActiveGuard {
+    /// Ends the request's time as this thread's active request and gives its
+    /// transport back (for `Transport::finish`, outside the GIL).
+    pub fn end(self) -> Option<Box<dyn Transport>> {
+        ACTIVE.with(|a| {
+            let mut a = a.borrow_mut();
+            match a.as_ref() {
+                Some(r) if r.handle == self.handle => a.take().map(|r| r.transport),
+                _ => None,
+            }
+        })
+    }
+}
+
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         ACTIVE.with(|a| {

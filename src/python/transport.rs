@@ -28,7 +28,7 @@ pub enum Write {
     Buffer,
     /// Push everything written so far to the client now.
     Flush,
-    /// This is the end of the body.
+    /// This is the end of the body; the server may hold it until `finish`.
     Last,
 }
 
@@ -50,6 +50,13 @@ pub trait Transport {
     /// The body failed after output started: end the response so the client
     /// can tell it is incomplete (no last chunk; connection closed).
     fn abort(&mut self);
+
+    /// Completes a response whose body ended (`Write::Last`): pushes out what
+    /// is still buffered and ends the stream. Called once the application is
+    /// done, without the GIL, so the final (possibly blocking) write never
+    /// holds it, and the worker writes the response itself instead of handing
+    /// it to the MPM's write-completion loop.
+    fn finish(&mut self);
 
     /// Writes to the error log with this request's context.
     fn log(&self, level: Level, message: &str);
