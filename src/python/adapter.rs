@@ -217,7 +217,7 @@ fn run_request(
         }
     };
     let started = std::time::Instant::now();
-    let outcome = match build_environ(py, m, spec, handle) {
+    match build_environ(py, m, spec, handle) {
         Ok(environ) => {
             let errors = environ.get_item("wsgi.errors").ok().flatten();
             let app = m
@@ -237,8 +237,7 @@ fn run_request(
             log_exception(py, handle, spec, &e);
             Outcome::Status(500)
         }
-    };
-    outcome
+    }
 }
 
 fn finish_events(
