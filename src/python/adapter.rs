@@ -149,9 +149,12 @@ fn format_err_full(py: Python<'_>, e: &PyErr) -> String {
     let formatted = PyModule::import(py, "traceback")
         .and_then(|tb| tb.getattr("format_exception"))
         .and_then(|f| f.call1((e.get_type(py), e.value(py), e.traceback(py))))
-        .and_then(|lines| lines.extract::<Vec<String>>());
+        // Joined in Python: extracting a Vec would go through PyO3's cached
+        // `collections.abc.Sequence`, shared across interpreters.
+        .and_then(|lines| PyString::new(py, "").call_method1("join", (lines,)))
+        .and_then(|text| text.extract::<String>());
     match formatted {
-        Ok(lines) => lines.concat(),
+        Ok(text) => text,
         Err(_) => format_err(py, e),
     }
 }
