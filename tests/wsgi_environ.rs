@@ -49,18 +49,7 @@ fn htpasswd_line(user: &str, password: &str) -> String {
 }
 
 fn base64(s: &str) -> String {
-    let out = Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(s.as_bytes())?;
-            c.wait_with_output()
-        })
-        .expect("base64");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    filter("base64", &["-w0"], s.as_bytes())
 }
 
 const CONF: &str = r#"

@@ -513,8 +513,10 @@ pub fn half_close(s: &TcpStream) {
     let _ = s.shutdown(Shutdown::Write);
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
-    let out = Command::new("sha256sum")
+/// The first word a coreutils filter prints for `data` on its stdin.
+pub fn filter(cmd: &str, args: &[&str], data: &[u8]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -522,12 +524,16 @@ pub fn sha256_hex(data: &[u8]) -> String {
             c.stdin.take().unwrap().write_all(data)?;
             c.wait_with_output()
         })
-        .expect("sha256sum");
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()
         .unwrap_or("")
         .to_string()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    filter("sha256sum", &[], data)
 }
 
 /// A Python venv with Flask and Django, readable by the Apache user. Created
