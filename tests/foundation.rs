@@ -257,6 +257,17 @@ fn configtest_accepts_good_and_rejects_malformed_aliases() {
     let (ok, out) = configtest("<Location /x>\nWSGIScriptAlias /x /srv/x.wsgi\n</Location>");
     assert!(!ok);
     assert!(out.contains("WSGIScriptAlias"), "{out}");
+    let (ok, out) = configtest("WSGIPythonHome /nonexistent/venv");
+    assert!(!ok);
+    assert!(
+        out.contains("WSGIPythonHome: '/nonexistent/venv' does not exist"),
+        "{out}"
+    );
+    let old = TestDir::new("oldvenv");
+    old.write("pyvenv.cfg", "home = /usr/bin\nversion = 3.9.2\n");
+    let (ok, out) = configtest(&format!("WSGIPythonHome {}", old.0.display()));
+    assert!(!ok);
+    assert!(out.contains("was made with Python 3.9.2"), "{out}");
 }
 
 #[test]

@@ -421,6 +421,7 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
                 "the sys.prefix of a Python installation or virtualenv",
             )?;
             require_absolute(name, "directory", v)?;
+            super::python_home::check(v, super::python_home::BUILT_PYTHON)?;
             g.python_home = Some(v.to_string());
         }
         "WSGIPythonPath" => {

@@ -3,6 +3,7 @@
 
 pub mod directives;
 pub mod groups;
+pub mod python_home;
 pub mod script_alias;
 pub mod settings;
 pub mod words;

@@ -70,7 +70,13 @@ pub fn initialize(g: &GlobalSettings) -> Result<(), String> {
         let result = configure(cfg, g)
             .and_then(|()| check(ffi::Py_InitializeFromConfig(cfg), "Py_InitializeFromConfig"));
         ffi::PyConfig_Clear(cfg);
-        result?;
+        result.map_err(|e| match &g.python_home {
+            Some(home) => format!(
+                "{e} (WSGIPythonHome is '{home}': it must be the sys.prefix of a Python {} installation or virtualenv readable by this process)",
+                crate::config::python_home::BUILT_PYTHON
+            ),
+            None => e,
+        })?;
         // Release the GIL: threads take it per request.
         let ts = ffi::PyEval_SaveThread();
         interpreters::adopt_initial_thread_state(ts);

@@ -1,0 +1,101 @@
+//! Checking `WSGIPythonHome` at configtest: the most common mod_wsgi failure
+//! is a home that does not exist, points at site-packages, or is a virtualenv
+//! made with another Python than the one the module embeds — which mod_wsgi
+//! reports only as "No module named 'encodings'" in every child.
+
+use std::fs;
+use std::path::Path;
+
+/// The Python X.Y this module was built against.
+pub const BUILT_PYTHON: &str = env!("WSGI_PYTHON_VERSION");
+
+/// `Ok` if `home` can serve as sys.prefix for Python `version` ("3.11").
+pub fn check(home: &str, version: &str) -> Result<(), String> {
+    let dir = Path::new(home);
+    if !dir.is_dir() {
+        return Err(format!(
+            "WSGIPythonHome: '{home}' does not exist or is not a directory"
+        ));
+    }
+    let venv_cfg = dir.join("pyvenv.cfg");
+    if let Ok(text) = fs::read_to_string(&venv_cfg) {
+        // venv writes `version = 3.11.2`; virtualenv writes `version_info = 3.11.2.final.0`.
+        let found = text.lines().find_map(|line| {
+            let (k, v) = line.split_once('=')?;
+            matches!(k.trim(), "version" | "version_info").then(|| v.trim().to_string())
+        });
+        return match found {
+            Some(v) if v == version || v.starts_with(&format!("{version}.")) => Ok(()),
+            Some(v) => Err(format!(
+                "WSGIPythonHome: the virtualenv '{home}' was made with Python {v}, but this module \
+                 embeds Python {version}; recreate it with python{version} -m venv"
+            )),
+            None => Ok(()),
+        };
+    }
+    if dir.join(format!("lib/python{version}")).is_dir() {
+        return Ok(());
+    }
+    let hint = if dir.ends_with("site-packages") {
+        " (it should be the sys.prefix, e.g. the virtualenv directory, not its site-packages)"
+    } else {
+        ""
+    };
+    Err(format!(
+        "WSGIPythonHome: '{home}' is neither a virtualenv (no pyvenv.cfg) nor a Python {version} \
+         installation (no lib/python{version}){hint}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("mwr-home-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn homes() {
+        assert!(
+            check("/nonexistent/venv", "3.11")
+                .unwrap_err()
+                .contains("does not exist")
+        );
+        let venv = tempdir("venv");
+        fs::write(
+            venv.join("pyvenv.cfg"),
+            "home = /usr/bin\nversion = 3.11.2\n",
+        )
+        .unwrap();
+        assert!(check(venv.to_str().unwrap(), "3.11").is_ok());
+        let e = check(venv.to_str().unwrap(), "3.12").unwrap_err();
+        assert!(
+            e.contains("made with Python 3.11.2") && e.contains("python3.12 -m venv"),
+            "{e}"
+        );
+        let virtualenv = tempdir("virtualenv");
+        fs::write(
+            virtualenv.join("pyvenv.cfg"),
+            "version_info = 3.11.7.final.0\n",
+        )
+        .unwrap();
+        assert!(check(virtualenv.to_str().unwrap(), "3.11").is_ok());
+        let prefix = tempdir("prefix");
+        fs::create_dir_all(prefix.join("lib/python3.11")).unwrap();
+        assert!(check(prefix.to_str().unwrap(), "3.11").is_ok());
+        let sp = tempdir("sp").join("site-packages");
+        fs::create_dir_all(&sp).unwrap();
+        assert!(
+            check(sp.to_str().unwrap(), "3.11")
+                .unwrap_err()
+                .contains("not its site-packages")
+        );
+        for d in [venv, virtualenv, prefix] {
+            let _ = fs::remove_dir_all(d);
+        }
+    }
+}
