@@ -703,3 +703,37 @@ fn raw_get(apache: &Apache, path: &str, host: &str) -> Response {
     let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     parse_response(&apache.raw(req.as_bytes()), false)
 }
+
+#[test]
+fn log_handler_writes_to_the_error_log() {
+    let dir = TestDir::new("loghandler");
+    dir.write(
+        "l.wsgi",
+        "import logging, mod_wsgi\nlog = logging.getLogger('app')\nlog.addHandler(mod_wsgi.LogHandler())\nlog.setLevel(logging.DEBUG)\n\
+         def application(e, sr):\n    log.warning('careful %s', 'now')\n    log.error('broken\\nsecond line')\n    log.debug('detail')\n    sr('200 OK', [])\n    return [b'ok']\n",
+    );
+    let apache = Apache::start(
+        &dir,
+        &ApacheConfig::new("WSGIScriptAlias /l {dir}/l.wsgi\n").log_level("info"),
+    );
+    assert_eq!(apache.get("/l").text(), "ok");
+    assert!(apache.wait_for_log("second line", Duration::from_secs(5)));
+    let log = apache.error_log();
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("careful now").contains("[wsgi:warn]")
+            && line("careful now").contains("[client 127.0.0.1"),
+        "{log}"
+    );
+    assert!(line("broken").contains("[wsgi:error]"), "{log}");
+    assert!(line("second line").contains("[wsgi:error]"), "{log}");
+    assert!(
+        !log.contains("detail"),
+        "debug is below LogLevel info:\n{log}"
+    );
+}

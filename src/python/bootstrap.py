@@ -351,6 +351,50 @@ def _process_stopping(reason):
 
 # --- Logging helpers ----------------------------------------------------------
 
+def _make_log_handler():
+    import logging
+
+    class LogHandler(logging.Handler):
+        """A logging handler writing to Apache's error log: CRITICAL, ERROR,
+        WARNING, INFO and DEBUG records become [wsgi:crit|error|warn|info|debug]
+        lines, with the client context when logged during a request."""
+
+        def emit(self, record):
+            try:
+                text = self.format(record)
+            except Exception:
+                self.handleError(record)
+                return
+            level = record.levelno
+            if level >= logging.CRITICAL:
+                apache_level = _LOG_CRIT
+            elif level >= logging.ERROR:
+                apache_level = _LOG_ERR
+            elif level >= logging.WARNING:
+                apache_level = _LOG_WARNING
+            elif level >= logging.INFO:
+                apache_level = _LOG_INFO
+            else:
+                apache_level = _LOG_DEBUG
+            for line in text.split('\n'):
+                _rs_log(0, apache_level, line)
+
+    return LogHandler
+
+
+class RequestTimeout(BaseException):
+    """Raised in a request thread that exceeded its daemon's request-timeout."""
+
+
+def __getattr__(name):
+    # `logging` is imported only by applications that use mod_wsgi.LogHandler.
+    if name == 'LogHandler':
+        handler = _make_log_handler()
+        globals()['LogHandler'] = handler
+        return handler
+    raise AttributeError("module 'mod_wsgi' has no attribute %r" % name)
+
+
 def _log_server(level, message):
     for line in message.split('\n'):
         _rs_log(0, level, line)
