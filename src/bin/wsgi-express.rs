@@ -626,40 +626,10 @@ fn render_config(p: &Plan) -> Result<String, String> {
     Ok(c)
 }
 
-/// Major.minor from a venv's pyvenv.cfg (`version = 3.11.2` or `version_info = ...`).
-fn pyvenv_version(cfg: &str) -> Option<String> {
-    cfg.lines().find_map(|line| {
-        let (k, v) = line.split_once('=')?;
-        if !matches!(k.trim(), "version" | "version_info") {
-            return None;
-        }
-        let mut parts = v.trim().split('.');
-        Some(format!("{}.{}", parts.next()?, parts.next()?))
-    })
-}
-
-/// Checks that `home` is a Python prefix or venv for the module's Python.
+/// Checks that `home` is a Python prefix or venv for the module's Python
+/// (the same check `WSGIPythonHome` gets at configtest).
 fn check_python_home(home: &Path) -> Result<(), String> {
-    let cfg = home.join("pyvenv.cfg");
-    if let Ok(text) = fs::read_to_string(&cfg) {
-        return match pyvenv_version(&text) {
-            Some(v) if v == PYTHON_VERSION => Ok(()),
-            Some(v) => Err(format!(
-                "{} is a Python {v} virtual environment, but this mod_wsgi-rs was built for Python \
-                 {PYTHON_VERSION}; create the venv with python{PYTHON_VERSION} -m venv",
-                home.display()
-            )),
-            None => Ok(()),
-        };
-    }
-    if home.join(format!("lib/python{PYTHON_VERSION}")).is_dir() {
-        return Ok(());
-    }
-    Err(format!(
-        "{} is neither a virtual environment (no pyvenv.cfg) nor a Python {PYTHON_VERSION} \
-         installation prefix (no lib/python{PYTHON_VERSION})",
-        home.display()
-    ))
+    mod_wsgi_rs::config::python_home::check(&home.display().to_string(), PYTHON_VERSION)
 }
 
 /// `/dev/stderr` or `/dev/stdout` when httpd (running as us) can reopen it,
@@ -1512,19 +1482,6 @@ mod tests {
         assert_eq!(url("::1", 8000, "/"), "http://[::1]:8000/");
         assert_eq!(listen_address("::", 8000), "[::]:8000");
         assert_eq!(listen_address("localhost", 1), "localhost:1");
-    }
-
-    #[test]
-    fn venv_versions() {
-        assert_eq!(
-            pyvenv_version("home = /usr/bin\nversion = 3.11.2\n").as_deref(),
-            Some("3.11")
-        );
-        assert_eq!(
-            pyvenv_version("version_info = 3.12.1.final.0\n").as_deref(),
-            Some("3.12")
-        );
-        assert_eq!(pyvenv_version("home = /usr/bin\n"), None);
     }
 
     #[test]

@@ -421,7 +421,8 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
                 "the sys.prefix of a Python installation or virtualenv",
             )?;
             require_absolute(name, "directory", v)?;
-            super::python_home::check(v, super::python_home::BUILT_PYTHON)?;
+            super::python_home::check(v, super::python_home::BUILT_PYTHON)
+                .map_err(|e| format!("{name}: {e}"))?;
             g.python_home = Some(v.to_string());
         }
         "WSGIPythonPath" => {

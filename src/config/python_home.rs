@@ -13,9 +13,7 @@ pub const BUILT_PYTHON: &str = env!("WSGI_PYTHON_VERSION");
 pub fn check(home: &str, version: &str) -> Result<(), String> {
     let dir = Path::new(home);
     if !dir.is_dir() {
-        return Err(format!(
-            "WSGIPythonHome: '{home}' does not exist or is not a directory"
-        ));
+        return Err(format!("'{home}' does not exist or is not a directory"));
     }
     let venv_cfg = dir.join("pyvenv.cfg");
     if let Ok(text) = fs::read_to_string(&venv_cfg) {
@@ -27,7 +25,7 @@ pub fn check(home: &str, version: &str) -> Result<(), String> {
         return match found {
             Some(v) if v == version || v.starts_with(&format!("{version}.")) => Ok(()),
             Some(v) => Err(format!(
-                "WSGIPythonHome: the virtualenv '{home}' was made with Python {v}, but this module \
+                "the virtualenv '{home}' was made with Python {v}, but this module \
                  embeds Python {version}; recreate it with python{version} -m venv"
             )),
             None => Ok(()),
@@ -42,7 +40,7 @@ pub fn check(home: &str, version: &str) -> Result<(), String> {
         ""
     };
     Err(format!(
-        "WSGIPythonHome: '{home}' is neither a virtualenv (no pyvenv.cfg) nor a Python {version} \
+        "'{home}' is neither a virtualenv (no pyvenv.cfg) nor a Python {version} \
          installation (no lib/python{version}){hint}"
     ))
 }
