@@ -39,6 +39,8 @@ const fn req_override(scope: Scope) -> c_int {
         Scope::Global | Scope::Server => ffi::RSRC_CONF,
         Scope::Directory => ffi::RSRC_CONF | ffi::ACCESS_CONF,
         Scope::FileInfo => ffi::RSRC_CONF | ffi::ACCESS_CONF | ffi::OR_FILEINFO,
+        // As mod_wsgi: OR_AUTHCFG alone (no server/vhost level).
+        Scope::AuthConfig => ffi::OR_AUTHCFG,
     }) as c_int
 }
 
@@ -78,6 +80,10 @@ const NAMES: [&str; DIRECTIVES.len()] = cstr_table!(
     "WSGISocketPrefix",
     "WSGIVerboseDebugging",
     "WSGIDaemonProcess",
+    "WSGIAccessScript",
+    "WSGIAuthUserScript",
+    "WSGIAuthGroupScript",
+    "WSGIGroupAuthoritative",
 );
 
 const fn build() -> [ffi::command_rec; N] {
@@ -164,7 +170,11 @@ fn apply(
     // SAFETY: RAW_ARGS hands us the rest of the line as a C string.
     let words = split_words(&unsafe { str_from(args) });
     let in_directory = !cmd.path.is_null();
-    let target = if in_directory && matches!(spec.scope, Scope::Directory | Scope::FileInfo) {
+    // <AuthnProviderAlias> reads its section without cmd->path: AuthConfig
+    // directives always write the per-directory record httpd hands us.
+    let target = if spec.scope == Scope::AuthConfig
+        || in_directory && matches!(spec.scope, Scope::Directory | Scope::FileInfo)
+    {
         // SAFETY: inside a directory section mconfig is our DirConfig for it.
         Target::Dir(
             unsafe { (mconfig as *mut DirConfig).as_mut() }.ok_or("no directory configuration")?,

@@ -23,6 +23,9 @@ pub enum Scope {
     Directory,
     /// As `Directory`, and `.htaccess` under `AllowOverride FileInfo`.
     FileInfo,
+    /// `<Directory>`/`<Location>`/`<Files>`, `<AuthnProviderAlias>` and
+    /// `.htaccess` under `AllowOverride AuthConfig`; not server or vhost level.
+    AuthConfig,
 }
 
 pub struct Directive {
@@ -196,6 +199,26 @@ pub const DIRECTIVES: &[Directive] = &[
         Scope::Server,
         "name [option=value ...]: define a daemon process group",
     ),
+    d(
+        "WSGIAccessScript",
+        Scope::AuthConfig,
+        "script-path [application-group=NAME]: allow_access(environ, host) decides host access",
+    ),
+    d(
+        "WSGIAuthUserScript",
+        Scope::AuthConfig,
+        "script-path [application-group=NAME]: check_password / get_realm_hash for AuthBasicProvider / AuthDigestProvider wsgi",
+    ),
+    d(
+        "WSGIAuthGroupScript",
+        Scope::AuthConfig,
+        "script-path [application-group=NAME]: groups_for_user for Require wsgi-group",
+    ),
+    d(
+        "WSGIGroupAuthoritative",
+        Scope::AuthConfig,
+        "On | Off: whether wsgi-group authorisation is authoritative",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Directive> {
@@ -361,6 +384,7 @@ pub fn apply(
         "WSGIChunkedRequest" => target.settings().chunked_request = Some(flag(name, words)?),
         "WSGIEnableSendfile" => target.settings().enable_sendfile = Some(flag(name, words)?),
         "WSGIErrorOverride" => target.settings().error_override = Some(flag(name, words)?),
+        _ if dir.scope == Scope::AuthConfig => return super::auth::apply(target, name, words),
         "WSGIMapHEADToGET" => {
             let v = one(name, words, "On, Off or Auto")?;
             let m = match v.to_ascii_lowercase().as_str() {

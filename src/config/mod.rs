@@ -1,6 +1,7 @@
 //! Pure parsing of our directives into typed configuration, and the pure
 //! mapping rules built on it. No FFI here, so all of it is unit tested.
 
+pub mod auth;
 pub mod directives;
 pub mod groups;
 pub mod python_home;

@@ -167,12 +167,15 @@ impl ServerConfig {
 #[derive(Clone, Debug, Default)]
 pub struct DirConfig {
     pub settings: AppSettings,
+    /// WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript, WSGIGroupAuthoritative.
+    pub auth: super::auth::AuthSettings,
 }
 
 impl DirConfig {
     pub fn merge(base: &DirConfig, over: &DirConfig) -> DirConfig {
         DirConfig {
             settings: over.settings.over(&base.settings),
+            auth: over.auth.over(&base.auth),
         }
     }
 }

@@ -1,0 +1,287 @@
+//! The access-control directives: `WSGIAccessScript`, `WSGIAuthUserScript`,
+//! `WSGIAuthGroupScript` and `WSGIGroupAuthoritative` (mod_wsgi's
+//! `wsgi_set_access_script` & co.), and the interpreter naming their scripts
+//! use (`wsgi_server_group`). Pure code, unit tested.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::directives::Target;
+use super::script_alias::parse_on_off;
+use super::words::split_option;
+
+/// One script named by an access-control directive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthScript {
+    pub path: String,
+    /// `application-group=`; unset means `%{GLOBAL}`, the main interpreter.
+    pub application_group: Option<String>,
+}
+
+/// The per-directory access-control settings (a field of `DirConfig`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// `WSGIAccessScript`: `allow_access(environ, host)` in the access checker.
+    pub access_script: Option<AuthScript>,
+    /// `WSGIAuthUserScript`: the `wsgi` authn provider's `check_password` /
+    /// `get_realm_hash`.
+    pub auth_user_script: Option<AuthScript>,
+    /// `WSGIAuthGroupScript`: `groups_for_user` for `Require wsgi-group`.
+    pub auth_group_script: Option<AuthScript>,
+    /// `WSGIGroupAuthoritative`. Accepted, kept and merged like mod_wsgi 6,
+    /// which (on Apache 2.4) does not consult it either: whether a failed
+    /// `Require wsgi-group` is final is decided by `<RequireAny>`/`<RequireAll>`.
+    pub group_authoritative: Option<bool>,
+}
+
+impl AuthSettings {
+    /// `self` (the more specific section) over `base`, field by field.
+    pub fn over(&self, base: &AuthSettings) -> AuthSettings {
+        AuthSettings {
+            access_script: self
+                .access_script
+                .clone()
+                .or_else(|| base.access_script.clone()),
+            auth_user_script: self
+                .auth_user_script
+                .clone()
+                .or_else(|| base.auth_user_script.clone()),
+            auth_group_script: self
+                .auth_group_script
+                .clone()
+                .or_else(|| base.auth_group_script.clone()),
+            group_authoritative: self.group_authoritative.or(base.group_authoritative),
+        }
+    }
+
+    /// mod_wsgi's default: On.
+    pub fn group_authoritative(&self) -> bool {
+        self.group_authoritative.unwrap_or(true)
+    }
+}
+
+/// Set once any access-control script is configured: Python must then start
+/// in the Apache children even under `WSGIRestrictEmbedded On` (mod_wsgi's
+/// `wsgi_python_required`). Scripts named only in `.htaccess` files are read
+/// per request, too late for this, as in mod_wsgi.
+static PYTHON_REQUIRED: AtomicBool = AtomicBool::new(false);
+
+pub fn python_required() -> bool {
+    PYTHON_REQUIRED.load(Ordering::Relaxed)
+}
+
+pub const AUTH_DIRECTIVES: &[&str] = &[
+    "WSGIAccessScript",
+    "WSGIAuthUserScript",
+    "WSGIAuthGroupScript",
+    "WSGIGroupAuthoritative",
+];
+
+/// `path [application-group=NAME]`.
+pub fn parse_script(name: &str, words: &[String]) -> Result<AuthScript, String> {
+    let Some((path, options)) = words.split_first() else {
+        return Err(format!(
+            "{name} needs the path of a Python script, e.g. `{name} /srv/site/auth.wsgi`"
+        ));
+    };
+    if path.is_empty() {
+        return Err(format!("{name}: the script path is empty"));
+    }
+    if !path.starts_with('/') {
+        return Err(format!(
+            "{name}: script path '{path}' must be an absolute path"
+        ));
+    }
+    let mut application_group = None;
+    for word in options {
+        match split_option(word) {
+            Some(("application-group", "")) => {
+                return Err(format!(
+                    "{name}: application-group must not be empty (use %{{GLOBAL}} for the main interpreter)"
+                ));
+            }
+            Some(("application-group", group)) => application_group = Some(group.to_string()),
+            Some((option, _)) => {
+                return Err(format!(
+                    "{name}: unknown option '{option}'; the only option is application-group=NAME"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "{name}: unexpected argument '{word}'; usage: {name} /path/to/script [application-group=NAME]"
+                ));
+            }
+        }
+    }
+    Ok(AuthScript {
+        path: path.clone(),
+        application_group,
+    })
+}
+
+/// Applies one of [`AUTH_DIRECTIVES`]. They live in directory sections,
+/// `.htaccess` (AuthConfig) and `<AuthnProviderAlias>` only.
+pub fn apply(target: Target<'_>, name: &str, words: &[String]) -> Result<(), String> {
+    let Target::Dir(dir) = target else {
+        return Err(format!(
+            "{name} is only allowed inside <Directory>, <Location>, <Files>, <AuthnProviderAlias> or .htaccess (AllowOverride AuthConfig)"
+        ));
+    };
+    let auth = &mut dir.auth;
+    match name {
+        "WSGIGroupAuthoritative" => {
+            let [value] = words else {
+                return Err(format!(
+                    "{name} takes one argument, On or Off; got {}",
+                    words.len()
+                ));
+            };
+            auth.group_authoritative = Some(
+                parse_on_off(value)
+                    .ok_or_else(|| format!("{name} must be On or Off, not '{value}'"))?,
+            );
+            return Ok(());
+        }
+        "WSGIAccessScript" => auth.access_script = Some(parse_script(name, words)?),
+        "WSGIAuthUserScript" => auth.auth_user_script = Some(parse_script(name, words)?),
+        "WSGIAuthGroupScript" => auth.auth_group_script = Some(parse_script(name, words)?),
+        _ => return Err(format!("unknown directive {name}")),
+    }
+    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The interpreter an access-control script runs in (`wsgi_server_group`):
+/// unset or `%{GLOBAL}` is the main interpreter (`""`); `%{SERVER}` and
+/// `%{HOST}` expand as for WSGIApplicationGroup; anything else, including
+/// `%{RESOURCE}` and `%{ENV:...}`, is taken literally, as mod_wsgi does.
+pub fn script_group(
+    value: Option<&str>,
+    server_hostname: &str,
+    port: u16,
+    request_hostname: Option<&str>,
+) -> String {
+    let with_port = |host: &str| {
+        if matches!(port, 0 | 80 | 443) {
+            host.to_string()
+        } else {
+            format!("{host}:{port}")
+        }
+    };
+    match value {
+        None | Some("%{GLOBAL}") => String::new(),
+        Some("%{SERVER}") => with_port(server_hostname),
+        Some("%{HOST}") => with_port(
+            request_hostname
+                .filter(|h| !h.is_empty())
+                .unwrap_or(server_hostname),
+        ),
+        Some(name) => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::settings::{DirConfig, ServerConfig};
+    use crate::config::words::split_words;
+
+    fn dir(lines: &[&str]) -> Result<DirConfig, String> {
+        let mut d = DirConfig::default();
+        for line in lines {
+            let words = split_words(line);
+            apply(Target::Dir(&mut d), &words[0], &words[1..])?;
+        }
+        Ok(d)
+    }
+
+    #[test]
+    fn scripts_and_options() {
+        let d = dir(&[
+            "WSGIAuthUserScript /srv/auth.wsgi",
+            "WSGIAuthGroupScript '/srv/my groups.wsgi' application-group=site",
+            "WSGIAccessScript /srv/access.wsgi application-group=%{GLOBAL}",
+            "WSGIGroupAuthoritative off",
+        ])
+        .unwrap();
+        let a = &d.auth;
+        assert_eq!(
+            a.auth_user_script,
+            Some(AuthScript {
+                path: "/srv/auth.wsgi".into(),
+                application_group: None
+            })
+        );
+        let g = a.auth_group_script.as_ref().unwrap();
+        assert_eq!(g.path, "/srv/my groups.wsgi");
+        assert_eq!(g.application_group.as_deref(), Some("site"));
+        assert_eq!(
+            a.access_script
+                .as_ref()
+                .unwrap()
+                .application_group
+                .as_deref(),
+            Some("%{GLOBAL}")
+        );
+        assert!(!a.group_authoritative());
+        assert!(AuthSettings::default().group_authoritative());
+        assert!(python_required());
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        let e = dir(&["WSGIAuthUserScript"]).unwrap_err();
+        assert!(e.contains("needs the path of a Python script"), "{e}");
+        let e = dir(&["WSGIAuthUserScript auth.wsgi"]).unwrap_err();
+        assert!(e.contains("must be an absolute path"), "{e}");
+        let e = dir(&["WSGIAccessScript /a.wsgi process-group=x"]).unwrap_err();
+        assert!(e.contains("unknown option 'process-group'"), "{e}");
+        let e = dir(&["WSGIAccessScript /a.wsgi application-group="]).unwrap_err();
+        assert!(e.contains("must not be empty"), "{e}");
+        let e = dir(&["WSGIAccessScript /a.wsgi extra"]).unwrap_err();
+        assert!(e.contains("unexpected argument 'extra'"), "{e}");
+        let e = dir(&["WSGIGroupAuthoritative maybe"]).unwrap_err();
+        assert!(e.contains("On or Off"), "{e}");
+        let e = dir(&["WSGIGroupAuthoritative"]).unwrap_err();
+        assert!(e.contains("takes one argument"), "{e}");
+        let mut s = ServerConfig::default();
+        let e = apply(
+            Target::Server(&mut s),
+            "WSGIAuthUserScript",
+            &["/a.wsgi".into()],
+        )
+        .unwrap_err();
+        assert!(e.contains("only allowed inside <Directory>"), "{e}");
+    }
+
+    #[test]
+    fn inner_sections_win_field_by_field() {
+        let outer = dir(&[
+            "WSGIAuthUserScript /outer.wsgi",
+            "WSGIAccessScript /access.wsgi",
+            "WSGIGroupAuthoritative Off",
+        ])
+        .unwrap();
+        let inner = dir(&["WSGIAuthUserScript /inner.wsgi"]).unwrap();
+        let m = DirConfig::merge(&outer, &inner).auth;
+        assert_eq!(m.auth_user_script.unwrap().path, "/inner.wsgi");
+        assert_eq!(m.access_script.unwrap().path, "/access.wsgi");
+        assert_eq!(m.group_authoritative, Some(false));
+        assert!(m.auth_group_script.is_none());
+    }
+
+    #[test]
+    fn script_groups_follow_wsgi_server_group() {
+        let g = |v, port, host| script_group(v, "www.example.com", port, host);
+        assert_eq!(g(None, 8080, None), "");
+        assert_eq!(g(Some("%{GLOBAL}"), 8080, None), "");
+        assert_eq!(g(Some("%{SERVER}"), 80, None), "www.example.com");
+        assert_eq!(g(Some("%{SERVER}"), 8080, None), "www.example.com:8080");
+        assert_eq!(
+            g(Some("%{HOST}"), 8080, Some("alias.example.com")),
+            "alias.example.com:8080"
+        );
+        assert_eq!(g(Some("%{HOST}"), 443, Some("")), "www.example.com");
+        assert_eq!(g(Some("django"), 8080, None), "django");
+        assert_eq!(g(Some("%{RESOURCE}"), 80, None), "%{RESOURCE}");
+    }
+}
