@@ -45,14 +45,15 @@ fn main() {
         .allowlist_function("ap_.*|apr_.*|wsgi_shim_.*|unixd_.*")
         .allowlist_type(
             "request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|cmd_how|\
-             process_rec|ap_.*|apr_.*|core_dir_config",
+             process_rec|ap_.*|apr_.*|core_dir_config|authn_provider|authz_provider|authn_status|authz_status",
         )
         .allowlist_var(
             "MODULE_MAGIC_.*|APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|OR_.*|\
              RSRC_CONF|ACCESS_CONF|EXEC_ON_READ|NOT_IN_.*|GLOBAL_ONLY|APR_SUCCESS|\
              APR_.*|AP_MPMQ_.*|AP_SERVER_.*|AP_REQ_.*|REQUEST_CHUNKED_.*|OPT_.*|\
              WSGI_SHIM_.*|AP_FILTER_ERROR|AP_SQ_.*|AP_MAX_REG_MATCH|AP_REG_.*|ap_server_conf|\
-             ap_unixd_config|ap_my_generation|ap_server_root",
+             ap_unixd_config|ap_my_generation|ap_server_root|AUTHN_PROVIDER_.*|AUTHZ_PROVIDER_.*|\
+             SATISFY_.*|REMOTE_HOST",
         )
         // printf-style functions taking a va_list are not callable from Rust.
         .blocklist_function(".*vprintf.*|apr_vformatter|ap_log_.*_v|.*_vlog.*|apr_pvsprintf")

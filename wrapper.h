@@ -9,6 +9,8 @@
 #include <http_connection.h>
 #include <http_vhost.h>
 #include <ap_mmn.h>
+#include <ap_provider.h>
+#include <mod_auth.h>
 #include <ap_mpm.h>
 #include <ap_regex.h>
 #include <ap_release.h>

@@ -133,7 +133,8 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
         };
 
         let preloads = embedded_preloads(s);
-        if g.restrict_embedded() && preloads.is_empty() {
+        // Access-control scripts always run here, so they need Python even then.
+        if g.restrict_embedded() && preloads.is_empty() && !crate::config::auth::python_required() {
             state.python_error = Some("embedded mode is disabled (WSGIRestrictEmbedded On)".into());
             let _ = CHILD.set(state);
             return;

@@ -2,6 +2,7 @@
 //! module's hooks: configuration records, directives, logging, pools,
 //! requests, and the embedded-mode transport.
 
+pub mod auth;
 pub mod directives;
 pub mod entry;
 pub mod handler;

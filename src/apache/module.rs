@@ -152,7 +152,7 @@ static TRANSLATE_BEFORE: ModuleList<3> = ModuleList([
     ptr::null(),
 ]);
 
-unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
+unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {
     guard("register_hooks", (), || {
         let middle = ffi::APR_HOOK_MIDDLE as c_int;
         // SAFETY: called by httpd during module registration; the lists are
@@ -167,6 +167,7 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
                 middle,
             );
             ffi::ap_hook_handler(Some(hooks::handler), ptr::null(), ptr::null(), middle);
+            super::auth::register(p);
         }
     })
 }

@@ -9,6 +9,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_filter.h>
+#include <mod_ssl.h>
 
 /* Largest single file bucket: APR file buckets are limited by apr_size_t and
  * some filters misbehave above 1 GiB, so mod_wsgi splits there too. */
@@ -137,4 +138,23 @@ int wsgi_shim_log_enabled(const request_rec *r, const server_rec *s,
         return APLOG_R_MODULE_IS_LEVEL(r, module_index, level);
     }
     return APLOG_MODULE_IS_LEVEL(s, module_index, level);
+}
+
+int wsgi_shim_ssl_is_https(conn_rec *c)
+{
+    APR_OPTIONAL_FN_TYPE(ssl_is_https) *is_https =
+        APR_RETRIEVE_OPTIONAL_FN(ssl_is_https);
+
+    return is_https ? is_https(c) : 0;
+}
+
+const char *wsgi_shim_ssl_var_lookup(request_rec *r, const char *name)
+{
+    APR_OPTIONAL_FN_TYPE(ssl_var_lookup) *var_lookup =
+        APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
+
+    if (!var_lookup) {
+        return NULL;
+    }
+    return var_lookup(r->pool, r->server, r->connection, r, (char *)name);
 }

@@ -40,4 +40,10 @@ long wsgi_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char *buf,
 int wsgi_shim_log_enabled(const request_rec *r, const server_rec *s, int level,
                           int module_index);
 
+/* mod_ssl's optional functions (as mod_wsgi's auth environ uses them):
+ * whether c is TLS (0 without mod_ssl), and an SSL variable of r (NULL
+ * when unset or without mod_ssl). */
+int wsgi_shim_ssl_is_https(conn_rec *c);
+const char *wsgi_shim_ssl_var_lookup(request_rec *r, const char *name);
+
 #endif

@@ -4,6 +4,7 @@
 //! request through a [`transport::Transport`].
 
 pub mod adapter;
+pub mod auth;
 pub mod environ;
 pub mod interpreters;
 pub mod module;

@@ -69,6 +69,11 @@ pub fn begin(transport: Box<dyn Transport>) -> ActiveGuard {
     ActiveGuard { handle }
 }
 
+/// Whether no request is active on this thread (so [`begin`] may be called).
+pub fn is_idle() -> bool {
+    ACTIVE.with(|a| a.try_borrow().is_ok_and(|a| a.is_none()))
+}
+
 pub struct ActiveGuard {
     pub handle: u64,
 }
@@ -99,9 +104,13 @@ impl Drop for ActiveGuard {
 }
 
 /// Runs `f` on this thread's request if `handle` is it (0 = whatever is active).
+/// `None` also when called re-entrantly from inside another `with` (a hook
+/// httpd runs while this request's output is being passed on).
 pub fn with<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> Option<T> {
     ACTIVE.with(|a| {
-        let mut a = a.borrow_mut();
+        let Ok(mut a) = a.try_borrow_mut() else {
+            return None;
+        };
         match a.as_mut() {
             Some(r) if handle == 0 || r.handle == handle => Some(f(r)),
             _ => None,

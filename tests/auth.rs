@@ -1,0 +1,486 @@
+//! Access control with Python scripts, as mod_wsgi's wsgi_auth.c: the authn
+//! provider `wsgi` (WSGIAuthUserScript: Basic and Digest), the authz provider
+//! `wsgi-group` (WSGIAuthGroupScript), and WSGIAccessScript; the environ the
+//! scripts see; reloading; Django's own `check_password` / `groups_for_user`.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// The application behind the protected locations: who Apache says the user is.
+const APP: &str = r#"
+def application(environ, start_response):
+    body = 'user=%s type=%s path=%s' % (environ.get('REMOTE_USER'), environ.get('AUTH_TYPE'),
+                                        environ.get('PATH_INFO'))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+"#;
+
+const AUTH_SCRIPT: &str = r#"
+import json, mod_wsgi
+
+def check_password(environ, user, password):
+    if user == 'boom':
+        raise RuntimeError('check_password failed on purpose')
+    if user == 'env':
+        shown = {}
+        for k, v in environ.items():
+            shown[k] = v if isinstance(v, (str, int, tuple)) else type(v).__name__
+        shown['is_https()'] = environ['mod_ssl.is_https']()
+        shown['var_lookup()'] = environ['mod_ssl.var_lookup']('SSL_PROTOCOL')
+        environ['wsgi.errors'].write('AUTH-ENVIRON ' + json.dumps(shown, sort_keys=True) + '\n')
+        return True
+    if user == 'wrongtype':
+        return 1
+    if user == 'alias':
+        return 'canonical' if password == 'pw' else False
+    if user in ('spy', 'clerk', 'loner'):
+        return password == 'secret'
+    return None
+
+def groups_for_user(environ, user):
+    if user == 'spy':
+        return ['secret-agents', b'staff']
+    if user == 'clerk':
+        return iter(['staff'])
+    if user == 'canonical':
+        return ('secret-agents',)
+    return []
+"#;
+
+const ACCESS_SCRIPT: &str = r#"
+def allow_access(environ, host):
+    path = environ['PATH_INFO']
+    if path.startswith('/access/deny'):
+        return False
+    if path.startswith('/access/none'):
+        return None
+    if path.startswith('/access/raise'):
+        raise ValueError('allow_access failed on purpose')
+    if path.startswith('/access/host'):
+        return host == environ['REMOTE_ADDR'] == '127.0.0.1'
+    if path.startswith('/access/other-host'):
+        return host == '10.1.2.3'
+    return True
+"#;
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn basic(apache: &Apache, path: &str, user: &str, password: &str) -> Response {
+    let auth = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
+    apache.request("GET", path, &[("Authorization", &auth)], b"")
+}
+
+fn auth_conf(extra_body: &str) -> ApacheConfig {
+    ApacheConfig::new(&format!(
+        "WSGIScriptAlias / {{dir}}/app.wsgi\n\
+         <Location /basic>\n\
+           AuthType Basic\n  AuthName \"Top Secret\"\n  AuthBasicProvider wsgi\n\
+           WSGIAuthUserScript {{dir}}/auth.wsgi\n  Require valid-user\n\
+         </Location>\n\
+         <Location /groups>\n\
+           AuthType Basic\n  AuthName \"Agents\"\n  AuthBasicProvider wsgi\n\
+           WSGIAuthUserScript {{dir}}/auth.wsgi\n\
+           WSGIAuthGroupScript {{dir}}/auth.wsgi\n  Require wsgi-group secret-agents\n\
+         </Location>\n\
+         <Location /groups/either>\n\
+           Require wsgi-group admins \"staff\"\n\
+         </Location>\n\
+         <Location /access>\n\
+           WSGIAccessScript {{dir}}/access.wsgi\n\
+         </Location>\n\
+         <Location /subgroup>\n\
+           AuthType Basic\n  AuthName \"Sub\"\n  AuthBasicProvider wsgi\n\
+           WSGIAuthUserScript {{dir}}/auth.wsgi application-group=auth-sub\n  Require valid-user\n\
+         </Location>\n{extra_body}"
+    ))
+    .modules(&["auth_basic", "authn_core", "authz_user"])
+    .threads(4, 1)
+}
+
+fn auth_server(tag: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
+    dir.write("app.wsgi", APP);
+    dir.write("auth.wsgi", AUTH_SCRIPT);
+    dir.write("access.wsgi", ACCESS_SCRIPT);
+    let apache = Apache::start(&dir, &auth_conf(""));
+    (dir, apache)
+}
+
+/// The JSON the `env` user's check_password logged.
+fn logged_environ(apache: &Apache) -> String {
+    assert!(
+        apache.wait_for_log("AUTH-ENVIRON ", Duration::from_secs(10)),
+        "{}",
+        apache.error_log()
+    );
+    let log = apache.error_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("AUTH-ENVIRON "))
+        .unwrap_or_default();
+    line.split_once("AUTH-ENVIRON ")
+        .map(|(_, j)| j.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn basic_auth_with_check_password() {
+    let (_dir, apache) = auth_server("basic");
+
+    // No credentials: the challenge.
+    let r = apache.get("/basic/page");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Basic realm=\"Top Secret\"")
+    );
+
+    let r = basic(&apache, "/basic/page", "spy", "secret");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), "user=spy type=Basic path=/basic/page");
+
+    // Wrong password (False) and unknown user (None) are both 401, logged by
+    // mod_auth_basic as a mismatch and a missing user.
+    assert_eq!(basic(&apache, "/basic/page", "spy", "wrong").status, 401);
+    assert_eq!(basic(&apache, "/basic/page", "nobody", "x").status, 401);
+    let log = apache.error_log();
+    assert!(log.contains("Password Mismatch"), "{log}");
+    assert!(log.contains("user nobody not found"), "{log}");
+
+    // A string result is the user name Apache records from then on.
+    let r = basic(&apache, "/basic/page", "alias", "pw");
+    assert_eq!(r.text(), "user=canonical type=Basic path=/basic/page");
+    assert_eq!(basic(&apache, "/basic/page", "alias", "nope").status, 401);
+
+    // An exception is a 500 with the traceback in the error log.
+    let r = basic(&apache, "/basic/page", "boom", "x");
+    assert_eq!(r.status, 500);
+    assert!(
+        apache.wait_for_log(
+            "RuntimeError: check_password failed on purpose",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    let log = apache.error_log();
+    assert!(
+        log.contains("Exception occurred processing WSGI script '")
+            && log.contains("auth.wsgi'.")
+            && log.contains("Traceback (most recent call last):")
+            && log.contains("in check_password"),
+        "{log}"
+    );
+    // So is a result of the wrong type.
+    assert_eq!(basic(&apache, "/basic/page", "wrongtype", "x").status, 500);
+    assert!(
+        apache.wait_for_log(
+            "TypeError: Basic auth provider must return True, False, None",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+
+    // The server keeps serving authenticated requests afterwards.
+    assert_eq!(basic(&apache, "/basic/again", "spy", "secret").status, 200);
+}
+
+#[test]
+fn the_environ_the_scripts_see() {
+    let (_dir, apache) = auth_server("authenv");
+    let r = apache.request(
+        "GET",
+        "/basic/env/x?q=1&r=2",
+        &[
+            (
+                "Authorization",
+                &format!("Basic {}", base64(b"env:whatever")),
+            ),
+            ("X-Custom", "hello"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    let env = logged_environ(&apache);
+    for want in [
+        r#""REQUEST_URI": "/basic/env/x?q=1&r=2""#,
+        r#""QUERY_STRING": "q=1&r=2""#,
+        r#""REQUEST_METHOD": "GET""#,
+        r#""SCRIPT_NAME": """#,
+        r#""PATH_INFO": "/basic/env/x""#,
+        r#""HTTP_X_CUSTOM": "hello""#,
+        r#""REMOTE_ADDR": "127.0.0.1""#,
+        r#""SERVER_NAME": "localhost""#,
+        r#""SERVER_PROTOCOL": "HTTP/1.1""#,
+        r#""mod_wsgi.application_group": """#,
+        r#""mod_wsgi.process_group": """#,
+        r#""mod_wsgi.script_reloading": 1"#,
+        r#""mod_wsgi.version": [6, 0, 5]"#,
+        r#""apache.version": [2, 4"#,
+        r#""wsgi.errors": "ErrorLog""#,
+        r#""is_https()": 0"#,
+        r#""var_lookup()": null"#,
+        r#""SERVER_PORT": ""#,
+        r#""REMOTE_PORT": ""#,
+    ] {
+        assert!(env.contains(want), "missing {want} in {env}");
+    }
+    // Credentials and request-configurable values never reach the script.
+    for absent in [
+        "HTTP_AUTHORIZATION",
+        "REMOTE_USER",
+        "AUTH_TYPE",
+        "wsgi.input",
+        "wsgi.version",
+    ] {
+        assert!(!env.contains(&format!("\"{absent}\"")), "{absent} in {env}");
+    }
+    // What the script writes to wsgi.errors is logged against the request.
+    let log = apache.error_log();
+    let line = log.lines().find(|l| l.contains("AUTH-ENVIRON")).unwrap();
+    assert!(
+        line.contains("[wsgi:error]") && line.contains("[client 127.0.0.1:"),
+        "{line}"
+    );
+
+    // application-group= names the interpreter.
+    assert_eq!(basic(&apache, "/subgroup/x", "env", "x").status, 200);
+    assert!(
+        apache.wait_for_log(
+            r#""mod_wsgi.application_group": "auth-sub""#,
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn require_wsgi_group() {
+    let (_dir, apache) = auth_server("groups");
+    // In the required group (a str and a bytes name both count).
+    let r = basic(&apache, "/groups/page", "spy", "secret");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    // Authenticated, but in other groups only: denied (401, as mod_wsgi's AUTHZ_DENIED).
+    let r = basic(&apache, "/groups/page", "clerk", "secret");
+    assert_eq!(r.status, 401);
+    assert!(
+        apache.wait_for_log(
+            "Authorization of user 'clerk' to access '/groups/page' failed. User is not a member of designated groups.",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    let r = basic(&apache, "/groups/page", "loner", "secret");
+    assert_eq!(r.status, 401);
+    assert!(
+        apache.wait_for_log(
+            "User is not a member of any groups.",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    // Any of several (quoted) names on the Require line; iterators are fine.
+    assert_eq!(
+        basic(&apache, "/groups/either/x", "clerk", "secret").status,
+        200
+    );
+    assert_eq!(
+        basic(&apache, "/groups/either/x", "loner", "secret").status,
+        401
+    );
+    // The user name check_password substituted is the one groups are asked for.
+    assert_eq!(basic(&apache, "/groups/page", "alias", "pw").status, 200);
+}
+
+#[test]
+fn access_script_allows_denies_and_declines() {
+    let (_dir, apache) = auth_server("access");
+    assert_eq!(apache.get("/access/ok").status, 200);
+    let r = apache.get("/access/deny");
+    assert_eq!(r.status, 403);
+    assert!(
+        apache.wait_for_log(
+            "Client denied by server configuration: '",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    // None: no opinion; the Require lines decide (all granted here).
+    assert_eq!(apache.get("/access/none").status, 200);
+    // The host argument: the client's address without HostnameLookups.
+    assert_eq!(apache.get("/access/host").status, 200);
+    assert_eq!(apache.get("/access/other-host").status, 403);
+    // An exception denies, with the traceback logged.
+    assert_eq!(apache.get("/access/raise").status, 403);
+    assert!(
+        apache.wait_for_log(
+            "ValueError: allow_access failed on purpose",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    // Locations without the directive never run it.
+    assert_eq!(apache.get("/elsewhere").status, 200);
+}
+
+#[test]
+fn auth_script_reloading() {
+    let dir = TestDir::new("authreload");
+    dir.write("app.wsgi", APP);
+    dir.write("access.wsgi", ACCESS_SCRIPT);
+    let v1 = "def check_password(environ, user, password):\n    return password == 'one'\n";
+    let v2 = "def check_password(environ, user, password):\n    return password == 'two'\n";
+    let auth = dir.write("auth.wsgi", v1);
+    set_mtime(&auth, 100);
+    let conf = auth_conf(
+        "<Location /basic/fixed>\n  WSGIScriptReloading Off\n  WSGIAuthUserScript {dir}/fixed.wsgi\n</Location>\n",
+    );
+    let fixed = dir.write("fixed.wsgi", v1);
+    set_mtime(&fixed, 100);
+    let apache = Apache::start(&dir, &conf);
+    assert_eq!(basic(&apache, "/basic/x", "u", "one").status, 200);
+    assert_eq!(basic(&apache, "/basic/fixed/x", "u", "one").status, 200);
+    dir.write("auth.wsgi", v2);
+    dir.write("fixed.wsgi", v2);
+    assert_eq!(
+        basic(&apache, "/basic/x", "u", "two").status,
+        200,
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(basic(&apache, "/basic/x", "u", "one").status, 401);
+    assert!(apache.error_log().contains("Reloading WSGI script '"));
+    // WSGIScriptReloading Off keeps the loaded code.
+    assert_eq!(basic(&apache, "/basic/fixed/x", "u", "one").status, 200);
+    assert_eq!(basic(&apache, "/basic/fixed/x", "u", "two").status, 401);
+    // A script without the function is a 500 with a clear message.
+    dir.write("auth.wsgi", "x = 1\n");
+    assert_eq!(basic(&apache, "/basic/x", "u", "two").status, 500);
+    assert!(
+        apache.wait_for_log(
+            "does not provide 'Basic' auth provider",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+fn set_mtime(path: &std::path::Path, secs_ago: u64) {
+    let t = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(t).unwrap();
+}
+
+fn curl_digest(apache: &Apache, path: &str, user_password: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+            "--digest",
+            "-u",
+            user_password,
+        ])
+        .arg(apache.url(path))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn digest_auth_with_get_realm_hash() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("curl is not installed: skipping the Digest test");
+        return;
+    }
+    let dir = TestDir::new("digest");
+    dir.write("app.wsgi", APP);
+    dir.write(
+        "auth.wsgi",
+        r#"
+import hashlib
+def get_realm_hash(environ, user, realm):
+    if user == 'boom':
+        raise KeyError('get_realm_hash failed on purpose')
+    if user == 'spy':
+        return hashlib.md5(('%s:%s:%s' % (user, realm, 'secret')).encode()).hexdigest()
+    if user == 'bytes':
+        return hashlib.md5(('%s:%s:%s' % (user, realm, 'pw')).encode()).hexdigest().encode()
+    return None
+"#,
+    );
+    let conf = ApacheConfig::new(
+        "WSGIScriptAlias / {dir}/app.wsgi\n\
+         <Location /digest>\n\
+           AuthType Digest\n  AuthName \"Digest Realm\"\n  AuthDigestProvider wsgi\n\
+           WSGIAuthUserScript {dir}/auth.wsgi\n  Require valid-user\n\
+         </Location>\n",
+    )
+    .modules(&["auth_digest", "authn_core", "authz_user"])
+    .threads(4, 1);
+    let apache = Apache::start(&dir, &conf);
+    let r = apache.get("/digest/x");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Digest realm=\"Digest Realm\"")),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(
+        curl_digest(&apache, "/digest/x", "spy:secret"),
+        200,
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(curl_digest(&apache, "/digest/x", "bytes:pw"), 200);
+    assert_eq!(curl_digest(&apache, "/digest/x", "spy:wrong"), 401);
+    assert_eq!(curl_digest(&apache, "/digest/x", "nobody:x"), 401);
+    assert_eq!(curl_digest(&apache, "/digest/x", "boom:x"), 500);
+    assert!(
+        apache.wait_for_log(
+            "KeyError: 'get_realm_hash failed on purpose'",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
