@@ -33,6 +33,19 @@ def check_password(environ, user, password):
         shown['var_lookup()'] = environ['mod_ssl.var_lookup']('SSL_PROTOCOL')
         environ['wsgi.errors'].write('AUTH-ENVIRON ' + json.dumps(shown, sort_keys=True) + '\n')
         return True
+    if user == 'tls':
+        global stale
+        stale = environ['mod_ssl.var_lookup']
+        environ['wsgi.errors'].write('TLS https=%r protocol=%r https_var=%r\n' % (
+            environ['mod_ssl.is_https'](), environ['mod_ssl.var_lookup']('SSL_PROTOCOL'),
+            environ['mod_ssl.var_lookup'](b'HTTPS')))
+        return True
+    if user == 'stale':
+        try:
+            stale('SSL_PROTOCOL')
+        except RuntimeError as e:
+            environ['wsgi.errors'].write('STALE %s\n' % e)
+        return True
     if user == 'wrongtype':
         return 1
     if user == 'alias':
@@ -94,8 +107,9 @@ fn basic(apache: &Apache, path: &str, user: &str, password: &str) -> Response {
 }
 
 fn auth_conf(extra_body: &str) -> ApacheConfig {
+    // The extra configuration comes first: its aliases win over `/`.
     ApacheConfig::new(&format!(
-        "WSGIScriptAlias / {{dir}}/app.wsgi\n\
+        "{extra_body}WSGIScriptAlias / {{dir}}/app.wsgi\n\
          <Location /basic>\n\
            AuthType Basic\n  AuthName \"Top Secret\"\n  AuthBasicProvider wsgi\n\
            WSGIAuthUserScript {{dir}}/auth.wsgi\n  Require valid-user\n\
@@ -114,7 +128,7 @@ fn auth_conf(extra_body: &str) -> ApacheConfig {
          <Location /subgroup>\n\
            AuthType Basic\n  AuthName \"Sub\"\n  AuthBasicProvider wsgi\n\
            WSGIAuthUserScript {{dir}}/auth.wsgi application-group=auth-sub\n  Require valid-user\n\
-         </Location>\n{extra_body}"
+         </Location>\n"
     ))
     .modules(&["auth_basic", "authn_core", "authz_user"])
     .threads(4, 1)
@@ -362,13 +376,14 @@ fn auth_script_reloading() {
     let auth = dir.write("auth.wsgi", v1);
     set_mtime(&auth, 100);
     let conf = auth_conf(
-        "<Location /basic/fixed>\n  WSGIScriptReloading Off\n  WSGIAuthUserScript {dir}/fixed.wsgi\n</Location>\n",
+        "<Location /fixed>\n  AuthType Basic\n  AuthName \"Fixed\"\n  AuthBasicProvider wsgi\n\
+           WSGIScriptReloading Off\n  WSGIAuthUserScript {dir}/fixed.wsgi\n  Require valid-user\n</Location>\n",
     );
     let fixed = dir.write("fixed.wsgi", v1);
     set_mtime(&fixed, 100);
     let apache = Apache::start(&dir, &conf);
     assert_eq!(basic(&apache, "/basic/x", "u", "one").status, 200);
-    assert_eq!(basic(&apache, "/basic/fixed/x", "u", "one").status, 200);
+    assert_eq!(basic(&apache, "/fixed/x", "u", "one").status, 200);
     dir.write("auth.wsgi", v2);
     dir.write("fixed.wsgi", v2);
     assert_eq!(
@@ -380,8 +395,8 @@ fn auth_script_reloading() {
     assert_eq!(basic(&apache, "/basic/x", "u", "one").status, 401);
     assert!(apache.error_log().contains("Reloading WSGI script '"));
     // WSGIScriptReloading Off keeps the loaded code.
-    assert_eq!(basic(&apache, "/basic/fixed/x", "u", "one").status, 200);
-    assert_eq!(basic(&apache, "/basic/fixed/x", "u", "two").status, 401);
+    assert_eq!(basic(&apache, "/fixed/x", "u", "one").status, 200);
+    assert_eq!(basic(&apache, "/fixed/x", "u", "two").status, 401);
     // A script without the function is a 500 with a clear message.
     dir.write("auth.wsgi", "x = 1\n");
     assert_eq!(basic(&apache, "/basic/x", "u", "two").status, 500);
@@ -478,6 +493,306 @@ def get_realm_hash(environ, user, realm):
     assert!(
         apache.wait_for_log(
             "KeyError: 'get_realm_hash failed on purpose'",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+const DJANGO_SETTINGS: &str = r#"
+import os
+BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET_KEY = 'mod-wsgi-rs-auth-test-only'
+DEBUG = False
+ALLOWED_HOSTS = ['localhost', '127.0.0.1']
+ROOT_URLCONF = 'authproj.urls'
+INSTALLED_APPS = ['django.contrib.auth', 'django.contrib.contenttypes']
+MIDDLEWARE = []
+DATABASES = {'default': {
+    'ENGINE': 'django.db.backends.sqlite3',
+    'NAME': os.path.join(os.path.dirname(BASE_DIR), 'db', 'users.sqlite3'),
+}}
+# Fast hashing for the test; the code path through check_password is the same.
+PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']
+USE_TZ = True
+"#;
+
+const DJANGO_URLS: &str = r#"
+from django.http import HttpResponse
+from django.urls import re_path
+
+def whoami(request):
+    return HttpResponse('django user=%s' % request.META.get('REMOTE_USER'), content_type='text/plain')
+
+urlpatterns = [re_path(r'', whoami)]
+"#;
+
+/// The project's wsgi.py with what Django's "Authenticating against Django's
+/// user database from Apache" how-to adds: the module both serves the site
+/// and is the WSGIAuthUserScript / WSGIAuthGroupScript.
+const DJANGO_WSGI: &str = r#"
+import os
+os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'authproj.settings')
+
+from django.core.wsgi import get_wsgi_application
+application = get_wsgi_application()
+
+from django.contrib.auth.handlers.modwsgi import check_password, groups_for_user
+"#;
+
+const DJANGO_SETUP: &str = r#"
+import django
+django.setup()
+from django.core.management import call_command
+call_command('migrate', verbosity=0, interactive=False)
+from django.contrib.auth.models import Group, User
+alice = User.objects.create_user('alice', password='wonderland')
+alice.groups.add(Group.objects.create(name='secret-agents'))
+User.objects.create_user('bob', password='builder')
+User.objects.create_user('ghost', password='boo', is_active=False)
+"#;
+
+#[test]
+fn django_check_password_and_groups_for_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let venv = test_venv();
+    let dir = TestDir::new("djangoauth");
+    dir.write("site/authproj/__init__.py", "");
+    dir.write("site/authproj/settings.py", DJANGO_SETTINGS);
+    dir.write("site/authproj/urls.py", DJANGO_URLS);
+    dir.write("site/authproj/wsgi.py", DJANGO_WSGI);
+    let setup = dir.write("site/setup_users.py", DJANGO_SETUP);
+    let db = dir.0.join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    let out = Command::new(venv.join("bin/python"))
+        .arg(&setup)
+        .env("PYTHONPATH", dir.0.join("site"))
+        .env("DJANGO_SETTINGS_MODULE", "authproj.settings")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the venv's python");
+    assert!(
+        out.status.success(),
+        "creating the Django users failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The Apache user (www-data when tests run as root) reads and writes the
+    // database and its journal beside it.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for entry in std::fs::read_dir(&db).unwrap().flatten() {
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+
+    let conf = ApacheConfig::new(&format!(
+        "WSGIPythonHome {venv}\n\
+         WSGIPythonPath {{dir}}/site\n\
+         WSGIScriptAlias / {{dir}}/site/authproj/wsgi.py\n\
+         WSGIApplicationGroup %{{GLOBAL}}\n\
+         <Location \"/secret\">\n\
+           AuthType Basic\n  AuthName \"Top Secret\"\n  Require valid-user\n\
+           AuthBasicProvider wsgi\n  WSGIAuthUserScript {{dir}}/site/authproj/wsgi.py\n\
+         </Location>\n\
+         <Location \"/agents\">\n\
+           AuthType Basic\n  AuthName \"Agents\"\n  AuthBasicProvider wsgi\n\
+           WSGIAuthUserScript {{dir}}/site/authproj/wsgi.py\n\
+           WSGIAuthGroupScript {{dir}}/site/authproj/wsgi.py\n\
+           Require wsgi-group secret-agents\n\
+         </Location>\n",
+        venv = venv.display()
+    ))
+    .modules(&["auth_basic", "authn_core", "authz_user"])
+    .threads(4, 1);
+    let apache = Apache::start(&dir, &conf);
+
+    // The unprotected site works, and the protected part challenges.
+    let r = apache.get("/open");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), "django user=None");
+    assert_eq!(apache.get("/secret/").status, 401);
+
+    let r = basic(&apache, "/secret/", "alice", "wonderland");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), "django user=alice");
+    assert_eq!(basic(&apache, "/secret/", "bob", "builder").status, 200);
+    assert_eq!(basic(&apache, "/secret/", "alice", "wrong").status, 401);
+    // Unknown and inactive users: Django returns None ("user not found").
+    assert_eq!(basic(&apache, "/secret/", "mallory", "x").status, 401);
+    assert_eq!(basic(&apache, "/secret/", "ghost", "boo").status, 401);
+    let log = apache.error_log();
+    assert!(log.contains("user mallory not found"), "{log}");
+    assert!(log.contains("user ghost not found"), "{log}");
+
+    // groups_for_user returns bytes names; alice is an agent, bob is not.
+    let r = basic(&apache, "/agents/", "alice", "wonderland");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(basic(&apache, "/agents/", "bob", "builder").status, 401);
+    assert!(
+        apache.wait_for_log(
+            "Authorization of user 'bob' to access '/agents/' failed. User is not a member of any groups.",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        !apache.error_log().contains("Traceback"),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn mod_ssl_functions_over_tls() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("curl is not installed: skipping the TLS test");
+        return;
+    }
+    let dir = TestDir::new("authtls");
+    dir.write("app.wsgi", APP);
+    dir.write("auth.wsgi", AUTH_SCRIPT);
+    dir.write("access.wsgi", ACCESS_SCRIPT);
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(dir.0.join("key.pem"))
+        .arg("-out")
+        .arg(dir.0.join("cert.pem"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("openssl cannot make a certificate: skipping the TLS test");
+        return;
+    }
+    let conf = auth_conf(
+        "SSLEngine on\nSSLCertificateFile {dir}/cert.pem\nSSLCertificateKeyFile {dir}/key.pem\n",
+    )
+    .modules(&["ssl"]);
+    let apache = Apache::start(&dir, &conf);
+    let curl = |user: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["--max-time", "20", "-u", user])
+            .arg(format!("https://127.0.0.1:{}/basic/tls", apache.port))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(curl("tls:x"), "200", "{}", apache.error_log());
+    assert!(
+        apache.wait_for_log("TLS https=1 protocol='TLSv1.", Duration::from_secs(10)),
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        apache.error_log().contains("https_var='on'"),
+        "{}",
+        apache.error_log()
+    );
+    // Kept beyond its call, the function refuses to run.
+    assert_eq!(curl("stale:x"), "200");
+    assert!(
+        apache.wait_for_log("STALE request object has expired", Duration::from_secs(10)),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn htaccess_and_authn_provider_alias() {
+    let dir = TestDir::new("authalias");
+    dir.write("app.wsgi", APP);
+    dir.write("auth.wsgi", AUTH_SCRIPT);
+    dir.write("access.wsgi", ACCESS_SCRIPT);
+    dir.write("ht/app.wsgi", APP);
+    dir.write(
+        "ht/.htaccess",
+        &format!(
+            "AuthType Basic\nAuthName \"Htaccess\"\nAuthBasicProvider wsgi\n\
+             WSGIAuthUserScript {}\nRequire valid-user\n",
+            dir.path("auth.wsgi")
+        ),
+    );
+    let conf = auth_conf(
+        "WSGIScriptAlias /ht {dir}/ht/app.wsgi\n\
+         <Directory {dir}/ht>\n  AllowOverride AuthConfig\n</Directory>\n\
+         <AuthnProviderAlias wsgi agents-db>\n\
+           WSGIAuthUserScript {dir}/auth.wsgi application-group=aliased\n\
+         </AuthnProviderAlias>\n\
+         <Location /aliased>\n\
+           AuthType Basic\n  AuthName \"Aliased\"\n  AuthBasicProvider agents-db\n  Require valid-user\n\
+         </Location>\n",
+    );
+    let apache = Apache::start(&dir, &conf);
+    // .htaccess under AllowOverride AuthConfig.
+    assert_eq!(apache.get("/ht/x").status, 401, "{}", apache.error_log());
+    let r = basic(&apache, "/ht/x", "spy", "secret");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), "user=spy type=Basic path=/x");
+    assert_eq!(basic(&apache, "/ht/x", "spy", "wrong").status, 401);
+    // <AuthnProviderAlias>: the script and its interpreter come from the alias.
+    assert_eq!(basic(&apache, "/aliased/x", "spy", "secret").status, 200);
+    assert_eq!(basic(&apache, "/aliased/x", "nobody", "x").status, 401);
+    assert_eq!(basic(&apache, "/aliased/x", "env", "x").status, 200);
+    assert!(
+        apache.wait_for_log(
+            r#""mod_wsgi.application_group": "aliased""#,
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn directives_outside_directory_sections_are_refused() {
+    let dir = TestDir::new("authctx");
+    dir.write("auth.wsgi", AUTH_SCRIPT);
+    let conf = dir.write(
+        "bad.conf",
+        &format!(
+            "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
+             ErrorLog {d}/error.log\nLoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+             LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+             LoadModule wsgi_module {so}\nWSGIAuthUserScript {d}/auth.wsgi\n",
+            d = dir.0.display(),
+            port = free_port(),
+            so = module_path().display()
+        ),
+    );
+    let out = Command::new("apache2")
+        .arg("-t")
+        .arg("-f")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run apache2 -t");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("WSGIAuthUserScript not allowed here"), "{err}");
+}
+
+#[test]
+fn scripts_run_under_restrict_embedded() {
+    let dir = TestDir::new("authrestrict");
+    dir.write("app.wsgi", APP);
+    dir.write("auth.wsgi", AUTH_SCRIPT);
+    dir.write("access.wsgi", ACCESS_SCRIPT);
+    // Applications may not run in the Apache children, but access-control
+    // scripts always do, so Python starts there for them (as mod_wsgi).
+    let apache = Apache::start(&dir, &auth_conf("WSGIRestrictEmbedded On\n"));
+    assert_eq!(basic(&apache, "/basic/x", "spy", "wrong").status, 401);
+    assert_eq!(apache.get("/access/deny").status, 403);
+    let r = basic(&apache, "/basic/x", "spy", "secret");
+    assert_eq!(r.status, 500);
+    assert!(
+        apache.wait_for_log(
+            "Embedded mode of mod_wsgi disabled by runtime configuration",
             Duration::from_secs(10)
         ),
         "{}",
