@@ -122,6 +122,13 @@ fn auth_conf(extra_body: &str) -> ApacheConfig {
          <Location /groups/either>\n\
            Require wsgi-group admins \"staff\"\n\
          </Location>\n\
+         <Location /noscript>\n\
+           AuthType Basic\n  AuthName \"None\"\n  AuthBasicProvider wsgi\n  Require valid-user\n\
+         </Location>\n\
+         <Location /nogroupscript>\n\
+           AuthType Basic\n  AuthName \"None\"\n  AuthBasicProvider wsgi\n\
+           WSGIAuthUserScript {{dir}}/auth.wsgi\n  Require wsgi-group staff\n\
+         </Location>\n\
          <Location /access>\n\
            WSGIAccessScript {{dir}}/access.wsgi\n\
          </Location>\n\
@@ -213,6 +220,30 @@ fn basic_auth_with_check_password() {
     assert!(
         apache.wait_for_log(
             "TypeError: Basic auth provider must return True, False, None",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+
+    // `wsgi` providers without their script directive: logged, and a 500 /
+    // a denial, as in mod_wsgi.
+    assert_eq!(basic(&apache, "/noscript/x", "spy", "secret").status, 500);
+    assert!(
+        apache.wait_for_log(
+            "Location of WSGI user authentication script not provided.",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(
+        basic(&apache, "/nogroupscript/x", "spy", "secret").status,
+        401
+    );
+    assert!(
+        apache.wait_for_log(
+            "Location of WSGI group authorization script not provided.",
             Duration::from_secs(10)
         ),
         "{}",

@@ -304,7 +304,7 @@ unsafe extern "C" fn check_authorization(
 ) -> ffi::authz_status {
     guard(
         "check_authorization",
-        ffi::authz_status_AUTHZ_DENIED,
+        ffi::authz_status_AUTHZ_GENERAL_ERROR,
         || {
             // SAFETY: httpd passes the live request and the Require line's arguments.
             let (r, require_args) = unsafe { (Request::from_raw(r), str_from(require_args)) };
