@@ -830,3 +830,39 @@ fn scripts_run_under_restrict_embedded() {
         apache.error_log()
     );
 }
+
+#[test]
+fn concurrent_authentication_in_both_interpreters() {
+    let (_dir, apache) = auth_server("authconc");
+    let apache = std::sync::Arc::new(apache);
+    let workers: Vec<_> = (0..8)
+        .map(|i| {
+            let apache = apache.clone();
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 {
+                    "/basic/c"
+                } else {
+                    "/subgroup/c"
+                };
+                (0..10)
+                    .map(|n| {
+                        let (user, password, want) = if n % 3 == 0 {
+                            ("spy", "wrong", 401)
+                        } else {
+                            ("spy", "secret", 200)
+                        };
+                        (basic(&apache, path, user, password).status, want)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for w in workers {
+        for (got, want) in w.join().expect("worker thread") {
+            assert_eq!(got, want, "{}", apache.error_log());
+        }
+    }
+    let log = apache.error_log();
+    assert!(!log.contains("Traceback"), "{log}");
+    assert!(!log.contains("internal error"), "{log}");
+}
