@@ -27,7 +27,8 @@ cd "$(dirname "$0")/.."
 say() { echo "setup: $*" >&2; }
 
 # --- 1. system packages ------------------------------------------------------
-packages=(apache2 apache2-dev libclang-dev python3.11-dev python3.11-venv)
+packages=(apache2 apache2-dev libclang-dev python3.11-dev python3.11-venv
+    curl openssl strace) # the last three: tools some integration tests drive
 missing=()
 for p in "${packages[@]}"; do
     if [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)" != ii* ]]; then
