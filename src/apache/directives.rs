@@ -1,6 +1,7 @@
 //! The command table httpd reads our directives with. Every directive goes
 //! through one RAW_ARGS function that hands the words to `config::directives`.
 
+use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
@@ -118,9 +119,29 @@ pub static COMMANDS: CommandTable = CommandTable(build());
 
 struct ApacheRegex(Pool);
 
+/// WSGIDaemonProcess names seen while reading this configuration: userdata
+/// of the configuration pool, so it starts empty on every (re)read.
+fn daemon_names(pool: Pool) -> &'static RefCell<Vec<String>> {
+    let p = pool.userdata_or_insert(c"mod_wsgi_rs.daemon_names", || RefCell::new(Vec::new()));
+    // SAFETY: allocated in pconf, which outlives the configuration reading;
+    // httpd reads configuration on one thread.
+    unsafe { &*p }
+}
+
 impl ConfigContext for ApacheRegex {
     fn compile_regex(&self, pattern: &str) -> Result<Arc<dyn UriRegex>, String> {
         regex::compile(self.0, pattern)
+    }
+    fn claim_daemon_name(&self, name: &str) -> bool {
+        let mut names = daemon_names(self.0).borrow_mut();
+        if names.iter().any(|n| n == name) {
+            return false;
+        }
+        names.push(name.to_string());
+        true
+    }
+    fn daemon_defined(&self, name: &str) -> bool {
+        daemon_names(self.0).borrow().iter().any(|n| n == name)
     }
 }
 

@@ -64,6 +64,24 @@ impl Pool {
         };
     }
 
+    /// The value stored under `key` with [`Pool::userdata_or_insert`]: created
+    /// on first use, dropped when the pool is cleared or destroyed.
+    pub fn userdata_or_insert<T: 'static>(self, key: &'static CStr, make: impl FnOnce() -> T) -> *mut T {
+        let mut data: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the pool is live; userdata_get only reads its hash table.
+        unsafe { ffi::apr_pool_userdata_get(&mut data, key.as_ptr(), self.0) };
+        if !data.is_null() {
+            return data as *mut T;
+        }
+        let raw = self.alloc(make());
+        // SAFETY: key is a 'static C string (setn does not copy it); raw lives
+        // as long as the pool, which is exactly as long as the userdata.
+        unsafe {
+            ffi::apr_pool_userdata_setn(raw as *const c_void, key.as_ptr(), None, self.0)
+        };
+        raw
+    }
+
     /// A NUL-terminated copy of `s` in the pool (interior NULs are dropped).
     pub fn strdup(self, s: &str) -> *mut c_char {
         let c = CString::new(s.replace('\0', "")).unwrap_or_default();

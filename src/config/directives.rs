@@ -231,6 +231,11 @@ pub fn find(name: &str) -> Option<&'static Directive> {
 pub trait ConfigContext {
     /// Compiles a WSGIScriptAliasMatch pattern with httpd's regex engine.
     fn compile_regex(&self, pattern: &str) -> Result<Arc<dyn UriRegex>, String>;
+    /// Records a WSGIDaemonProcess name; false if it is already defined
+    /// anywhere in the configuration (names are unique server-wide).
+    fn claim_daemon_name(&self, name: &str) -> bool;
+    /// Whether a WSGIDaemonProcess of this name was defined earlier.
+    fn daemon_defined(&self, name: &str) -> bool;
 }
 
 /// The structure a directive writes into.
@@ -352,10 +357,10 @@ pub fn apply(
                     "{name} requires both process-group= and application-group= (use %{{GLOBAL}} for the embedded process / main interpreter)"
                 ));
             };
-            if process_group != "%{GLOBAL}" {
+            if process_group != "%{GLOBAL}" && !ctx.daemon_defined(&process_group) {
                 return Err(format!(
-                    "{name}: process group '{process_group}' is not defined; daemon mode is not available in this \
-                     version of mod_wsgi-rs, so use process-group=%{{GLOBAL}} (the Apache child processes)"
+                    "{name}: process group '{process_group}' is not defined; define it with \
+                     WSGIDaemonProcess before this line, or use process-group=%{{GLOBAL}} (the Apache child processes)"
                 ));
             }
             require_absolute(name, "script path", &words[0])?;
@@ -429,6 +434,17 @@ pub fn apply(
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             target.settings().trusted_proxies = Some(nets);
+        }
+        "WSGIDaemonProcess" => {
+            let group = super::daemon::parse(words)?;
+            let server = target.server(name)?;
+            if !ctx.claim_daemon_name(&group.name) {
+                return Err(format!(
+                    "{name}: name '{}' is already used by another WSGIDaemonProcess; group names must be unique across the server",
+                    group.name
+                ));
+            }
+            server.daemons.push(group);
         }
         _ => return apply_global(target.server(name)?, name, words),
     }
@@ -511,13 +527,6 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
         "WSGISocketPrefix" => {
             g.socket_prefix = Some(one(name, words, "a path prefix")?.to_string());
         }
-        "WSGIDaemonProcess" => {
-            return Err(format!(
-                "{name}: daemon mode is not available in this version of mod_wsgi-rs. Remove the \
-                 WSGIDaemonProcess line (and WSGIProcessGroup / process-group= options naming it) to \
-                 run the application embedded in the Apache child processes."
-            ));
-        }
         _ => return Err(format!("unknown directive {name}")),
     }
     Ok(())
@@ -545,8 +554,20 @@ mod tests {
     use super::*;
     use crate::config::words::split_words;
 
-    struct NoRegex;
+    #[derive(Default)]
+    struct NoRegex(std::cell::RefCell<Vec<String>>);
     impl ConfigContext for NoRegex {
+        fn claim_daemon_name(&self, name: &str) -> bool {
+            let mut names = self.0.borrow_mut();
+            if names.iter().any(|n| n == name) {
+                return false;
+            }
+            names.push(name.to_string());
+            true
+        }
+        fn daemon_defined(&self, name: &str) -> bool {
+            self.0.borrow().iter().any(|n| n == name)
+        }
         fn compile_regex(&self, pattern: &str) -> Result<Arc<dyn UriRegex>, String> {
             if pattern.contains('(') && !pattern.contains(')') {
                 return Err("missing )".into());
@@ -563,11 +584,37 @@ mod tests {
 
     fn server(lines: &[&str]) -> Result<ServerConfig, String> {
         let mut s = ServerConfig::default();
+        let ctx = NoRegex::default();
         for line in lines {
             let words = split_words(line);
-            apply(Target::Server(&mut s), &words[0], &words[1..], &NoRegex)?;
+            apply(Target::Server(&mut s), &words[0], &words[1..], &ctx)?;
         }
         Ok(s)
+    }
+
+    #[test]
+    fn daemon_process_groups() {
+        let s = server(&[
+            "WSGIDaemonProcess web processes=2 threads=4",
+            "WSGIImportScript /srv/a.wsgi process-group=web application-group=%{GLOBAL}",
+        ])
+        .unwrap();
+        assert_eq!(s.daemons.len(), 1);
+        assert_eq!(s.daemons[0].processes, 2);
+        assert_eq!(s.import_scripts[0].process_group, "web");
+        let e = server(&["WSGIDaemonProcess web", "WSGIDaemonProcess web"]).unwrap_err();
+        assert!(e.contains("already used"), "{e}");
+        let e = server(&["WSGIDaemonProcess web user=root"]).unwrap_err();
+        assert!(e.contains("user=root is not allowed"), "{e}");
+        let mut d = DirConfig::default();
+        let e = apply(
+            Target::Dir(&mut d),
+            "WSGIDaemonProcess",
+            &["x".into()],
+            &NoRegex::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("not allowed inside a directory"), "{e}");
     }
 
     #[test]
@@ -679,7 +726,7 @@ mod tests {
             Target::Dir(&mut d),
             "WSGIScriptAlias",
             &["/a".into(), "/b".into()],
-            &NoRegex,
+            &NoRegex::default(),
         )
         .unwrap_err();
         assert!(e.contains("not allowed inside a directory"), "{e}");
@@ -687,7 +734,7 @@ mod tests {
             Target::Dir(&mut d),
             "WSGIApplicationGroup",
             &["x".into()],
-            &NoRegex,
+            &NoRegex::default(),
         )
         .unwrap();
         assert_eq!(d.settings.application_group.as_deref(), Some("x"));

@@ -2,6 +2,7 @@
 //! mapping rules built on it. No FFI here, so all of it is unit tested.
 
 pub mod auth;
+pub mod daemon;
 pub mod directives;
 pub mod groups;
 pub mod python_home;

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use super::daemon::DaemonGroup;
 use super::script_alias::{Matcher, ScriptAlias, ScriptOptions};
 
 /// Settings valid in server, virtual-host and directory context. `None` means
@@ -118,6 +119,9 @@ pub struct ServerConfig {
     /// Script aliases in configuration order; the first match wins.
     pub aliases: Vec<ScriptAlias>,
     pub import_scripts: Vec<ImportScript>,
+    /// WSGIDaemonProcess groups defined in this server (main server: usable
+    /// everywhere; a virtual host: by virtual hosts with its ServerName).
+    pub daemons: Vec<DaemonGroup>,
     pub settings: AppSettings,
     /// Only meaningful in the main server's configuration.
     pub global: GlobalSettings,
@@ -130,6 +134,7 @@ impl ServerConfig {
         ServerConfig {
             aliases: vhost.aliases.iter().chain(&base.aliases).cloned().collect(),
             import_scripts: vhost.import_scripts.clone(),
+            daemons: vhost.daemons.clone(),
             settings: vhost.settings.over(&base.settings),
             global: base.global.clone(),
         }

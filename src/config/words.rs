@@ -45,6 +45,14 @@ fn next_word(s: &str) -> (String, &str) {
         return (word, "");
     }
     let end = s.find(char::is_whitespace).unwrap_or(s.len());
+    // mod_wsgi's option syntax: `name="quoted value"` is one word.
+    if let Some(eq) = s[..end].find('=') {
+        let value = &s[eq + 1..];
+        if value.starts_with('"') || value.starts_with('\'') {
+            let (v, after) = next_word(value);
+            return (format!("{}{v}", &s[..=eq]), after);
+        }
+    }
     (s[..end].to_string(), &s[end..])
 }
 
@@ -77,6 +85,14 @@ mod tests {
     #[test]
     fn quotes_inside_a_word_are_literal() {
         assert_eq!(split_words(r#"a"b c"#), vec![r#"a"b"#, "c"]);
+    }
+
+    #[test]
+    fn quoted_option_values() {
+        assert_eq!(
+            split_words(r#"app home="/x y" python-path='/a b:/c' n=1"#),
+            vec!["app", "home=/x y", "python-path=/a b:/c", "n=1"]
+        );
     }
 
     #[test]
