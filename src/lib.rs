@@ -6,5 +6,6 @@
 
 pub mod apache;
 pub mod config;
+pub mod daemon;
 pub mod ffi;
 pub mod python;

@@ -1,0 +1,10 @@
+//! Daemon mode: `WSGIDaemonProcess` groups of processes forked from the
+//! Apache parent, each serving requests that Apache children pass to it over a
+//! UNIX socket. `protocol` is the pure framing; `supervisor` runs in the
+//! Apache parent (sockets, fork, respawn, stop); `dispatcher` in the Apache
+//! children (connect, relay one request full duplex); `worker` in the daemon
+//! processes (privileges, Python, threads, recycling); `transport` is the
+//! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
+//! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions.
+
+pub mod protocol;
