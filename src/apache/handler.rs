@@ -3,6 +3,9 @@
 //! hand-off to the Python adapter through the embedded transport.
 
 use std::ffi::c_int;
+use std::sync::Arc;
+
+use crate::daemon::supervisor::{self, GroupRuntime};
 
 use crate::config::groups::{self, GroupContext};
 use crate::config::settings::{AppSettings, GlobalSettings, MapHeadToGet};
@@ -166,37 +169,45 @@ pub fn handle(r: Request) -> c_int {
     };
     let process_group =
         groups::expand_process_group(settings.process_group.as_deref(), &groups, case_sensitive);
-    if !process_group.is_empty() {
-        return fail(
-            &r,
-            ffi::HTTP_INTERNAL_SERVER_ERROR,
-            &format!(
-                "mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"
-            ),
-        );
-    }
-    if global.restrict_embedded() {
-        return fail(
-            &r,
-            ffi::HTTP_INTERNAL_SERVER_ERROR,
-            &format!(
-                "mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"
-            ),
-        );
-    }
-    let Some(child) = child_state() else {
-        return fail(
-            &r,
-            ffi::HTTP_INTERNAL_SERVER_ERROR,
-            &format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"),
-        );
+    let daemon = if process_group.is_empty() {
+        None
+    } else {
+        match daemon_group(&r, &process_group) {
+            Ok(g) => Some(g),
+            Err(msg) => {
+                return fail(
+                    &r,
+                    ffi::HTTP_INTERNAL_SERVER_ERROR,
+                    &format!("mod_wsgi (pid={pid}): {msg}: {filename}"),
+                );
+            }
+        }
     };
-    if let Some(e) = &child.python_error {
-        return fail(
-            &r,
-            ffi::HTTP_INTERNAL_SERVER_ERROR,
-            &format!("mod_wsgi (pid={pid}): {e}: {filename}"),
-        );
+    let child = child_state();
+    if daemon.is_none() {
+        if global.restrict_embedded() {
+            return fail(
+                &r,
+                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                &format!(
+                    "mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"
+                ),
+            );
+        }
+        let Some(child) = child else {
+            return fail(
+                &r,
+                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                &format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"),
+            );
+        };
+        if let Some(e) = &child.python_error {
+            return fail(
+                &r,
+                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                &format!("mod_wsgi (pid={pid}): {e}: {filename}"),
+            );
+        }
     }
     if let Err(status) = r.setup_body(settings.chunked_request.unwrap_or(false)) {
         let why = match status {
@@ -246,8 +257,8 @@ pub fn handle(r: Request) -> c_int {
         process_group,
         application_group,
         handler: String::from_utf8_lossy(r.handler()).into_owned(),
-        multithread: child.multithread,
-        multiprocess: child.multiprocess,
+        multithread: child.is_some_and(|c| c.multithread),
+        multiprocess: child.is_some_and(|c| c.multiprocess),
         is_head: r.header_only(),
         request_start: r.request_time(),
         request_id: r.log_id(),
@@ -263,11 +274,33 @@ pub fn handle(r: Request) -> c_int {
         ),
         enable_sendfile: settings.enable_sendfile.unwrap_or(false),
     };
-    let transport = EmbeddedTransport::new(r, spec.enable_sendfile);
+    let mut transport = EmbeddedTransport::new(r, spec.enable_sendfile);
+    if let Some(group) = daemon {
+        return crate::daemon::dispatcher::dispatch(&r, spec, &group, &mut transport);
+    }
     match python::serve(&spec, Box::new(transport)) {
         Outcome::Sent => OK,
         Outcome::Status(code) => code as c_int,
     }
+}
+
+/// The daemon group a request names, if this virtual host may use it: groups
+/// of the main server serve every virtual host; a virtual host's groups serve
+/// virtual hosts with the same ServerName (mod_wsgi's rule).
+fn daemon_group(r: &Request, name: &str) -> Result<Arc<GroupRuntime>, String> {
+    let Some(g) = supervisor::find(name) else {
+        return Err(format!(
+            "No WSGI daemon process called '{name}' has been configured"
+        ));
+    };
+    if g.main_server || g.server == r.server() as usize || g.server_hostname == r.server_hostname() {
+        return Ok(g);
+    }
+    Err(format!(
+        "Daemon process called '{name}' cannot be accessed by this WSGI application: it is defined in the virtual host '{}', and this request is for '{}'",
+        g.server_hostname,
+        r.server_hostname()
+    ))
 }
 
 /// A small stable number per worker thread (`mod_wsgi.thread_id`).

@@ -87,8 +87,17 @@ pub unsafe extern "C" fn post_config(
         unsafe {
             ffi::ap_add_version_component(pool.as_ptr(), pool.strdup(banner.trim_end_matches('\0')))
         };
+        // Not configtest, not the first (pre-config) pass: the real start or a restart.
         let real_start = state_query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_CONFIG
             && state_query(ffi::AP_SQ_RUN_MODE) == ffi::AP_SQ_RM_NORMAL;
+        if real_start {
+            // Daemon processes are forked from here, before Python could
+            // start in this process (below, WSGILazyInitialization Off only).
+            if let Err(e) = crate::daemon::supervisor::start(s, pool, &cfg.global) {
+                log::server(s, Level::Alert, &e);
+                return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+            }
+        }
         if real_start && !cfg.global.lazy_initialization() && !cfg.global.restrict_embedded() {
             // WSGILazyInitialization Off: Python starts once in the Apache parent and
             // children inherit it. It is kept (and this module kept loaded) across
@@ -124,6 +133,7 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
             return;
         };
         let g = &cfg.global;
+        crate::daemon::supervisor::close_listeners_in_child();
         let threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS);
         let daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS);
         let mut state = ChildState {

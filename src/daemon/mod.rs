@@ -7,4 +7,9 @@
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
 //! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions.
 
+pub mod dispatcher;
 pub mod protocol;
+pub mod supervisor;
+pub mod sys;
+pub mod transport;
+pub mod worker;

@@ -1,0 +1,362 @@
+//! The Apache child's side of daemon mode: connects to the group's socket
+//! (retrying until connect-timeout), sends the request, and relays the body
+//! and the response at the same time (full duplex: a large upload and a
+//! large response cannot block each other). A daemon that dies mid-request
+//! is reported with its pid and exit status or signal.
+
+use std::ffi::c_int;
+use std::io::{ErrorKind, Read, Write as _};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::apache::log::{self, Level};
+use crate::apache::request::Request;
+use crate::apache::transport::EmbeddedTransport;
+use crate::python::RequestSpec;
+use crate::python::transport::{Transport, Write};
+
+use super::protocol::{self, Frame, RequestHead};
+use super::supervisor::{self, GroupRuntime};
+use super::sys;
+
+const LEVELS: [Level; 9] = [
+    Level::Emerg,
+    Level::Alert,
+    Level::Crit,
+    Level::Error,
+    Level::Warn,
+    Level::Notice,
+    Level::Info,
+    Level::Debug,
+    Level::Trace1,
+];
+
+fn level_from(n: u8) -> Level {
+    LEVELS.get(n as usize).copied().unwrap_or(Level::Trace1)
+}
+
+/// The most verbose level enabled for this request.
+fn log_level(r: &Request) -> u8 {
+    LEVELS
+        .iter()
+        .rev()
+        .find(|l| log::enabled(r, **l))
+        .map_or(0, |l| *l as u8)
+}
+
+fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c_int> {
+    let g = &rt.group;
+    let started = Instant::now();
+    let limit = Duration::from_secs(g.connect_timeout);
+    loop {
+        let err = match sys::connect(&rt.socket_path) {
+            // SAFETY: a freshly connected socket we own.
+            Ok(fd) => return Ok(unsafe { UnixStream::from_raw_fd(fd) }),
+            Err(e) => e,
+        };
+        let errno = err.raw_os_error().unwrap_or(0);
+        let elapsed = started.elapsed();
+        let retry = matches!(errno, libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT);
+        if retry && elapsed < limit {
+            // As mod_wsgi: quick retries for 2 seconds, then once a second.
+            let pause = if elapsed < Duration::from_secs(2) {
+                Duration::from_millis(125)
+            } else {
+                Duration::from_secs(1)
+            };
+            std::thread::sleep(pause.min(limit - elapsed));
+            continue;
+        }
+        let hint = match errno {
+            libc::EACCES => {
+                // SAFETY: no preconditions.
+                let uid = unsafe { libc::geteuid() };
+                let owner = std::fs::metadata(&rt.socket_path)
+                    .map(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        format!(
+                            "the socket is owned by '{}' with mode {:o}",
+                            supervisor::user_name(m.uid()),
+                            m.mode() & 0o777
+                        )
+                    })
+                    .unwrap_or_else(|_| "the socket cannot be inspected".into());
+                format!(
+                    ": this Apache child runs as '{}' and {owner}; set socket-user= on the WSGIDaemonProcess, or make the WSGISocketPrefix directory accessible to the Apache User",
+                    supervisor::user_name(uid)
+                )
+            }
+            libc::ECONNREFUSED | libc::ENOENT | libc::EAGAIN => format!(
+                ": no daemon process of the group accepted within connect-timeout ({}s); they may have failed to start (see the log) or all {} thread(s) are busy and the listen backlog ({}) is full",
+                g.connect_timeout,
+                u64::from(g.threads) * u64::from(g.processes),
+                g.listen_backlog
+            ),
+            _ => String::new(),
+        };
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={}): Unable to connect to WSGI daemon process '{}' on '{}' after {:.1}s: ({errno}){err}{hint}: {script}",
+                std::process::id(),
+                g.name,
+                rt.socket_path,
+                elapsed.as_secs_f64()
+            ),
+        );
+        return Err(crate::ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
+    }
+}
+
+/// Why the daemon `pid` went away: waits (briefly) for its exit status.
+fn exit_reason(pid: Option<u32>) -> String {
+    let Some(pid) = pid else {
+        return "closed the connection before saying hello".into();
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Some(s) = supervisor::explain_exit(pid) {
+            if !s.starts_with("ended with status") || Instant::now() >= deadline {
+                return s;
+            }
+        }
+        if let Some(status) = sys::zombie_status(pid) {
+            return sys::describe_wait_status(status);
+        }
+        if Instant::now() >= deadline {
+            return supervisor::explain_exit(pid).unwrap_or_else(|| {
+                if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    "closed the connection without completing the response (the process is still running)".into()
+                } else {
+                    "ended (its exit status is not known yet)".into()
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Relay<'a> {
+    r: &'a Request,
+    t: &'a mut EmbeddedTransport,
+    rt: &'a GroupRuntime,
+    script: &'a str,
+    pid: Option<u32>,
+    /// Body bytes went to the client: failures can no longer be a status.
+    body_written: bool,
+}
+
+enum Step {
+    Continue,
+    Done(c_int),
+}
+
+impl Relay<'_> {
+    fn frame(&mut self, f: Frame) -> Step {
+        const OK: c_int = crate::ffi::OK as c_int;
+        match f {
+            Frame::Hello { pid } => self.pid = Some(pid),
+            Frame::Log { level, message } => log::request(self.r, level_from(level), &message),
+            Frame::Head(h) => self.t.set_head(&h),
+            Frame::Body { data, flush } => {
+                if data.is_empty() && !flush {
+                    return Step::Continue;
+                }
+                self.body_written = true;
+                let how = if flush { Write::Flush } else { Write::Buffer };
+                if self.t.write(&data, how).is_err() {
+                    // The client went away; closing the socket tells the daemon.
+                    return Step::Done(OK);
+                }
+            }
+            Frame::End => {
+                self.body_written = true;
+                if self.t.write(&[], Write::Last).is_ok() {
+                    self.t.finish();
+                }
+                return Step::Done(OK);
+            }
+            Frame::Status(code) => return Step::Done(code as c_int),
+            Frame::Abort => {
+                self.t.abort();
+                return Step::Done(OK);
+            }
+            other => {
+                return self.failed(&format!("sent an unexpected frame {other:?}"), 502);
+            }
+        }
+        Step::Continue
+    }
+
+    /// The daemon failed before completing the response.
+    fn failed(&mut self, what: &str, status: c_int) -> Step {
+        let pid = self
+            .pid
+            .map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"));
+        log::request(
+            self.r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={}): Daemon process '{}' ({pid}) {what}; the response to this request is {}: {}",
+                std::process::id(),
+                self.rt.group.name,
+                if self.body_written {
+                    "truncated"
+                } else {
+                    "a status"
+                },
+                self.script
+            ),
+        );
+        if self.body_written {
+            self.t.abort();
+            Step::Done(crate::ffi::OK as c_int)
+        } else {
+            Step::Done(status)
+        }
+    }
+}
+
+/// Serves the request through the daemon group `rt`.
+pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut EmbeddedTransport) -> c_int {
+    let script = spec.script_path.clone();
+    let mut stream = match connect(r, rt, &script) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let head = RequestHead {
+        group: rt.group.name.clone(),
+        log_level: log_level(r),
+        spec,
+    };
+    let mut out = Vec::new();
+    if let Err(e) = protocol::encode(&Frame::Request(Box::new(head)), &mut out) {
+        log::request(
+            r,
+            Level::Error,
+            &format!("mod_wsgi (pid={}): cannot send the request to the daemon: {e}: {script}", std::process::id()),
+        );
+        return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+    }
+    let mut relay = Relay {
+        r,
+        t,
+        rt,
+        script: &script,
+        pid: None,
+        body_written: false,
+    };
+    let fd = stream.as_raw_fd();
+    let mut sent = 0usize;
+    let mut body_done = false;
+    let mut inbuf: Vec<u8> = Vec::with_capacity(64 << 10);
+    let mut chunk = vec![0u8; protocol::CHUNK];
+    let timeout = rt.socket_timeout;
+    let mut last_progress = Instant::now();
+    loop {
+        // Refill from the client body when everything so far has gone out.
+        if sent == out.len() && !body_done {
+            out.clear();
+            sent = 0;
+            let frame = match relay.t.read_body(&mut chunk) {
+                Ok(0) => {
+                    body_done = true;
+                    Frame::EndOfBody
+                }
+                Ok(n) => Frame::Data(chunk[..n].to_vec()),
+                Err(e) => {
+                    body_done = true;
+                    Frame::InputError {
+                        status: e.status,
+                        message: e.message,
+                    }
+                }
+            };
+            let _ = protocol::encode(&frame, &mut out);
+            last_progress = Instant::now();
+        }
+        let want_write = sent < out.len();
+        let events = libc::POLLIN | if want_write { libc::POLLOUT } else { 0 };
+        let wait = timeout.saturating_sub(last_progress.elapsed());
+        let ready = match sys::poll(&[(fd, events)], Some(wait)) {
+            Ok(r) => r[0],
+            Err(e) => {
+                if let Step::Done(c) = relay.failed(&format!("connection failed: {e}"), 502) {
+                    return c;
+                }
+                0
+            }
+        };
+        if ready == 0 {
+            if last_progress.elapsed() >= timeout {
+                let what = format!(
+                    "did not respond within socket-timeout ({}s) (Timeout when reading response headers from daemon process)",
+                    timeout.as_secs()
+                );
+                if let Step::Done(c) = relay.failed(&what, crate::ffi::HTTP_GATEWAY_TIME_OUT as c_int) {
+                    return c;
+                }
+            }
+            continue;
+        }
+        if ready & libc::POLLOUT != 0 && want_write {
+            match stream.write(&out[sent..]) {
+                Ok(n) => {
+                    sent += n;
+                    last_progress = Instant::now();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // The daemon stopped reading (it answered without reading
+                    // the whole body, or it died): stop sending, keep reading.
+                    body_done = true;
+                    out.clear();
+                    sent = 0;
+                }
+            }
+        }
+        if ready & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            let before = inbuf.len();
+            inbuf.resize(before + (64 << 10), 0);
+            let n = match stream.read(&mut inbuf[before..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                    inbuf.truncate(before);
+                    continue;
+                }
+                Err(_) => 0,
+            };
+            inbuf.truncate(before + n);
+            if n == 0 {
+                let why = exit_reason(relay.pid);
+                if let Step::Done(c) = relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int) {
+                    return c;
+                }
+                continue;
+            }
+            last_progress = Instant::now();
+            let mut used = 0;
+            loop {
+                match protocol::decode(&inbuf[used..]) {
+                    Ok(Some((frame, len))) => {
+                        used += len;
+                        if let Step::Done(c) = relay.frame(frame) {
+                            return c;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if let Step::Done(c) =
+                            relay.failed(&format!("sent a bad frame: {e}"), crate::ffi::HTTP_BAD_GATEWAY as c_int)
+                        {
+                            return c;
+                        }
+                    }
+                }
+            }
+            inbuf.drain(..used);
+        }
+    }
+}

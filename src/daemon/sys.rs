@@ -1,0 +1,621 @@
+//! The thin OS-facing part of daemon mode: UNIX sockets, privileges, process
+//! title, signals, and the shared table of daemon exits. Each `unsafe` block
+//! is one libc call (or a few) with its reason; everything above is safe.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+fn cstr(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+fn check(rv: libc::c_int) -> io::Result<libc::c_int> {
+    if rv < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rv)
+    }
+}
+
+fn sockaddr(path: &str) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "socket path '{path}' is longer than {} bytes: use a shorter WSGISocketPrefix",
+                addr.sun_path.len() - 1
+            ),
+        ));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    Ok((addr, len))
+}
+
+/// How a listening socket is set up.
+pub struct ListenSpec<'a> {
+    pub path: &'a str,
+    pub backlog: u32,
+    /// chown the socket to this uid/gid (when running as root).
+    pub owner: Option<(u32, u32)>,
+    pub send_buffer: u32,
+    pub receive_buffer: u32,
+}
+
+/// Creates, binds (mode 0600, a stale file replaced) and listens on a
+/// non-blocking UNIX socket.
+pub fn listen(spec: &ListenSpec<'_>) -> io::Result<RawFd> {
+    let (addr, len) = sockaddr(spec.path)?;
+    // SAFETY: plain socket creation.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    let result = (|| {
+        for (opt, size) in [
+            (libc::SO_SNDBUF, spec.send_buffer),
+            (libc::SO_RCVBUF, spec.receive_buffer),
+        ] {
+            if size > 0 {
+                let v = size as libc::c_int;
+                // SAFETY: fd is our socket; v is a c_int of the given size.
+                check(unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        opt,
+                        &v as *const _ as *const libc::c_void,
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                })?;
+            }
+        }
+        let _ = std::fs::remove_file(spec.path);
+        // SAFETY: umask only changes this process's mask; restored right after.
+        let old = unsafe { libc::umask(0o077) };
+        // SAFETY: addr/len describe a valid sockaddr_un.
+        let bound = check(unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) });
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        bound?;
+        // SAFETY: fd is a bound socket.
+        check(unsafe { libc::listen(fd, spec.backlog.min(i32::MAX as u32) as libc::c_int) })?;
+        if let Some((uid, gid)) = spec.owner {
+            let p = cstr(spec.path)?;
+            // SAFETY: p is a valid C path.
+            check(unsafe { libc::chown(p.as_ptr(), uid, gid) })?;
+        }
+        Ok(fd)
+    })();
+    if result.is_err() {
+        close(fd);
+    }
+    result
+}
+
+pub fn close(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: closing a descriptor we own.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// A non-blocking connect to a UNIX socket. `Err` carries the errno.
+pub fn connect(path: &str) -> io::Result<RawFd> {
+    let (addr, len) = sockaddr(path)?;
+    // SAFETY: plain socket creation.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: addr/len describe a valid sockaddr_un.
+    match check(unsafe { libc::connect(fd, &addr as *const _ as *const libc::sockaddr, len) }) {
+        Ok(_) => Ok(fd),
+        Err(e) => {
+            close(fd);
+            Err(e)
+        }
+    }
+}
+
+/// Accepts one connection (blocking mode), or `None` if none is pending.
+pub fn accept(listener: RawFd) -> io::Result<Option<RawFd>> {
+    // SAFETY: accept4 on our listening socket; no address wanted.
+    let fd = unsafe {
+        libc::accept4(
+            listener,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd >= 0 {
+        return Ok(Some(fd));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINTR) | Some(libc::ECONNABORTED) => Ok(None),
+        _ => Err(e),
+    }
+}
+
+/// Waits until one of `fds` is ready for `events` (or `timeout` passes);
+/// returns the `revents` of each.
+pub fn poll(fds: &[(RawFd, i16)], timeout: Option<Duration>) -> io::Result<Vec<i16>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&(fd, events)| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+    // SAFETY: p is a valid array of pollfd of the given length.
+    let rv = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+    if rv < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(vec![0; p.len()]);
+        }
+        return Err(e);
+    }
+    Ok(p.iter().map(|x| x.revents).collect())
+}
+
+/// A pipe whose write end wakes threads polling its read end.
+pub fn pipe() -> io::Result<(RawFd, RawFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    Ok((fds[0], fds[1]))
+}
+
+pub fn write_byte(fd: RawFd) {
+    // SAFETY: writes one byte from a valid buffer.
+    unsafe { libc::write(fd, b"x".as_ptr() as *const libc::c_void, 1) };
+}
+
+/// Reads from `fd` at `offset` without moving its file position.
+pub fn pread(fd: RawFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    // SAFETY: buf is writable for buf.len() bytes.
+    let n = unsafe {
+        libc::pread(
+            fd,
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            offset as libc::off_t,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Sets an environment variable (LANG, LC_ALL) in the daemon.
+pub fn set_env(name: &str, value: &str) {
+    // SAFETY: called in a freshly forked daemon before it starts any thread.
+    unsafe { std::env::set_var(name, value) };
+}
+
+pub fn chdir(dir: &str) -> io::Result<()> {
+    std::env::set_current_dir(dir)
+}
+
+/// User facts looked up by name or uid.
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+    pub home: String,
+}
+
+fn passwd(p: *const libc::passwd) -> Option<User> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: getpwnam/getpwuid returned a valid record (single-threaded use).
+    unsafe {
+        let p = &*p;
+        let s = |c: *const libc::c_char| {
+            if c.is_null() {
+                String::new()
+            } else {
+                std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned()
+            }
+        };
+        Some(User {
+            uid: p.pw_uid,
+            gid: p.pw_gid,
+            name: s(p.pw_name),
+            home: s(p.pw_dir),
+        })
+    }
+}
+
+pub fn user_by_name(name: &str) -> Option<User> {
+    let c = cstr(name).ok()?;
+    // SAFETY: c is a valid C string; called before any thread starts.
+    passwd(unsafe { libc::getpwnam(c.as_ptr()) })
+}
+
+pub fn user_by_uid(uid: u32) -> Option<User> {
+    // SAFETY: plain lookup; called before any thread starts.
+    passwd(unsafe { libc::getpwuid(uid) })
+}
+
+pub fn group_by_name(name: &str) -> Option<u32> {
+    let c = cstr(name).ok()?;
+    // SAFETY: c is a valid C string; the record is read at once.
+    let g = unsafe { libc::getgrnam(c.as_ptr()) };
+    // SAFETY: non-null means a valid record.
+    (!g.is_null()).then(|| unsafe { (*g).gr_gid })
+}
+
+/// Drops root: primary group, supplementary groups (or initgroups), then uid.
+pub fn drop_privileges(uid: u32, gid: u32, user: &str, groups: Option<&[u32]>) -> io::Result<()> {
+    // SAFETY: credential changes of this (single-threaded) process.
+    unsafe {
+        check(libc::setgid(gid))?;
+        match groups {
+            Some(g) => check(libc::setgroups(g.len(), g.as_ptr()))?,
+            None => {
+                let u = cstr(user)?;
+                check(libc::initgroups(u.as_ptr(), gid))?
+            }
+        };
+        check(libc::setuid(uid))?;
+        // Credentials changed, so the kernel made us non-dumpable: let the
+        // Apache children (same user) read our exit status from /proc.
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
+    }
+    Ok(())
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub fn set_umask(mask: u32) {
+    // SAFETY: no preconditions.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+pub fn set_priority(nice: i32) -> io::Result<()> {
+    // SAFETY: changes this process's priority.
+    check(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) })?;
+    Ok(())
+}
+
+pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: lim is a valid rlimit.
+    check(unsafe { libc::setrlimit(resource as _, &lim) })?;
+    Ok(())
+}
+
+pub fn set_locale_from_env() {
+    // SAFETY: called before any thread starts; "" means "from the environment".
+    unsafe { libc::setlocale(libc::LC_ALL, c"".as_ptr()) };
+}
+
+/// Overwrites the process's command line (all of argv's memory) with `title`
+/// and sets the thread name, as `ps` and `/proc/PID/cmdline` show them.
+///
+/// # Safety
+/// `argv` must be the process's original argv array of `argc` entries.
+pub unsafe fn set_process_title(argv: *const *const libc::c_char, argc: usize, title: &str) {
+    if argv.is_null() || argc == 0 {
+        return;
+    }
+    // SAFETY: guaranteed by the caller: argv[0..argc] are the contiguous
+    // original argument strings, which we may overwrite in place.
+    unsafe {
+        let start = *argv as *mut u8;
+        if start.is_null() {
+            return;
+        }
+        let mut end = start;
+        for i in 0..argc {
+            let a = *argv.add(i) as *mut u8;
+            if a.is_null() || a != end && i > 0 {
+                break;
+            }
+            end = a.add(libc::strlen(a as *const libc::c_char) + 1);
+        }
+        let room = end.offset_from(start) as usize;
+        if room == 0 {
+            return;
+        }
+        let bytes = title.as_bytes();
+        let n = bytes.len().min(room - 1);
+        std::ptr::write_bytes(start, 0, room);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, n);
+    }
+    let comm: Vec<u8> = title.bytes().filter(|b| *b != 0).take(15).collect();
+    if let Ok(c) = CString::new(comm) {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of up to 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr(), 0, 0, 0) };
+    }
+}
+
+/// Blocks the shutdown signals in this thread (and the threads it starts),
+/// so the main thread can wait for them with [`wait_signal`].
+pub fn block_signals(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: building and installing a signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        // Writes to a closed connection fail with EPIPE instead.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        set
+    }
+}
+
+/// Waits up to `timeout` for one of the blocked signals in `set`.
+pub fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: set and ts are valid; no siginfo wanted.
+    let s = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (s > 0).then_some(s)
+}
+
+/// Restores default handlers for signals the daemon inherited from the
+/// Apache parent (whose handlers make no sense here).
+pub fn reset_signal_handlers(signals: &[i32]) {
+    for &s in signals {
+        // SAFETY: installing the default disposition.
+        unsafe { libc::signal(s, libc::SIG_DFL) };
+    }
+}
+
+/// Installs `handler` (run once, then the default action) for `signals`.
+pub fn on_fatal_signals(signals: &[i32], handler: extern "C" fn(libc::c_int)) {
+    for &s in signals {
+        // SAFETY: a zeroed sigaction with a plain handler and SA_RESETHAND.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = handler as usize;
+            sa.sa_flags = libc::SA_RESETHAND | libc::SA_NODEFER;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(s, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+pub fn raise(sig: i32) {
+    // SAFETY: async-signal-safe.
+    unsafe { libc::raise(sig) };
+}
+
+pub fn kill(pid: i32, sig: i32) -> bool {
+    // SAFETY: sending a signal to a process we started.
+    pid > 0 && unsafe { libc::kill(pid, sig) } == 0
+}
+
+/// Reaps `pid` if it has exited: its raw wait status.
+pub fn try_wait(pid: i32) -> Option<i32> {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, non-blocking.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    (r == pid).then_some(status)
+}
+
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: ends the process without running the Apache parent's atexit
+    // handlers, which belong to the process we were forked from.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => return format!("signal {sig}"),
+    };
+    format!("signal {sig} ({name})")
+}
+
+/// A raw wait status in words.
+pub fn describe_wait_status(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        let core = if libc::WCOREDUMP(status) {
+            ", core dumped"
+        } else {
+            ""
+        };
+        format!("killed by {}{core}", signal_name(libc::WTERMSIG(status)))
+    } else if libc::WIFEXITED(status) {
+        format!("exited with status {}", libc::WEXITSTATUS(status))
+    } else {
+        format!("ended with wait status {status:#x}")
+    }
+}
+
+/// The exit status of a zombie process (dead, not yet reaped by the Apache
+/// parent), from `/proc/PID/stat`; `None` if it is alive, gone, or hidden.
+pub fn zombie_status(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); exit_code is field 52.
+    if fields.first() != Some(&"Z") {
+        return None;
+    }
+    fields.get(49)?.parse().ok()
+}
+
+/// Why daemon processes ended, shared between the Apache parent (which
+/// records what it reaps), the daemons (which record why they chose to exit)
+/// and the Apache children (which explain a failed request with it). An
+/// anonymous shared mapping made in the parent before any fork.
+#[repr(C)]
+pub struct ExitTable {
+    next: AtomicU32,
+    slots: [ExitSlot; EXIT_SLOTS],
+}
+
+#[repr(C)]
+struct ExitSlot {
+    pid: AtomicI32,
+    /// 1: a raw wait status; 2: a number Apache reported (status or signal);
+    /// 3: the daemon's own reason code.
+    kind: AtomicU32,
+    value: AtomicI32,
+    when: AtomicU64,
+}
+
+const EXIT_SLOTS: usize = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitInfo {
+    WaitStatus(i32),
+    ApacheReported(i32),
+    Reason(i32),
+}
+
+static EXITS: AtomicPtr<ExitTable> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Maps the table (in the Apache parent, before forking anything).
+pub fn exit_table_create() {
+    if !EXITS.load(Ordering::Acquire).is_null() {
+        return;
+    }
+    // SAFETY: an anonymous shared mapping, zero-filled, sized for the table;
+    // all-zero atomics are valid values.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            std::mem::size_of::<ExitTable>(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p != libc::MAP_FAILED {
+        EXITS.store(p as *mut ExitTable, Ordering::Release);
+    }
+}
+
+/// Unmaps the table in this process (children keep their own mapping).
+pub fn exit_table_destroy() {
+    let p = EXITS.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if !p.is_null() {
+        // SAFETY: p came from mmap with this size; nothing uses it after the swap.
+        unsafe { libc::munmap(p as *mut libc::c_void, std::mem::size_of::<ExitTable>()) };
+    }
+}
+
+fn table() -> Option<&'static ExitTable> {
+    let p = EXITS.load(Ordering::Acquire);
+    // SAFETY: non-null means mapped for the life of this process (or until
+    // exit_table_destroy, which runs when no request is being served).
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+pub fn exit_record(pid: i32, info: ExitInfo) {
+    let Some(t) = table() else {
+        return;
+    };
+    let (kind, value) = match info {
+        ExitInfo::WaitStatus(v) => (1, v),
+        ExitInfo::ApacheReported(v) => (2, v),
+        ExitInfo::Reason(v) => (3, v),
+    };
+    let i = t.next.fetch_add(1, Ordering::AcqRel) as usize % EXIT_SLOTS;
+    let s = &t.slots[i];
+    s.pid.store(0, Ordering::Release);
+    s.kind.store(kind, Ordering::Release);
+    s.value.store(value, Ordering::Release);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    s.when.store(now, Ordering::Release);
+    s.pid.store(pid, Ordering::Release);
+}
+
+/// Everything recorded about `pid`, newest first.
+pub fn exit_lookup(pid: i32) -> Vec<ExitInfo> {
+    let Some(t) = table() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let next = t.next.load(Ordering::Acquire) as usize;
+    for back in 1..=EXIT_SLOTS {
+        let s = &t.slots[(next + EXIT_SLOTS * 2 - back) % EXIT_SLOTS];
+        if s.pid.load(Ordering::Acquire) != pid {
+            continue;
+        }
+        let v = s.value.load(Ordering::Acquire);
+        out.push(match s.kind.load(Ordering::Acquire) {
+            1 => ExitInfo::WaitStatus(v),
+            2 => ExitInfo::ApacheReported(v),
+            _ => ExitInfo::Reason(v),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_statuses_in_words() {
+        assert_eq!(describe_wait_status(1 << 8), "exited with status 1");
+        assert_eq!(describe_wait_status(9), "killed by signal 9 (SIGKILL)");
+        assert_eq!(
+            describe_wait_status(11 | 0x80),
+            "killed by signal 11 (SIGSEGV), core dumped"
+        );
+    }
+
+    #[test]
+    fn long_socket_paths_are_refused() {
+        let long = format!("/tmp/{}", "x".repeat(200));
+        let e = connect(&long).unwrap_err();
+        assert!(e.to_string().contains("WSGISocketPrefix"), "{e}");
+    }
+}

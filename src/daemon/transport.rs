@@ -1,0 +1,290 @@
+//! The daemon-side [`Transport`]: the WSGI adapter reads the request body
+//! from, and writes the response to, the connection from the Apache child,
+//! in `protocol` frames.
+
+use std::io::{Read, Write as _};
+use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::apache::log::{self, Level};
+use crate::python::response::ResponseHead;
+use crate::python::transport::{InputError, OutputError, Transport, Write};
+
+use super::protocol::{self, Frame, FrameError, kind};
+
+/// Body bytes are gathered up to this size before a frame is sent.
+const BUFFER: usize = 64 << 10;
+
+pub struct Conn {
+    stream: UnixStream,
+    pending_head: Option<ResponseHead>,
+    pub head_sent: bool,
+    /// End, Abort or Status went out.
+    pub terminal_sent: bool,
+    /// Writing to the Apache child failed: it (or its client) has gone.
+    failed: Option<String>,
+    out: Vec<u8>,
+    input: Vec<u8>,
+    input_pos: usize,
+    input_done: bool,
+    input_error: Option<InputError>,
+    log_level: u8,
+}
+
+impl Conn {
+    pub fn new(stream: UnixStream, log_level: u8) -> Conn {
+        Conn {
+            stream,
+            pending_head: None,
+            head_sent: false,
+            terminal_sent: false,
+            failed: None,
+            out: Vec::new(),
+            input: Vec::new(),
+            input_pos: 0,
+            input_done: false,
+            input_error: None,
+            log_level,
+        }
+    }
+
+    pub fn log_level_set(&mut self, level: u8) {
+        self.log_level = level;
+    }
+
+    /// Reads one whole frame (blocking, bounded by the socket timeout).
+    pub fn read_frame(&mut self) -> Result<Frame, String> {
+        let mut h = [0u8; protocol::HEADER_LEN];
+        self.stream
+            .read_exact(&mut h)
+            .map_err(|e| format!("reading from the Apache child: {e}"))?;
+        let (k, len) = protocol::parse_header(&h).map_err(|e: FrameError| e.to_string())?;
+        let mut payload = vec![0u8; len];
+        self.stream
+            .read_exact(&mut payload)
+            .map_err(|e| format!("reading from the Apache child: {e}"))?;
+        protocol::parse_payload(k, &payload).map_err(|e| e.to_string())
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        if let Some(e) = &self.failed {
+            return Err(OutputError(e.clone()));
+        }
+        if let Err(e) = self.stream.write_all(bytes) {
+            let msg = format!("the Apache child closed the connection: {e}");
+            self.failed = Some(msg.clone());
+            return Err(OutputError(msg));
+        }
+        Ok(())
+    }
+
+    pub fn send(&mut self, frame: &Frame) -> Result<(), OutputError> {
+        let mut buf = Vec::new();
+        protocol::encode(frame, &mut buf).map_err(|e| OutputError(e.to_string()))?;
+        self.send_raw(&buf)
+    }
+
+    fn send_head(&mut self) -> Result<(), OutputError> {
+        if self.head_sent {
+            return Ok(());
+        }
+        self.head_sent = true;
+        let head = self.pending_head.take().unwrap_or_else(|| ResponseHead {
+            status: 200,
+            reason: "OK".into(),
+            ..Default::default()
+        });
+        self.send(&Frame::Head(head))
+    }
+
+    /// Sends the buffered body bytes plus `data` as body frames.
+    fn send_body(&mut self, data: &[u8], flush: bool) -> Result<(), OutputError> {
+        self.send_head()?;
+        let k = if flush { kind::BODY_FLUSH } else { kind::BODY };
+        if !self.out.is_empty() && self.out.len() + data.len() <= protocol::CHUNK {
+            let mut out = std::mem::take(&mut self.out);
+            out.extend_from_slice(data);
+            let mut frame = protocol::header(k, out.len()).to_vec();
+            frame.extend_from_slice(&out);
+            return self.send_raw(&frame);
+        }
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            let mut frame = protocol::header(kind::BODY, out.len()).to_vec();
+            frame.extend_from_slice(&out);
+            self.send_raw(&frame)?;
+        }
+        let mut chunks = data.chunks(protocol::CHUNK).peekable();
+        if chunks.peek().is_none() && flush {
+            return self.send_raw(&protocol::header(k, 0));
+        }
+        while let Some(c) = chunks.next() {
+            let kk = if chunks.peek().is_none() { k } else { kind::BODY };
+            if c.len() <= 8192 {
+                let mut frame = protocol::header(kk, c.len()).to_vec();
+                frame.extend_from_slice(c);
+                self.send_raw(&frame)?;
+            } else {
+                self.send_raw(&protocol::header(kk, c.len()))?;
+                self.send_raw(c)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the response the way the adapter's outcome says, if the adapter
+    /// did not already (a status page, or the end of a committed body).
+    pub fn complete(&mut self, status: Option<u16>) {
+        if self.terminal_sent || self.failed.is_some() {
+            return;
+        }
+        self.terminal_sent = true;
+        if let Some(code) = status.filter(|_| !self.head_sent) {
+            let _ = self.send(&Frame::Status(code));
+            return;
+        }
+        // Head, body and end in one write (the common small response).
+        let mut buf = Vec::with_capacity(self.out.len() + 256);
+        if !self.head_sent {
+            self.head_sent = true;
+            let head = self.pending_head.take().unwrap_or_default();
+            if protocol::encode(&Frame::Head(head), &mut buf).is_err() {
+                return;
+            }
+        }
+        if !self.out.is_empty() {
+            buf.extend_from_slice(&protocol::header(kind::BODY, self.out.len()));
+            buf.append(&mut self.out);
+        }
+        buf.extend_from_slice(&protocol::header(kind::END, 0));
+        let _ = self.send_raw(&buf);
+    }
+}
+
+/// What the adapter holds; the worker keeps another handle on the same
+/// connection to finish it after the adapter returns.
+pub struct SocketTransport {
+    conn: Arc<Mutex<Conn>>,
+}
+
+impl SocketTransport {
+    pub fn new(conn: Arc<Mutex<Conn>>) -> SocketTransport {
+        SocketTransport { conn }
+    }
+    fn conn(&self) -> MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn input_failed(message: String) -> InputError {
+    InputError {
+        status: Some(400),
+        message,
+    }
+}
+
+impl Transport for SocketTransport {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, InputError> {
+        let mut c = self.conn();
+        loop {
+            if c.input_pos < c.input.len() {
+                let n = buf.len().min(c.input.len() - c.input_pos);
+                buf[..n].copy_from_slice(&c.input[c.input_pos..c.input_pos + n]);
+                c.input_pos += n;
+                return Ok(n);
+            }
+            if let Some(e) = &c.input_error {
+                return Err(e.clone());
+            }
+            if c.input_done || buf.is_empty() {
+                return Ok(0);
+            }
+            match c.read_frame() {
+                Ok(Frame::Data(d)) => {
+                    c.input = d;
+                    c.input_pos = 0;
+                }
+                Ok(Frame::EndOfBody) => c.input_done = true,
+                Ok(Frame::InputError { status, message }) => {
+                    c.input_error = Some(InputError { status, message });
+                }
+                Ok(other) => {
+                    c.input_error = Some(input_failed(format!(
+                        "unexpected frame from the Apache child: {other:?}"
+                    )))
+                }
+                Err(e) => c.input_error = Some(input_failed(e)),
+            }
+        }
+    }
+
+    fn set_head(&mut self, head: &ResponseHead) {
+        self.conn().pending_head = Some(head.clone());
+    }
+
+    fn write(&mut self, data: &[u8], how: Write) -> Result<(), OutputError> {
+        let mut c = self.conn();
+        match how {
+            Write::Flush => c.send_body(data, true),
+            Write::Buffer | Write::Last => {
+                if c.out.len() + data.len() > BUFFER {
+                    c.send_body(data, false)
+                } else {
+                    c.out.extend_from_slice(data);
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), OutputError> {
+        let mut c = self.conn();
+        c.send_body(&[], false)?;
+        let mut buf = vec![0u8; protocol::CHUNK];
+        let (mut off, mut left) = (offset, len);
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = super::sys::pread(fd, &mut buf[..want], off)
+                .map_err(|e| OutputError(format!("reading the file: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            c.send_body(&buf[..n], false)?;
+            off += n as u64;
+            left -= n as u64;
+        }
+        c.send_body(&[], true)
+    }
+
+    fn abort(&mut self) {
+        let mut c = self.conn();
+        if !c.terminal_sent {
+            c.terminal_sent = true;
+            let _ = c.send(&Frame::Abort);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.conn().complete(None);
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        let mut c = self.conn();
+        if c.failed.is_none()
+            && c.send(&Frame::Log {
+                level: level as u8,
+                message: message.to_string(),
+            })
+            .is_ok()
+        {
+            return;
+        }
+        drop(c);
+        log::process(level, message);
+    }
+
+    fn log_enabled(&self, level: Level) -> bool {
+        (level as u8) <= self.conn().log_level
+    }
+}

@@ -1,0 +1,599 @@
+//! A daemon process, from the moment the Apache parent forked it: it drops
+//! privileges, starts Python with the group's settings, preloads scripts,
+//! then runs `threads` threads accepting connections from Apache children
+//! and serving each request through the WSGI adapter. Its main thread waits
+//! for signals and timers and recycles the process gracefully
+//! (maximum-requests, restart-interval, inactivity-timeout, request-timeout,
+//! startup-timeout, SIGUSR1) or shuts it down (SIGTERM/SIGINT).
+
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::apache::log::{self, Level};
+use crate::apache::module::server_config;
+use crate::apache::server::Server;
+use crate::config::daemon::Ident;
+use crate::config::settings::GlobalSettings;
+use crate::ffi;
+use crate::python::{self, Outcome, ProcessInfo};
+
+use super::protocol::Frame;
+use super::supervisor::{ExitReason, FATAL_SIGNAL_BASE, GroupRuntime};
+use super::sys::{self, ExitInfo};
+use super::transport::{Conn, SocketTransport};
+
+struct State {
+    rt: Arc<GroupRuntime>,
+    accepting: AtomicBool,
+    wake: RawFd,
+    active: AtomicUsize,
+    served: AtomicU64,
+    /// Seconds since `born` of the last request start or end.
+    last_activity: AtomicU64,
+    /// When each thread's current request started (request-timeout).
+    running: Mutex<Vec<Option<Instant>>>,
+    /// A request produced a response (startup-timeout).
+    app_loaded: AtomicBool,
+    first_request: Mutex<Option<Instant>>,
+    born: Instant,
+}
+
+fn pid() -> u32 {
+    std::process::id()
+}
+
+fn main_server() -> Server {
+    // SAFETY: ap_server_conf is the main server, set before post_config.
+    unsafe { Server::from_raw(ffi::ap_server_conf) }
+}
+
+fn fail(rt: &GroupRuntime, msg: &str) -> ! {
+    log::process(
+        Level::Alert,
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{}' cannot start: {msg}",
+            pid(),
+            rt.group.name
+        ),
+    );
+    sys::exit_record(pid() as i32, ExitInfo::Reason(ExitReason::StartupFailed as i32));
+    sys::exit_now(1)
+}
+
+extern "C" fn on_fatal_signal(sig: libc::c_int) {
+    // Async-signal-safe: atomics and clock_gettime only, then the default
+    // action (the handler was installed with SA_RESETHAND).
+    sys::exit_record(
+        std::process::id() as i32,
+        ExitInfo::Reason(FATAL_SIGNAL_BASE + sig),
+    );
+    sys::raise(sig);
+}
+
+/// The daemon process's life; never returns.
+pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd]) -> ! {
+    let g = &rt.group;
+    // Handlers inherited from the Apache parent make no sense here.
+    sys::reset_signal_handlers(&[
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGXCPU,
+    ]);
+    let sigset = sys::block_signals(&[
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGXCPU,
+    ]);
+    sys::on_fatal_signals(
+        &[
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGABRT,
+            libc::SIGFPE,
+            libc::SIGILL,
+        ],
+        on_fatal_signal,
+    );
+    // SAFETY: closes the Apache listening sockets inherited from the parent.
+    unsafe { ffi::ap_close_listeners() };
+    for &fd in others {
+        sys::close(fd);
+    }
+    if let Some(title) = g.process_title() {
+        // SAFETY: process->argv is the original argv of this process.
+        unsafe {
+            let s = ffi::ap_server_conf;
+            if !s.is_null() && !(*s).process.is_null() {
+                let p = (*s).process;
+                sys::set_process_title((*p).argv as *const *const libc::c_char, (*p).argc as usize, &title);
+            }
+        }
+    }
+    if !delay.is_zero() {
+        log::process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Daemon process '{}' died soon after its last start; waiting {}s before starting again.",
+                pid(),
+                g.name,
+                delay.as_secs()
+            ),
+        );
+        std::thread::sleep(delay);
+    }
+    if g.cpu_priority != 0 {
+        if let Err(e) = sys::set_priority(g.cpu_priority) {
+            log::process(Level::Warn, &format!("mod_wsgi (pid={}): cpu-priority: {e}", pid()));
+        }
+    }
+    for (limit, resource, hard_extra) in [
+        (g.cpu_time_limit, libc::RLIMIT_CPU, 1 + g.shutdown_timeout),
+        (g.memory_limit, libc::RLIMIT_DATA, 0),
+        (g.virtual_memory_limit, libc::RLIMIT_AS, 0),
+    ] {
+        if limit > 0 {
+            if let Err(e) = sys::set_rlimit(resource, limit, limit + hard_extra) {
+                log::process(Level::Warn, &format!("mod_wsgi (pid={}): resource limit: {e}", pid()));
+            }
+        }
+    }
+    drop_privileges(&rt);
+    if let Some(m) = g.umask {
+        sys::set_umask(m);
+    }
+    if let Some(lang) = &g.lang {
+        sys::set_env("LANG", lang);
+    }
+    if let Some(locale) = &g.locale {
+        sys::set_env("LC_ALL", locale);
+    }
+    if g.lang.is_some() || g.locale.is_some() {
+        sys::set_locale_from_env();
+    }
+
+    let global = server_config(main_server())
+        .map(|c| c.global.clone())
+        .unwrap_or_default();
+    start_python(&rt, &global);
+    let case_sensitive = global.case_sensitive();
+    for (script, app) in &rt.preloads {
+        let name = python::script::module_name(&script.path, case_sensitive);
+        python::import_script(script, app, &name);
+    }
+
+    let (wake_r, wake_w) = match sys::pipe() {
+        Ok(p) => p,
+        Err(e) => fail(&rt, &format!("cannot create a pipe: {e}")),
+    };
+    let state = Arc::new(State {
+        rt: rt.clone(),
+        accepting: AtomicBool::new(true),
+        wake: wake_r,
+        active: AtomicUsize::new(0),
+        served: AtomicU64::new(0),
+        last_activity: AtomicU64::new(0),
+        running: Mutex::new(vec![None; g.threads as usize]),
+        app_loaded: AtomicBool::new(false),
+        first_request: Mutex::new(None),
+        born: Instant::now(),
+    });
+    for t in 0..g.threads as usize {
+        let st = state.clone();
+        let mut b = std::thread::Builder::new().name(format!("wsgi-{}", g.name));
+        if let Some(size) = g.stack_size {
+            b = b.stack_size(size as usize);
+        }
+        if let Err(e) = b.spawn(move || accept_loop(&st, t)) {
+            fail(&rt, &format!("cannot start a request thread: {e}"));
+        }
+    }
+    log::process(
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{}' #{} ready: {} thread(s) on {}.",
+            pid(),
+            g.name,
+            index + 1,
+            g.threads,
+            rt.socket_path
+        ),
+    );
+    let (reason, timeout) = supervise(&state, &sigset);
+    shut_down(&state, wake_w, reason, timeout)
+}
+
+fn drop_privileges(rt: &GroupRuntime) {
+    let g = &rt.group;
+    if !sys::is_root() {
+        return;
+    }
+    // SAFETY: httpd's unixd configuration (User/Group), read-only.
+    let (apache_uid, apache_gid, apache_user) = unsafe {
+        let c = std::ptr::addr_of!(ffi::ap_unixd_config);
+        (
+            (*c).user_id,
+            (*c).group_id,
+            crate::apache::pool::str_from((*c).user_name).into_owned(),
+        )
+    };
+    let user = match &g.user {
+        None => sys::user_by_uid(apache_uid).unwrap_or(sys::User {
+            uid: apache_uid,
+            gid: apache_gid,
+            name: apache_user,
+            home: String::new(),
+        }),
+        Some(Ident::Name(n)) => sys::user_by_name(n)
+            .unwrap_or_else(|| fail(rt, &format!("user '{n}' does not exist (user= option)"))),
+        Some(Ident::Id(u)) => sys::user_by_uid(*u).unwrap_or(sys::User {
+            uid: *u,
+            gid: apache_gid,
+            name: format!("#{u}"),
+            home: String::new(),
+        }),
+    };
+    if user.uid == 0 {
+        fail(rt, "refusing to run a daemon process as root");
+    }
+    let gid = match &g.group {
+        None if g.user.is_some() => user.gid,
+        None => apache_gid,
+        Some(Ident::Id(id)) => *id,
+        Some(Ident::Name(n)) => sys::group_by_name(n)
+            .unwrap_or_else(|| fail(rt, &format!("group '{n}' does not exist (group= option)"))),
+    };
+    let supplementary: Option<Vec<u32>> = if g.supplementary_groups.is_empty() {
+        None
+    } else {
+        Some(
+            g.supplementary_groups
+                .iter()
+                .map(|n| {
+                    sys::group_by_name(n).unwrap_or_else(|| {
+                        fail(rt, &format!("group '{n}' does not exist (supplementary-groups= option)"))
+                    })
+                })
+                .collect(),
+        )
+    };
+    if let Err(e) = sys::drop_privileges(user.uid, gid, &user.name, supplementary.as_deref()) {
+        fail(rt, &format!("cannot switch to user '{}' (uid {}, gid {gid}): {e}", user.name, user.uid));
+    }
+    let home = match &g.home {
+        Some(h) => Some(h.clone()),
+        None if user.uid != apache_uid && !user.home.is_empty() => Some(user.home.clone()),
+        None => None,
+    };
+    if let Some(h) = home {
+        if let Err(e) = sys::chdir(&h) {
+            fail(rt, &format!("cannot change to the home directory '{h}': {e}"));
+        }
+    }
+}
+
+fn start_python(rt: &GroupRuntime, global: &GlobalSettings) {
+    let g = &rt.group;
+    if let Some(home) = &g.python_home {
+        if !std::path::Path::new(home).is_dir() {
+            fail(rt, &format!("python-home '{home}' does not exist or is not a directory"));
+        }
+    }
+    let mut settings = global.clone();
+    if g.python_home.is_some() {
+        settings.python_home = g.python_home.clone();
+    }
+    let info = ProcessInfo {
+        process_group: g.name.clone(),
+        maximum_processes: g.processes.into(),
+        threads_per_process: g.threads.into(),
+        python_path: if g.python_path.is_empty() {
+            global.python_path.clone()
+        } else {
+            g.python_path.clone()
+        },
+        python_eggs: g.python_eggs.clone().or_else(|| global.python_eggs.clone()),
+        switch_interval: g.switch_interval.or(global.switch_interval),
+        restrict_stdin: global.restrict_stdin.unwrap_or(false),
+        restrict_stdout: global.restrict_stdout.unwrap_or(false),
+        restrict_signal: global.restrict_signal(),
+    };
+    if python::interpreters::is_running() {
+        // WSGILazyInitialization Off: Python was started in the Apache
+        // parent and this process inherited it (python-home and python-path
+        // of the group cannot apply).
+        python::runtime::after_fork_in_child();
+        log::process(
+            Level::Warn,
+            &format!(
+                "mod_wsgi (pid={}): Daemon process '{}' inherited Python from the Apache parent (WSGILazyInitialization Off): its python-home and python-path options are not applied.",
+                pid(),
+                g.name
+            ),
+        );
+        return;
+    }
+    if let Err(e) = python::start(&settings, info) {
+        fail(rt, &format!("Python could not be initialised: {e}"));
+    }
+}
+
+fn now_secs(st: &State) -> u64 {
+    st.born.elapsed().as_secs()
+}
+
+fn accept_loop(st: &State, thread: usize) {
+    let listener = st.rt.listener;
+    while st.accepting.load(Ordering::Acquire) {
+        let ready = match sys::poll(
+            &[(listener, libc::POLLIN), (st.wake, libc::POLLIN)],
+            None,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                log::process(Level::Error, &format!("mod_wsgi (pid={}): poll: {e}", pid()));
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if ready[1] != 0 || !st.accepting.load(Ordering::Acquire) {
+            break;
+        }
+        if ready[0] == 0 {
+            continue;
+        }
+        match sys::accept(listener) {
+            Ok(Some(fd)) => {
+                st.active.fetch_add(1, Ordering::AcqRel);
+                st.last_activity.store(now_secs(st), Ordering::Release);
+                // SAFETY: fd was just accepted and is owned by the stream.
+                let stream = unsafe { UnixStream::from_raw_fd(fd) };
+                serve(st, thread, stream);
+                st.served.fetch_add(1, Ordering::AcqRel);
+                st.last_activity.store(now_secs(st), Ordering::Release);
+                st.active.fetch_sub(1, Ordering::AcqRel);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                log::process(Level::Error, &format!("mod_wsgi (pid={}): accept: {e}", pid()));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn serve(st: &State, thread: usize, stream: UnixStream) {
+    let g = &st.rt.group;
+    let _ = stream.set_read_timeout(Some(st.rt.socket_timeout));
+    let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
+    let mut conn = Conn::new(stream, Level::Info as u8);
+    if conn.send(&Frame::Hello { pid: pid() }).is_err() {
+        return;
+    }
+    let head = match conn.read_frame() {
+        Ok(Frame::Request(h)) => h,
+        Ok(other) => {
+            log::process(
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}': expected a request, got {other:?}",
+                    pid(),
+                    g.name
+                ),
+            );
+            return;
+        }
+        Err(e) => {
+            log::process(
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}': cannot read the request: {e}",
+                    pid(),
+                    g.name
+                ),
+            );
+            let _ = conn.send(&Frame::Status(500));
+            return;
+        }
+    };
+    if head.group != g.name {
+        log::process(
+            Level::Alert,
+            &format!(
+                "mod_wsgi (pid={}): Daemon process '{}' received a request meant for group '{}'; refused.",
+                pid(),
+                g.name,
+                head.group
+            ),
+        );
+        let _ = conn.send(&Frame::Status(500));
+        return;
+    }
+    let mut spec = head.spec;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if g.queue_timeout > 0 && now - spec.request_start > g.queue_timeout as f64 {
+        conn.log_level_set(head.log_level);
+        let _ = conn.send(&Frame::Log {
+            level: Level::Error as u8,
+            message: format!(
+                "mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
+                pid(),
+                g.name
+            ),
+        });
+        let _ = conn.send(&Frame::Status(504));
+        return;
+    }
+    conn.log_level_set(head.log_level);
+    spec.process_group = g.name.clone();
+    spec.multithread = g.threads > 1;
+    spec.multiprocess = g.multiprocess;
+    {
+        let mut first = st.first_request.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert_with(Instant::now);
+    }
+    set_running(st, thread, Some(Instant::now()));
+    let conn = Arc::new(Mutex::new(conn));
+    let outcome = python::serve(&spec, Box::new(SocketTransport::new(conn.clone())));
+    set_running(st, thread, None);
+    let status = match outcome {
+        Outcome::Sent => {
+            st.app_loaded.store(true, Ordering::Release);
+            None
+        }
+        Outcome::Status(code) => {
+            if code != 500 {
+                st.app_loaded.store(true, Ordering::Release);
+            }
+            Some(code)
+        }
+    };
+    conn.lock().unwrap_or_else(|e| e.into_inner()).complete(status);
+}
+
+fn set_running(st: &State, thread: usize, v: Option<Instant>) {
+    if let Some(slot) = st
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(thread)
+    {
+        *slot = v;
+    }
+}
+
+/// The main thread: waits for signals and checks the recycling timers once
+/// a second. Returns why and how long in-flight requests may still run.
+fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
+    let g = &st.rt.group;
+    loop {
+        if let Some(sig) = sys::wait_signal(sigset, Duration::from_secs(1)) {
+            match sig {
+                libc::SIGTERM | libc::SIGINT => return (ExitReason::Shutdown, g.shutdown_timeout),
+                libc::SIGUSR1 => {
+                    let t = if g.eviction_timeout > 0 {
+                        g.eviction_timeout
+                    } else {
+                        g.graceful_timeout
+                    };
+                    return (ExitReason::Evicted, t);
+                }
+                libc::SIGXCPU => return (ExitReason::RequestTimeout, g.graceful_timeout),
+                _ => {}
+            }
+        }
+        let served = st.served.load(Ordering::Acquire);
+        if g.maximum_requests > 0 && served >= g.maximum_requests {
+            return (ExitReason::MaximumRequests, g.graceful_timeout);
+        }
+        let age = st.born.elapsed().as_secs();
+        if g.restart_interval > 0 && age >= g.restart_interval {
+            return (ExitReason::RestartInterval, g.graceful_timeout);
+        }
+        if g.inactivity_timeout > 0
+            && st.active.load(Ordering::Acquire) == 0
+            && age.saturating_sub(st.last_activity.load(Ordering::Acquire)) >= g.inactivity_timeout
+        {
+            return (ExitReason::InactivityTimeout, 0);
+        }
+        if g.request_timeout > 0 {
+            let limit = request_limit(g.request_timeout, g.threads);
+            let stuck = st
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .flatten()
+                .any(|t| t.elapsed() >= limit);
+            if stuck {
+                log::process(
+                    Level::Error,
+                    &format!(
+                        "mod_wsgi (pid={}): Daemon process '{}': a request has run longer than request-timeout ({}s); restarting the process.",
+                        pid(),
+                        g.name,
+                        g.request_timeout
+                    ),
+                );
+                return (ExitReason::RequestTimeout, g.graceful_timeout);
+            }
+        }
+        if g.startup_timeout > 0 && !st.app_loaded.load(Ordering::Acquire) {
+            let first = *st.first_request.lock().unwrap_or_else(|e| e.into_inner());
+            if first.is_some_and(|t| t.elapsed().as_secs() >= g.startup_timeout) {
+                return (ExitReason::StartupTimeout, 0);
+            }
+        }
+    }
+}
+
+/// mod_wsgi 6: a request times out after `T * (1 + ln(threads))`.
+fn request_limit(timeout: u64, threads: u32) -> Duration {
+    Duration::from_secs_f64(timeout as f64 * (1.0 + f64::from(threads.max(1)).ln()))
+}
+
+fn shut_down(st: &State, wake_w: RawFd, reason: ExitReason, timeout: u64) -> ! {
+    let g = &st.rt.group;
+    log::process(
+        if reason.is_planned() { Level::Info } else { Level::Error },
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{}' stopping: {}.",
+            pid(),
+            g.name,
+            reason.describe()
+        ),
+    );
+    sys::exit_record(pid() as i32, ExitInfo::Reason(reason as i32));
+    st.accepting.store(false, Ordering::Release);
+    sys::write_byte(wake_w);
+    // In-flight requests may finish; new connections wait in the shared
+    // listen queue for the next process.
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    while st.active.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if st.active.load(Ordering::Acquire) > 0 {
+        log::process(
+            Level::Warn,
+            &format!(
+                "mod_wsgi (pid={}): Daemon process '{}': {} request(s) still running after {timeout}s; exiting anyway.",
+                pid(),
+                g.name,
+                st.active.load(Ordering::Acquire)
+            ),
+        );
+        sys::exit_now(0);
+    }
+    // A reaper bounds Python's own shutdown (process_stopping callbacks).
+    let limit = Duration::from_secs(g.shutdown_timeout.max(1));
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        sys::exit_now(0);
+    });
+    let destroy = server_config(main_server()).is_none_or(|c| c.global.destroy_interpreter());
+    python::stop(destroy);
+    sys::exit_now(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_timeout_scales_with_threads() {
+        assert_eq!(request_limit(10, 1), Duration::from_secs(10));
+        let l = request_limit(10, 15).as_secs_f64();
+        assert!((l - 10.0 * (1.0 + 15f64.ln())).abs() < 1e-6);
+    }
+}
