@@ -198,7 +198,9 @@ pub fn handle(r: Request) -> c_int {
             return fail(
                 &r,
                 ffi::HTTP_INTERNAL_SERVER_ERROR,
-                &format!("mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"),
+                &format!(
+                    "mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"
+                ),
             );
         };
         if let Some(e) = &child.python_error {
@@ -293,7 +295,8 @@ fn daemon_group(r: &Request, name: &str) -> Result<Arc<GroupRuntime>, String> {
             "No WSGI daemon process called '{name}' has been configured"
         ));
     };
-    if g.main_server || g.server == r.server() as usize || g.server_hostname == r.server_hostname() {
+    if g.main_server || g.server == r.server() as usize || g.server_hostname == r.server_hostname()
+    {
         return Ok(g);
     }
     Err(format!(

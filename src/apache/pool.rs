@@ -66,7 +66,11 @@ impl Pool {
 
     /// The value stored under `key` with [`Pool::userdata_or_insert`]: created
     /// on first use, dropped when the pool is cleared or destroyed.
-    pub fn userdata_or_insert<T: 'static>(self, key: &'static CStr, make: impl FnOnce() -> T) -> *mut T {
+    pub fn userdata_or_insert<T: 'static>(
+        self,
+        key: &'static CStr,
+        make: impl FnOnce() -> T,
+    ) -> *mut T {
         let mut data: *mut c_void = std::ptr::null_mut();
         // SAFETY: the pool is live; userdata_get only reads its hash table.
         unsafe { ffi::apr_pool_userdata_get(&mut data, key.as_ptr(), self.0) };
@@ -76,9 +80,7 @@ impl Pool {
         let raw = self.alloc(make());
         // SAFETY: key is a 'static C string (setn does not copy it); raw lives
         // as long as the pool, which is exactly as long as the userdata.
-        unsafe {
-            ffi::apr_pool_userdata_setn(raw as *const c_void, key.as_ptr(), None, self.0)
-        };
+        unsafe { ffi::apr_pool_userdata_setn(raw as *const c_void, key.as_ptr(), None, self.0) };
         raw
     }
 

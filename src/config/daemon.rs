@@ -200,8 +200,14 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("queue-timeout", "seconds (0 = off)"),
     ("listen-backlog", "a number of connections (1 or more)"),
     ("send-buffer-size", "a number of bytes (0 or at least 512)"),
-    ("receive-buffer-size", "a number of bytes (0 or at least 512)"),
-    ("header-buffer-size", "a number of bytes (0 or at least 8192)"),
+    (
+        "receive-buffer-size",
+        "a number of bytes (0 or at least 512)",
+    ),
+    (
+        "header-buffer-size",
+        "a number of bytes (0 or at least 8192)",
+    ),
     (
         "response-buffer-size",
         "a number of bytes (0 or at least 65536)",
@@ -385,8 +391,8 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
             "response-flush-delay" => g.response_flush_delay = number(option, value)?,
             "socket-user" => g.socket_user = Some(ident(option, value)?),
             "server-metrics" => {
-                g.server_metrics = super::script_alias::parse_on_off(value)
-                    .ok_or_else(|| bad(option, value))?
+                g.server_metrics =
+                    super::script_alias::parse_on_off(value).ok_or_else(|| bad(option, value))?
             }
             _ => {
                 let names: Vec<&str> = OPTIONS.iter().map(|(n, _)| *n).collect();
@@ -459,7 +465,11 @@ mod tests {
             .map(|n| OPTIONS.iter().find(|(o, _)| *o == n).unwrap().0)
             .collect();
         // script-group is exclusive with script-user: checked below.
-        assert_eq!(names.len() + 1, OPTIONS.len(), "the test names every option once");
+        assert_eq!(
+            names.len() + 1,
+            OPTIONS.len(),
+            "the test names every option once"
+        );
         assert_eq!(
             p("app script-group=#1").unwrap().script_group,
             Some(Ident::Id(1))
@@ -540,7 +550,10 @@ mod tests {
     #[test]
     fn display_name_verbatim() {
         assert_eq!(
-            p("app display-name=web").unwrap().process_title().as_deref(),
+            p("app display-name=web")
+                .unwrap()
+                .process_title()
+                .as_deref(),
             Some("web")
         );
     }

@@ -220,7 +220,12 @@ impl Relay<'_> {
 }
 
 /// Serves the request through the daemon group `rt`.
-pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut EmbeddedTransport) -> c_int {
+pub fn dispatch(
+    r: &Request,
+    spec: RequestSpec,
+    rt: &GroupRuntime,
+    t: &mut EmbeddedTransport,
+) -> c_int {
     let script = spec.script_path.clone();
     let mut stream = match connect(r, rt, &script) {
         Ok(s) => s,
@@ -236,7 +241,10 @@ pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut Embed
         log::request(
             r,
             Level::Error,
-            &format!("mod_wsgi (pid={}): cannot send the request to the daemon: {e}: {script}", std::process::id()),
+            &format!(
+                "mod_wsgi (pid={}): cannot send the request to the daemon: {e}: {script}",
+                std::process::id()
+            ),
         );
         return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
     }
@@ -249,6 +257,10 @@ pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut Embed
         body_written: false,
     };
     let fd = stream.as_raw_fd();
+    // A daemon says hello when it accepts: none within connect-timeout means
+    // no process of the group is taking connections (failed to start, or
+    // every thread busy).
+    let hello_deadline = Instant::now() + Duration::from_secs(rt.group.connect_timeout);
     let mut sent = 0usize;
     let mut body_done = false;
     let mut inbuf: Vec<u8> = Vec::with_capacity(64 << 10);
@@ -279,7 +291,26 @@ pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut Embed
         }
         let want_write = sent < out.len();
         let events = libc::POLLIN | if want_write { libc::POLLOUT } else { 0 };
-        let wait = timeout.saturating_sub(last_progress.elapsed());
+        let mut wait = timeout.saturating_sub(last_progress.elapsed());
+        if relay.pid.is_none() && rt.group.connect_timeout > 0 {
+            let left = hello_deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::request(
+                    r,
+                    Level::Error,
+                    &format!(
+                        "mod_wsgi (pid={}): No process of WSGI daemon process group '{}' accepted the connection on '{}' within connect-timeout ({}s): they failed to start (see the log lines about this group) or all {} thread(s) are busy: {script}",
+                        std::process::id(),
+                        rt.group.name,
+                        rt.socket_path,
+                        rt.group.connect_timeout,
+                        u64::from(rt.group.threads) * u64::from(rt.group.processes),
+                    ),
+                );
+                return crate::ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+            }
+            wait = wait.min(left);
+        }
         let ready = match sys::poll(&[(fd, events)], Some(wait)) {
             Ok(r) => r[0],
             Err(e) => {
@@ -295,7 +326,9 @@ pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut Embed
                     "did not respond within socket-timeout ({}s) (Timeout when reading response headers from daemon process)",
                     timeout.as_secs()
                 );
-                if let Step::Done(c) = relay.failed(&what, crate::ffi::HTTP_GATEWAY_TIME_OUT as c_int) {
+                if let Step::Done(c) =
+                    relay.failed(&what, crate::ffi::HTTP_GATEWAY_TIME_OUT as c_int)
+                {
                     return c;
                 }
             }
@@ -307,7 +340,8 @@ pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut Embed
                     sent += n;
                     last_progress = Instant::now();
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
                     // The daemon stopped reading (it answered without reading
                     // the whole body, or it died): stop sending, keep reading.
@@ -322,7 +356,9 @@ pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut Embed
             inbuf.resize(before + (64 << 10), 0);
             let n = match stream.read(&mut inbuf[before..]) {
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
+                {
                     inbuf.truncate(before);
                     continue;
                 }
@@ -348,9 +384,10 @@ pub fn dispatch(r: &Request, spec: RequestSpec, rt: &GroupRuntime, t: &mut Embed
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        if let Step::Done(c) =
-                            relay.failed(&format!("sent a bad frame: {e}"), crate::ffi::HTTP_BAD_GATEWAY as c_int)
-                        {
+                        if let Step::Done(c) = relay.failed(
+                            &format!("sent a bad frame: {e}"),
+                            crate::ffi::HTTP_BAD_GATEWAY as c_int,
+                        ) {
                             return c;
                         }
                     }

@@ -83,7 +83,10 @@ pub enum Frame {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// The frame's length is over the limit for its kind.
-    TooLarge { kind: u8, len: usize },
+    TooLarge {
+        kind: u8,
+        len: usize,
+    },
     UnknownKind(u8),
     /// The peer speaks another protocol version (another build of the module).
     BadVersion(u8),
@@ -397,11 +400,7 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), FrameError> {
         }
         Frame::Body { data, flush } => {
             w.0.extend_from_slice(data);
-            if *flush {
-                kind::BODY_FLUSH
-            } else {
-                kind::BODY
-            }
+            if *flush { kind::BODY_FLUSH } else { kind::BODY }
         }
         Frame::End => kind::END,
         Frame::Status(s) => {
@@ -567,7 +566,10 @@ mod tests {
         ));
         assert!(matches!(round_trip(&Frame::End), Frame::End));
         assert!(matches!(round_trip(&Frame::Abort), Frame::Abort));
-        assert!(matches!(round_trip(&Frame::Status(503)), Frame::Status(503)));
+        assert!(matches!(
+            round_trip(&Frame::Status(503)),
+            Frame::Status(503)
+        ));
         assert!(matches!(
             round_trip(&Frame::Hello { pid: 4242 }),
             Frame::Hello { pid: 4242 }
@@ -581,7 +583,10 @@ mod tests {
             Frame::InputError { status: Some(413), message } if message == "big"
         ));
         assert!(matches!(
-            round_trip(&Frame::InputError { status: None, message: String::new() }),
+            round_trip(&Frame::InputError {
+                status: None,
+                message: String::new()
+            }),
             Frame::InputError { status: None, .. }
         ));
         assert!(matches!(round_trip(&Frame::Data(b"x".to_vec())), Frame::Data(d) if d == b"x"));
@@ -606,7 +611,10 @@ mod tests {
         }
         let (_, used) = decode(&buf).unwrap().unwrap();
         assert_eq!(used, first_len);
-        assert!(matches!(decode(&buf[used..]).unwrap(), Some((Frame::End, 5))));
+        assert!(matches!(
+            decode(&buf[used..]).unwrap(),
+            Some((Frame::End, 5))
+        ));
     }
 
     #[test]
@@ -621,7 +629,10 @@ mod tests {
         // Trailing garbage in a fixed-size payload.
         let mut bad = header(kind::STATUS, 3).to_vec();
         bad.extend_from_slice(&[1, 2, 3]);
-        assert!(matches!(decode(&bad), Err(FrameError::Malformed("trailing bytes"))));
+        assert!(matches!(
+            decode(&bad),
+            Err(FrameError::Malformed("trailing bytes"))
+        ));
     }
 
     #[test]
@@ -629,7 +640,10 @@ mod tests {
         let h = header(kind::BODY, MAX_FRAME + 1);
         assert!(matches!(
             decode(&h),
-            Err(FrameError::TooLarge { kind: kind::BODY, .. })
+            Err(FrameError::TooLarge {
+                kind: kind::BODY,
+                ..
+            })
         ));
         let h = header(kind::REQUEST, MAX_REQUEST + 1);
         assert!(matches!(decode(&h), Err(FrameError::TooLarge { .. })));
@@ -660,18 +674,18 @@ mod tests {
             FrameError::BadVersion(VERSION + 1)
         );
         let mut buf = Vec::new();
-        encode(
-            &Frame::Request(Box::new(RequestHead::default())),
-            &mut buf,
-        )
-        .unwrap();
+        encode(&Frame::Request(Box::new(RequestHead::default())), &mut buf).unwrap();
         buf[HEADER_LEN] = 0;
         assert_eq!(decode(&buf).unwrap_err(), FrameError::BadVersion(0));
         assert_eq!(
             decode(&[0x7f, 0, 0, 0, 0]).unwrap_err(),
             FrameError::UnknownKind(0x7f)
         );
-        assert!(FrameError::BadVersion(9).to_string().contains("different builds"));
+        assert!(
+            FrameError::BadVersion(9)
+                .to_string()
+                .contains("different builds")
+        );
     }
 
     #[test]

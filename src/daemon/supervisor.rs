@@ -143,7 +143,9 @@ struct Slot {
     sup: &'static Supervisor,
     group: Arc<GroupRuntime>,
     index: usize,
-    proc_: *mut ffi::apr_proc_t,
+    /// Inline in the boxed slot: its address stays valid for APR's
+    /// other-child registration until stop_all removes it.
+    proc_: ffi::apr_proc_t,
     started: Instant,
     /// Consecutive deaths soon after start.
     quick_deaths: u32,
@@ -162,12 +164,7 @@ unsafe impl Send for Supervisor {}
 unsafe impl Sync for Supervisor {}
 
 fn pid_of(slot: &Slot) -> i32 {
-    if slot.proc_.is_null() {
-        0
-    } else {
-        // SAFETY: proc_ is an apr_proc_t in pconf, written by apr_proc_fork.
-        unsafe { (*slot.proc_).pid }
-    }
+    slot.proc_.pid
 }
 
 /// All daemon groups of the configuration, in definition order.
@@ -261,7 +258,10 @@ fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
         Some(Ident::Name(n)) => {
             sys::user_by_name(n)
                 .ok_or_else(|| {
-                    format!("WSGIDaemonProcess {}: socket-user '{n}' does not exist", group.name)
+                    format!(
+                        "WSGIDaemonProcess {}: socket-user '{n}' does not exist",
+                        group.name
+                    )
                 })?
                 .uid
         }
@@ -334,7 +334,7 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
                 sup,
                 group: rt.clone(),
                 index,
-                proc_: std::ptr::null_mut(),
+                proc_: ffi::apr_proc_t::default(),
                 started: Instant::now(),
                 quick_deaths: 0,
             }));
@@ -351,8 +351,8 @@ fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
     // SAFETY: slot points into a Box owned by sup.slots, which lives as long
     // as pconf; only this (parent) thread touches it.
     let s = unsafe { &mut *slot };
-    // SAFETY: pconf is live for as long as the supervisor.
-    let proc_ = unsafe { Pool::from_raw(sup.pconf) }.alloc(ffi::apr_proc_t::default());
+    s.proc_ = ffi::apr_proc_t::default();
+    let proc_: *mut ffi::apr_proc_t = &mut s.proc_;
     // SAFETY: proc_ is writable; apr_proc_fork forks this process.
     let rv = unsafe { ffi::apr_proc_fork(proc_, sup.pconf) };
     if rv == ffi::APR_INCHILD as ffi::apr_status_t {
@@ -374,10 +374,9 @@ fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
         );
         return;
     }
-    s.proc_ = proc_;
     s.started = Instant::now() + delay;
-    // SAFETY: proc_ and slot live in pconf; the registration is removed by
-    // its own pconf cleanup or by us before re-registering.
+    // SAFETY: proc_ and slot live in the boxed slot, which outlives the
+    // registration (removed by on_death before re-registering, and by stop_all).
     unsafe {
         ffi::apr_proc_other_child_register(
             proc_,
@@ -437,7 +436,11 @@ fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
             "mod_wsgi (pid={}): Daemon process '{}' (pid {pid}) {why}{}",
             std::process::id(),
             s.group.group.name,
-            if stopping { "." } else { "; starting a new one." }
+            if stopping {
+                "."
+            } else {
+                "; starting a new one."
+            }
         ),
     );
     if stopping {
@@ -462,14 +465,22 @@ fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
 fn stop_all(sup: &'static Supervisor) {
     sup.stopping
         .store(true, std::sync::atomic::Ordering::Release);
+    log::process(
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): Stopping the daemon processes.",
+            std::process::id()
+        ),
+    );
     let slots = std::mem::take(&mut *sup.slots.lock().unwrap_or_else(|e| e.into_inner()));
     let mut live: Vec<(i32, Instant)> = Vec::new();
+    // The other-child registrations are gone already: each removed itself
+    // with its own pconf cleanup, which ran before this one.
     for s in &slots {
-        // SAFETY: removes this slot's registration (a no-op if already gone).
-        unsafe { ffi::apr_proc_other_child_unregister(&**s as *const Slot as *mut c_void) };
         let pid = pid_of(s);
         if pid > 0 && sys::kill(pid, libc::SIGTERM) {
-            let grace = Duration::from_secs(s.group.group.shutdown_timeout.max(1)) + Duration::from_secs(1);
+            let grace =
+                Duration::from_secs(s.group.group.shutdown_timeout.max(1)) + Duration::from_secs(1);
             live.push((pid, Instant::now() + grace));
         }
     }
@@ -524,4 +535,3 @@ pub fn close_listeners_in_child() {
 pub fn user_name(uid: u32) -> String {
     sys::user_by_uid(uid).map_or_else(|| format!("#{uid}"), |u| u.name)
 }
-

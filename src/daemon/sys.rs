@@ -86,7 +86,8 @@ pub fn listen(spec: &ListenSpec<'_>) -> io::Result<RawFd> {
         // SAFETY: umask only changes this process's mask; restored right after.
         let old = unsafe { libc::umask(0o077) };
         // SAFETY: addr/len describe a valid sockaddr_un.
-        let bound = check(unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) });
+        let bound =
+            check(unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) });
         // SAFETY: as above.
         unsafe { libc::umask(old) };
         bound?;
@@ -289,6 +290,24 @@ pub fn drop_privileges(uid: u32, gid: u32, user: &str, groups: Option<&[u32]>) -
     Ok(())
 }
 
+/// Asks for SIGTERM when the Apache parent dies (a safety net: the parent
+/// normally stops its daemons itself). Set after credentials change, which
+/// clears it; if the parent is already gone, exits.
+pub fn exit_with_parent(parent: i32) {
+    // SAFETY: plain process attribute calls.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
+        if libc::getppid() != parent {
+            libc::_exit(0);
+        }
+    }
+}
+
+pub fn parent_pid() -> i32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::getppid() }
+}
+
 pub fn is_root() -> bool {
     // SAFETY: no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -320,31 +339,28 @@ pub fn set_locale_from_env() {
     unsafe { libc::setlocale(libc::LC_ALL, c"".as_ptr()) };
 }
 
-/// Overwrites the process's command line (all of argv's memory) with `title`
+/// Overwrites the process's command line (the original argv strings) with `title`
 /// and sets the thread name, as `ps` and `/proc/PID/cmdline` show them.
 ///
 /// # Safety
-/// `argv` must be the process's original argv array of `argc` entries.
-pub unsafe fn set_process_title(argv: *const *const libc::c_char, argc: usize, title: &str) {
-    if argv.is_null() || argc == 0 {
+/// `argv[0]` must point at the start of the process's original argument
+/// strings (contiguous, as the kernel laid them out).
+pub unsafe fn set_process_title(argv: *const *const libc::c_char, title: &str) {
+    if argv.is_null() {
         return;
     }
-    // SAFETY: guaranteed by the caller: argv[0..argc] are the contiguous
-    // original argument strings, which we may overwrite in place.
+    // SAFETY: guaranteed by the caller: argv[0] starts the contiguous original
+    // argument strings, which we may overwrite in place.
     unsafe {
         let start = *argv as *mut u8;
         if start.is_null() {
             return;
         }
-        let mut end = start;
-        for i in 0..argc {
-            let a = *argv.add(i) as *mut u8;
-            if a.is_null() || a != end && i > 0 {
-                break;
-            }
-            end = a.add(libc::strlen(a as *const libc::c_char) + 1);
-        }
-        let room = end.offset_from(start) as usize;
+        // httpd rewrites its argv array, so only argv[0] still points at the
+        // original strings; their extent is what /proc/self/cmdline shows.
+        let room = std::fs::read("/proc/self/cmdline").map_or(0, |c| c.len());
+        let room = room.max(libc::strlen(start as *const libc::c_char) + 1);
+
         if room == 0 {
             return;
         }

@@ -120,7 +120,11 @@ impl Conn {
             return self.send_raw(&protocol::header(k, 0));
         }
         while let Some(c) = chunks.next() {
-            let kk = if chunks.peek().is_none() { k } else { kind::BODY };
+            let kk = if chunks.peek().is_none() {
+                k
+            } else {
+                kind::BODY
+            };
             if c.len() <= 8192 {
                 let mut frame = protocol::header(kk, c.len()).to_vec();
                 frame.extend_from_slice(c);

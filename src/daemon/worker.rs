@@ -59,7 +59,10 @@ fn fail(rt: &GroupRuntime, msg: &str) -> ! {
             rt.group.name
         ),
     );
-    sys::exit_record(pid() as i32, ExitInfo::Reason(ExitReason::StartupFailed as i32));
+    sys::exit_record(
+        pid() as i32,
+        ExitInfo::Reason(ExitReason::StartupFailed as i32),
+    );
     sys::exit_now(1)
 }
 
@@ -76,6 +79,7 @@ extern "C" fn on_fatal_signal(sig: libc::c_int) {
 /// The daemon process's life; never returns.
 pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd]) -> ! {
     let g = &rt.group;
+    let parent = sys::parent_pid();
     // Handlers inherited from the Apache parent make no sense here.
     sys::reset_signal_handlers(&[
         libc::SIGTERM,
@@ -115,7 +119,7 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
             let s = ffi::ap_server_conf;
             if !s.is_null() && !(*s).process.is_null() {
                 let p = (*s).process;
-                sys::set_process_title((*p).argv as *const *const libc::c_char, (*p).argc as usize, &title);
+                sys::set_process_title((*p).argv as *const *const libc::c_char, &title);
             }
         }
     }
@@ -129,11 +133,19 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
                 delay.as_secs()
             ),
         );
-        std::thread::sleep(delay);
+        // A stop or restart during the wait ends it at once.
+        if let Some(sig) = sys::wait_signal(&sigset, delay) {
+            if matches!(sig, libc::SIGTERM | libc::SIGINT) {
+                sys::exit_now(0);
+            }
+        }
     }
     if g.cpu_priority != 0 {
         if let Err(e) = sys::set_priority(g.cpu_priority) {
-            log::process(Level::Warn, &format!("mod_wsgi (pid={}): cpu-priority: {e}", pid()));
+            log::process(
+                Level::Warn,
+                &format!("mod_wsgi (pid={}): cpu-priority: {e}", pid()),
+            );
         }
     }
     for (limit, resource, hard_extra) in [
@@ -143,11 +155,15 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
     ] {
         if limit > 0 {
             if let Err(e) = sys::set_rlimit(resource, limit, limit + hard_extra) {
-                log::process(Level::Warn, &format!("mod_wsgi (pid={}): resource limit: {e}", pid()));
+                log::process(
+                    Level::Warn,
+                    &format!("mod_wsgi (pid={}): resource limit: {e}", pid()),
+                );
             }
         }
     }
     drop_privileges(&rt);
+    sys::exit_with_parent(parent);
     if let Some(m) = g.umask {
         sys::set_umask(m);
     }
@@ -260,24 +276,40 @@ fn drop_privileges(rt: &GroupRuntime) {
                 .iter()
                 .map(|n| {
                     sys::group_by_name(n).unwrap_or_else(|| {
-                        fail(rt, &format!("group '{n}' does not exist (supplementary-groups= option)"))
+                        fail(
+                            rt,
+                            &format!("group '{n}' does not exist (supplementary-groups= option)"),
+                        )
                     })
                 })
                 .collect(),
         )
     };
     if let Err(e) = sys::drop_privileges(user.uid, gid, &user.name, supplementary.as_deref()) {
-        fail(rt, &format!("cannot switch to user '{}' (uid {}, gid {gid}): {e}", user.name, user.uid));
+        fail(
+            rt,
+            &format!(
+                "cannot switch to user '{}' (uid {}, gid {gid}): {e}",
+                user.name, user.uid
+            ),
+        );
     }
-    let home = match &g.home {
-        Some(h) => Some(h.clone()),
-        None if user.uid != apache_uid && !user.home.is_empty() => Some(user.home.clone()),
-        None => None,
-    };
-    if let Some(h) = home {
-        if let Err(e) = sys::chdir(&h) {
-            fail(rt, &format!("cannot change to the home directory '{h}': {e}"));
+    match &g.home {
+        Some(h) => {
+            if let Err(e) = sys::chdir(h) {
+                fail(
+                    rt,
+                    &format!("cannot change to the home directory '{h}' (home= option): {e}"),
+                );
+            }
         }
+        None if user.uid != apache_uid && !user.home.is_empty() => {
+            // The user's home may not exist (nobody's is /nonexistent).
+            if sys::chdir(&user.home).is_err() {
+                let _ = sys::chdir("/");
+            }
+        }
+        None => {}
     }
 }
 
@@ -285,7 +317,10 @@ fn start_python(rt: &GroupRuntime, global: &GlobalSettings) {
     let g = &rt.group;
     if let Some(home) = &g.python_home {
         if !std::path::Path::new(home).is_dir() {
-            fail(rt, &format!("python-home '{home}' does not exist or is not a directory"));
+            fail(
+                rt,
+                &format!("python-home '{home}' does not exist or is not a directory"),
+            );
         }
     }
     let mut settings = global.clone();
@@ -334,13 +369,13 @@ fn now_secs(st: &State) -> u64 {
 fn accept_loop(st: &State, thread: usize) {
     let listener = st.rt.listener;
     while st.accepting.load(Ordering::Acquire) {
-        let ready = match sys::poll(
-            &[(listener, libc::POLLIN), (st.wake, libc::POLLIN)],
-            None,
-        ) {
+        let ready = match sys::poll(&[(listener, libc::POLLIN), (st.wake, libc::POLLIN)], None) {
             Ok(r) => r,
             Err(e) => {
-                log::process(Level::Error, &format!("mod_wsgi (pid={}): poll: {e}", pid()));
+                log::process(
+                    Level::Error,
+                    &format!("mod_wsgi (pid={}): poll: {e}", pid()),
+                );
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
@@ -364,7 +399,10 @@ fn accept_loop(st: &State, thread: usize) {
             }
             Ok(None) => {}
             Err(e) => {
-                log::process(Level::Error, &format!("mod_wsgi (pid={}): accept: {e}", pid()));
+                log::process(
+                    Level::Error,
+                    &format!("mod_wsgi (pid={}): accept: {e}", pid()),
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -459,7 +497,9 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
             Some(code)
         }
     };
-    conn.lock().unwrap_or_else(|e| e.into_inner()).complete(status);
+    conn.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .complete(status);
 }
 
 fn set_running(st: &State, thread: usize, v: Option<Instant>) {
@@ -546,7 +586,11 @@ fn request_limit(timeout: u64, threads: u32) -> Duration {
 fn shut_down(st: &State, wake_w: RawFd, reason: ExitReason, timeout: u64) -> ! {
     let g = &st.rt.group;
     log::process(
-        if reason.is_planned() { Level::Info } else { Level::Error },
+        if reason.is_planned() {
+            Level::Info
+        } else {
+            Level::Error
+        },
         &format!(
             "mod_wsgi (pid={}): Daemon process '{}' stopping: {}.",
             pid(),

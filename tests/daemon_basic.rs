@@ -1,0 +1,184 @@
+//! Daemon mode (WSGIDaemonProcess + WSGIProcessGroup): requests run in a
+//! daemon process forked from the Apache parent, through the same WSGI
+//! adapter as embedded mode.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const APP: &str = include_str!("apps/daemon.wsgi");
+
+fn json_field(body: &str, key: &str) -> String {
+    let needle = format!("\"{key}\": ");
+    let start = body
+        .find(&needle)
+        .unwrap_or_else(|| panic!("{key} not in {body}"))
+        + needle.len();
+    let rest = &body[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim_matches('"').to_string()
+}
+
+/// POSTs `body` while reading the response at the same time (a client that
+/// writes everything first would itself block on an echoing server).
+fn post_duplex(apache: &Apache, path: &str, body: &[u8]) -> Response {
+    use std::io::{Read, Write};
+    let mut s = apache.connect();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut w = s.try_clone().unwrap();
+    let body = body.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(head.as_bytes());
+        let _ = w.write_all(&body);
+    });
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    writer.join().unwrap();
+    parse_response(&out, false)
+}
+
+fn daemon_user() -> &'static str {
+    if is_root() { "user=nobody " } else { "" }
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_matching(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+fn sockets_in(dir: &TestDir) -> Vec<String> {
+    std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sock"))
+        .collect()
+}
+
+#[test]
+fn hello_io_and_file_wrapper_in_a_daemon() {
+    let dir = TestDir::new("daemon-basic");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess basic {}threads=4 display-name=%{{GROUP}}\n\
+         WSGIScriptAlias /app {{dir}}/app.wsgi process-group=basic application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /emb {{dir}}/app.wsgi\n",
+        daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    let r = apache.get("/app/info?x=1");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
+    let body = r.text();
+    assert_eq!(json_field(&body, "process_group"), "basic");
+    assert_eq!(json_field(&body, "module_process_group"), "basic");
+    assert_eq!(json_field(&body, "multithread"), "true");
+    assert_eq!(json_field(&body, "multiprocess"), "false");
+    assert_eq!(json_field(&body, "query"), "x=1");
+    assert_eq!(json_field(&body, "script_name"), "/app");
+    let daemon_pid: i32 = json_field(&body, "pid").parse().unwrap();
+    if is_root() {
+        assert_eq!(json_field(&body, "uid"), "65534", "runs as nobody");
+    }
+    // The embedded copy runs in an Apache child: another process.
+    let emb = apache.get("/emb/info").text();
+    assert_eq!(json_field(&emb, "process_group"), "");
+    assert_ne!(json_field(&emb, "pid").parse::<i32>().unwrap(), daemon_pid);
+    // display-name=%{GROUP}
+    let cmdline = std::fs::read(format!("/proc/{daemon_pid}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).starts_with("(wsgi:basic)"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+
+    assert_eq!(apache.get("/app/").text(), "hello from the daemon");
+    let r = apache.request("POST", "/app/sha", &[], b"abc");
+    assert_eq!(r.text(), format!("3 {}", sha256_hex(b"abc")));
+
+    // 5 MiB upload, hashed in the daemon.
+    let upload: Vec<u8> = (0..5 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let r = apache.post("/app/sha", &upload);
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(
+        r.text(),
+        format!("{} {}", upload.len(), sha256_hex(&upload))
+    );
+
+    // A streamed 4 MiB response.
+    let r = apache.get("/app/stream");
+    assert_eq!(r.status, 200);
+    assert!(r.complete);
+    assert_eq!(r.body.len(), 64 * 65536);
+    assert!(r.body[..65536].iter().all(|&b| b == b'A'));
+    assert!(r.body[65536 * 63..].iter().all(|&b| b == b'A' + 63 % 26));
+
+    // wsgi.file_wrapper sends the script itself.
+    let r = apache.get("/app/file");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), APP);
+
+    // 10 MiB in, 10 MiB out at the same time: no deadlock.
+    let big: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let started = Instant::now();
+    let r = post_duplex(&apache, "/app/echo", &big);
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.body.len(), big.len());
+    assert!(r.body == big, "echo differs");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // The response fills the socket before the app reads any body.
+    let r = post_duplex(&apache, "/app/big-then-read", &big);
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.body.len(), 160 * 65536 + format!("|{}", big.len()).len());
+    assert!(r.text().ends_with(&format!("|{}", big.len())));
+
+    // Application errors: 500 with the traceback in the log, client context kept.
+    let r = apache.get("/app/error");
+    assert_eq!(r.status, 500);
+    assert!(apache.wait_for_log("RuntimeError: boom in the daemon", Duration::from_secs(5)));
+    let line = apache
+        .error_log()
+        .lines()
+        .find(|l| l.contains("boom in the daemon"))
+        .unwrap()
+        .to_string();
+    assert!(line.contains("[client 127.0.0.1:"), "{line}");
+    let r = apache.get("/app/status");
+    assert_eq!((r.status, r.reason.as_str()), (404, "Not Here"));
+    assert_eq!(r.header("x-a"), Some("1"));
+    assert_eq!(r.text(), "nope");
+    // HEAD
+    let r = apache.request("HEAD", "/app/", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    // An undefined group: mod_wsgi's message.
+    drop(apache);
+    let left = processes_matching("(wsgi:basic)");
+    let states: Vec<String> = left
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "daemon outlived Apache: {states:?}\n{}",
+        std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default()
+    );
+    assert!(sockets_in(&dir).is_empty(), "{:?}", sockets_in(&dir));
+}
