@@ -118,7 +118,7 @@ fn exit_reason(pid: Option<u32>) -> String {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         if let Some(s) = supervisor::explain_exit(pid) {
-            if !s.starts_with("ended with status") || Instant::now() >= deadline {
+            if !s.contains(" or was killed by ") || Instant::now() >= deadline {
                 return s;
             }
         }

@@ -130,10 +130,14 @@ pub fn explain_exit(pid: u32) -> Option<String> {
             return Some(sys::describe_wait_status(*s));
         }
     }
+    // httpd's MPM passes on only a number, without saying whether the
+    // process exited or was killed.
     records.iter().find_map(|r| match r {
-        ExitInfo::ApacheReported(v) => Some(format!(
-            "ended with status {v} (an exit status, or the number of the signal that killed it)"
+        ExitInfo::ApacheReported(v) if (1..=64).contains(v) => Some(format!(
+            "exited with status {v} or was killed by {}",
+            sys::signal_name(*v)
         )),
+        ExitInfo::ApacheReported(v) => Some(format!("exited with status {v}")),
         _ => None,
     })
 }

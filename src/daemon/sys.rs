@@ -499,7 +499,8 @@ pub fn zombie_status(pid: u32) -> Option<i32> {
     if fields.first() != Some(&"Z") {
         return None;
     }
-    fields.get(49)?.parse().ok()
+    // 0 also when the kernel hides it (another user's process).
+    fields.get(49)?.parse().ok().filter(|s: &i32| *s != 0)
 }
 
 /// Why daemon processes ended, shared between the Apache parent (which

@@ -29,6 +29,7 @@ struct State {
     rt: Arc<GroupRuntime>,
     accepting: AtomicBool,
     wake: RawFd,
+    wake_w: RawFd,
     active: AtomicUsize,
     served: AtomicU64,
     /// Seconds since `born` of the last request start or end.
@@ -195,6 +196,7 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
         rt: rt.clone(),
         accepting: AtomicBool::new(true),
         wake: wake_r,
+        wake_w,
         active: AtomicUsize::new(0),
         served: AtomicU64::new(0),
         last_activity: AtomicU64::new(0),
@@ -393,7 +395,13 @@ fn accept_loop(st: &State, thread: usize) {
                 // SAFETY: fd was just accepted and is owned by the stream.
                 let stream = unsafe { UnixStream::from_raw_fd(fd) };
                 serve(st, thread, stream);
-                st.served.fetch_add(1, Ordering::AcqRel);
+                let served = st.served.fetch_add(1, Ordering::AcqRel) + 1;
+                let max = st.rt.group.maximum_requests;
+                if max > 0 && served >= max {
+                    // Stop taking requests now; the main thread recycles.
+                    st.accepting.store(false, Ordering::Release);
+                    sys::write_byte(st.wake_w);
+                }
                 st.last_activity.store(now_secs(st), Ordering::Release);
                 st.active.fetch_sub(1, Ordering::AcqRel);
             }
@@ -514,11 +522,11 @@ fn set_running(st: &State, thread: usize, v: Option<Instant>) {
 }
 
 /// The main thread: waits for signals and checks the recycling timers once
-/// a second. Returns why and how long in-flight requests may still run.
+/// every 100 ms. Returns why and how long in-flight requests may still run.
 fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
     let g = &st.rt.group;
     loop {
-        if let Some(sig) = sys::wait_signal(sigset, Duration::from_secs(1)) {
+        if let Some(sig) = sys::wait_signal(sigset, Duration::from_millis(100)) {
             match sig {
                 libc::SIGTERM | libc::SIGINT => return (ExitReason::Shutdown, g.shutdown_timeout),
                 libc::SIGUSR1 => {

@@ -1,0 +1,332 @@
+//! Daemon mode lifecycle: crashes explained and respawned, maximum-requests
+//! recycling, threads and processes, graceful and hard restarts, a group that
+//! cannot start, WSGIImportScript into a daemon, WSGIRestrictEmbedded, Flask
+//! from a venv through python-home=, and configtest errors.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const APP: &str = include_str!("apps/daemon.wsgi");
+
+fn field(body: &str, key: &str) -> String {
+    let needle = format!("\"{key}\": ");
+    let Some(start) = body.find(&needle) else {
+        panic!("{key} not in {body}");
+    };
+    let rest = &body[start + needle.len()..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim_matches('"').to_string()
+}
+
+fn pid_of(apache: &Apache, path: &str) -> i32 {
+    let r = apache.get(path);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
+    field(&r.text(), "pid").parse().unwrap()
+}
+
+fn user() -> &'static str {
+    if is_root() { "user=nobody " } else { "" }
+}
+
+fn cmdlines_containing(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+fn sockets(dir: &TestDir) -> Vec<String> {
+    std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sock"))
+        .collect()
+}
+
+#[test]
+fn crashes_recycling_threads_and_restarts() {
+    let dir = TestDir::new("daemon-life");
+    dir.write("app.wsgi", APP);
+    dir.write(
+        "preload.py",
+        "import sys\nsys._daemon_test_imported = 'yes'\n\ndef application(e, s):\n    s('200 OK', [])\n    return [b'']\n",
+    );
+    let conf = ApacheConfig::new(&format!(
+        "WSGIRestrictEmbedded On\n\
+         WSGIDaemonProcess life {u}threads=4 display-name=(wsgi:life)\n\
+         WSGIDaemonProcess recycle {u}threads=2 maximum-requests=3 display-name=(wsgi:recycle)\n\
+         WSGIDaemonProcess pair {u}processes=2 threads=1 display-name=(wsgi:pair)\n\
+         WSGIImportScript {{dir}}/preload.py process-group=life application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /life {{dir}}/app.wsgi process-group=life application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /recycle {{dir}}/app.wsgi process-group=recycle application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /pair {{dir}}/app.wsgi process-group=pair application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /nogroup {{dir}}/app.wsgi process-group=missing application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /embedded {{dir}}/app.wsgi\n",
+        u = user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+
+    // WSGIImportScript ran in the daemon before it accepted requests;
+    // WSGIRestrictEmbedded On refuses embedded mode but daemons work.
+    let info = apache.get("/life/info").text();
+    assert_eq!(field(&info, "imported"), "yes", "{info}");
+    assert_eq!(apache.get("/embedded/info").status, 500);
+    assert!(
+        apache
+            .error_log()
+            .contains("Embedded mode of mod_wsgi disabled")
+    );
+    // An undefined group: mod_wsgi's message.
+    assert_eq!(apache.get("/nogroup/info").status, 500);
+    assert!(apache.wait_for_log(
+        "No WSGI daemon process called 'missing' has been configured",
+        Duration::from_secs(5)
+    ));
+
+    // threads=4: four 1-second requests overlap.
+    let started = Instant::now();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let port = apache.port;
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                use std::io::{Read, Write};
+                s.write_all(b"GET /life/sleep?1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut out = Vec::new();
+                let _ = s.read_to_end(&mut out);
+                parse_response(&out, false).status
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "threads=4 did not overlap: {:?}",
+        started.elapsed()
+    );
+
+    // processes=2: concurrent requests are spread over two processes.
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let port = apache.port;
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                use std::io::{Read, Write};
+                s.write_all(
+                    b"GET /pair/sleep?0.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                )
+                .unwrap();
+                let mut out = Vec::new();
+                let _ = s.read_to_end(&mut out);
+                parse_response(&out, false).text()
+            })
+        })
+        .collect();
+    let mut pids: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert_eq!(
+        field(&apache.get("/pair/info").text(), "multiprocess"),
+        "true"
+    );
+    assert_eq!(
+        field(&apache.get("/pair/info").text(), "multithread"),
+        "false"
+    );
+
+    // A crash: 502 naming the group, the pid and the signal; then a new process.
+    let before = pid_of(&apache, "/life/info");
+    let r = apache.get("/life/kill");
+    assert_eq!(r.status, 502, "{}", apache.error_log());
+    assert!(
+        apache.wait_for_log(
+            &format!("Daemon process 'life' (pid {before})"),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    let line = apache
+        .error_log()
+        .lines()
+        .find(|l| l.contains(&format!("(pid {before})")) && l.contains("[client"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("signal 9 (SIGKILL)"), "{line}");
+    let after = pid_of(&apache, "/life/info");
+    assert_ne!(before, after);
+    // os._exit(3): the exit status.
+    let r = apache.get("/life/exit");
+    assert_eq!(r.status, 502);
+    assert!(
+        apache.wait_for_log(
+            &format!("Daemon process 'life' (pid {after}) exited with status 3"),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(apache.get("/life/").status, 200, "{}", apache.error_log());
+
+    // maximum-requests=3: a new process after three requests, none failing.
+    let first = pid_of(&apache, "/recycle/info");
+    let mut seen = vec![first];
+    for _ in 0..8 {
+        let p = pid_of(&apache, "/recycle/info");
+        if !seen.contains(&p) {
+            seen.push(p);
+        }
+    }
+    assert!(seen.len() >= 2, "never recycled: {seen:?}");
+    assert!(apache.wait_for_log("recycled after maximum-requests", Duration::from_secs(5)));
+
+    // Graceful restarts (x3) and a hard restart: requests keep working, old
+    // daemons go away, sockets are not left behind.
+    let mut apache = apache;
+    for sig in [libc::SIGUSR1, libc::SIGUSR1, libc::SIGUSR1, libc::SIGHUP] {
+        let old = pid_of(&apache, "/life/info");
+        apache.signal(sig);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = apache.get("/life/info");
+            if r.status == 200 && field(&r.text(), "pid").parse::<i32>().unwrap() != old {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new daemon after restart:\n{}",
+                apache.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            !std::path::Path::new(&format!("/proc/{old}/cmdline")).exists()
+                || std::fs::read(format!("/proc/{old}/cmdline"))
+                    .unwrap()
+                    .is_empty(),
+            "old daemon {old} still running"
+        );
+        assert_eq!(sockets(&dir).len(), 3, "{:?}", sockets(&dir));
+    }
+    assert!(apache.is_running());
+    drop(apache);
+    for name in ["(wsgi:life)", "(wsgi:recycle)", "(wsgi:pair)"] {
+        assert!(cmdlines_containing(name).is_empty(), "{name} left running");
+    }
+    assert!(sockets(&dir).is_empty(), "{:?}", sockets(&dir));
+}
+
+#[test]
+fn a_group_that_cannot_start_gets_503_within_connect_timeout() {
+    let dir = TestDir::new("daemon-broken");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess broken {}python-home=/nonexistent/venv connect-timeout=2\n\
+         WSGIScriptAlias /b {{dir}}/app.wsgi process-group=broken\n",
+        user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    let started = Instant::now();
+    let r = apache.get("/b/info");
+    assert_eq!(r.status, 503, "{}", apache.error_log());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = apache.error_log();
+    assert!(
+        log.contains("python-home '/nonexistent/venv' does not exist"),
+        "{log}"
+    );
+    assert!(
+        log.contains("WSGI daemon process group 'broken'")
+            || log.contains("daemon process 'broken'"),
+        "{log}"
+    );
+    assert!(log.contains("connect-timeout (2s)"), "{log}");
+}
+
+#[test]
+fn flask_from_a_venv_via_python_home() {
+    let venv = test_venv();
+    let dir = TestDir::new("daemon-flask");
+    dir.write("flask_app.wsgi", include_str!("apps/flask_app.wsgi"));
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess flask {}python-home={} threads=2\n\
+         WSGIProcessGroup flask\n\
+         WSGIApplicationGroup %{{GLOBAL}}\n\
+         WSGIScriptAlias /f {{dir}}/flask_app.wsgi\n",
+        user(),
+        venv.display()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    let r = apache.get("/f/");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
+}
+
+fn configtest(body: &str) -> (bool, String) {
+    let dir = TestDir::new("daemon-configtest");
+    let conf = dir.0.join("httpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:1\nPidFile {d}/p\nErrorLog {d}/e\n\
+             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+             LoadModule wsgi_module {}\n{body}\n",
+            module_path().display(),
+            d = dir.0.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("apache2")
+        .arg("-t")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn configtest_checks_daemon_options() {
+    let (ok, out) = configtest("WSGIDaemonProcess good processes=2 threads=5 maximum-requests=100");
+    assert!(ok, "{out}");
+    for (line, expect) in [
+        ("WSGIDaemonProcess a thread=5", "unknown option 'thread'"),
+        (
+            "WSGIDaemonProcess a threads=many",
+            "expected a number of threads",
+        ),
+        ("WSGIDaemonProcess a user=root", "user=root is not allowed"),
+        ("WSGIDaemonProcess a\nWSGIDaemonProcess a", "already used"),
+        (
+            "WSGIImportScript /x.py process-group=nope application-group=%{GLOBAL}",
+            "process group 'nope' is not defined",
+        ),
+    ] {
+        let (ok, out) = configtest(line);
+        assert!(!ok, "{line} accepted");
+        assert!(out.contains(expect), "{line}: {out}");
+    }
+}
