@@ -674,7 +674,7 @@ mod tests {
             FrameError::BadVersion(VERSION + 1)
         );
         let mut buf = Vec::new();
-        encode(&Frame::Request(Box::new(RequestHead::default())), &mut buf).unwrap();
+        encode(&Frame::Request(Box::default()), &mut buf).unwrap();
         buf[HEADER_LEN] = 0;
         assert_eq!(decode(&buf).unwrap_err(), FrameError::BadVersion(0));
         assert_eq!(

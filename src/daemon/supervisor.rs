@@ -157,6 +157,8 @@ struct Slot {
 
 struct Supervisor {
     pconf: *mut ffi::apr_pool_t,
+    /// Boxed: APR keeps each slot's address (other-child registration).
+    #[allow(clippy::vec_box)]
     slots: Mutex<Vec<Box<Slot>>>,
     stopping: std::sync::atomic::AtomicBool,
 }

@@ -120,7 +120,7 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
             let s = ffi::ap_server_conf;
             if !s.is_null() && !(*s).process.is_null() {
                 let p = (*s).process;
-                sys::set_process_title((*p).argv as *const *const libc::c_char, &title);
+                sys::set_process_title((*p).argv, &title);
             }
         }
     }
@@ -305,11 +305,12 @@ fn drop_privileges(rt: &GroupRuntime) {
                 );
             }
         }
-        None if user.uid != apache_uid && !user.home.is_empty() => {
-            // The user's home may not exist (nobody's is /nonexistent).
-            if sys::chdir(&user.home).is_err() {
-                let _ = sys::chdir("/");
-            }
+        // The user's home may not exist (nobody's is /nonexistent).
+        None if user.uid != apache_uid
+            && !user.home.is_empty()
+            && sys::chdir(&user.home).is_err() =>
+        {
+            let _ = sys::chdir("/");
         }
         None => {}
     }
