@@ -6,7 +6,7 @@
 
 use std::ffi::c_int;
 use std::io::{ErrorKind, Read, Write as _};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -50,9 +50,8 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
     let started = Instant::now();
     let limit = Duration::from_secs(g.connect_timeout);
     loop {
-        let err = match sys::connect(&rt.socket_path) {
-            // SAFETY: a freshly connected socket we own.
-            Ok(fd) => return Ok(unsafe { UnixStream::from_raw_fd(fd) }),
+        let err = match sys::connect_stream(&rt.socket_path) {
+            Ok(s) => return Ok(s),
             Err(e) => e,
         };
         let errno = err.raw_os_error().unwrap_or(0);
@@ -70,8 +69,7 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
         }
         let hint = match errno {
             libc::EACCES => {
-                // SAFETY: no preconditions.
-                let uid = unsafe { libc::geteuid() };
+                let uid = sys::euid();
                 let owner = std::fs::metadata(&rt.socket_path)
                     .map(|m| {
                         use std::os::unix::fs::MetadataExt;

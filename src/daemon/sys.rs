@@ -113,6 +113,19 @@ pub fn close(fd: RawFd) {
     }
 }
 
+/// A non-blocking connection to a UNIX socket. `Err` carries the errno.
+pub fn connect_stream(path: &str) -> io::Result<std::os::unix::net::UnixStream> {
+    use std::os::fd::FromRawFd;
+    let fd = connect(path)?;
+    // SAFETY: fd is a freshly connected socket that nothing else owns.
+    Ok(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
+}
+
+pub fn euid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}
+
 /// A non-blocking connect to a UNIX socket. `Err` carries the errno.
 pub fn connect(path: &str) -> io::Result<RawFd> {
     let (addr, len) = sockaddr(path)?;
