@@ -158,17 +158,7 @@ impl Relay<'_> {
             Frame::Hello { pid } => self.pid = Some(pid),
             Frame::Log { level, message } => log::request(self.r, level_from(level), &message),
             Frame::Head(h) => self.t.set_head(&h),
-            Frame::Body { data, flush } => {
-                if data.is_empty() && !flush {
-                    return Step::Continue;
-                }
-                self.body_written = true;
-                let how = if flush { Write::Flush } else { Write::Buffer };
-                if self.t.write(&data, how).is_err() {
-                    // The client went away; closing the socket tells the daemon.
-                    return Step::Done(OK);
-                }
-            }
+            Frame::Body { data, flush } => return self.body(&data, flush),
             Frame::End => {
                 self.body_written = true;
                 if self.t.write(&[], Write::Last).is_ok() {
@@ -184,6 +174,20 @@ impl Relay<'_> {
             other => {
                 return self.failed(&format!("sent an unexpected frame {other:?}"), 502);
             }
+        }
+        Step::Continue
+    }
+
+    /// Passes response body bytes on to the client.
+    fn body(&mut self, data: &[u8], flush: bool) -> Step {
+        if data.is_empty() && !flush {
+            return Step::Continue;
+        }
+        self.body_written = true;
+        let how = if flush { Write::Flush } else { Write::Buffer };
+        if self.t.write(data, how).is_err() {
+            // The client went away; closing the socket tells the daemon.
+            return Step::Done(crate::ffi::OK as c_int);
         }
         Step::Continue
     }
@@ -215,6 +219,45 @@ impl Relay<'_> {
             Step::Done(status)
         }
     }
+}
+
+/// Body bytes gathered into one frame before it is sent: httpd's input
+/// filters return at most ~8 KB per read, and a frame per read costs a poll and
+/// a write on this side and two reads on the daemon's.
+const GATHER: usize = 64 << 10;
+
+/// Reads client body into `chunk` until it holds `GATHER` bytes or the body
+/// ends; returns the bytes read and, at the end, the frame that ends the body.
+fn read_body_chunk(t: &mut EmbeddedTransport, chunk: &mut [u8]) -> (usize, Option<Frame>) {
+    let mut filled = 0;
+    while filled < GATHER.min(chunk.len()) {
+        match t.read_body(&mut chunk[filled..]) {
+            Ok(0) => return (filled, Some(Frame::EndOfBody)),
+            Ok(n) => filled += n,
+            Err(e) => {
+                return (
+                    filled,
+                    Some(Frame::InputError {
+                        status: e.status,
+                        message: e.message,
+                    }),
+                );
+            }
+        }
+    }
+    (filled, None)
+}
+
+/// A complete Body frame at the start of `buf`: (flush, payload range).
+fn body_frame(buf: &[u8]) -> Option<(bool, std::ops::Range<usize>)> {
+    let (k, len) = protocol::parse_header(buf.first_chunk()?).ok()?;
+    let flush = match k {
+        protocol::kind::BODY => false,
+        protocol::kind::BODY_FLUSH => true,
+        _ => return None,
+    };
+    let end = protocol::HEADER_LEN + len;
+    (buf.len() >= end).then_some((flush, protocol::HEADER_LEN..end))
 }
 
 /// Serves the request through the daemon group `rt`.
@@ -262,7 +305,8 @@ pub fn dispatch(
     let mut sent = 0usize;
     let mut body_done = false;
     let mut inbuf: Vec<u8> = Vec::with_capacity(64 << 10);
-    let mut chunk = vec![0u8; protocol::CHUNK];
+    let mut readbuf = vec![0u8; 64 << 10];
+    let mut chunk = vec![0u8; GATHER];
     let timeout = rt.socket_timeout;
     let mut last_progress = Instant::now();
     loop {
@@ -270,21 +314,16 @@ pub fn dispatch(
         if sent == out.len() && !body_done {
             out.clear();
             sent = 0;
-            let frame = match relay.t.read_body(&mut chunk) {
-                Ok(0) => {
-                    body_done = true;
-                    Frame::EndOfBody
-                }
-                Ok(n) => Frame::Data(chunk[..n].to_vec()),
-                Err(e) => {
-                    body_done = true;
-                    Frame::InputError {
-                        status: e.status,
-                        message: e.message,
-                    }
-                }
-            };
-            let _ = protocol::encode(&frame, &mut out);
+            let (n, end) = read_body_chunk(relay.t, &mut chunk);
+            if n > 0 {
+                // Straight from the client buffer into one frame (one copy).
+                out.extend_from_slice(&protocol::header(protocol::kind::DATA, n));
+                out.extend_from_slice(&chunk[..n]);
+            }
+            if let Some(end) = end {
+                body_done = true;
+                let _ = protocol::encode(&end, &mut out);
+            }
             last_progress = Instant::now();
         }
         let want_write = sent < out.len();
@@ -350,19 +389,16 @@ pub fn dispatch(
             }
         }
         if ready & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-            let before = inbuf.len();
-            inbuf.resize(before + (64 << 10), 0);
-            let n = match stream.read(&mut inbuf[before..]) {
+            let n = match stream.read(&mut readbuf) {
                 Ok(n) => n,
                 Err(e)
                     if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
                 {
-                    inbuf.truncate(before);
                     continue;
                 }
                 Err(_) => 0,
             };
-            inbuf.truncate(before + n);
+            inbuf.extend_from_slice(&readbuf[..n]);
             if n == 0 {
                 let why = exit_reason(relay.pid);
                 if let Step::Done(c) = relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int) {
@@ -373,6 +409,15 @@ pub fn dispatch(
             last_progress = Instant::now();
             let mut used = 0;
             loop {
+                // Body frames go to the client straight from the read buffer.
+                if let Some((flush, range)) = body_frame(&inbuf[used..]) {
+                    let step = relay.body(&inbuf[used + range.start..used + range.end], flush);
+                    used += range.end;
+                    if let Step::Done(c) = step {
+                        return c;
+                    }
+                    continue;
+                }
                 match protocol::decode(&inbuf[used..]) {
                     Ok(Some((frame, len))) => {
                         used += len;

@@ -223,6 +223,20 @@ pub fn pread(fd: RawFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     }
 }
 
+/// Copies up to `count` bytes of file `from` at `offset` to socket `to` in
+/// the kernel (no copy through user space). Returns the bytes sent.
+pub fn sendfile(to: RawFd, from: RawFd, offset: u64, count: usize) -> io::Result<usize> {
+    let mut off = offset as libc::off_t;
+    // SAFETY: plain syscall on two descriptors the caller keeps open; `off`
+    // is a local the kernel updates.
+    let n = unsafe { libc::sendfile(to, from, &mut off, count) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// Sets an environment variable (LANG, LC_ALL) in the daemon.
 pub fn set_env(name: &str, value: &str) {
     // SAFETY: called in a freshly forked daemon before it starts any thread.

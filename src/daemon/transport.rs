@@ -2,7 +2,9 @@
 //! from, and writes the response to, the connection from the Apache child,
 //! in `protocol` frames.
 
+use std::io::BufReader;
 use std::io::{Read, Write as _};
+use std::os::fd::AsRawFd;
 use std::os::fd::RawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,7 +19,9 @@ use super::protocol::{self, Frame, FrameError, kind};
 const BUFFER: usize = 64 << 10;
 
 pub struct Conn {
-    stream: UnixStream,
+    /// Reads are buffered (a frame header is 5 bytes); writes go straight to
+    /// the socket through `get_ref()`.
+    stream: BufReader<UnixStream>,
     pending_head: Option<ResponseHead>,
     pub head_sent: bool,
     /// End, Abort or Status went out.
@@ -35,7 +39,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: UnixStream, log_level: u8) -> Conn {
         Conn {
-            stream,
+            stream: BufReader::with_capacity(64 << 10, stream),
             pending_head: None,
             head_sent: false,
             terminal_sent: false,
@@ -60,18 +64,32 @@ impl Conn {
             .read_exact(&mut h)
             .map_err(|e| format!("reading from the Apache child: {e}"))?;
         let (k, len) = protocol::parse_header(&h).map_err(|e: FrameError| e.to_string())?;
-        let mut payload = vec![0u8; len];
-        self.stream
-            .read_exact(&mut payload)
+        // Read into spare capacity (no zero-fill): body frames are large.
+        let mut payload = Vec::with_capacity(len);
+        (&mut self.stream)
+            .take(len as u64)
+            .read_to_end(&mut payload)
             .map_err(|e| format!("reading from the Apache child: {e}"))?;
+        if payload.len() != len {
+            return Err("reading from the Apache child: the connection closed mid-frame".into());
+        }
+        if k == protocol::kind::DATA {
+            return Ok(Frame::Data(payload));
+        }
         protocol::parse_payload(k, &payload).map_err(|e| e.to_string())
+    }
+
+    /// Records a failure of the connection and returns it as an error.
+    fn fail(&mut self, msg: String) -> OutputError {
+        self.failed = Some(msg.clone());
+        OutputError(msg)
     }
 
     fn send_raw(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
         if let Some(e) = &self.failed {
             return Err(OutputError(e.clone()));
         }
-        if let Err(e) = self.stream.write_all(bytes) {
+        if let Err(e) = self.stream.get_ref().write_all(bytes) {
             let msg = format!("the Apache child closed the connection: {e}");
             self.failed = Some(msg.clone());
             return Err(OutputError(msg));
@@ -99,6 +117,51 @@ impl Conn {
     }
 
     /// Sends the buffered body bytes plus `data` as body frames.
+    /// Sends `len` bytes of `fd` from `offset` as Body frames. Payloads go
+    /// from the file to the socket in the kernel (sendfile); where the file
+    /// does not support that, they are copied through a buffer instead.
+    fn send_file_frames(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), OutputError> {
+        let sock = self.stream.get_ref().as_raw_fd();
+        let mut use_sendfile = true;
+        let mut buf = Vec::new();
+        let mut sent = 0u64;
+        while sent < len {
+            let n = (len - sent).min(protocol::CHUNK as u64) as usize;
+            self.send_raw(&protocol::header(kind::BODY, n))?;
+            let mut done = 0;
+            while done < n {
+                let at = offset + sent + done as u64;
+                let step = if use_sendfile {
+                    super::sys::sendfile(sock, fd, at, n - done)
+                } else {
+                    buf.resize(protocol::CHUNK, 0);
+                    let want = (n - done).min(buf.len());
+                    let k = super::sys::pread(fd, &mut buf[..want], at)
+                        .map_err(|e| self.fail(format!("reading the file: {e}")))?;
+                    self.send_raw(&buf[..k])?;
+                    Ok(k)
+                };
+                match step {
+                    Ok(0) => {
+                        return Err(self.fail("the file ended before its expected length".into()));
+                    }
+                    Ok(k) => done += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                        use_sendfile = false;
+                    }
+                    Err(e) => {
+                        return Err(
+                            self.fail(format!("the Apache child closed the connection: {e}"))
+                        );
+                    }
+                }
+            }
+            sent += n as u64;
+        }
+        Ok(())
+    }
+
     fn send_body(&mut self, data: &[u8], flush: bool) -> Result<(), OutputError> {
         self.send_head()?;
         let k = if flush { kind::BODY_FLUSH } else { kind::BODY };
@@ -245,19 +308,7 @@ impl Transport for SocketTransport {
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), OutputError> {
         let mut c = self.conn();
         c.send_body(&[], false)?;
-        let mut buf = vec![0u8; protocol::CHUNK];
-        let (mut off, mut left) = (offset, len);
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            let n = super::sys::pread(fd, &mut buf[..want], off)
-                .map_err(|e| OutputError(format!("reading the file: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            c.send_body(&buf[..n], false)?;
-            off += n as u64;
-            left -= n as u64;
-        }
+        c.send_file_frames(fd, offset, len)?;
         c.send_body(&[], true)
     }
 

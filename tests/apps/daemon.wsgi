@@ -83,6 +83,11 @@ def application(environ, start_response):
         f = open(environ['SCRIPT_FILENAME'], 'rb')
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return environ['wsgi.file_wrapper'](f, 8192)
+    if path == '/bigfile':
+        f = open(os.path.join(os.path.dirname(environ['SCRIPT_FILENAME']), 'big.bin'), 'rb')
+        f.seek(int(environ.get('QUERY_STRING') or '0'))
+        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        return environ['wsgi.file_wrapper'](f, 8192)
     if path == '/sleep':
         time.sleep(float(environ.get('QUERY_STRING') or '1'))
         start_response('200 OK', [('Content-Type', 'text/plain')])
