@@ -27,6 +27,10 @@ use super::transport::{Conn, SocketTransport};
 
 struct State {
     rt: Arc<GroupRuntime>,
+    /// Only the thread holding this waits for a connection (leader/follower,
+    /// as mod_wsgi): otherwise every idle thread wakes for each connection and
+    /// all but one find nothing to accept.
+    accept_lock: Mutex<()>,
     accepting: AtomicBool,
     wake: RawFd,
     wake_w: RawFd,
@@ -194,6 +198,7 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
     };
     let state = Arc::new(State {
         rt: rt.clone(),
+        accept_lock: Mutex::new(()),
         accepting: AtomicBool::new(true),
         wake: wake_r,
         wake_w,
@@ -372,6 +377,10 @@ fn now_secs(st: &State) -> u64 {
 fn accept_loop(st: &State, thread: usize) {
     let listener = st.rt.listener;
     while st.accepting.load(Ordering::Acquire) {
+        let leader = st.accept_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if !st.accepting.load(Ordering::Acquire) {
+            break;
+        }
         let ready = match sys::poll(&[(listener, libc::POLLIN), (st.wake, libc::POLLIN)], None) {
             Ok(r) => r,
             Err(e) => {
@@ -389,7 +398,10 @@ fn accept_loop(st: &State, thread: usize) {
         if ready[0] == 0 {
             continue;
         }
-        match sys::accept(listener) {
+        let accepted = sys::accept(listener);
+        // The next idle thread waits while this one serves.
+        drop(leader);
+        match accepted {
             Ok(Some(fd)) => {
                 st.active.fetch_add(1, Ordering::AcqRel);
                 st.last_activity.store(now_secs(st), Ordering::Release);
