@@ -224,7 +224,7 @@ impl Relay<'_> {
 /// Body bytes gathered into one frame before it is sent: httpd's input
 /// filters return at most ~8 KB per read, and a frame per read costs a poll and
 /// a write on this side and two reads on the daemon's.
-const GATHER: usize = 64 << 10;
+const GATHER: usize = 32 << 10;
 
 /// Reads client body into `chunk` until it holds `GATHER` bytes or the body
 /// ends; returns the bytes read and, at the end, the frame that ends the body.
