@@ -253,7 +253,7 @@ fn a_group_that_cannot_start_gets_503_within_connect_timeout() {
     );
     let log = apache.error_log();
     assert!(
-        log.contains("python-home '/nonexistent/venv' does not exist"),
+        log.contains("python-home: '/nonexistent/venv' does not exist"),
         "{log}"
     );
     assert!(

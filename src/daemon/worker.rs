@@ -323,13 +323,13 @@ fn drop_privileges(rt: &GroupRuntime) {
 
 fn start_python(rt: &GroupRuntime, global: &GlobalSettings) {
     let g = &rt.group;
-    if let Some(home) = &g.python_home {
-        if !std::path::Path::new(home).is_dir() {
-            fail(
-                rt,
-                &format!("python-home '{home}' does not exist or is not a directory"),
-            );
-        }
+    // Checked here, not at configtest: one group's broken venv must not stop
+    // Apache (and every other group) from starting or restarting.
+    if let Some(home) = &g.python_home
+        && let Err(e) =
+            crate::config::python_home::check(home, crate::config::python_home::BUILT_PYTHON)
+    {
+        fail(rt, &format!("python-home: {e}"));
     }
     let mut settings = global.clone();
     if g.python_home.is_some() {
