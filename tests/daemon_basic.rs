@@ -82,7 +82,9 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
     let conf = ApacheConfig::new(&format!(
         "WSGIDaemonProcess basic {}threads=4 display-name=%{{GROUP}}\n\
          WSGIScriptAlias /app {{dir}}/app.wsgi process-group=basic application-group=%{{GLOBAL}}\n\
-         WSGIScriptAlias /emb {{dir}}/app.wsgi\n",
+         WSGIScriptAlias /emb {{dir}}/app.wsgi\n\
+         WSGIScriptAlias /override {{dir}}/app.wsgi process-group=basic application-group=%{{GLOBAL}}\n\
+         <Location /override>\n  WSGIErrorOverride On\n  ErrorDocument 404 \"Apache says: not found\"\n</Location>\n",
         daemon_user()
     ));
     let apache = Apache::start(&dir, &conf);
@@ -178,6 +180,12 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
     assert_eq!((r.status, r.reason.as_str()), (404, "Not Here"));
     assert_eq!(r.header("x-a"), Some("1"));
     assert_eq!(r.text(), "nope");
+    // WSGIErrorOverride On: Apache's error document replaces the app's body.
+    let r = apache.get("/override/status");
+    assert_eq!(r.status, 404, "{}", apache.error_log());
+    assert_eq!(r.text(), "Apache says: not found");
+    assert_eq!(r.header("x-a"), None);
+    assert_eq!(apache.get("/override/").text(), "hello from the daemon");
     // HEAD
     let r = apache.request("HEAD", "/app/", &[], b"");
     assert_eq!(r.status, 200);

@@ -278,7 +278,14 @@ pub fn handle(r: Request) -> c_int {
     };
     let mut transport = EmbeddedTransport::new(r, spec.enable_sendfile);
     if let Some(group) = daemon {
-        return crate::daemon::dispatcher::dispatch(&r, spec, &group, &mut transport);
+        let error_override = settings.error_override.unwrap_or(false);
+        return crate::daemon::dispatcher::dispatch(
+            &r,
+            spec,
+            &group,
+            &mut transport,
+            error_override,
+        );
     }
     match python::serve(&spec, Box::new(transport)) {
         Outcome::Sent => OK,

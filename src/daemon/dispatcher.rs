@@ -144,6 +144,7 @@ struct Relay<'a> {
     pid: Option<u32>,
     /// Body bytes went to the client: failures can no longer be a status.
     body_written: bool,
+    error_override: bool,
 }
 
 enum Step {
@@ -157,6 +158,10 @@ impl Relay<'_> {
         match f {
             Frame::Hello { pid } => self.pid = Some(pid),
             Frame::Log { level, message } => log::request(self.r, level_from(level), &message),
+            // Closing the connection tells the daemon to drop the body.
+            Frame::Head(h) if self.error_override && h.status >= 400 => {
+                return Step::Done(c_int::from(h.status));
+            }
             Frame::Head(h) => self.t.set_head(&h),
             Frame::Body { data, flush } => return self.body(&data, flush),
             Frame::End => {
@@ -261,11 +266,14 @@ fn body_frame(buf: &[u8]) -> Option<(bool, std::ops::Range<usize>)> {
 }
 
 /// Serves the request through the daemon group `rt`.
+/// With `error_override` (WSGIErrorOverride On), an application's 4xx/5xx
+/// response is replaced by Apache's own error document for that status.
 pub fn dispatch(
     r: &Request,
     spec: RequestSpec,
     rt: &GroupRuntime,
     t: &mut EmbeddedTransport,
+    error_override: bool,
 ) -> c_int {
     let script = spec.script_path.clone();
     let mut stream = match connect(r, rt, &script) {
@@ -296,6 +304,7 @@ pub fn dispatch(
         script: &script,
         pid: None,
         body_written: false,
+        error_override,
     };
     let fd = stream.as_raw_fd();
     // A daemon says hello when it accepts: none within connect-timeout means
