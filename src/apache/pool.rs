@@ -84,6 +84,42 @@ impl Pool {
         raw
     }
 
+    /// Text stored with [`Pool::set_retained_text`] under `key`.
+    pub fn retained_text(self, key: &CStr) -> Option<String> {
+        let mut data: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the pool is live; userdata_get only reads its hash table.
+        unsafe { ffi::apr_pool_userdata_get(&mut data, key.as_ptr(), self.0) };
+        // SAFETY: set_retained_text stores a NUL-terminated string that lives
+        // until the next call replaces it.
+        (!data.is_null()).then(|| unsafe { str_from(data as *const c_char) }.into_owned())
+    }
+
+    /// Stores `text` under `key` as plain pool memory, with no cleanup and
+    /// no pointer into this module: it outlives the module's unload and
+    /// reload on restart (use it on the process pool). The previous text is
+    /// freed: each version lives in its own sub-pool, kept under `pool_key`.
+    pub fn set_retained_text(self, key: &CStr, pool_key: &CStr, text: &str) {
+        let mut old: *mut c_void = std::ptr::null_mut();
+        let mut sub: *mut ffi::apr_pool_t = std::ptr::null_mut();
+        // SAFETY: the pool is live; the sub-pool is a child of it (destroyed
+        // with it at the latest); `set` copies the keys into the pool, so
+        // they do not point into this module; the values are pool memory.
+        unsafe {
+            ffi::apr_pool_userdata_get(&mut old, pool_key.as_ptr(), self.0);
+            if ffi::apr_pool_create_ex(&mut sub, self.0, None, std::ptr::null_mut()) != 0
+                || sub.is_null()
+            {
+                return;
+            }
+            let c = Pool(sub).strdup(text);
+            ffi::apr_pool_userdata_set(c as *const c_void, key.as_ptr(), None, self.0);
+            ffi::apr_pool_userdata_set(sub as *const c_void, pool_key.as_ptr(), None, self.0);
+            if !old.is_null() {
+                ffi::apr_pool_destroy(old as *mut ffi::apr_pool_t);
+            }
+        }
+    }
+
     /// A NUL-terminated copy of `s` in the pool (interior NULs are dropped).
     pub fn strdup(self, s: &str) -> *mut c_char {
         let c = CString::new(s.replace('\0', "")).unwrap_or_default();

@@ -1,7 +1,8 @@
 //! Daemon mode: `WSGIDaemonProcess` groups of processes forked from the
 //! Apache parent, each serving requests that Apache children pass to it over a
 //! UNIX socket. `protocol` is the pure framing; `supervisor` runs in the
-//! Apache parent (sockets, fork, respawn, stop); `dispatcher` in the Apache
+//! Apache parent (sockets, fork, respawn, stop, graceful restarts), with
+//! `stash` the state it keeps across restarts; `dispatcher` in the Apache
 //! children (connect, relay one request full duplex); `worker` in the daemon
 //! processes (privileges, Python, threads, recycling); `transport` is the
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
@@ -9,6 +10,7 @@
 
 pub mod dispatcher;
 pub mod protocol;
+pub mod stash;
 pub mod supervisor;
 pub mod sys;
 pub mod transport;
