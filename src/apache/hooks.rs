@@ -123,6 +123,17 @@ pub unsafe extern "C" fn post_config(
     })
 }
 
+/// The MPM's monitor hook: runs in the Apache parent about every 10 seconds.
+///
+/// # Safety
+/// Called by httpd only, with the live structures its hook signature names.
+pub unsafe extern "C" fn monitor(_p: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) -> c_int {
+    guard("monitor", DECLINED, || {
+        crate::daemon::supervisor::monitor();
+        DECLINED
+    })
+}
+
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
 pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {

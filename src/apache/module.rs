@@ -160,6 +160,7 @@ unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {
         unsafe {
             ffi::ap_hook_post_config(Some(hooks::post_config), ptr::null(), ptr::null(), middle);
             ffi::ap_hook_child_init(Some(hooks::child_init), ptr::null(), ptr::null(), middle);
+            ffi::ap_hook_monitor(Some(hooks::monitor), ptr::null(), ptr::null(), middle);
             ffi::ap_hook_translate_name(
                 Some(hooks::translate_name),
                 TRANSLATE_AFTER.0.as_ptr(),

@@ -1,14 +1,28 @@
 //! The Apache parent's side of daemon mode: at post_config (never during
-//! configtest or the first configuration pass) it binds each group's UNIX
-//! socket, forks the group's processes from the Python-free parent, and
-//! watches them with `apr_proc_other_child_register` (respawning a process
-//! that dies, with a growing delay if it keeps dying young). When the
-//! configuration pool is cleared (restart, graceful or not, and stop) the
-//! daemons get SIGTERM, have `shutdown-timeout` seconds to finish their
-//! requests, and are then killed; their sockets are removed.
+//! configtest or the first configuration pass) it makes sure each group has
+//! its UNIX socket, forks the group's processes from the Python-free parent,
+//! and watches them with `apr_proc_other_child_register` (respawning a
+//! process that dies, with a growing delay if it keeps dying young).
+//!
+//! Sockets outlive restarts: the listening descriptors and what they were
+//! made for are kept in the process pool's userdata ([`super::stash`]),
+//! because httpd unloads this module on every restart. The next generation
+//! reuses a socket whose group still wants it as it is, and closes and
+//! removes the others; so connections waiting in a backlog, and Apache
+//! children of the old generation, are never cut off.
+//!
+//! When the configuration pool is cleared: on a graceful restart the
+//! daemons are told to drain (SIGWINCH: stop accepting, finish in-flight
+//! requests within graceful-timeout, then shut down within shutdown-timeout)
+//! and the parent does not wait for them; they are recorded in the stash, so
+//! the next generation watches them (reaps them, never restarts them, and
+//! kills them if they overstay). On a hard restart or stop the daemons get
+//! SIGTERM, have `shutdown-timeout` seconds, and are then killed; at stop
+//! the sockets are closed and removed.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{CStr, c_int, c_void};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -20,6 +34,7 @@ use crate::config::daemon::{DaemonGroup, Ident};
 use crate::config::settings::{GlobalSettings, ImportScript};
 use crate::ffi;
 
+use super::stash::{ParentState, RetiringRecord, SocketRecord};
 use super::sys::{self, ExitInfo};
 use super::worker;
 
@@ -69,6 +84,7 @@ pub enum ExitReason {
     Shutdown = 6,
     StartupTimeout = 7,
     Evicted = 8,
+    Retired = 9,
 }
 
 impl ExitReason {
@@ -83,6 +99,7 @@ impl ExitReason {
             6 => Shutdown,
             7 => StartupTimeout,
             8 => Evicted,
+            9 => Retired,
             _ => return None,
         })
     }
@@ -98,6 +115,9 @@ impl ExitReason {
                 "restarted because the application did not load within startup-timeout"
             }
             ExitReason::Evicted => "evicted (SIGUSR1)",
+            ExitReason::Retired => {
+                "replaced by a graceful restart of Apache (it finishes its requests first)"
+            }
         }
     }
     /// A planned exit, not a failure.
@@ -155,12 +175,32 @@ struct Slot {
     quick_deaths: u32,
 }
 
+/// A daemon process of an earlier generation, finishing its requests after
+/// a graceful restart: reaped when it exits, never restarted, killed if it
+/// overstays.
+struct Retiring {
+    sup: &'static Supervisor,
+    rec: RetiringRecord,
+    /// Inline in the box: APR keeps its address while registered.
+    proc_: ffi::apr_proc_t,
+    registered: bool,
+    killed: bool,
+}
+
 struct Supervisor {
     pconf: *mut ffi::apr_pool_t,
+    /// The process pool (it outlives pconf): the stash lives there.
+    process_pool: *mut ffi::apr_pool_t,
     /// Boxed: APR keeps each slot's address (other-child registration).
     #[allow(clippy::vec_box)]
     slots: Mutex<Vec<Box<Slot>>>,
-    stopping: std::sync::atomic::AtomicBool,
+    /// Boxed for the same reason.
+    #[allow(clippy::vec_box)]
+    retiring: Mutex<Vec<Box<Retiring>>>,
+    /// What the next generation inherits; written through to the process
+    /// pool at every change ([`Supervisor::persist`]).
+    state: Mutex<ParentState>,
+    stopping: AtomicBool,
 }
 
 // SAFETY: used only by the Apache parent's single thread (hooks, the MPM's
@@ -169,8 +209,55 @@ unsafe impl Send for Supervisor {}
 // SAFETY: as above.
 unsafe impl Sync for Supervisor {}
 
+/// This generation's supervisor, for the monitor hook (null outside the
+/// Apache parent's run).
+static CURRENT: AtomicPtr<Supervisor> = AtomicPtr::new(std::ptr::null_mut());
+
+const STATE_KEY: &CStr = c"mod_wsgi_rs.daemon_state.v1";
+const STATE_POOL_KEY: &CStr = c"mod_wsgi_rs.daemon_state_pool.v1";
+
+impl Supervisor {
+    fn state(&self) -> std::sync::MutexGuard<'_, ParentState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the state through to the process pool.
+    fn persist(&self) {
+        let text = self.state().encode();
+        // SAFETY: the process pool lives as long as the process.
+        unsafe { Pool::from_raw(self.process_pool) }.set_retained_text(
+            STATE_KEY,
+            STATE_POOL_KEY,
+            &text,
+        );
+    }
+}
+
+fn process_pool(main: Server) -> Option<Pool> {
+    // SAFETY: a configured server_rec's process record lives as long as the
+    // process, and so does its pool.
+    unsafe {
+        let p = (*main.as_ptr()).process;
+        if p.is_null() || (*p).pool.is_null() {
+            None
+        } else {
+            Some(Pool::from_raw((*p).pool))
+        }
+    }
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn pid_of(slot: &Slot) -> i32 {
     slot.proc_.pid
+}
+
+fn ppid() -> u32 {
+    std::process::id()
 }
 
 /// All daemon groups of the configuration, in definition order.
@@ -275,64 +362,45 @@ fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
     Ok(Some((uid, gid)))
 }
 
-/// post_config in the real start (not configtest, not the first pass):
-/// sockets, then the daemon processes. `Err` fails the server start.
+/// post_config in the real start (not configtest, not the first pass) and
+/// at every restart: sockets (kept from the last generation where they still
+/// fit), the daemons of earlier generations still draining, then the daemon
+/// processes. `Err` fails the server start.
 pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String> {
     let all = collect(main);
-    if all.is_empty() {
+    let Some(process) = process_pool(main) else {
+        return Err("mod_wsgi: the Apache process record has no pool".into());
+    };
+    let mut inherited = process
+        .retained_text(STATE_KEY)
+        .map(|t| ParentState::decode(&t))
+        .unwrap_or_default();
+    if all.is_empty() && inherited.sockets.is_empty() && inherited.retiring.is_empty() {
         *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
         return Ok(());
     }
-    // SAFETY: the main server's timeout, set by the Timeout directive.
-    let apache_timeout = unsafe { (*main.as_ptr()).timeout } as u64;
-    let prefix = socket_prefix(pconf, g);
-    let ppid = std::process::id();
-    sys::exit_table_create();
-    let mut runtimes = Vec::new();
-    for (index, (group, server, host, is_main)) in all.into_iter().enumerate() {
-        let socket_path = format!("{prefix}.{ppid}.{}.sock", path_name(&group.name, index));
-        let owner = socket_owner(&group)?;
-        let listener = sys::listen(&sys::ListenSpec {
-            path: &socket_path,
-            backlog: group.listen_backlog,
-            owner,
-            send_buffer: group.send_buffer_size,
-            receive_buffer: group.receive_buffer_size,
-        })
-        .map_err(|e| {
-            format!(
-                "mod_wsgi: cannot create the socket '{socket_path}' for daemon process group '{}': {e}. \
-                 Check that the directory exists and is writable (WSGISocketPrefix).",
-                group.name
-            )
-        })?;
-        let socket_timeout = Duration::from_micros(if group.socket_timeout > 0 {
-            group.socket_timeout * 1_000_000
-        } else {
-            apache_timeout.max(1_000_000)
-        });
-        runtimes.push(Arc::new(GroupRuntime {
-            preloads: preloads_for(main, &group.name),
-            group,
-            socket_path,
-            listener,
-            server,
-            server_hostname: host,
-            main_server: is_main,
-            socket_timeout,
-        }));
-    }
-    *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = runtimes.clone();
-
+    inherited.exit_table = sys::exit_table_attach(inherited.exit_table);
+    let retiring = std::mem::take(&mut inherited.retiring);
     let sup = pconf.alloc(Supervisor {
         pconf: pconf.as_ptr(),
+        process_pool: process.as_ptr(),
         slots: Mutex::new(Vec::new()),
-        stopping: std::sync::atomic::AtomicBool::new(false),
+        retiring: Mutex::new(Vec::new()),
+        state: Mutex::new(inherited),
+        stopping: AtomicBool::new(false),
     });
     // SAFETY: allocated in pconf just above; lives until pconf is cleared,
     // after the cleanup below (registered later, so it runs first).
     let sup: &'static Supervisor = unsafe { &*sup };
     pconf.on_cleanup(move || stop_all(sup));
+    CURRENT.store(
+        sup as *const Supervisor as *mut Supervisor,
+        Ordering::Release,
+    );
+    adopt_retiring(sup, retiring);
+
+    let runtimes = open_sockets(sup, main, pconf, g, all)?;
+    *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = runtimes.clone();
     for rt in &runtimes {
         for index in 0..rt.group.processes as usize {
             let mut slots = sup.slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -350,6 +418,272 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// Watches the daemons an earlier generation left draining.
+fn adopt_retiring(sup: &'static Supervisor, records: Vec<RetiringRecord>) {
+    let mut kept = Vec::new();
+    {
+        let mut list = sup.retiring.lock().unwrap_or_else(|e| e.into_inner());
+        for rec in records {
+            // Only this process reaps its children, and it has not since the
+            // record was written: a missing process means a bad record.
+            if !sys::process_exists(rec.pid) {
+                continue;
+            }
+            let proc_ = ffi::apr_proc_t {
+                pid: rec.pid,
+                ..Default::default()
+            };
+            list.push(Box::new(Retiring {
+                sup,
+                rec: rec.clone(),
+                proc_,
+                registered: true,
+                killed: false,
+            }));
+            let r: *mut Retiring = &mut **list.last_mut().expect("just pushed");
+            // SAFETY: proc_ and r live in the box, which outlives the
+            // registration (removed on death, or by APR's pconf cleanup
+            // before stop_all drops the boxes).
+            unsafe {
+                ffi::apr_proc_other_child_register(
+                    std::ptr::addr_of_mut!((*r).proc_),
+                    Some(retiring_maintenance),
+                    r as *mut c_void,
+                    std::ptr::null_mut(),
+                    sup.pconf,
+                )
+            };
+            kept.push(rec);
+        }
+    }
+    sup.state().retiring = kept;
+    kill_overdue(sup);
+}
+
+unsafe extern "C" fn retiring_maintenance(reason: c_int, data: *mut c_void, status: c_int) {
+    crate::apache::entry::guard("daemon maintenance", (), || {
+        let r = data as *mut Retiring;
+        match reason {
+            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => on_retired_death(r, status),
+            // SAFETY: r is a live box in sup.retiring (see adopt_retiring).
+            ffi::APR_OC_REASON_UNREGISTER => unsafe { (*r).registered = false },
+            _ => {}
+        }
+    })
+}
+
+fn on_retired_death(r: *mut Retiring, status: c_int) {
+    // SAFETY: r is a live box in sup.retiring (see adopt_retiring); fields
+    // are read through the pointer because unregistering calls back into
+    // retiring_maintenance.
+    let (sup, pid, registered, group) = unsafe {
+        (
+            (*r).sup,
+            (*r).rec.pid,
+            (*r).registered,
+            (*r).rec.group.clone(),
+        )
+    };
+    if registered {
+        // SAFETY: unregisters the registration made in adopt_retiring.
+        unsafe { ffi::apr_proc_other_child_unregister(r as *mut c_void) };
+    }
+    // SAFETY: as above.
+    unsafe { (*r).registered = false };
+    sys::exit_record(pid, ExitInfo::ApacheReported(status));
+    let why = explain_exit(pid as u32).unwrap_or_else(|| format!("status {status}"));
+    log::process(
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{group}' (pid {pid}) of an earlier generation has exited ({why}).",
+            ppid()
+        ),
+    );
+    sup.state().retiring.retain(|x| x.pid != pid);
+    sup.persist();
+}
+
+/// Kills daemons of earlier generations that did not exit within
+/// graceful-timeout + shutdown-timeout (they enforce those themselves; this
+/// is the safety net). Runs at each restart and from the monitor hook.
+fn kill_overdue(sup: &Supervisor) {
+    let now = epoch_secs();
+    for r in sup
+        .retiring
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter_mut()
+    {
+        if r.registered && !r.killed && r.rec.kill_at <= now {
+            log::process(
+                Level::Warn,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}' (pid {}) of an earlier generation is still running past graceful-timeout + shutdown-timeout; killing it.",
+                    ppid(),
+                    r.rec.group,
+                    r.rec.pid
+                ),
+            );
+            sys::kill(r.rec.pid, libc::SIGKILL);
+            r.killed = true;
+        }
+    }
+}
+
+/// The MPM's monitor hook (the Apache parent, about every 10 seconds).
+pub fn monitor() {
+    let p = CURRENT.load(Ordering::Acquire);
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: CURRENT is cleared by stop_all before pconf (which holds the
+    // supervisor) is cleared; the monitor hook runs in the same thread.
+    kill_overdue(unsafe { &*p });
+}
+
+/// Each group's listening socket: the one an earlier generation left open,
+/// if it is still what the group asks for, otherwise a new one. Sockets no
+/// group wants any more are closed and their files removed.
+fn open_sockets(
+    sup: &'static Supervisor,
+    main: Server,
+    pconf: Pool,
+    g: &GlobalSettings,
+    all: Vec<(DaemonGroup, usize, String, bool)>,
+) -> Result<Vec<Arc<GroupRuntime>>, String> {
+    // SAFETY: the main server's timeout, set by the Timeout directive.
+    let apache_timeout = unsafe { (*main.as_ptr()).timeout } as u64;
+    let prefix = socket_prefix(pconf, g);
+    struct Want {
+        group: DaemonGroup,
+        server: usize,
+        host: String,
+        is_main: bool,
+        path: String,
+        owner: Option<(u32, u32)>,
+    }
+    let mut wants = Vec::new();
+    for (index, (group, server, host, is_main)) in all.into_iter().enumerate() {
+        let path = format!("{prefix}.{}.{}.sock", ppid(), path_name(&group.name, index));
+        let owner = socket_owner(&group)?;
+        wants.push(Want {
+            group,
+            server,
+            host,
+            is_main,
+            path,
+            owner,
+        });
+    }
+    let mut old = std::mem::take(&mut sup.state().sockets);
+    let kept: Vec<Option<SocketRecord>> = wants
+        .iter()
+        .map(|w| {
+            let i = old.iter().position(|r| {
+                r.same_socket(
+                    &w.path,
+                    w.owner,
+                    w.group.send_buffer_size,
+                    w.group.receive_buffer_size,
+                ) && sys::is_listener_on(r.fd, &r.path)
+                    && sys::socket_file_id(&r.path) == Some(r.file)
+            })?;
+            Some(old.remove(i))
+        })
+        .collect();
+    // Closed (and removed) before a changed group binds its path again.
+    for r in old {
+        sys::close(r.fd);
+        if sys::socket_file_id(&r.path) == Some(r.file) {
+            let _ = std::fs::remove_file(&r.path);
+        }
+        log::process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Closed the socket '{}' of daemon process group '{}' (the group was removed or its socket settings changed).",
+                ppid(),
+                r.path,
+                r.group
+            ),
+        );
+    }
+    let mut records = Vec::new();
+    let mut runtimes = Vec::new();
+    let mut error = None;
+    for (w, kept) in wants.into_iter().zip(kept) {
+        let record = match kept {
+            Some(mut r) => {
+                if r.backlog != w.group.listen_backlog {
+                    match sys::relisten(r.fd, w.group.listen_backlog) {
+                        Ok(()) => r.backlog = w.group.listen_backlog,
+                        Err(e) => log::process(
+                            Level::Warn,
+                            &format!(
+                                "mod_wsgi (pid={}): cannot change the listen-backlog of '{}': {e}",
+                                ppid(),
+                                r.path
+                            ),
+                        ),
+                    }
+                }
+                r.group = w.group.name.clone();
+                r
+            }
+            // After a failure, only the sockets already open are recorded
+            // (and closed by the cleanup when Apache gives up).
+            None if error.is_some() => continue,
+            None => match sys::listen(&sys::ListenSpec {
+                path: &w.path,
+                backlog: w.group.listen_backlog,
+                owner: w.owner,
+                send_buffer: w.group.send_buffer_size,
+                receive_buffer: w.group.receive_buffer_size,
+            }) {
+                Ok(fd) => SocketRecord {
+                    group: w.group.name.clone(),
+                    path: w.path.clone(),
+                    fd,
+                    backlog: w.group.listen_backlog,
+                    owner: w.owner,
+                    send_buffer: w.group.send_buffer_size,
+                    receive_buffer: w.group.receive_buffer_size,
+                    file: sys::socket_file_id(&w.path).unwrap_or((0, 0)),
+                },
+                Err(e) => {
+                    error = Some(format!(
+                        "mod_wsgi: cannot create the socket '{}' for daemon process group '{}': {e}. \
+                         Check that the directory exists and is writable (WSGISocketPrefix).",
+                        w.path, w.group.name
+                    ));
+                    continue;
+                }
+            },
+        };
+        let socket_timeout = Duration::from_micros(if w.group.socket_timeout > 0 {
+            w.group.socket_timeout * 1_000_000
+        } else {
+            apache_timeout.max(1_000_000)
+        });
+        runtimes.push(Arc::new(GroupRuntime {
+            preloads: preloads_for(main, &w.group.name),
+            listener: record.fd,
+            socket_path: record.path.clone(),
+            group: w.group,
+            server: w.server,
+            server_hostname: w.host,
+            main_server: w.is_main,
+            socket_timeout,
+        }));
+        records.push(record);
+    }
+    sup.state().sockets = records;
+    sup.persist();
+    match error {
+        Some(e) => Err(e),
+        None => Ok(runtimes),
+    }
 }
 
 /// Forks one daemon process for `slot` (the child never returns).
@@ -374,7 +708,7 @@ fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
             Level::Alert,
             &format!(
                 "mod_wsgi (pid={}): cannot fork a process for daemon process group '{}': error {rv}",
-                std::process::id(),
+                ppid(),
                 s.group.group.name
             ),
         );
@@ -396,7 +730,7 @@ fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
         Level::Info,
         &format!(
             "mod_wsgi (pid={}): Starting process '{}' with threads={} (pid {}).",
-            std::process::id(),
+            ppid(),
             s.group.group.name,
             s.group.group.threads,
             pid_of(s)
@@ -435,12 +769,12 @@ fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
     let planned = sys::exit_lookup(pid)
         .iter()
         .any(|r| matches!(r, ExitInfo::Reason(c) if ExitReason::from_code(*c).is_some_and(ExitReason::is_planned)));
-    let stopping = sup.stopping.load(std::sync::atomic::Ordering::Acquire) || mpm_stopping();
+    let stopping = sup.stopping.load(Ordering::Acquire) || mpm_stopping();
     log::process(
         if planned { Level::Info } else { Level::Error },
         &format!(
             "mod_wsgi (pid={}): Daemon process '{}' (pid {pid}) {why}{}",
-            std::process::id(),
+            ppid(),
             s.group.group.name,
             if stopping {
                 "."
@@ -465,29 +799,130 @@ fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
     spawn(sup, slot, delay);
 }
 
-/// The configuration pool is going away (restart or stop): stop every
-/// daemon (SIGTERM, `shutdown-timeout` to finish, then SIGKILL), reap them,
-/// and remove the sockets.
+/// Whether the restart in progress is a graceful one (SIGUSR1, `apachectl
+/// graceful`), from httpd's MPM data kept across restarts (`unixd.h`). Its
+/// pconf cleanup, which ran before ours, moved the flag to `was_graceful`.
+fn restart_is_graceful() -> bool {
+    // SAFETY: httpd's retained MPM data: created on first use and kept for
+    // the life of the process.
+    let r = unsafe { ffi::ap_unixd_mpm_get_retained_data() };
+    if r.is_null() {
+        return false;
+    }
+    // SAFETY: as above; volatile reads because httpd's signal handlers write
+    // these fields.
+    let (was, ungraceful) = unsafe {
+        (
+            std::ptr::read_volatile(std::ptr::addr_of!((*r).was_graceful)),
+            std::ptr::read_volatile(std::ptr::addr_of!((*r).is_ungraceful)),
+        )
+    };
+    was != 0 && ungraceful == 0
+}
+
+fn exiting() -> bool {
+    // SAFETY: a read-only query of httpd's state.
+    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_EXITING }
+}
+
+/// The configuration pool is going away. Graceful restart: the daemons are
+/// told to drain and left to the next generation. Hard restart or stop:
+/// every daemon (this generation's and those still draining) gets SIGTERM,
+/// `shutdown-timeout` to finish, then SIGKILL, and is reaped. Sockets are
+/// kept for the next generation, except at stop, when they are closed and
+/// removed.
 fn stop_all(sup: &'static Supervisor) {
-    sup.stopping
-        .store(true, std::sync::atomic::Ordering::Release);
-    log::process(
-        Level::Info,
-        &format!(
-            "mod_wsgi (pid={}): Stopping the daemon processes.",
-            std::process::id()
-        ),
+    sup.stopping.store(true, Ordering::Release);
+    let _ = CURRENT.compare_exchange(
+        sup as *const Supervisor as *mut Supervisor,
+        std::ptr::null_mut(),
+        Ordering::AcqRel,
+        Ordering::Acquire,
     );
-    let slots = std::mem::take(&mut *sup.slots.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut live: Vec<(i32, Instant)> = Vec::new();
+    let exiting = exiting();
+    let graceful = !exiting && restart_is_graceful();
     // The other-child registrations are gone already: each removed itself
     // with its own pconf cleanup, which ran before this one.
-    for s in &slots {
+    let slots = std::mem::take(&mut *sup.slots.lock().unwrap_or_else(|e| e.into_inner()));
+    if graceful {
+        retire(sup, &slots);
+    } else {
+        terminate(sup, &slots);
+    }
+    if exiting {
+        let sockets = std::mem::take(&mut sup.state().sockets);
+        for r in sockets {
+            sys::close(r.fd);
+            if sys::socket_file_id(&r.path) == Some(r.file) {
+                let _ = std::fs::remove_file(&r.path);
+            }
+        }
+        sys::exit_table_destroy();
+        sup.state().exit_table = 0;
+    } else {
+        // The next generation adopts the mapping.
+        sys::exit_table_detach();
+    }
+    sup.persist();
+    *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
+}
+
+/// Graceful restart: this generation's daemons stop accepting and finish
+/// their requests (SIGWINCH) while the next generation starts at once on the
+/// same sockets. Nothing here waits.
+fn retire(sup: &Supervisor, slots: &[Box<Slot>]) {
+    let now = epoch_secs();
+    let mut told = 0;
+    let mut st = sup.state();
+    for s in slots {
+        let pid = pid_of(s);
+        if pid <= 0 {
+            continue;
+        }
+        let g = &s.group.group;
+        // A zombie ignores it; the next generation reaps it all the same.
+        sys::kill(pid, libc::SIGWINCH);
+        st.retiring.push(RetiringRecord {
+            pid,
+            group: g.name.clone(),
+            kill_at: now + g.graceful_timeout + g.shutdown_timeout.max(1) + 5,
+            shutdown_timeout: g.shutdown_timeout,
+        });
+        told += 1;
+    }
+    drop(st);
+    if told > 0 {
+        log::process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Graceful restart: {told} daemon process(es) stop accepting and finish their requests; new ones start on the same sockets.",
+                ppid()
+            ),
+        );
+    }
+}
+
+/// Hard restart or stop: SIGTERM, `shutdown-timeout` (+1 s), SIGKILL, reap.
+fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
+    log::process(
+        Level::Info,
+        &format!("mod_wsgi (pid={}): Stopping the daemon processes.", ppid()),
+    );
+    let mut live: Vec<(i32, Instant)> = Vec::new();
+    for s in slots {
         let pid = pid_of(s);
         if pid > 0 && sys::kill(pid, libc::SIGTERM) {
             let grace =
                 Duration::from_secs(s.group.group.shutdown_timeout.max(1)) + Duration::from_secs(1);
             live.push((pid, Instant::now() + grace));
+        }
+    }
+    // Daemons of earlier generations still draining: their registrations
+    // went with pconf's cleanups too, so they are waited for here.
+    for r in std::mem::take(&mut sup.state().retiring) {
+        if sys::kill(r.pid, libc::SIGTERM) {
+            let grace = Duration::from_secs(r.shutdown_timeout.max(1)) + Duration::from_secs(1);
+            live.push((r.pid, Instant::now() + grace));
         }
     }
     while !live.is_empty() {
@@ -501,7 +936,7 @@ fn stop_all(sup: &'static Supervisor) {
                     Level::Warn,
                     &format!(
                         "mod_wsgi (pid={}): daemon process {pid} did not exit within shutdown-timeout; killing it.",
-                        std::process::id()
+                        ppid()
                     ),
                 );
                 sys::kill(pid, libc::SIGKILL);
@@ -521,12 +956,6 @@ fn stop_all(sup: &'static Supervisor) {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    let groups = std::mem::take(&mut *GROUPS.write().unwrap_or_else(|e| e.into_inner()));
-    for g in groups {
-        sys::close(g.listener);
-        let _ = std::fs::remove_file(&g.socket_path);
-    }
-    sys::exit_table_destroy();
 }
 
 /// In each Apache child (child_init): the daemons' listening sockets are not

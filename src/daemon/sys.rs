@@ -106,6 +106,66 @@ pub fn listen(spec: &ListenSpec<'_>) -> io::Result<RawFd> {
     result
 }
 
+/// Whether `fd` is still a listening UNIX socket bound to `path` (a
+/// descriptor kept across a restart is checked before it is used again).
+pub fn is_listener_on(fd: RawFd, path: &str) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: reads one int option of a descriptor we own.
+    let rv = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            &mut on as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rv != 0 || on == 0 {
+        return false;
+    }
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut alen = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: addr/alen describe a writable sockaddr_un.
+    let rv =
+        unsafe { libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut alen) };
+    if rv != 0 || addr.sun_family != libc::AF_UNIX as libc::sa_family_t {
+        return false;
+    }
+    let name: Vec<u8> = addr
+        .sun_path
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    name == path.as_bytes()
+}
+
+/// Changes the backlog of a listening socket in place.
+pub fn relisten(fd: RawFd, backlog: u32) -> io::Result<()> {
+    // SAFETY: fd is a listening socket we own; listen() again only changes
+    // its backlog.
+    check(unsafe { libc::listen(fd, backlog.min(i32::MAX as u32) as libc::c_int) })?;
+    Ok(())
+}
+
+/// Device and inode of the socket file at `path`, if it is one.
+pub fn socket_file_id(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.file_type().is_socket().then(|| (m.dev(), m.ino()))
+}
+
+/// Whether process `pid` exists (a zombie counts).
+pub fn process_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
 pub fn close(fd: RawFd) {
     if fd >= 0 {
         // SAFETY: closing a descriptor we own.
@@ -561,10 +621,18 @@ pub enum ExitInfo {
 
 static EXITS: AtomicPtr<ExitTable> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Maps the table (in the Apache parent, before forking anything).
-pub fn exit_table_create() {
-    if !EXITS.load(Ordering::Acquire).is_null() {
-        return;
+/// Maps the table (in the Apache parent, before forking anything), or
+/// adopts the one an earlier generation of the module mapped at `existing`
+/// (the mapping outlives the module's unload on restart, so Apache children
+/// and daemons of every generation share one table). Returns its address.
+pub fn exit_table_attach(existing: usize) -> usize {
+    let current = EXITS.load(Ordering::Acquire);
+    if !current.is_null() {
+        return current as usize;
+    }
+    if existing != 0 {
+        EXITS.store(existing as *mut ExitTable, Ordering::Release);
+        return existing;
     }
     // SAFETY: an anonymous shared mapping, zero-filled, sized for the table;
     // all-zero atomics are valid values.
@@ -578,9 +646,17 @@ pub fn exit_table_create() {
             0,
         )
     };
-    if p != libc::MAP_FAILED {
-        EXITS.store(p as *mut ExitTable, Ordering::Release);
+    if p == libc::MAP_FAILED {
+        return 0;
     }
+    EXITS.store(p as *mut ExitTable, Ordering::Release);
+    p as usize
+}
+
+/// Forgets the table in this module instance without unmapping it (the
+/// next generation adopts it).
+pub fn exit_table_detach() {
+    EXITS.store(std::ptr::null_mut(), Ordering::Release);
 }
 
 /// Unmaps the table in this process (children keep their own mapping).

@@ -4,7 +4,8 @@
 //! and serving each request through the WSGI adapter. Its main thread waits
 //! for signals and timers and recycles the process gracefully
 //! (maximum-requests, restart-interval, inactivity-timeout, request-timeout,
-//! startup-timeout, SIGUSR1) or shuts it down (SIGTERM/SIGINT).
+//! startup-timeout, SIGUSR1), drains it when Apache restarts gracefully
+//! (SIGWINCH from the parent), or shuts it down (SIGTERM/SIGINT).
 
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -101,6 +102,7 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
         libc::SIGHUP,
         libc::SIGUSR1,
         libc::SIGUSR2,
+        libc::SIGWINCH,
         libc::SIGXCPU,
     ]);
     sys::on_fatal_signals(
@@ -140,7 +142,7 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
         );
         // A stop or restart during the wait ends it at once.
         if let Some(sig) = sys::wait_signal(&sigset, delay) {
-            if matches!(sig, libc::SIGTERM | libc::SIGINT) {
+            if matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGWINCH) {
                 sys::exit_now(0);
             }
         }
@@ -232,7 +234,7 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
         ),
     );
     let (reason, timeout) = supervise(&state, &sigset);
-    shut_down(&state, wake_w, reason, timeout)
+    shut_down(&state, wake_w, reason, timeout, &sigset)
 }
 
 fn drop_privileges(rt: &GroupRuntime) {
@@ -403,10 +405,21 @@ fn accept_loop(st: &State, thread: usize) {
         drop(leader);
         match accepted {
             Ok(Some(fd)) => {
-                st.active.fetch_add(1, Ordering::AcqRel);
-                st.last_activity.store(now_secs(st), Ordering::Release);
                 // SAFETY: fd was just accepted and is owned by the stream.
                 let stream = unsafe { UnixStream::from_raw_fd(fd) };
+                // Counted before `accepting` is read again, and shut_down
+                // clears `accepting` before it reads the count (both
+                // SeqCst): either this request is waited for, or it is
+                // refused here, before Python could be shutting down.
+                st.active.fetch_add(1, Ordering::SeqCst);
+                if !st.accepting.load(Ordering::SeqCst) {
+                    // Closed without a hello: the Apache child sends the
+                    // request again, to a process that is accepting.
+                    drop(stream);
+                    st.active.fetch_sub(1, Ordering::SeqCst);
+                    break;
+                }
+                st.last_activity.store(now_secs(st), Ordering::Release);
                 serve(st, thread, stream);
                 let served = st.served.fetch_add(1, Ordering::AcqRel) + 1;
                 let max = st.rt.group.maximum_requests;
@@ -416,7 +429,7 @@ fn accept_loop(st: &State, thread: usize) {
                     sys::write_byte(st.wake_w);
                 }
                 st.last_activity.store(now_secs(st), Ordering::Release);
-                st.active.fetch_sub(1, Ordering::AcqRel);
+                st.active.fetch_sub(1, Ordering::SeqCst);
             }
             Ok(None) => {}
             Err(e) => {
@@ -541,7 +554,10 @@ fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
     loop {
         if let Some(sig) = sys::wait_signal(sigset, Duration::from_millis(100)) {
             match sig {
-                libc::SIGTERM | libc::SIGINT => return (ExitReason::Shutdown, g.shutdown_timeout),
+                libc::SIGTERM | libc::SIGINT => return (ExitReason::Shutdown, 0),
+                // Apache restarted gracefully: a new generation of this
+                // group is starting on the same socket.
+                libc::SIGWINCH => return (ExitReason::Retired, g.graceful_timeout),
                 libc::SIGUSR1 => {
                     let t = if g.eviction_timeout > 0 {
                         g.eviction_timeout
@@ -604,7 +620,17 @@ fn request_limit(timeout: u64, threads: u32) -> Duration {
     Duration::from_secs_f64(timeout as f64 * (1.0 + f64::from(threads.max(1)).ln()))
 }
 
-fn shut_down(st: &State, wake_w: RawFd, reason: ExitReason, timeout: u64) -> ! {
+/// Stops accepting, lets in-flight requests finish for up to `grace`
+/// seconds (SIGTERM ends that wait), then shuts down: everything, requests
+/// still running included, within `shutdown-timeout`, after which a reaper
+/// thread ends the process.
+fn shut_down(
+    st: &Arc<State>,
+    wake_w: RawFd,
+    reason: ExitReason,
+    grace: u64,
+    sigset: &libc::sigset_t,
+) -> ! {
     let g = &st.rt.group;
     log::process(
         if reason.is_planned() {
@@ -620,32 +646,51 @@ fn shut_down(st: &State, wake_w: RawFd, reason: ExitReason, timeout: u64) -> ! {
         ),
     );
     sys::exit_record(pid() as i32, ExitInfo::Reason(reason as i32));
-    st.accepting.store(false, Ordering::Release);
+    st.accepting.store(false, Ordering::SeqCst);
     sys::write_byte(wake_w);
-    // In-flight requests may finish; new connections wait in the shared
-    // listen queue for the next process.
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    while st.active.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+    // New connections wait in the shared listen queue for another process
+    // (of this generation or the next).
+    let deadline = Instant::now() + Duration::from_secs(grace);
+    while st.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        if let Some(sig) = sys::wait_signal(sigset, Duration::from_millis(10)) {
+            if matches!(sig, libc::SIGTERM | libc::SIGINT) {
+                log::process(
+                    Level::Info,
+                    &format!(
+                        "mod_wsgi (pid={}): Daemon process '{}': shutdown requested while finishing requests.",
+                        pid(),
+                        g.name
+                    ),
+                );
+                break;
+            }
+        }
     }
-    if st.active.load(Ordering::Acquire) > 0 {
+    // The reaper bounds the rest: requests still running and Python's own
+    // shutdown (process_stopping callbacks).
+    let limit = g.shutdown_timeout.max(1);
+    let name = g.name.clone();
+    let reaped = st.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(limit));
+        let running = reaped.active.load(Ordering::Acquire);
         log::process(
             Level::Warn,
             &format!(
-                "mod_wsgi (pid={}): Daemon process '{}': {} request(s) still running after {timeout}s; exiting anyway.",
+                "mod_wsgi (pid={}): Daemon process '{name}' did not finish within shutdown-timeout ({limit}s){}; exiting anyway.",
                 pid(),
-                g.name,
-                st.active.load(Ordering::Acquire)
+                if running > 0 {
+                    format!(" with {running} request(s) still running")
+                } else {
+                    String::new()
+                }
             ),
         );
         sys::exit_now(0);
-    }
-    // A reaper bounds Python's own shutdown (process_stopping callbacks).
-    let limit = Duration::from_secs(g.shutdown_timeout.max(1));
-    std::thread::spawn(move || {
-        std::thread::sleep(limit);
-        sys::exit_now(0);
     });
+    while st.active.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let destroy = server_config(main_server()).is_none_or(|c| c.global.destroy_interpreter());
     python::stop(destroy);
     sys::exit_now(0)
