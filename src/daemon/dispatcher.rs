@@ -265,6 +265,10 @@ fn body_frame(buf: &[u8]) -> Option<(bool, std::ops::Range<usize>)> {
     (buf.len() >= end).then_some((flush, protocol::HEADER_LEN..end))
 }
 
+/// How many times a request is sent again after a connection closed before
+/// the daemon said hello.
+const MAX_RESENDS: u32 = 3;
+
 /// Serves the request through the daemon group `rt`.
 /// With `error_override` (WSGIErrorOverride On), an application's 4xx/5xx
 /// response is replaced by Apache's own error document for that status.
@@ -297,6 +301,9 @@ pub fn dispatch(
         );
         return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
     }
+    // Kept to send again if the connection is closed before the daemon
+    // said hello (see below).
+    let request_frame = out.clone();
     let mut relay = Relay {
         r,
         t,
@@ -306,7 +313,12 @@ pub fn dispatch(
         body_written: false,
         error_override,
     };
-    let fd = stream.as_raw_fd();
+    let mut fd = stream.as_raw_fd();
+    // Whether any of the client's body was read: after that, the request
+    // cannot be sent again.
+    let mut body_consumed = false;
+    let mut body_ended = false;
+    let mut resends = 0;
     // A daemon says hello when it accepts: none within connect-timeout means
     // no process of the group is taking connections (failed to start, or
     // every thread busy).
@@ -324,6 +336,8 @@ pub fn dispatch(
             out.clear();
             sent = 0;
             let (n, end) = read_body_chunk(relay.t, &mut chunk);
+            body_consumed |= n > 0 || matches!(end, Some(Frame::InputError { .. }));
+            body_ended |= matches!(end, Some(Frame::EndOfBody));
             if n > 0 {
                 // Straight from the client buffer into one frame (one copy).
                 out.extend_from_slice(&protocol::header(protocol::kind::DATA, n));
@@ -409,6 +423,38 @@ pub fn dispatch(
             };
             inbuf.extend_from_slice(&readbuf[..n]);
             if n == 0 {
+                // Closed before hello: no daemon took the request (it was
+                // waiting in the backlog of a socket that has just been
+                // closed, or the daemon died as it accepted). Nothing has
+                // run, so it is sent again, unless client body was read.
+                if relay.pid.is_none() && !body_consumed && resends < MAX_RESENDS {
+                    resends += 1;
+                    log::request(
+                        r,
+                        Level::Info,
+                        &format!(
+                            "mod_wsgi (pid={}): Daemon process group '{}' closed the connection before accepting the request; sending it again: {script}",
+                            std::process::id(),
+                            rt.group.name
+                        ),
+                    );
+                    stream = match connect(r, rt, &script) {
+                        Ok(s) => s,
+                        Err(code) => return code,
+                    };
+                    fd = stream.as_raw_fd();
+                    out.clear();
+                    out.extend_from_slice(&request_frame);
+                    // An empty body that already ended is not read again.
+                    body_done = body_ended;
+                    if body_ended {
+                        let _ = protocol::encode(&Frame::EndOfBody, &mut out);
+                    }
+                    sent = 0;
+                    inbuf.clear();
+                    last_progress = Instant::now();
+                    continue;
+                }
                 let why = exit_reason(relay.pid);
                 if let Step::Done(c) = relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int) {
                     return c;
