@@ -79,6 +79,7 @@ const NAMES: [&str; DIRECTIVES.len()] = cstr_table!(
     "WSGIPythonEggs",
     "WSGISwitchInterval",
     "WSGISocketPrefix",
+    "WSGISocketRotation",
     "WSGIVerboseDebugging",
     "WSGIDaemonProcess",
     "WSGIAccessScript",

@@ -190,6 +190,11 @@ pub const DIRECTIVES: &[Directive] = &[
         "path prefix for daemon mode sockets",
     ),
     d(
+        "WSGISocketRotation",
+        Scope::Global,
+        "On | Off: accepted for mod_wsgi compatibility; daemon socket paths never change across restarts",
+    ),
+    d(
         "WSGIVerboseDebugging",
         Scope::Global,
         "On | Off: deprecated, use LogLevel wsgi:debug",
@@ -527,6 +532,7 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
         "WSGISocketPrefix" => {
             g.socket_prefix = Some(one(name, words, "a path prefix")?.to_string());
         }
+        "WSGISocketRotation" => g.socket_rotation = Some(flag(name, words)?),
         _ => return Err(format!("unknown directive {name}")),
     }
     Ok(())
@@ -652,8 +658,11 @@ mod tests {
             "WSGIPythonHashSeed 42",
             "WSGIPythonOptimize 2",
             "WSGILazyInitialization Off",
+            "WSGISocketRotation Off",
         ])
         .unwrap();
+        assert_eq!(s.global.socket_rotation, Some(false));
+        assert!(server(&["WSGISocketRotation sometimes"]).is_err());
         assert_eq!(s.settings.script_reloading, Some(false));
         assert_eq!(s.global.python_path, vec!["/a", "/b", "/c"]);
         assert_eq!(s.global.python_hash_seed, Some(HashSeed::Fixed(42)));

@@ -83,6 +83,9 @@ pub struct GlobalSettings {
     pub python_eggs: Option<String>,
     pub switch_interval: Option<f64>,
     pub socket_prefix: Option<String>,
+    /// WSGISocketRotation (mod_wsgi: whether socket paths change with each
+    /// restart). Accepted; here the paths are stable either way.
+    pub socket_rotation: Option<bool>,
 }
 
 impl GlobalSettings {
