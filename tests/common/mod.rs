@@ -276,6 +276,12 @@ impl Apache {
         self.child.id() as i32
     }
 
+    /// Rewrites the configuration file (same port and directory) for the
+    /// next restart.
+    pub fn reconfigure(&self, config: &ApacheConfig) {
+        fs::write(&self.conf, config.render(&self.dir, self.port)).unwrap();
+    }
+
     pub fn error_log(&self) -> String {
         String::from_utf8_lossy(&fs::read(self.dir.join("error.log")).unwrap_or_default())
             .into_owned()

@@ -1,0 +1,630 @@
+//! Graceful restarts of daemon mode under load: no request lost or failed,
+//! requests in flight finish, the old generation of daemons drains and is
+//! reaped (no zombies, no orphans), sockets are kept (same inode) across
+//! graceful and hard restarts and removed at stop; a group removed from the
+//! configuration is stopped and its socket closed, a new group works.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const APP: &str = include_str!("apps/daemon.wsgi");
+
+fn user() -> &'static str {
+    if is_root() { "user=nobody " } else { "" }
+}
+
+/// Live (non-zombie) processes whose command line contains `needle`.
+fn processes_named(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmd).contains(needle)
+        {
+            out.push(pid);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// (pid, state) of every child of `parent`.
+fn children_of(parent: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(parent) {
+            out.push((pid, fields[0].chars().next().unwrap_or('?')));
+        }
+    }
+    out
+}
+
+fn zombies_of(parent: i32) -> Vec<i32> {
+    children_of(parent)
+        .into_iter()
+        .filter(|(_, s)| *s == 'Z')
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn socket_files(dir: &TestDir) -> BTreeMap<String, u64> {
+    std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sock"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().map(|m| m.ino()).unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// A minimal HTTP/1.1 client: keep-alive or a new connection per request.
+/// Like any HTTP client, it retries a request once on a reused connection
+/// that the server closed before sending any byte of the response (Apache
+/// closes idle keep-alive connections at a graceful restart).
+struct Client {
+    port: u16,
+    keep_alive: bool,
+    conn: Option<BufReader<TcpStream>>,
+    retries: u64,
+}
+
+enum Outcome {
+    Response(u16, Vec<u8>),
+    /// Closed before any response byte on a reused connection.
+    ClosedEarly,
+    Failed(String),
+}
+
+impl Client {
+    fn new(port: u16, keep_alive: bool) -> Client {
+        Client {
+            port,
+            keep_alive,
+            conn: None,
+            retries: 0,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
+        let reused = self.conn.is_some();
+        match self.once(path) {
+            Outcome::Response(s, b) => Ok((s, b)),
+            Outcome::ClosedEarly if reused => {
+                self.retries += 1;
+                match self.once(path) {
+                    Outcome::Response(s, b) => Ok((s, b)),
+                    Outcome::ClosedEarly => Err("closed before responding (retried)".into()),
+                    Outcome::Failed(e) => Err(format!("{e} (retried)")),
+                }
+            }
+            Outcome::ClosedEarly => Err("new connection closed before responding".into()),
+            Outcome::Failed(e) => Err(e),
+        }
+    }
+
+    fn once(&mut self, path: &str) -> Outcome {
+        if self.conn.is_none() {
+            let s = match TcpStream::connect(("127.0.0.1", self.port)) {
+                Ok(s) => s,
+                Err(e) => return Outcome::Failed(format!("connect: {e}")),
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+            let _ = s.set_write_timeout(Some(Duration::from_secs(20)));
+            self.conn = Some(BufReader::new(s));
+        }
+        let conn = self.conn.as_mut().expect("connected");
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {}\r\n\r\n",
+            if self.keep_alive {
+                "keep-alive"
+            } else {
+                "close"
+            }
+        );
+        if let Err(e) = conn.get_mut().write_all(req.as_bytes()) {
+            self.conn = None;
+            return if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                Outcome::ClosedEarly
+            } else {
+                Outcome::Failed(format!("write: {e}"))
+            };
+        }
+        let mut status_line = String::new();
+        match conn.read_line(&mut status_line) {
+            Ok(0) => {
+                self.conn = None;
+                return Outcome::ClosedEarly;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                self.conn = None;
+                return Outcome::ClosedEarly;
+            }
+            Err(e) => {
+                self.conn = None;
+                return Outcome::Failed(format!("read status: {e}"));
+            }
+        }
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut length = None;
+        let mut close = !self.keep_alive;
+        loop {
+            let mut line = String::new();
+            match conn.read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    self.conn = None;
+                    return Outcome::Failed(format!("truncated head after {status_line:?}"));
+                }
+                Ok(_) => {}
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+                if k == "content-length" {
+                    length = v.parse::<usize>().ok();
+                }
+                if k == "connection" && v.eq_ignore_ascii_case("close") {
+                    close = true;
+                }
+            }
+        }
+        let mut body = Vec::new();
+        let read = match length {
+            Some(n) => {
+                body.resize(n, 0);
+                conn.read_exact(&mut body).map(|_| ())
+            }
+            None => {
+                close = true;
+                conn.read_to_end(&mut body).map(|_| ())
+            }
+        };
+        if close || read.is_err() {
+            self.conn = None;
+        }
+        match read {
+            Ok(()) => Outcome::Response(status, body),
+            Err(e) => Outcome::Failed(format!("truncated body ({status}): {e}")),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    retries: u64,
+    other_status: Vec<(u16, String)>,
+    failures: Vec<String>,
+}
+
+/// `threads` clients looping on `path` until `stop`.
+fn load(
+    port: u16,
+    path: &'static str,
+    keep_alive: bool,
+    threads: usize,
+    stop: &Arc<AtomicBool>,
+    tally: &Arc<Mutex<Tally>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..threads)
+        .map(|_| {
+            let (stop, tally) = (stop.clone(), tally.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::new(port, keep_alive);
+                while !stop.load(Ordering::Acquire) {
+                    let r = c.get(path);
+                    let mut t = tally.lock().unwrap();
+                    match r {
+                        Ok((200, _)) => t.ok += 1,
+                        Ok((s, b)) => t
+                            .other_status
+                            .push((s, String::from_utf8_lossy(&b).into_owned())),
+                        Err(e) => t.failures.push(e),
+                    }
+                }
+                tally.lock().unwrap().retries += c.retries;
+            })
+        })
+        .collect()
+}
+
+fn get_status(port: u16, path: &str) -> u16 {
+    Client::new(port, false).get(path).map_or(0, |(s, _)| s)
+}
+
+#[test]
+fn graceful_restarts_under_load_lose_nothing() {
+    let dir = TestDir::new("daemon-graceful");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIRestrictEmbedded On\n\
+         WSGISocketRotation Off\n\
+         WSGIDaemonProcess bench {}processes=2 threads=8 display-name=(wsgi:gr-bench)\n\
+         WSGIScriptAlias / {{dir}}/app.wsgi process-group=bench application-group=%{{GLOBAL}}\n",
+        user()
+    ))
+    .threads(8, 2);
+    let mut apache = Apache::start(&dir, &conf);
+    let port = apache.port;
+    assert!(
+        wait_until(Duration::from_secs(10), || get_status(port, "/") == 200),
+        "{}",
+        apache.error_log()
+    );
+    let sockets = socket_files(&dir);
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut clients = load(port, "/", true, 3, &stop, &tally);
+    clients.extend(load(port, "/", false, 2, &stop, &tally));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut old_generations: HashSet<i32> = HashSet::new();
+    let mut sleeper = None;
+    for i in 0..5 {
+        if i == 2 {
+            // Starts just before the restart and outlives it by far.
+            sleeper = Some(std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = Client::new(port, false).get("/sleep?2");
+                (r, started.elapsed())
+            }));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        old_generations.extend(processes_named("(wsgi:gr-bench)"));
+        apache.signal(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            socket_files(&dir),
+            sockets,
+            "the socket changed at restart {i}"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Release);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (r, took) = sleeper.unwrap().join().unwrap();
+    let t = tally.lock().unwrap();
+    let log = apache.error_log();
+    assert!(
+        t.failures.is_empty() && t.other_status.is_empty(),
+        "{} ok, failures {:?}, statuses {:?}\n{log}",
+        t.ok,
+        t.failures,
+        t.other_status
+    );
+    assert!(t.ok > 200, "only {} requests completed\n{log}", t.ok);
+    eprintln!(
+        "{} requests, {} keep-alive retries, 0 failed",
+        t.ok, t.retries
+    );
+    let (status, body) = r.unwrap_or_else(|e| panic!("in-flight request failed: {e}\n{log}"));
+    assert_eq!(status, 200, "{log}");
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    let served_by: i32 = String::from_utf8_lossy(&body).parse().unwrap();
+    assert!(
+        old_generations.contains(&served_by),
+        "/sleep was served by {served_by}, not an old daemon {old_generations:?}"
+    );
+
+    // The old generations drain and are reaped: two daemons remain, both
+    // new; no zombie is left among Apache's children.
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let now = processes_named("(wsgi:gr-bench)");
+            now.len() == 2 && now.iter().all(|p| !old_generations.contains(p))
+        }),
+        "old daemons still running: {:?} (old: {old_generations:?})\n{}",
+        processes_named("(wsgi:gr-bench)"),
+        apache.error_log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
+            .is_empty()),
+        "zombies: {:?}",
+        zombies_of(apache.pid())
+    );
+    for p in &old_generations {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{p}")).exists(),
+            "old daemon {p} still exists"
+        );
+    }
+    let log = apache.error_log();
+    assert!(log.contains("of an earlier generation has exited"), "{log}");
+    for bad in [
+        "long lost child",
+        "no record of generation",
+        "before saying hello",
+        "Unable to connect",
+    ] {
+        assert!(!log.contains(bad), "{bad}:\n{log}");
+    }
+
+    // A hard restart keeps the socket too, and replaces the daemons.
+    let before = processes_named("(wsgi:gr-bench)");
+    apache.signal(libc::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            get_status(port, "/") == 200
+                && processes_named("(wsgi:gr-bench)")
+                    .iter()
+                    .all(|p| !before.contains(p))
+        }),
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(socket_files(&dir), sockets);
+    for p in &before {
+        assert!(!std::path::Path::new(&format!("/proc/{p}")).exists());
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
+            .is_empty()),
+        "zombies: {:?}",
+        zombies_of(apache.pid())
+    );
+
+    // Stop: no daemon, no socket file.
+    apache.stop();
+    assert!(processes_named("(wsgi:gr-bench)").is_empty());
+    assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
+}
+
+#[test]
+fn removed_group_is_stopped_and_new_group_works() {
+    let dir = TestDir::new("daemon-regroup");
+    dir.write("app.wsgi", APP);
+    let before = ApacheConfig::new(&format!(
+        "WSGIRestrictEmbedded On\n\
+         WSGIDaemonProcess keep {u}threads=2 display-name=(wsgi:rg-keep)\n\
+         WSGIDaemonProcess gone {u}threads=2 display-name=(wsgi:rg-gone)\n\
+         WSGIDaemonProcess changed {u}threads=2 receive-buffer-size=65536\n\
+         WSGIScriptAlias /keep {{dir}}/app.wsgi process-group=keep application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /gone {{dir}}/app.wsgi process-group=gone application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /changed {{dir}}/app.wsgi process-group=changed application-group=%{{GLOBAL}}\n",
+        u = user()
+    ));
+    let mut apache = Apache::start(&dir, &before);
+    let port = apache.port;
+    assert!(wait_until(Duration::from_secs(10), || {
+        get_status(port, "/keep/") == 200 && get_status(port, "/gone/") == 200
+    }));
+    let sockets = socket_files(&dir);
+    assert_eq!(sockets.len(), 3, "{sockets:?}");
+    let changed_sock = sockets
+        .iter()
+        .find(|(n, _)| n.ends_with(".changed.sock"))
+        .map(|(n, i)| (n.clone(), *i))
+        .unwrap();
+    let keep_sock = sockets
+        .iter()
+        .find(|(n, _)| n.ends_with(".keep.sock"))
+        .map(|(n, i)| (n.clone(), *i))
+        .unwrap();
+    assert!(!processes_named("(wsgi:rg-gone)").is_empty());
+
+    let after = ApacheConfig::new(&format!(
+        "WSGIRestrictEmbedded On\n\
+         WSGIDaemonProcess keep {u}threads=2 display-name=(wsgi:rg-keep)\n\
+         WSGIDaemonProcess added {u}threads=2 display-name=(wsgi:rg-added)\n\
+         WSGIDaemonProcess changed {u}threads=2 receive-buffer-size=131072\n\
+         WSGIScriptAlias /keep {{dir}}/app.wsgi process-group=keep application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /added {{dir}}/app.wsgi process-group=added application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /changed {{dir}}/app.wsgi process-group=changed application-group=%{{GLOBAL}}\n",
+        u = user()
+    ));
+    // Load on the group whose socket is replaced (its settings changed) and
+    // on the one that keeps its socket: nothing may fail either way.
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut clients = load(port, "/changed/", true, 2, &stop, &tally);
+    clients.extend(load(port, "/keep/", false, 1, &stop, &tally));
+    std::thread::sleep(Duration::from_millis(300));
+    apache.reconfigure(&after);
+    apache.signal(libc::SIGUSR1);
+    assert!(
+        wait_until(Duration::from_secs(20), || get_status(port, "/added/")
+            == 200),
+        "{}",
+        apache.error_log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Release);
+    for c in clients {
+        c.join().unwrap();
+    }
+    {
+        let t = tally.lock().unwrap();
+        assert!(
+            t.failures.is_empty() && t.other_status.is_empty() && t.ok > 0,
+            "{} ok, failures {:?}, statuses {:?}\n{}",
+            t.ok,
+            t.failures,
+            t.other_status,
+            apache.error_log()
+        );
+    }
+    assert_eq!(get_status(port, "/keep/"), 200);
+    assert_eq!(get_status(port, "/gone/"), 404);
+    let now = socket_files(&dir);
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert!(
+        now.get(&changed_sock.0)
+            .is_some_and(|i| *i != changed_sock.1),
+        "the changed group's socket was not replaced: {now:?}"
+    );
+    assert_eq!(now.get(&keep_sock.0), Some(&keep_sock.1), "{now:?}");
+    assert!(now.keys().any(|n| n.ends_with(".added.sock")), "{now:?}");
+    assert!(!now.keys().any(|n| n.ends_with(".gone.sock")), "{now:?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_named(
+            "(wsgi:rg-gone)"
+        )
+        .is_empty()),
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        apache.error_log().contains("Closed the socket")
+            && apache
+                .error_log()
+                .contains("of daemon process group 'gone'"),
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
+            .is_empty()),
+        "zombies: {:?}",
+        zombies_of(apache.pid())
+    );
+
+    apache.stop();
+    for name in ["(wsgi:rg-keep)", "(wsgi:rg-added)", "(wsgi:rg-gone)"] {
+        assert!(processes_named(name).is_empty(), "{name} left running");
+    }
+    assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
+}
+
+#[test]
+fn hard_restart_and_stop_while_an_old_generation_drains() {
+    let dir = TestDir::new("daemon-drain-stop");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIRestrictEmbedded On\n\
+         WSGIDaemonProcess slow {}threads=2 graceful-timeout=30 shutdown-timeout=1 display-name=(wsgi:ds-slow)\n\
+         WSGIScriptAlias / {{dir}}/app.wsgi process-group=slow application-group=%{{GLOBAL}}\n",
+        user()
+    ));
+    let mut apache = Apache::start(&dir, &conf);
+    let port = apache.port;
+    assert!(wait_until(Duration::from_secs(10), || get_status(
+        port, "/"
+    ) == 200));
+    let in_flight = |secs: u32| {
+        let h = std::thread::spawn(move || {
+            Client::new(port, false)
+                .get(&format!("/sleep?{secs}"))
+                .map(|(s, b)| (s, String::from_utf8_lossy(&b).into_owned()))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        h
+    };
+
+    // Graceful restart with a long request in flight: the old daemon drains
+    // (graceful-timeout=30); a hard restart then stops it within
+    // shutdown-timeout, and it is reaped.
+    let old = processes_named("(wsgi:ds-slow)");
+    let long = in_flight(20);
+    apache.signal(libc::SIGUSR1);
+    assert!(wait_until(Duration::from_secs(10), || {
+        get_status(port, "/") == 200 && processes_named("(wsgi:ds-slow)").len() == 2
+    }));
+    assert_eq!(
+        processes_named("(wsgi:ds-slow)")
+            .iter()
+            .filter(|p| old.contains(p))
+            .count(),
+        1,
+        "the old daemon should still be draining"
+    );
+    // httpd itself first waits (up to ~9 s, then SIGKILL) for the Apache
+    // child whose request is still running; then the old daemon gets SIGTERM
+    // and shutdown-timeout (1 s), long before its request would end.
+    let started = Instant::now();
+    apache.signal(libc::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(16), || {
+            get_status(port, "/") == 200
+                && processes_named("(wsgi:ds-slow)").len() == 1
+                && old
+                    .iter()
+                    .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        }),
+        "{:?} {old:?}\n{}",
+        processes_named("(wsgi:ds-slow)"),
+        apache.error_log()
+    );
+    assert!(started.elapsed() < Duration::from_secs(16));
+    // A hard restart cuts requests: that one did not complete normally.
+    assert!(!matches!(long.join().unwrap(), Ok((200, _))));
+    assert!(
+        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
+            .is_empty()),
+        "zombies: {:?}",
+        zombies_of(apache.pid())
+    );
+
+    // Stop right after a graceful restart with a request in flight: the
+    // draining daemon is stopped too, and nothing is left.
+    let long = in_flight(3);
+    apache.signal(libc::SIGUSR1);
+    assert!(wait_until(Duration::from_secs(10), || processes_named(
+        "(wsgi:ds-slow)"
+    )
+    .len()
+        == 2));
+    let started = Instant::now();
+    apache.stop();
+    assert!(started.elapsed() < Duration::from_secs(12));
+    let _ = long.join();
+    assert!(
+        processes_named("(wsgi:ds-slow)").is_empty(),
+        "{:?}",
+        processes_named("(wsgi:ds-slow)")
+    );
+    assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
+}
