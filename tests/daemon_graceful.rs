@@ -628,3 +628,35 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
     );
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
 }
+
+#[test]
+fn a_restart_with_a_broken_configuration_leaves_no_socket() {
+    let dir = TestDir::new("daemon-broken-restart");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess br {}threads=1 display-name=(wsgi:br-one)\n\
+         WSGIScriptAlias / {{dir}}/app.wsgi process-group=br application-group=%{{GLOBAL}}\n",
+        user()
+    ));
+    let mut apache = Apache::start(&dir, &conf);
+    let port = apache.port;
+    assert!(wait_until(Duration::from_secs(10), || get_status(
+        port, "/"
+    ) == 200));
+    assert_eq!(socket_files(&dir).len(), 1);
+    // httpd exits when the new configuration cannot be read, after this
+    // module's configuration pool (and the module) went away.
+    apache.reconfigure(&ApacheConfig::new("WSGIDaemonProcess\n"));
+    apache.signal(libc::SIGUSR1);
+    assert!(
+        wait_until(Duration::from_secs(10), || !apache.is_running()),
+        "{}",
+        apache.error_log()
+    );
+    assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_named("(wsgi:br-one)")
+            .is_empty()),
+        "daemon left running"
+    );
+}

@@ -25,8 +25,9 @@ pub struct SocketRecord {
 }
 
 impl SocketRecord {
-    /// Whether a socket with these settings can serve `other` as it is (the
-    /// backlog can be changed in place with another `listen`).
+    /// Whether this socket can be kept for a group that wants a socket at
+    /// `path` with this owner and these buffer sizes (the backlog is not
+    /// compared: it can be changed in place with another `listen`).
     pub fn same_socket(&self, path: &str, owner: Option<(u32, u32)>, send: u32, recv: u32) -> bool {
         self.path == path
             && self.owner == owner

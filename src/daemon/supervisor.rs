@@ -641,16 +641,19 @@ fn open_sockets(
                 send_buffer: w.group.send_buffer_size,
                 receive_buffer: w.group.receive_buffer_size,
             }) {
-                Ok(fd) => SocketRecord {
-                    group: w.group.name.clone(),
-                    path: w.path.clone(),
-                    fd,
-                    backlog: w.group.listen_backlog,
-                    owner: w.owner,
-                    send_buffer: w.group.send_buffer_size,
-                    receive_buffer: w.group.receive_buffer_size,
-                    file: sys::socket_file_id(&w.path).unwrap_or((0, 0)),
-                },
+                Ok(fd) => {
+                    unlink_at_exit(sup, &w.path);
+                    SocketRecord {
+                        group: w.group.name.clone(),
+                        path: w.path.clone(),
+                        fd,
+                        backlog: w.group.listen_backlog,
+                        owner: w.owner,
+                        send_buffer: w.group.send_buffer_size,
+                        receive_buffer: w.group.receive_buffer_size,
+                        file: sys::socket_file_id(&w.path).unwrap_or((0, 0)),
+                    }
+                }
                 Err(e) => {
                     error = Some(format!(
                         "mod_wsgi: cannot create the socket '{}' for daemon process group '{}': {e}. \
@@ -683,6 +686,35 @@ fn open_sockets(
     match error {
         Some(e) => Err(e),
         None => Ok(runtimes),
+    }
+}
+
+/// Removes the socket file at `path` when the process pool is destroyed,
+/// i.e. whenever Apache exits, even when this module's own cleanups are gone
+/// (a restart whose configuration fails to load ends the process after pconf
+/// was cleared). The cleanup is libc's `unlink`, not code in this module,
+/// which is unloaded by then. The path has Apache's pid in it, so nothing
+/// else can own it. (A normal stop removes the file first; the second unlink
+/// finds nothing.)
+fn unlink_at_exit(sup: &Supervisor, path: &str) {
+    // SAFETY: the process pool lives as long as the process.
+    let process = unsafe { Pool::from_raw(sup.process_pool) };
+    let c = process.strdup(path);
+    let unlink: unsafe extern "C" fn(*const std::ffi::c_char) -> c_int = libc::unlink;
+    // SAFETY: `int unlink(const char *)` has the C ABI of an APR cleanup
+    // (`apr_status_t (*)(void *)`: one pointer argument, an int result); the
+    // address is libc's own (taken through the GOT), valid after this module
+    // is unloaded; its argument is a C string in the process pool, which
+    // outlives the cleanup. Child cleanups (fork+exec) do nothing.
+    unsafe {
+        let cleanup: unsafe extern "C" fn(*mut c_void) -> ffi::apr_status_t =
+            std::mem::transmute(unlink);
+        ffi::apr_pool_cleanup_register(
+            sup.process_pool,
+            c as *const c_void,
+            Some(cleanup),
+            Some(ffi::apr_pool_cleanup_null),
+        );
     }
 }
 
