@@ -660,3 +660,46 @@ fn a_restart_with_a_broken_configuration_leaves_no_socket() {
         "daemon left running"
     );
 }
+
+#[test]
+fn an_old_daemon_that_never_exits_is_killed_and_reaped() {
+    let dir = TestDir::new("daemon-hung");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess hung {}threads=1 graceful-timeout=1 shutdown-timeout=1 display-name=(wsgi:hung-one)\n\
+         WSGIScriptAlias / {{dir}}/app.wsgi process-group=hung application-group=%{{GLOBAL}}\n",
+        user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    let port = apache.port;
+    assert!(wait_until(Duration::from_secs(10), || get_status(
+        port, "/"
+    ) == 200));
+    let old = processes_named("(wsgi:hung-one)");
+    assert_eq!(old.len(), 1);
+    // Stopped, it cannot drain or exit by itself.
+    // SAFETY: a signal to a daemon process of this test's Apache.
+    unsafe { libc::kill(old[0], libc::SIGSTOP) };
+    apache.signal(libc::SIGUSR1);
+    assert!(wait_until(Duration::from_secs(10), || get_status(
+        port, "/"
+    ) == 200));
+    // graceful-timeout + shutdown-timeout + 5 s, checked by the monitor
+    // hook about every 10 s.
+    assert!(
+        wait_until(Duration::from_secs(30), || !std::path::Path::new(&format!(
+            "/proc/{}",
+            old[0]
+        ))
+        .exists()),
+        "{}",
+        apache.error_log()
+    );
+    let log = apache.error_log();
+    assert!(
+        log.contains("is still running past graceful-timeout + shutdown-timeout; killing it"),
+        "{log}"
+    );
+    assert!(log.contains("of an earlier generation has exited"), "{log}");
+    assert_eq!(get_status(port, "/"), 200);
+}

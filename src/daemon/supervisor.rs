@@ -478,11 +478,12 @@ fn on_retired_death(r: *mut Retiring, status: c_int) {
     // SAFETY: r is a live box in sup.retiring (see adopt_retiring); fields
     // are read through the pointer because unregistering calls back into
     // retiring_maintenance.
-    let (sup, pid, registered, group) = unsafe {
+    let (sup, pid, registered, killed, group) = unsafe {
         (
             (*r).sup,
             (*r).rec.pid,
             (*r).registered,
+            (*r).killed,
             (*r).rec.group.clone(),
         )
     };
@@ -493,7 +494,11 @@ fn on_retired_death(r: *mut Retiring, status: c_int) {
     // SAFETY: as above.
     unsafe { (*r).registered = false };
     sys::exit_record(pid, ExitInfo::ApacheReported(status));
-    let why = explain_exit(pid as u32).unwrap_or_else(|| format!("status {status}"));
+    let why = if killed {
+        "killed by the parent with SIGKILL".to_string()
+    } else {
+        explain_exit(pid as u32).unwrap_or_else(|| format!("status {status}"))
+    };
     log::process(
         Level::Info,
         &format!(
