@@ -42,35 +42,6 @@ fn post_duplex(apache: &Apache, path: &str, body: &[u8]) -> Response {
     parse_response(&out, false)
 }
 
-fn daemon_user() -> &'static str {
-    if is_root() { "user=nobody " } else { "" }
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_matching(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmd).contains(needle) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
-
-fn sockets_in(dir: &TestDir) -> Vec<String> {
-    std::fs::read_dir(&dir.0)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sock"))
-        .collect()
-}
-
 #[test]
 fn hello_io_and_file_wrapper_in_a_daemon() {
     let dir = TestDir::new("daemon-basic");
@@ -192,7 +163,7 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
     assert!(r.body.is_empty());
     // An undefined group: mod_wsgi's message.
     drop(apache);
-    let left = processes_matching("(wsgi:basic)");
+    let left = pids_with_cmdline("(wsgi:basic)");
     let states: Vec<String> = left
         .iter()
         .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
@@ -202,5 +173,5 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
         "daemon outlived Apache: {states:?}\n{}",
         std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default()
     );
-    assert!(sockets_in(&dir).is_empty(), "{:?}", sockets_in(&dir));
+    assert!(socket_names(&dir).is_empty(), "{:?}", socket_names(&dir));
 }

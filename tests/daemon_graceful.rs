@@ -18,27 +18,6 @@ use common::*;
 
 const APP: &str = include_str!("apps/daemon.wsgi");
 
-fn user() -> &'static str {
-    if is_root() { "user=nobody " } else { "" }
-}
-
-/// Live (non-zombie) processes whose command line contains `needle`.
-fn processes_named(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmd).contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// (pid, state) of every child of `parent`.
 fn children_of(parent: i32) -> Vec<(i32, char)> {
     let mut out = Vec::new();
@@ -290,7 +269,7 @@ fn graceful_restarts_under_load_lose_nothing() {
          WSGISocketRotation Off\n\
          WSGIDaemonProcess bench {}processes=2 threads=8 display-name=(wsgi:gr-bench)\n\
          WSGIScriptAlias / {{dir}}/app.wsgi process-group=bench application-group=%{{GLOBAL}}\n",
-        user()
+        daemon_user()
     ))
     .threads(8, 2);
     let mut apache = Apache::start(&dir, &conf);
@@ -321,7 +300,7 @@ fn graceful_restarts_under_load_lose_nothing() {
             }));
             std::thread::sleep(Duration::from_millis(300));
         }
-        old_generations.extend(processes_named("(wsgi:gr-bench)"));
+        old_generations.extend(pids_with_cmdline("(wsgi:gr-bench)"));
         apache.signal(libc::SIGUSR1);
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(
@@ -363,11 +342,11 @@ fn graceful_restarts_under_load_lose_nothing() {
     // new; no zombie is left among Apache's children.
     assert!(
         wait_until(Duration::from_secs(15), || {
-            let now = processes_named("(wsgi:gr-bench)");
+            let now = pids_with_cmdline("(wsgi:gr-bench)");
             now.len() == 2 && now.iter().all(|p| !old_generations.contains(p))
         }),
         "old daemons still running: {:?} (old: {old_generations:?})\n{}",
-        processes_named("(wsgi:gr-bench)"),
+        pids_with_cmdline("(wsgi:gr-bench)"),
         apache.error_log()
     );
     assert!(
@@ -394,12 +373,12 @@ fn graceful_restarts_under_load_lose_nothing() {
     }
 
     // A hard restart keeps the socket too, and replaces the daemons.
-    let before = processes_named("(wsgi:gr-bench)");
+    let before = pids_with_cmdline("(wsgi:gr-bench)");
     apache.signal(libc::SIGHUP);
     assert!(
         wait_until(Duration::from_secs(20), || {
             get_status(port, "/") == 200
-                && processes_named("(wsgi:gr-bench)")
+                && pids_with_cmdline("(wsgi:gr-bench)")
                     .iter()
                     .all(|p| !before.contains(p))
         }),
@@ -419,7 +398,7 @@ fn graceful_restarts_under_load_lose_nothing() {
 
     // Stop: no daemon, no socket file.
     apache.stop();
-    assert!(processes_named("(wsgi:gr-bench)").is_empty());
+    assert!(pids_with_cmdline("(wsgi:gr-bench)").is_empty());
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
 }
 
@@ -435,7 +414,7 @@ fn removed_group_is_stopped_and_new_group_works() {
          WSGIScriptAlias /keep {{dir}}/app.wsgi process-group=keep application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /gone {{dir}}/app.wsgi process-group=gone application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /changed {{dir}}/app.wsgi process-group=changed application-group=%{{GLOBAL}}\n",
-        u = user()
+        u = daemon_user()
     ));
     let mut apache = Apache::start(&dir, &before);
     let port = apache.port;
@@ -454,7 +433,7 @@ fn removed_group_is_stopped_and_new_group_works() {
         .find(|(n, _)| n.ends_with(".keep.sock"))
         .map(|(n, i)| (n.clone(), *i))
         .unwrap();
-    assert!(!processes_named("(wsgi:rg-gone)").is_empty());
+    assert!(!pids_with_cmdline("(wsgi:rg-gone)").is_empty());
 
     let after = ApacheConfig::new(&format!(
         "WSGIRestrictEmbedded On\n\
@@ -464,7 +443,7 @@ fn removed_group_is_stopped_and_new_group_works() {
          WSGIScriptAlias /keep {{dir}}/app.wsgi process-group=keep application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /added {{dir}}/app.wsgi process-group=added application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /changed {{dir}}/app.wsgi process-group=changed application-group=%{{GLOBAL}}\n",
-        u = user()
+        u = daemon_user()
     ));
     // Load on the group whose socket is replaced (its settings changed) and
     // on the one that keeps its socket: nothing may fail either way.
@@ -510,7 +489,7 @@ fn removed_group_is_stopped_and_new_group_works() {
     assert!(now.keys().any(|n| n.ends_with(".added.sock")), "{now:?}");
     assert!(!now.keys().any(|n| n.ends_with(".gone.sock")), "{now:?}");
     assert!(
-        wait_until(Duration::from_secs(10), || processes_named(
+        wait_until(Duration::from_secs(10), || pids_with_cmdline(
             "(wsgi:rg-gone)"
         )
         .is_empty()),
@@ -534,7 +513,7 @@ fn removed_group_is_stopped_and_new_group_works() {
 
     apache.stop();
     for name in ["(wsgi:rg-keep)", "(wsgi:rg-added)", "(wsgi:rg-gone)"] {
-        assert!(processes_named(name).is_empty(), "{name} left running");
+        assert!(pids_with_cmdline(name).is_empty(), "{name} left running");
     }
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
 }
@@ -547,7 +526,7 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
         "WSGIRestrictEmbedded On\n\
          WSGIDaemonProcess slow {}threads=2 graceful-timeout=30 shutdown-timeout=1 display-name=(wsgi:ds-slow)\n\
          WSGIScriptAlias / {{dir}}/app.wsgi process-group=slow application-group=%{{GLOBAL}}\n",
-        user()
+        daemon_user()
     ));
     let mut apache = Apache::start(&dir, &conf);
     let port = apache.port;
@@ -567,14 +546,14 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
     // Graceful restart with a long request in flight: the old daemon drains
     // (graceful-timeout=30); a hard restart then stops it within
     // shutdown-timeout, and it is reaped.
-    let old = processes_named("(wsgi:ds-slow)");
+    let old = pids_with_cmdline("(wsgi:ds-slow)");
     let long = in_flight(20);
     apache.signal(libc::SIGUSR1);
     assert!(wait_until(Duration::from_secs(10), || {
-        get_status(port, "/") == 200 && processes_named("(wsgi:ds-slow)").len() == 2
+        get_status(port, "/") == 200 && pids_with_cmdline("(wsgi:ds-slow)").len() == 2
     }));
     assert_eq!(
-        processes_named("(wsgi:ds-slow)")
+        pids_with_cmdline("(wsgi:ds-slow)")
             .iter()
             .filter(|p| old.contains(p))
             .count(),
@@ -589,13 +568,13 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
     assert!(
         wait_until(Duration::from_secs(16), || {
             get_status(port, "/") == 200
-                && processes_named("(wsgi:ds-slow)").len() == 1
+                && pids_with_cmdline("(wsgi:ds-slow)").len() == 1
                 && old
                     .iter()
                     .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
         }),
         "{:?} {old:?}\n{}",
-        processes_named("(wsgi:ds-slow)"),
+        pids_with_cmdline("(wsgi:ds-slow)"),
         apache.error_log()
     );
     assert!(started.elapsed() < Duration::from_secs(16));
@@ -612,7 +591,7 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
     // draining daemon is stopped too, and nothing is left.
     let long = in_flight(3);
     apache.signal(libc::SIGUSR1);
-    assert!(wait_until(Duration::from_secs(10), || processes_named(
+    assert!(wait_until(Duration::from_secs(10), || pids_with_cmdline(
         "(wsgi:ds-slow)"
     )
     .len()
@@ -622,9 +601,9 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
     assert!(started.elapsed() < Duration::from_secs(12));
     let _ = long.join();
     assert!(
-        processes_named("(wsgi:ds-slow)").is_empty(),
+        pids_with_cmdline("(wsgi:ds-slow)").is_empty(),
         "{:?}",
-        processes_named("(wsgi:ds-slow)")
+        pids_with_cmdline("(wsgi:ds-slow)")
     );
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
 }
@@ -636,7 +615,7 @@ fn a_restart_with_a_broken_configuration_leaves_no_socket() {
     let conf = ApacheConfig::new(&format!(
         "WSGIDaemonProcess br {}threads=1 display-name=(wsgi:br-one)\n\
          WSGIScriptAlias / {{dir}}/app.wsgi process-group=br application-group=%{{GLOBAL}}\n",
-        user()
+        daemon_user()
     ));
     let mut apache = Apache::start(&dir, &conf);
     let port = apache.port;
@@ -655,8 +634,10 @@ fn a_restart_with_a_broken_configuration_leaves_no_socket() {
     );
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
     assert!(
-        wait_until(Duration::from_secs(10), || processes_named("(wsgi:br-one)")
-            .is_empty()),
+        wait_until(Duration::from_secs(10), || pids_with_cmdline(
+            "(wsgi:br-one)"
+        )
+        .is_empty()),
         "daemon left running"
     );
 }
@@ -668,14 +649,14 @@ fn an_old_daemon_that_never_exits_is_killed_and_reaped() {
     let conf = ApacheConfig::new(&format!(
         "WSGIDaemonProcess hung {}threads=1 graceful-timeout=1 shutdown-timeout=1 display-name=(wsgi:hung-one)\n\
          WSGIScriptAlias / {{dir}}/app.wsgi process-group=hung application-group=%{{GLOBAL}}\n",
-        user()
+        daemon_user()
     ));
     let apache = Apache::start(&dir, &conf);
     let port = apache.port;
     assert!(wait_until(Duration::from_secs(10), || get_status(
         port, "/"
     ) == 200));
-    let old = processes_named("(wsgi:hung-one)");
+    let old = pids_with_cmdline("(wsgi:hung-one)");
     assert_eq!(old.len(), 1);
     // Stopped, it cannot drain or exit by itself.
     // SAFETY: a signal to a daemon process of this test's Apache.

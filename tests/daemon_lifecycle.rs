@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -28,34 +27,6 @@ fn pid_of(apache: &Apache, path: &str) -> i32 {
     field(&r.text(), "pid").parse().unwrap()
 }
 
-fn user() -> &'static str {
-    if is_root() { "user=nobody " } else { "" }
-}
-
-fn cmdlines_containing(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmd).contains(needle) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
-
-fn sockets(dir: &TestDir) -> Vec<String> {
-    std::fs::read_dir(&dir.0)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sock"))
-        .collect()
-}
-
 #[test]
 fn crashes_recycling_threads_and_restarts() {
     let dir = TestDir::new("daemon-life");
@@ -75,7 +46,7 @@ fn crashes_recycling_threads_and_restarts() {
          WSGIScriptAlias /pair {{dir}}/app.wsgi process-group=pair application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /nogroup {{dir}}/app.wsgi process-group=missing application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /embedded {{dir}}/app.wsgi\n",
-        u = user()
+        u = daemon_user()
     ));
     let apache = Apache::start(&dir, &conf);
 
@@ -224,14 +195,14 @@ fn crashes_recycling_threads_and_restarts() {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(gone(), "old daemon {old} still running");
-        assert_eq!(sockets(&dir).len(), 3, "{:?}", sockets(&dir));
+        assert_eq!(socket_names(&dir).len(), 3, "{:?}", socket_names(&dir));
     }
     assert!(apache.is_running());
     drop(apache);
     for name in ["(wsgi:life)", "(wsgi:recycle)", "(wsgi:pair)"] {
-        assert!(cmdlines_containing(name).is_empty(), "{name} left running");
+        assert!(pids_with_cmdline(name).is_empty(), "{name} left running");
     }
-    assert!(sockets(&dir).is_empty(), "{:?}", sockets(&dir));
+    assert!(socket_names(&dir).is_empty(), "{:?}", socket_names(&dir));
 }
 
 #[test]
@@ -241,7 +212,7 @@ fn a_group_that_cannot_start_gets_503_within_connect_timeout() {
     let conf = ApacheConfig::new(&format!(
         "WSGIDaemonProcess broken {}python-home=/nonexistent/venv connect-timeout=2\n\
          WSGIScriptAlias /b {{dir}}/app.wsgi process-group=broken\n",
-        user()
+        daemon_user()
     ));
     let apache = Apache::start(&dir, &conf);
     let started = Instant::now();
@@ -275,38 +246,12 @@ fn flask_from_a_venv_via_python_home() {
          WSGIProcessGroup flask\n\
          WSGIApplicationGroup %{{GLOBAL}}\n\
          WSGIScriptAlias /f {{dir}}/flask_app.wsgi\n",
-        user(),
+        daemon_user(),
         venv.display()
     ));
     let apache = Apache::start(&dir, &conf);
     let r = apache.get("/f/");
     assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
-}
-
-fn configtest(body: &str) -> (bool, String) {
-    let dir = TestDir::new("daemon-configtest");
-    let conf = dir.0.join("httpd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:1\nPidFile {d}/p\nErrorLog {d}/e\n\
-             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
-             LoadModule wsgi_module {}\n{body}\n",
-            module_path().display(),
-            d = dir.0.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("apache2")
-        .arg("-t")
-        .arg("-f")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
-    )
 }
 
 #[test]

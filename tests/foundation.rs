@@ -212,30 +212,6 @@ fn global_application_group_runs_in_the_main_interpreter() {
     assert_eq!(apache.get("/g").text(), "0|''");
 }
 
-fn configtest(body: &str) -> (bool, String) {
-    let dir = TestDir::new("configtest");
-    let conf = dir.0.join("httpd.conf");
-    let text = format!(
-        "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{p}\nErrorLog {d}/error.log\nPidFile {d}/pid\n\
-         LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\nLoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
-         LoadModule wsgi_module {so}\n{body}\n",
-        d = dir.0.display(),
-        p = free_port(),
-        so = module_path().display()
-    );
-    std::fs::write(&conf, text).unwrap();
-    let out = Command::new("apache2")
-        .arg("-t")
-        .arg("-f")
-        .arg(&conf)
-        .output()
-        .expect("apache2 -t");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
-    )
-}
-
 #[test]
 fn configtest_accepts_good_and_rejects_malformed_aliases() {
     let (ok, out) = configtest(

@@ -399,20 +399,67 @@ impl Drop for Apache {
 }
 
 fn kill_orphans(conf: &Path) {
-    let needle = conf.display().to_string();
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for e in entries.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            if let Ok(cmd) = fs::read(e.path().join("cmdline"))
-                && String::from_utf8_lossy(&cmd).contains(&needle)
-            {
-                // SAFETY: kill on a PID whose command line names our private config.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+    for pid in pids_with_cmdline(&conf.display().to_string()) {
+        // SAFETY: kill on a PID whose command line names our private config.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// Processes whose command line contains `needle`, sorted.
+pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmd).contains(needle)
+        {
+            out.push(pid);
         }
     }
+    out.sort();
+    out
+}
+
+/// The `user=` option daemon tests give WSGIDaemonProcess (only as root).
+pub fn daemon_user() -> &'static str {
+    if is_root() { "user=nobody " } else { "" }
+}
+
+/// Names of the daemon socket files in `dir`.
+pub fn socket_names(dir: &TestDir) -> Vec<String> {
+    fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sock"))
+        .collect()
+}
+
+/// Runs `apache2 -t` on a minimal configuration plus `body`.
+pub fn configtest(body: &str) -> (bool, String) {
+    let dir = TestDir::new("configtest");
+    let conf = dir.0.join("httpd.conf");
+    let text = format!(
+        "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{p}\nErrorLog {d}/error.log\nPidFile {d}/pid\n\
+         LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\nLoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+         LoadModule wsgi_module {so}\n{body}\n",
+        d = dir.0.display(),
+        p = free_port(),
+        so = module_path().display()
+    );
+    fs::write(&conf, text).unwrap();
+    let out = Command::new("apache2")
+        .arg("-t")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .expect("apache2 -t");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
 }
 
 #[derive(Debug, Default, Clone)]
