@@ -82,29 +82,25 @@ extern "C" fn on_fatal_signal(sig: libc::c_int) {
     sys::raise(sig);
 }
 
+/// Signals the daemon's main thread waits for (shutdown, drain, recycle...).
+const HANDLED_SIGNALS: [i32; 7] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGXCPU,
+];
+
 /// The daemon process's life; never returns.
 pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd]) -> ! {
     let g = &rt.group;
     let parent = sys::parent_pid();
-    // Handlers inherited from the Apache parent make no sense here.
-    sys::reset_signal_handlers(&[
-        libc::SIGTERM,
-        libc::SIGINT,
-        libc::SIGHUP,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-        libc::SIGXCPU,
-    ]);
-    let sigset = sys::block_signals(&[
-        libc::SIGTERM,
-        libc::SIGINT,
-        libc::SIGHUP,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-        libc::SIGXCPU,
-    ]);
+    // Handlers inherited from the Apache parent make no sense here; the
+    // main thread takes these signals synchronously instead.
+    sys::reset_signal_handlers(&HANDLED_SIGNALS);
+    let sigset = sys::block_signals(&HANDLED_SIGNALS);
     sys::on_fatal_signals(
         &[
             libc::SIGSEGV,
