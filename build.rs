@@ -29,6 +29,7 @@ fn main() {
     let apr_config = env::var("APR_CONFIG").unwrap_or_else(|_| "apr-1-config".to_string());
     println!("cargo:rerun-if-env-changed=APXS");
     println!("cargo:rerun-if-env-changed=APR_CONFIG");
+    println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=src/ffi/shim.c");
     println!("cargo:rerun-if-changed=src/ffi/shim.h");
@@ -84,12 +85,61 @@ fn main() {
     }
     shim.compile("wsgi_shim");
 
-    // Load the libpython we were built against, not whichever one of the same
-    // SONAME the dynamic loader would find first.
-    pyo3_build_config::add_libpython_rpath_link_args();
-    let version = pyo3_build_config::get().version();
+    // The Python cfgs (`Py_3_12`, …) for version-dependent code paths.
+    pyo3_build_config::use_pyo3_cfgs();
+    let config = pyo3_build_config::get();
+    let version = config.version();
     println!(
         "cargo:rustc-env=WSGI_PYTHON_VERSION={}.{}",
         version.major, version.minor
     );
+    let python = Python::describe(config);
+    // Load the libpython we were built against, not whichever one of the same
+    // SONAME the dynamic loader would find first.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", python.lib_dir);
+    println!("cargo:rustc-env=WSGI_PYTHON_LIBDIR={}", python.lib_dir);
+    println!(
+        "cargo:rustc-env=WSGI_PYTHON_EXECUTABLE={}",
+        python.executable
+    );
+}
+
+/// Where the chosen Python really lives (a relocated copy's sysconfig still
+/// names the directory it was built for).
+struct Python {
+    /// The directory holding libpythonX.Y.so (the module's RUNPATH).
+    lib_dir: String,
+    /// The base (non-venv) interpreter: the default program name, from which
+    /// CPython finds its prefix when `WSGIPythonHome` is not set.
+    executable: String,
+}
+
+impl Python {
+    fn describe(config: &pyo3_build_config::InterpreterConfig) -> Python {
+        const PROBE: &str = "import os, sys, sysconfig\n\
+            lib = sysconfig.get_config_var('LDLIBRARY') or ''\n\
+            dirs = [os.path.join(sys.base_prefix, 'lib'), sysconfig.get_config_var('LIBDIR') or '']\n\
+            found = [d for d in dirs if d and lib and os.path.exists(os.path.join(d, lib))]\n\
+            print(os.path.realpath(found[0]) if found else '')\n\
+            print(os.path.realpath(getattr(sys, '_base_executable', sys.executable)))\n";
+        let fallback_dir = config.lib_dir().unwrap_or_default().to_string();
+        let Some(exe) = config.executable() else {
+            return Python {
+                lib_dir: fallback_dir,
+                executable: String::new(),
+            };
+        };
+        let out = query(exe, &["-c", PROBE]);
+        let mut lines = out.lines();
+        let lib_dir = lines
+            .next()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .unwrap_or(fallback_dir);
+        let executable = lines.next().unwrap_or(exe).to_string();
+        Python {
+            lib_dir,
+            executable,
+        }
+    }
 }

@@ -4,12 +4,19 @@
 #
 #   scripts/setup.sh [release|debug|none]   (default: release)
 #
-# 1. Debian packages: apache2 apache2-dev libclang-dev python3.11-dev
-#    python3.11-venv (installed with apt-get when missing; needs root).
+# The module is built for the Python named by PYO3_PYTHON, by default the
+# distribution's /usr/bin/python3 (Debian 12: 3.11, Debian 13: 3.13).
+#
+# 1. Debian packages: apache2 apache2-dev libclang-dev, the Python's
+#    development files and venv module as the distribution names them
+#    (python3 python3-dev python3-venv for /usr/bin/python3,
+#    python3.X-dev python3.X-venv for /usr/bin/python3.X), and curl openssl
+#    strace for some tests (installed with apt-get when missing; needs root).
 # 2. cargo must be on PATH (or in ~/.cargo/bin).
 # 3. The test venv (Flask + Django, readable by the Apache user) at
-#    ${MOD_WSGI_RS_TEST_VENV:-/var/cache/mod_wsgi_rs/test-venv}, as
-#    tests/common/mod.rs test_venv() expects: created once, marked by .ready.
+#    ${MOD_WSGI_RS_TEST_VENV:-/var/cache/mod_wsgi_rs/test-venv-X.Y}, as
+#    tests/common/mod.rs test_venv() expects: created once per Python,
+#    marked by .ready (which names the Python that made it).
 # 4. cargo build (release, debug, or nothing).
 set -euo pipefail
 
@@ -27,8 +34,14 @@ cd "$(dirname "$0")/.."
 say() { echo "setup: $*" >&2; }
 
 # --- 1. system packages ------------------------------------------------------
-packages=(apache2 apache2-dev libclang-dev python3.11-dev python3.11-venv
+python="${PYO3_PYTHON:-/usr/bin/python3}"
+packages=(apache2 apache2-dev libclang-dev
     curl openssl strace) # the last three: tools some integration tests drive
+case "$python" in
+    /usr/bin/python3) packages+=(python3 python3-dev python3-venv) ;;
+    /usr/bin/python3.*) packages+=("${python#/usr/bin/}-dev" "${python#/usr/bin/}-venv") ;;
+    *) ;; # a Python of your own: its headers and venv module come with it
+esac
 missing=()
 for p in "${packages[@]}"; do
     if [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)" != ii* ]]; then
@@ -60,18 +73,31 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# --- 3. the test venv ----------------------------------------------------------
-venv="${MOD_WSGI_RS_TEST_VENV:-/var/cache/mod_wsgi_rs/test-venv}"
+# --- 3. the Python and the test venv ---------------------------------------------
+if ! "$python" -c 'import sys, sysconfig; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else 1)' 2>/dev/null; then
+    say "$python is missing or not built with shared libraries (libpython3.X.so): the module embeds it"
+    say "use the distribution's python3, or one built with --enable-shared (PYO3_PYTHON=/path/to/python3.X)"
+    exit 1
+fi
+read -r version base < <("$python" -c \
+    'import os, sys; print("%d.%d" % sys.version_info[:2], os.path.realpath(getattr(sys, "_base_executable", sys.executable)))')
+if [[ $(id -u) -eq 0 ]] && ! runuser -u www-data -- test -x "$base" 2>/dev/null; then
+    say "$python ($base) is not readable by Apache's User (www-data)"
+    say "make a readable copy: PYO3_PYTHON=\$(scripts/readable-python.sh $python) $0 $profile"
+    exit 1
+fi
+say "building for Python $version ($base)"
+venv="${MOD_WSGI_RS_TEST_VENV:-/var/cache/mod_wsgi_rs/test-venv-$version}"
 # A lock left behind by an interrupted test run would make the tests wait.
 rm -f "${venv}.lock"
-if [[ ! -e "$venv/.ready" ]]; then
-    say "creating the test venv at $venv (flask, django)"
+if [[ ! -e "$venv/.ready" ]] || [[ "$(cat "$venv/.ready")" != "$base" ]]; then
+    say "creating the test venv at $venv (flask, django) with $base"
     mkdir -p "$(dirname "$venv")"
     chmod a+rx "$(dirname "$venv")" 2>/dev/null || true
-    /usr/bin/python3.11 -m venv --clear "$venv"
+    "$base" -m venv --clear "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check flask django
     chmod -R a+rX "$venv"
-    echo ok >"$venv/.ready"
+    echo "$base" >"$venv/.ready"
     chmod a+r "$venv/.ready"
 fi
 

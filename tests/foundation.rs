@@ -203,7 +203,9 @@ fn global_application_group_runs_in_the_main_interpreter() {
     let dir = TestDir::new("global");
     dir.write(
         "g.wsgi",
-        "import sys\ndef application(environ, start_response):\n    import _xxsubinterpreters as s\n    start_response('200 OK', [])\n    return [b'%d|%r' % (s.get_current(), environ['mod_wsgi.application_group'])]\n",
+        &format!(
+            "{INTERPRETER_ID_PY}\ndef application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'%d|%r' % (interpreter_id(), environ['mod_wsgi.application_group'])]\n"
+        ),
     );
     let apache = Apache::start(
         &dir,

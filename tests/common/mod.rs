@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+mod client;
+#[allow(unused_imports)] // not every test crate uses it
+pub use client::Client;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -589,23 +593,43 @@ pub fn sha256_hex(data: &[u8]) -> String {
     filter("sha256sum", &[], data)
 }
 
-/// A Python venv with Flask and Django, readable by the Apache user. Created
-/// once (by `scripts/setup.sh` or on first use) from Debian's python3.11.
+/// Python source defining `interpreter_id()`, the ID of the interpreter the
+/// code runs in (0: main), on every supported Python (3.13 renamed the
+/// module and returns `(id, whence)`).
+pub const INTERPRETER_ID_PY: &str = r#"
+def interpreter_id():
+    try:
+        import _interpreters as m
+    except ImportError:
+        import _xxsubinterpreters as m
+    current = m.get_current()
+    return int(current[0] if isinstance(current, tuple) else current)
+"#;
+
+/// The Python X.Y the module under test embeds ("3.12").
+pub const PYTHON_VERSION: &str = env!("WSGI_PYTHON_VERSION");
+/// The interpreter the module under test was built against.
+pub const PYTHON_EXECUTABLE: &str = env!("WSGI_PYTHON_EXECUTABLE");
+
+/// A Python venv with Flask and Django, readable by the Apache user, made
+/// with the Python the module embeds. Created once (by `scripts/setup.sh` or
+/// on first use); its `.ready` marker names the Python that made it.
 pub fn test_venv() -> PathBuf {
     let venv = PathBuf::from(
         std::env::var("MOD_WSGI_RS_TEST_VENV")
-            .unwrap_or_else(|_| "/var/cache/mod_wsgi_rs/test-venv".into()),
+            .unwrap_or_else(|_| format!("/var/cache/mod_wsgi_rs/test-venv-{PYTHON_VERSION}")),
     );
     let marker = venv.join(".ready");
-    if marker.exists() {
+    let ready = || fs::read_to_string(&marker).is_ok_and(|s| s.trim() == PYTHON_EXECUTABLE);
+    if ready() {
         return venv;
     }
-    let lock = venv.with_extension("lock");
+    let lock = PathBuf::from(format!("{}.lock", venv.display()));
     fs::create_dir_all(venv.parent().unwrap()).unwrap();
     // A simple cross-process lock: whoever creates the lock file builds the venv.
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        if marker.exists() {
+        if ready() {
             return venv;
         }
         match fs::OpenOptions::new()
@@ -627,12 +651,12 @@ pub fn test_venv() -> PathBuf {
                 Err(String::from_utf8_lossy(&out.stderr).into_owned())
             }
         };
-        run(Command::new("/usr/bin/python3.11")
+        run(Command::new(PYTHON_EXECUTABLE)
             .args(["-m", "venv", "--clear"])
             .arg(&venv))?;
         run(Command::new(venv.join("bin/pip")).args(["install", "-q", "flask", "django"]))?;
         run(Command::new("chmod").args(["-R", "a+rX"]).arg(&venv))?;
-        fs::write(&marker, b"ok").map_err(|e| e.to_string())
+        fs::write(&marker, PYTHON_EXECUTABLE).map_err(|e| e.to_string())
     };
     let result = build();
     let _ = fs::remove_file(&lock);
