@@ -18,12 +18,16 @@ def application(environ, start_response):
     global counter
     counter += 1
     local.n = getattr(local, 'n', 0) + 1
-    import _xxsubinterpreters as interp
-    body = '%s;%d;%d;%d;%s;%s' % (environ['mod_wsgi.application_group'], counter, interp.get_current(),
+    body = '%s;%d;%d;%d;%s;%s' % (environ['mod_wsgi.application_group'], counter, interpreter_id(),
                                    local.n, threading.get_ident(), __name__)
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [body.encode()]
 "#;
+
+/// STATE_APP with `interpreter_id()` defined.
+fn state_app() -> String {
+    format!("{INTERPRETER_ID_PY}{STATE_APP}")
+}
 
 fn fields(r: &Response) -> Vec<String> {
     r.text().split(';').map(str::to_string).collect()
@@ -32,7 +36,7 @@ fn fields(r: &Response) -> Vec<String> {
 #[test]
 fn same_script_under_two_aliases_gets_two_interpreters() {
     let dir = TestDir::new("twoalias");
-    dir.write("state.wsgi", STATE_APP);
+    dir.write("state.wsgi", &state_app());
     let conf = ApacheConfig::new(
         "WSGIScriptAlias /a {dir}/state.wsgi\nWSGIScriptAlias /b {dir}/state.wsgi\n\
          WSGIScriptAlias /g {dir}/state.wsgi application-group=%{GLOBAL}\n",
@@ -77,7 +81,7 @@ fn same_script_under_two_aliases_gets_two_interpreters() {
 #[test]
 fn threading_local_persists_per_thread() {
     let dir = TestDir::new("tlocal");
-    dir.write("state.wsgi", STATE_APP);
+    dir.write("state.wsgi", &state_app());
     let conf = ApacheConfig::new("WSGIScriptAlias /sub {dir}/state.wsgi\nWSGIScriptAlias /main {dir}/state.wsgi application-group=%{GLOBAL}\n")
         .threads(1, 1);
     let apache = Apache::start(&dir, &conf);
@@ -333,7 +337,7 @@ fn import_script_runs_at_child_start() {
 
 fn restart_cycle(lazy: bool, mpm: Mpm) {
     let dir = TestDir::new("graceful");
-    dir.write("state.wsgi", STATE_APP);
+    dir.write("state.wsgi", &state_app());
     let body = format!(
         "WSGILazyInitialization {}\nWSGIScriptAlias /s {{dir}}/state.wsgi\nWSGIScriptAlias /g {{dir}}/state.wsgi application-group=%{{GLOBAL}}\n",
         if lazy { "On" } else { "Off" }
@@ -422,7 +426,7 @@ fn graceful_restarts_under_prefork() {
 #[test]
 fn restrict_embedded_refuses_requests() {
     let dir = TestDir::new("restrict");
-    dir.write("state.wsgi", STATE_APP);
+    dir.write("state.wsgi", &state_app());
     let apache = Apache::start(
         &dir,
         &ApacheConfig::new("WSGIRestrictEmbedded On\nWSGIScriptAlias /s {dir}/state.wsgi\n"),
@@ -502,7 +506,7 @@ def application(environ, start_response):
 /// Many threads hitting three interpreters at once, under each MPM.
 fn load(mpm: Mpm) {
     let dir = TestDir::new("load");
-    dir.write("state.wsgi", STATE_APP);
+    dir.write("state.wsgi", &state_app());
     let conf = ApacheConfig::new(
         "WSGIScriptAlias /one {dir}/state.wsgi\nWSGIScriptAlias /two {dir}/state.wsgi\n\
          WSGIScriptAlias /main {dir}/state.wsgi application-group=%{GLOBAL}\n",
@@ -530,7 +534,13 @@ fn load(mpm: Mpm) {
                     } else {
                         format!("localhost:{}|{path}", apache.port)
                     };
-                    if r.status != 200 || f.first() != Some(&expect_group) {
+                    // The interpreter that really ran it, not just the group
+                    // the request named: 0 (main) exactly for %{GLOBAL}.
+                    let in_main = f.get(2).map(String::as_str) == Some("0");
+                    if r.status != 200
+                        || f.first() != Some(&expect_group)
+                        || in_main != (path == "/main")
+                    {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -658,7 +668,7 @@ fn md5_hex(s: &str) -> String {
 #[test]
 fn application_group_expansions() {
     let dir = TestDir::new("expand");
-    dir.write("state.wsgi", STATE_APP);
+    dir.write("state.wsgi", &state_app());
     let conf = ApacheConfig::new(
         "WSGIScriptAlias /env {dir}/state.wsgi\nWSGIScriptAlias /server {dir}/state.wsgi\n\
          WSGIScriptAlias /host {dir}/state.wsgi\nWSGIScriptAlias /named {dir}/state.wsgi\n\
@@ -736,4 +746,131 @@ fn log_handler_writes_to_the_error_log() {
         !log.contains("detail"),
         "debug is below LogLevel info:\n{log}"
     );
+}
+
+/// A `%{GLOBAL}` application: the interpreter ID it runs in, this process,
+/// and module state shared with the other `%{GLOBAL}` application.
+const GLOBAL_APP: &str = r#"
+import os, sys
+sys.path.insert(0, os.path.dirname(__file__))
+import shared_state
+def application(environ, start_response):
+    with shared_state.lock:
+        shared_state.hits += 1
+        hits = shared_state.hits
+    body = '%d;%d;%d;%d' % (interpreter_id(), os.getpid(), id(shared_state), hits)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+"#;
+
+/// Requests for two `%{GLOBAL}` applications interleaved with requests for a
+/// default-group application on a few keep-alive connections: every
+/// `%{GLOBAL}` request runs in the main interpreter (ID 0) and both
+/// applications share module state; the other group never runs in main.
+/// (Python 3.12 changed which thread state `PyGILState_Ensure` returns on a
+/// thread that also runs sub-interpreters; see ARCHITECTURE.md.)
+fn global_and_default_group_interleaved(mpm: Mpm, lazy: bool) {
+    let dir = TestDir::new("globalmix");
+    let app = format!("{INTERPRETER_ID_PY}{GLOBAL_APP}");
+    dir.write("g1.wsgi", &app);
+    dir.write("g2.wsgi", &app);
+    dir.write(
+        "shared_state.py",
+        "import threading\nlock = threading.Lock()\nhits = 0\n",
+    );
+    dir.write("d.wsgi", &state_app());
+    let conf = ApacheConfig::new(&format!(
+        "WSGILazyInitialization {}\n\
+         WSGIScriptAlias /g1 {{dir}}/g1.wsgi application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /g2 {{dir}}/g2.wsgi application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /d {{dir}}/d.wsgi\n",
+        if lazy { "On" } else { "Off" }
+    ))
+    .mpm(mpm)
+    .threads(4, 1);
+    let apache = Apache::start(&dir, &conf);
+    let port = apache.port;
+    let connections = 3;
+    let per_connection = 30; // 20 %{GLOBAL} + 10 default-group requests each
+    let results: Vec<Vec<(String, u16, String)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..connections)
+            .map(|c| {
+                s.spawn(move || {
+                    let mut client = Client::new(port, true);
+                    (0..per_connection)
+                        .map(|i| {
+                            let path = ["/g1", "/d", "/g2"][(i + c) % 3];
+                            let (status, body) = client
+                                .get(path)
+                                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+                            (
+                                path.to_string(),
+                                status,
+                                String::from_utf8_lossy(&body).into(),
+                            )
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let log = apache.error_log();
+    // Per process: the shared module's identity and the hits it counted.
+    let mut by_pid: std::collections::HashMap<String, (String, Vec<u64>)> = Default::default();
+    let mut globals = 0;
+    for (path, status, body) in results.iter().flatten() {
+        assert_eq!(*status, 200, "{path}: {body}\n{log}");
+        let f: Vec<&str> = body.split(';').collect();
+        if path == "/d" {
+            assert_ne!(
+                f[2], "0",
+                "default-group request ran in the main interpreter"
+            );
+            continue;
+        }
+        globals += 1;
+        assert_eq!(
+            f[0], "0",
+            "a %{{GLOBAL}} request ran in interpreter {} (python {PYTHON_VERSION})",
+            f[0]
+        );
+        let entry = by_pid
+            .entry(f[1].to_string())
+            .or_insert_with(|| (f[2].to_string(), Vec::new()));
+        assert_eq!(
+            entry.0, f[2],
+            "both %{{GLOBAL}} apps import one shared_state"
+        );
+        entry.1.push(f[3].parse().unwrap());
+    }
+    assert_eq!(globals, connections * per_connection * 2 / 3);
+    for (pid, (_, mut hits)) in by_pid {
+        hits.sort_unstable();
+        let expected: Vec<u64> = (1..=hits.len() as u64).collect();
+        assert_eq!(
+            hits, expected,
+            "hits counted by one module in process {pid}"
+        );
+    }
+}
+
+#[test]
+fn global_requests_run_in_the_main_interpreter_event() {
+    global_and_default_group_interleaved(Mpm::Event, true);
+}
+
+#[test]
+fn global_requests_run_in_the_main_interpreter_event_lazy_off() {
+    global_and_default_group_interleaved(Mpm::Event, false);
+}
+
+#[test]
+fn global_requests_run_in_the_main_interpreter_worker() {
+    global_and_default_group_interleaved(Mpm::Worker, true);
+}
+
+#[test]
+fn global_requests_run_in_the_main_interpreter_prefork_lazy_off() {
+    global_and_default_group_interleaved(Mpm::Prefork, false);
 }

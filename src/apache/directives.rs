@@ -75,6 +75,7 @@ const NAMES: [&str; DIRECTIVES.len()] = cstr_table!(
     "WSGIDontWriteBytecode",
     "WSGIPythonWarnings",
     "WSGIDestroyInterpreter",
+    "WSGIPerInterpreterGIL",
     "WSGICaseSensitivity",
     "WSGIPythonEggs",
     "WSGISwitchInterval",

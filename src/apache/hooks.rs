@@ -117,6 +117,8 @@ pub unsafe extern "C" fn post_config(
                         &format!("mod_wsgi: cannot initialise Python in the Apache parent: {e}"),
                     );
                 }
+                // Children and daemons are forked from here on.
+                python::runtime::prepare_for_forks();
             }
         }
         OK

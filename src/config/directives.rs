@@ -170,6 +170,11 @@ pub const DIRECTIVES: &[Directive] = &[
         "On | Off: finalise Python when a process exits",
     ),
     d(
+        "WSGIPerInterpreterGIL",
+        Scope::Global,
+        "On | Off: give each application group's sub-interpreter its own GIL (Python 3.12+)",
+    ),
+    d(
         "WSGICaseSensitivity",
         Scope::Global,
         "On | Off: whether script paths are case sensitive",
@@ -483,6 +488,20 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
         "WSGIDontWriteBytecode" => g.dont_write_bytecode = Some(flag(name, words)?),
         "WSGIDestroyInterpreter" => g.destroy_interpreter = Some(flag(name, words)?),
         "WSGICaseSensitivity" => g.case_sensitivity = Some(flag(name, words)?),
+        "WSGIPerInterpreterGIL" => {
+            let on = flag(name, words)?;
+            if on {
+                super::python_home::require_at_least(super::python_home::BUILT_PYTHON, (3, 12))
+                    .map_err(|built| {
+                        format!(
+                            "{name} On needs Python 3.12 or later (a GIL per interpreter, PEP 684); \
+                             this module embeds Python {built}. Remove the directive, or rebuild \
+                             mod_wsgi-rs against Python 3.12+ (PYO3_PYTHON=/path/to/python3.12)"
+                        )
+                    })?;
+            }
+            g.per_interpreter_gil = Some(on);
+        }
         "WSGIVerboseDebugging" => {
             flag(name, words)?;
         }

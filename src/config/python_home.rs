@@ -9,6 +9,17 @@ use std::path::Path;
 /// The Python X.Y this module was built against.
 pub const BUILT_PYTHON: &str = env!("WSGI_PYTHON_VERSION");
 
+/// `Ok` if Python `version` ("3.11") is at least `min`; `Err(version)` otherwise.
+pub fn require_at_least(version: &str, min: (u32, u32)) -> Result<(), String> {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if found >= min {
+        Ok(())
+    } else {
+        Err(version.to_string())
+    }
+}
+
 /// `Ok` if `home` can serve as sys.prefix for Python `version` ("3.11").
 pub fn check(home: &str, version: &str) -> Result<(), String> {
     let dir = Path::new(home);
@@ -54,6 +65,15 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn minimum_versions() {
+        assert!(require_at_least("3.12", (3, 12)).is_ok());
+        assert!(require_at_least("3.13", (3, 12)).is_ok());
+        assert!(require_at_least("4.0", (3, 12)).is_ok());
+        assert_eq!(require_at_least("3.11", (3, 12)), Err("3.11".into()));
+        assert_eq!(require_at_least("3.9", (3, 12)), Err("3.9".into()));
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct GlobalSettings {
     /// WSGISocketRotation (mod_wsgi: whether socket paths change with each
     /// restart). Accepted; here the paths are stable either way.
     pub socket_rotation: Option<bool>,
+    /// WSGIPerInterpreterGIL: sub-interpreters with a GIL of their own
+    /// (Python 3.12+).
+    pub per_interpreter_gil: Option<bool>,
 }
 
 impl GlobalSettings {
@@ -97,6 +100,9 @@ impl GlobalSettings {
     }
     pub fn restrict_signal(&self) -> bool {
         self.restrict_signal.unwrap_or(true)
+    }
+    pub fn per_interpreter_gil(&self) -> bool {
+        self.per_interpreter_gil.unwrap_or(false)
     }
     pub fn destroy_interpreter(&self) -> bool {
         self.destroy_interpreter.unwrap_or(true)

@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
 use crate::apache::log::Level;
 
 use super::environ::{CgiEnviron, Decode};
-use super::interpreters::format_err;
+use super::interpreters::{format_err, format_traceback};
 use super::module::MOD_WSGI_VERSION;
 use super::request::{self, SendError};
 use super::transport::{Transport, Write};
@@ -139,24 +139,7 @@ fn log_exception(py: Python<'_>, handle: u64, spec: &RequestSpec, e: &PyErr) {
             spec.script_path
         ),
     );
-    log_lines(handle, Level::Error, &format_err_full(py, e));
-}
-
-/// The traceback.format_exception text (with chained exceptions).
-fn format_err_full(py: Python<'_>, e: &PyErr) -> String {
-    // The traceback is passed explicitly: on 3.11 a fetched exception's value
-    // does not carry its __traceback__ yet.
-    let formatted = PyModule::import(py, "traceback")
-        .and_then(|tb| tb.getattr("format_exception"))
-        .and_then(|f| f.call1((e.get_type(py), e.value(py), e.traceback(py))))
-        // Joined in Python: extracting a Vec would go through PyO3's cached
-        // `collections.abc.Sequence`, shared across interpreters.
-        .and_then(|lines| PyString::new(py, "").call_method1("join", (lines,)))
-        .and_then(|text| text.extract::<String>());
-    match formatted {
-        Ok(text) => text,
-        Err(_) => format_err(py, e),
-    }
+    log_lines(handle, Level::Error, &format_traceback(py, e));
 }
 
 /// Runs the request described by `spec` in the current interpreter. The

@@ -19,7 +19,7 @@ use crate::apache::log::Level;
 use crate::config::words::split_words;
 
 use super::environ::{Decode, cgi_header_name, find_path_info};
-use super::interpreters::{self, format_err};
+use super::interpreters::{self, format_traceback};
 use super::module::MOD_WSGI_VERSION;
 use super::request;
 use super::response::ResponseHead;
@@ -458,10 +458,9 @@ fn ssl_functions<'py>(
     py: Python<'py>,
     handle: u64,
 ) -> PyResult<(Bound<'py, PyCFunction>, Bound<'py, PyCFunction>)> {
-    let is_https = PyCFunction::new_closure(
+    let is_https = super::closure::new(
         py,
-        Some(c"ssl_is_https"),
-        None,
+        c"ssl_is_https",
         move |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| -> PyResult<i64> {
             if !args.is_empty() {
                 return Err(PyTypeError::new_err("ssl_is_https() takes no arguments"));
@@ -469,10 +468,9 @@ fn ssl_functions<'py>(
             with_host(handle, |h| i64::from(h.ssl_is_https()))
         },
     )?;
-    let var_lookup = PyCFunction::new_closure(
+    let var_lookup = super::closure::new(
         py,
-        Some(c"ssl_var_lookup"),
-        None,
+        c"ssl_var_lookup",
         move |args: &Bound<'_, PyTuple>,
               _kwargs: Option<&Bound<'_, PyDict>>|
               -> PyResult<Option<Py<PyString>>> {
@@ -530,17 +528,6 @@ fn build_environ<'py>(
     Ok(env)
 }
 
-/// The `traceback.format_exception` text (chained exceptions included).
-fn format_exception(py: Python<'_>, e: &PyErr) -> String {
-    let formatted = PyModule::import(py, "traceback")
-        .and_then(|tb| tb.getattr("format_exception"))
-        .and_then(|f| f.call1((e.get_type(py), e.value(py), e.traceback(py))))
-        // Joined in Python: no PyO3 cached Sequence type (shared across interpreters).
-        .and_then(|lines| PyString::new(py, "").call_method1("join", (lines,)))
-        .and_then(|text| text.extract::<String>());
-    formatted.unwrap_or_else(|_| format_err(py, e))
-}
-
 fn log_exception(py: Python<'_>, host: &dyn AuthHost, script: &str, e: &PyErr) {
     host.log(
         Level::Error,
@@ -549,7 +536,7 @@ fn log_exception(py: Python<'_>, host: &dyn AuthHost, script: &str, e: &PyErr) {
             std::process::id()
         ),
     );
-    for line in format_exception(py, e).trim_end_matches('\n').split('\n') {
+    for line in format_traceback(py, e).trim_end_matches('\n').split('\n') {
         host.log(Level::Error, line);
     }
 }

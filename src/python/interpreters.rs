@@ -1,18 +1,22 @@
 //! The interpreter manager: the only place that handles CPython interpreter
-//! and thread states directly (rust-design.md §1.5).
+//! and thread states directly (ARCHITECTURE.md, "Python in the process").
 //!
 //! * One main interpreter (application group `""`, `%{GLOBAL}`) and one
-//!   sub-interpreter per named application group, created on first use.
-//! * Every thread that runs Python first binds its PyGILState slot to a
-//!   main-interpreter thread state (one unbalanced `PyGILState_Ensure`), so
-//!   C extensions using the GILState API land in the main interpreter, and that
-//!   thread state (with its `threading.local` data) lives as long as the thread.
-//! * Each (thread, sub-interpreter) pair gets one persistent thread state,
-//!   cached by interpreter *ID* (IDs are never reused; addresses are).
-//! * Code runs in the main interpreter through `Python::attach` (GILState), and
-//!   in a sub-interpreter through a per-interpreter trampoline: a PyO3 closure
-//!   called with `PyObject_CallNoArgs`, inside which PyO3's safe API is sound
-//!   (it sees an attached thread and never calls PyGILState_Ensure).
+//!   sub-interpreter per named application group, created on first use;
+//!   with `WSGIPerInterpreterGIL On` (3.12+) each sub-interpreter has its own
+//!   GIL.
+//! * Each OS thread has one persistent thread state per interpreter, cached
+//!   by interpreter *ID* (IDs are never reused; addresses are). The first is
+//!   always the main interpreter's, made by an unbalanced
+//!   `PyGILState_Ensure`, so a thread's GILState slot starts out on main.
+//! * Every interpreter, main included, is entered the same way: attach this
+//!   thread's own thread state for it (`PyEval_RestoreThread`), then call that
+//!   interpreter's trampoline — a PyO3 closure, inside which PyO3's safe API
+//!   is sound (PyO3 sees an attached thread and never calls
+//!   `PyGILState_Ensure`). Never through `PyGILState_Ensure`: since 3.12 the
+//!   GILState slot follows the most recently attached thread state
+//!   (`tstate_activate` → `bind_gilstate_tstate` in `Python/pystate.c`), so
+//!   on a thread that also serves sub-interpreters it may name one of them.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -22,7 +26,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyModule};
+use pyo3::types::PyModule;
+
+use super::closure::{self, panic_message};
 
 /// One Python interpreter of this process.
 pub struct Interpreter {
@@ -30,23 +36,32 @@ pub struct Interpreter {
     pub name: String,
     pub id: i64,
     raw: *mut ffi::PyInterpreterState,
-    /// The PyO3 closure used to enter this interpreter (null for main).
+    /// The PyO3 closure used to enter this interpreter (a strong reference).
     trampoline: *mut ffi::PyObject,
     /// This interpreter's `mod_wsgi` module (a strong reference).
     module: *mut ffi::PyObject,
 }
 
-// SAFETY: the raw pointers are only dereferenced with the GIL held and this
-// interpreter's thread state current; the objects live until `shutdown`.
+// SAFETY: the raw pointers are only dereferenced with this interpreter's
+// thread state attached; the objects live until `shutdown`.
 unsafe impl Send for Interpreter {}
 unsafe impl Sync for Interpreter {}
 
 /// Sets up a new interpreter: installs the `mod_wsgi` module, returns it.
 pub type Setup = dyn for<'py> Fn(Python<'py>, &str) -> PyResult<Bound<'py, PyModule>> + Send + Sync;
 
+/// How sub-interpreters are made.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// WSGIPerInterpreterGIL On: a GIL of their own (Python 3.12+ only;
+    /// configtest refuses it for older versions).
+    pub own_gil: bool,
+}
+
 struct Registry {
     interpreters: HashMap<String, Arc<Interpreter>>,
     setup: Arc<Setup>,
+    options: Options,
 }
 
 static REGISTRY: RwLock<Option<Registry>> = RwLock::new(None);
@@ -68,16 +83,19 @@ thread_local! {
     static JOB: Cell<Option<*mut Job<'static>>> = const { Cell::new(None) };
 }
 
-/// Binds this thread's GILState slot to the main interpreter (once per thread).
+/// This thread's main-interpreter thread state, created on first use.
 fn bind_thread() -> *mut ffi::PyThreadState {
     THREAD.with(|t| {
         let mut t = t.borrow_mut();
         if let Some(ts) = t.main {
             return ts;
         }
-        // SAFETY: Python is initialised and this thread holds no thread state:
-        // Ensure creates (or restores) its main thread state and takes the GIL.
-        // It is never released, so the thread state outlives every request.
+        // SAFETY: Python is initialised and this thread has no thread state
+        // yet (this is its first): Ensure creates one in the main
+        // interpreter (the GILState "auto" interpreter), binds this thread's
+        // GILState slot to it and attaches it. It is never released, so its
+        // GILState counter stays above zero and a C extension's balanced
+        // Ensure/Release can never delete it.
         let ts = unsafe {
             ffi::PyGILState_Ensure();
             ffi::PyEval_SaveThread()
@@ -100,16 +118,81 @@ pub(super) fn main_thread_state() -> Option<*mut ffi::PyThreadState> {
     THREAD.with(|t| t.borrow().main)
 }
 
+/// What was attached on this thread before [`attach`], put back by
+/// [`restore`]. Entering an interpreter normally starts detached; it can
+/// start attached when an interpreter is entered from inside another one on
+/// the same thread (an output filter making a subrequest while the
+/// application writes with the GIL held).
+#[derive(Clone, Copy)]
+enum Previous {
+    Detached,
+    Same,
+    Other(*mut ffi::PyThreadState),
+}
+
+/// Attaches `ts` (taking its interpreter's GIL).
+///
+/// # Safety
+/// `ts` must be one of this thread's thread states, of a live interpreter.
+unsafe fn attach(ts: *mut ffi::PyThreadState) -> Previous {
+    // SAFETY: reading the current thread state has no preconditions.
+    let current = unsafe { ffi::compat::PyThreadState_GetUnchecked() };
+    // Before 3.12 "current" is process-wide (whichever thread holds the GIL),
+    // so it only counts if it is one of this thread's own states.
+    if current.is_null() || !is_this_threads(current) {
+        // SAFETY: as guaranteed by the caller; nothing is attached.
+        unsafe { ffi::PyEval_RestoreThread(ts) };
+        Previous::Detached
+    } else if current == ts {
+        Previous::Same
+    } else {
+        // SAFETY: `current` is attached on this thread; Swap detaches it
+        // (releasing its GIL on 3.12+) and attaches `ts`.
+        unsafe { ffi::PyThreadState_Swap(ts) };
+        Previous::Other(current)
+    }
+}
+
+fn is_this_threads(ts: *mut ffi::PyThreadState) -> bool {
+    THREAD.with(|t| {
+        let t = t.borrow();
+        t.main == Some(ts) || t.by_id.values().any(|&own| own == ts)
+    })
+}
+
+/// Detaches whatever is attached now and re-attaches what was before [`attach`].
+///
+/// # Safety
+/// A thread state of this thread must be attached.
+unsafe fn restore(previous: Previous) {
+    // SAFETY: as guaranteed by the caller.
+    unsafe {
+        match previous {
+            Previous::Detached => {
+                ffi::PyEval_SaveThread();
+            }
+            Previous::Same => {}
+            Previous::Other(ts) => {
+                ffi::PyThreadState_Swap(ts);
+            }
+        }
+    }
+}
+
 /// Registers the main interpreter; called once Python is initialised, with
-/// the GIL *not* held.
-pub fn register_main(setup: Arc<Setup>) -> Result<(), String> {
-    bind_thread();
-    let module = Python::attach(|py| -> Result<*mut ffi::PyObject, String> {
-        let m = setup(py, "").map_err(|e| format_err(py, &e))?;
-        Ok(m.into_ptr())
-    })?;
-    // SAFETY: the GIL is not held; reading the main interpreter pointer and ID is
-    // always allowed once Python is initialised.
+/// no thread state attached.
+pub fn register_main(setup: Arc<Setup>, options: Options) -> Result<(), String> {
+    let ts = bind_thread();
+    // SAFETY: ts is this thread's main thread state; install runs with it attached.
+    let installed = unsafe {
+        let previous = attach(ts);
+        let installed = install("", &setup);
+        restore(previous);
+        installed
+    };
+    let (trampoline, module) = installed?;
+    // SAFETY: reading the main interpreter pointer and ID is always allowed
+    // once Python is initialised.
     let (raw, id) = unsafe {
         let raw = ffi::PyInterpreterState_Main();
         (raw, ffi::PyInterpreterState_GetID(raw))
@@ -118,7 +201,7 @@ pub fn register_main(setup: Arc<Setup>) -> Result<(), String> {
         name: String::new(),
         id,
         raw,
-        trampoline: ptr::null_mut(),
+        trampoline,
         module,
     });
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
@@ -127,6 +210,7 @@ pub fn register_main(setup: Arc<Setup>) -> Result<(), String> {
     *reg = Some(Registry {
         interpreters,
         setup,
+        options,
     });
     Ok(())
 }
@@ -145,14 +229,14 @@ pub fn get(name: &str) -> Result<Arc<Interpreter>, String> {
     if let Some(i) = lookup(name)? {
         return Ok(i);
     }
-    let setup = {
+    let (setup, options) = {
         let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-        reg.as_ref()
-            .ok_or("Python is not initialised in this process")?
-            .setup
-            .clone()
+        let reg = reg
+            .as_ref()
+            .ok_or("Python is not initialised in this process")?;
+        (reg.setup.clone(), reg.options)
     };
-    let interp = Arc::new(create_sub_interpreter(name, &setup)?);
+    let interp = Arc::new(create_sub_interpreter(name, &setup, options)?);
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     let reg = reg.as_mut().ok_or("Python was shut down")?;
     reg.interpreters.insert(name.to_string(), interp.clone());
@@ -167,79 +251,184 @@ fn lookup(name: &str) -> Result<Option<Arc<Interpreter>>, String> {
     Ok(reg.interpreters.get(name).cloned())
 }
 
-fn create_sub_interpreter(name: &str, setup: &Arc<Setup>) -> Result<Interpreter, String> {
-    bind_thread();
-    // SAFETY: this thread is bound; Ensure makes its main thread state current
-    // and takes the GIL, which Py_NewInterpreter requires.
-    let gstate = unsafe { ffi::PyGILState_Ensure() };
-    // SAFETY: GIL held. On success the new interpreter's thread state is current.
-    let ts = unsafe { ffi::Py_NewInterpreter() };
-    if ts.is_null() {
-        // SAFETY: on failure the previous (main) thread state is current again.
-        unsafe { ffi::PyGILState_Release(gstate) };
-        return Err(format!(
-            "Py_NewInterpreter() failed for application group '{name}'"
-        ));
-    }
-    // SAFETY: ts is current in the new interpreter.
-    let (raw, id) = unsafe {
-        let raw = ffi::PyThreadState_GetInterpreter(ts);
-        (raw, ffi::PyInterpreterState_GetID(raw))
-    };
-    // SAFETY: the new interpreter's thread state is current and holds the GIL.
-    // Only the trampoline is made with this token; it drops no Py<T>.
-    let py = unsafe { Python::assume_attached() };
-    let result = make_trampoline(py).and_then(|trampoline| {
-        let mut module = ptr::null_mut();
-        let mut failure = None;
-        {
-            let mut job = |py: Python<'_>| match setup(py, name) {
-                Ok(m) => module = m.into_ptr(),
-                Err(e) => failure = Some(format_err(py, &e)),
+/// A new sub-interpreter; its first thread state is attached on return.
+///
+/// # Safety
+/// A main-interpreter thread state of this thread must be attached.
+unsafe fn new_interpreter(options: Options) -> Result<*mut ffi::PyThreadState, String> {
+    #[cfg(Py_3_12)]
+    {
+        let config = if options.own_gil {
+            // What mod_wsgi uses for WSGIPerInterpreterGIL On: its own GIL
+            // and allocator; extensions must support multiple interpreters
+            // (PEP 489 multi-phase init, Py_mod_multiple_interpreters).
+            ffi::_PyInterpreterConfig_INIT
+        } else {
+            ffi::_PyInterpreterConfig_LEGACY_INIT
+        };
+        let mut ts = ptr::null_mut();
+        // SAFETY: as guaranteed by the caller; on failure CPython re-attaches
+        // the caller's thread state.
+        let status = unsafe { ffi::Py_NewInterpreterFromConfig(&mut ts, &config) };
+        // SAFETY: inspecting a returned PyStatus.
+        if unsafe { ffi::PyStatus_Exception(status) } != 0 || ts.is_null() {
+            let why = if status.err_msg.is_null() {
+                "unknown error".to_string()
+            } else {
+                // SAFETY: CPython's status messages are static C strings.
+                unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
+                    .to_string_lossy()
+                    .into_owned()
             };
-            // SAFETY: the trampoline belongs to the current (new) interpreter.
-            unsafe { call_trampoline(trampoline, &mut job) }?;
+            return Err(format!("Py_NewInterpreterFromConfig() failed: {why}"));
         }
-        match failure {
-            Some(f) => Err(f),
-            None => Ok((trampoline, module)),
-        }
-    });
-    // SAFETY: GIL held; switch back to this thread's main thread state and
-    // release the GIL. `ts` stays as this thread's state for the new interpreter.
-    unsafe {
-        ffi::PyThreadState_Swap(main_state_of_thread());
-        ffi::PyGILState_Release(gstate);
+        Ok(ts)
     }
-    THREAD.with(|t| t.borrow_mut().by_id.insert(id, ts));
-    let (trampoline, module) =
-        result.map_err(|e| format!("cannot set up interpreter '{name}': {e}"))?;
-    Ok(Interpreter {
-        name: name.to_string(),
-        id,
-        raw,
-        trampoline,
-        module,
-    })
+    #[cfg(not(Py_3_12))]
+    {
+        let _ = options;
+        // SAFETY: as guaranteed by the caller.
+        let ts = unsafe { ffi::Py_NewInterpreter() };
+        if ts.is_null() {
+            return Err("Py_NewInterpreter() failed".to_string());
+        }
+        Ok(ts)
+    }
 }
 
-fn main_state_of_thread() -> *mut ffi::PyThreadState {
-    THREAD.with(|t| t.borrow().main.unwrap_or(ptr::null_mut()))
+fn create_sub_interpreter(
+    name: &str,
+    setup: &Arc<Setup>,
+    options: Options,
+) -> Result<Interpreter, String> {
+    let main_ts = bind_thread();
+    // SAFETY: main_ts is this thread's main thread state. Every path below
+    // ends with this thread back in the state it had before (`previous`).
+    unsafe {
+        let previous = match attach(main_ts) {
+            // Coming back means swapping the new interpreter's state out again.
+            Previous::Same => Previous::Other(main_ts),
+            p => p,
+        };
+        let ts = match new_interpreter(options) {
+            Ok(ts) => ts,
+            Err(e) => {
+                // CPython put main_ts back.
+                restore(previous);
+                return Err(format!("application group '{name}': {e}"));
+            }
+        };
+        let raw = ffi::PyThreadState_GetInterpreter(ts);
+        let id = ffi::PyInterpreterState_GetID(raw);
+        match install(name, setup) {
+            Ok((trampoline, module)) => {
+                restore(previous);
+                THREAD.with(|t| t.borrow_mut().by_id.insert(id, ts));
+                Ok(Interpreter {
+                    name: name.to_string(),
+                    id,
+                    raw,
+                    trampoline,
+                    module,
+                })
+            }
+            Err(e) => {
+                end_interpreter(ts, previous, main_ts);
+                Err(format!("cannot set up interpreter '{name}': {e}"))
+            }
+        }
+    }
+}
+
+/// Ends the interpreter whose (only remaining) thread state `ts` is attached,
+/// then puts back `previous`.
+///
+/// # Safety
+/// `ts` must be attached and the last thread state of its interpreter;
+/// `main_ts` is this thread's main thread state.
+unsafe fn end_interpreter(
+    ts: *mut ffi::PyThreadState,
+    previous: Previous,
+    main_ts: *mut ffi::PyThreadState,
+) {
+    // SAFETY: as guaranteed by the caller.
+    unsafe { ffi::Py_EndInterpreter(ts) };
+    // 3.12+: PyInterpreterState_Delete detached `ts` and released that
+    // interpreter's GIL. 3.11 and older: the (one) GIL is still held, with
+    // no thread state.
+    // SAFETY: in each case the thread is put back as it was before `attach`.
+    unsafe {
+        if cfg!(Py_3_12) {
+            match previous {
+                Previous::Detached => {}
+                Previous::Same | Previous::Other(_) => {
+                    let back = match previous {
+                        Previous::Other(p) => p,
+                        _ => main_ts,
+                    };
+                    ffi::PyEval_RestoreThread(back);
+                }
+            }
+        } else {
+            match previous {
+                Previous::Detached => {
+                    ffi::PyThreadState_Swap(main_ts);
+                    ffi::PyEval_SaveThread();
+                }
+                Previous::Same => {
+                    ffi::PyThreadState_Swap(main_ts);
+                }
+                Previous::Other(p) => {
+                    ffi::PyThreadState_Swap(p);
+                }
+            }
+        }
+    }
+}
+
+/// Makes the current interpreter's trampoline and runs `setup` inside it.
+///
+/// # Safety
+/// A thread state of the interpreter being set up must be attached.
+unsafe fn install(
+    name: &str,
+    setup: &Arc<Setup>,
+) -> Result<(*mut ffi::PyObject, *mut ffi::PyObject), String> {
+    // SAFETY: attached (caller). Only the trampoline is made with this token,
+    // and no Py<T> is dropped under it.
+    let py = unsafe { Python::assume_attached() };
+    let trampoline = make_trampoline(py)?;
+    let mut module = ptr::null_mut();
+    let mut failure = None;
+    {
+        let mut job = |py: Python<'_>| match catch_unwind(AssertUnwindSafe(|| setup(py, name))) {
+            Ok(Ok(m)) => module = m.into_ptr(),
+            Ok(Err(e)) => failure = Some(format_err(py, &e)),
+            Err(p) => failure = Some(panic_message(p.as_ref())),
+        };
+        // SAFETY: the trampoline belongs to the attached interpreter.
+        if let Err(e) = unsafe { call_trampoline(trampoline, &mut job) } {
+            failure.get_or_insert(e);
+        }
+    }
+    match failure {
+        None if !module.is_null() => Ok((trampoline, module)),
+        failure => {
+            // SAFETY: attached; the trampoline is ours.
+            unsafe { ffi::Py_DECREF(trampoline) };
+            Err(failure.unwrap_or_else(|| "setup returned no module".to_string()))
+        }
+    }
 }
 
 fn make_trampoline(py: Python<'_>) -> Result<*mut ffi::PyObject, String> {
-    let f = PyCFunction::new_closure(
-        py,
-        Some(c"_mod_wsgi_enter"),
-        None,
-        |args, _kwargs| -> PyResult<()> {
-            if let Some(job) = JOB.with(|j| j.take()) {
-                // SAFETY: `call_trampoline` stored a pointer to a job that outlives this call.
-                unsafe { (*job)(args.py()) };
-            }
-            Ok(())
-        },
-    )
+    let f = closure::new(py, c"_mod_wsgi_enter", |args, _kwargs| -> PyResult<()> {
+        if let Some(job) = JOB.with(|j| j.take()) {
+            // SAFETY: `call_trampoline` stored a pointer to a job that outlives this call.
+            unsafe { (*job)(args.py()) };
+        }
+        Ok(())
+    })
     .map_err(|e| format_err(py, &e))?;
     Ok(f.into_ptr())
 }
@@ -247,7 +436,7 @@ fn make_trampoline(py: Python<'_>) -> Result<*mut ffi::PyObject, String> {
 /// Calls `trampoline` so that `job` runs inside it.
 ///
 /// # Safety
-/// The GIL must be held with a thread state of the trampoline's interpreter current.
+/// A thread state of the trampoline's interpreter must be attached.
 unsafe fn call_trampoline(trampoline: *mut ffi::PyObject, job: &mut Job<'_>) -> Result<(), String> {
     // SAFETY: only the lifetime is erased; the pointer is cleared before `job` ends.
     let erased: *mut Job<'static> = unsafe { std::mem::transmute(job as *mut Job<'_>) };
@@ -267,11 +456,11 @@ unsafe fn call_trampoline(trampoline: *mut ffi::PyObject, job: &mut Job<'_>) -> 
 
 impl Interpreter {
     pub fn is_main(&self) -> bool {
-        self.trampoline.is_null()
+        self.name.is_empty()
     }
 
-    /// Runs `f` in this interpreter with the GIL held. A panic in `f` is caught
-    /// and returned as `Err`.
+    /// Runs `f` in this interpreter with its GIL held. A panic in `f` is
+    /// caught and returned as `Err`.
     pub fn run<R>(
         &self,
         f: impl FnOnce(Python<'_>, &Bound<'_, PyModule>) -> R,
@@ -281,63 +470,83 @@ impl Interpreter {
         let mut job = |py: Python<'_>| {
             // SAFETY: `module` is a strong reference owned by this interpreter.
             let module = unsafe { Bound::from_borrowed_ptr(py, self.module) };
-            let module = module
-                .cast_into::<PyModule>()
-                .expect("mod_wsgi module is a module");
+            let Ok(module) = module.cast_into::<PyModule>() else {
+                return;
+            };
             if let Some(f) = f.take() {
                 out = Some(catch_unwind(AssertUnwindSafe(|| f(py, &module))));
             }
         };
-        if self.is_main() {
-            bind_thread();
-            Python::attach(job);
-        } else {
-            let ts = self.thread_state();
-            // SAFETY: ts is this thread's detached state for this interpreter;
-            // restoring it takes the GIL, and saving releases it again.
-            unsafe {
-                ffi::PyEval_RestoreThread(ts);
-                let r = call_trampoline(self.trampoline, &mut job);
-                ffi::PyEval_SaveThread();
-                r?;
-            }
+        let ts = self.thread_state();
+        // SAFETY: ts is this thread's state for this (live) interpreter; the
+        // trampoline belongs to it; `restore` puts the thread back as it was.
+        unsafe {
+            let previous = attach(ts);
+            let r = call_trampoline(self.trampoline, &mut job);
+            restore(previous);
+            r?;
         }
         match out {
             Some(Ok(r)) => Ok(r),
-            Some(Err(p)) => Err(panic_message(&p)),
+            Some(Err(p)) => Err(panic_message(p.as_ref())),
             None => Err("the interpreter did not run the job".to_string()),
         }
     }
 
-    /// This thread's persistent thread state for this sub-interpreter.
+    /// This thread's persistent thread state for this interpreter.
     fn thread_state(&self) -> *mut ffi::PyThreadState {
-        bind_thread();
+        let main = bind_thread();
+        if self.is_main() {
+            return main;
+        }
         THREAD.with(|t| {
             *t.borrow_mut().by_id.entry(self.id).or_insert_with(|| {
-                // SAFETY: the interpreter is alive (registered); the GIL need not
-                // be held. The thread's GILState slot already points at main, so
-                // this state does not take it over.
+                // SAFETY: the interpreter is alive (registered); no GIL is
+                // needed. The thread's GILState slot is already bound, so
+                // creating this state does not take it over.
                 unsafe { ffi::PyThreadState_New(self.raw) }
             })
         })
     }
 }
 
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_string())
-}
-
-/// A Python exception as text (with traceback), safe in any interpreter when
-/// called with that interpreter attached.
+/// A Python exception as text (its traceback and value), safe in any
+/// interpreter when called with that interpreter attached.
 pub fn format_err(py: Python<'_>, e: &PyErr) -> String {
     let tb = e
         .traceback(py)
         .and_then(|tb| tb.format().ok())
         .unwrap_or_default();
-    format!("{tb}{}", e.value(py))
+    with_hint(py, e, format!("{tb}{}", e.value(py)))
+}
+
+/// The `traceback.format_exception` text, chained exceptions included, as
+/// mod_wsgi logs an application's exception.
+pub fn format_traceback(py: Python<'_>, e: &PyErr) -> String {
+    // The traceback is passed explicitly: on 3.11 a fetched exception's value
+    // does not carry its __traceback__ yet.
+    let formatted = PyModule::import(py, "traceback")
+        .and_then(|tb| tb.getattr("format_exception"))
+        .and_then(|f| f.call1((e.get_type(py), e.value(py), e.traceback(py))))
+        // Joined in Python: extracting a Vec would go through PyO3's cached
+        // `collections.abc.Sequence`, shared across interpreters.
+        .and_then(|lines| pyo3::types::PyString::new(py, "").call_method1("join", (lines,)))
+        .and_then(|text| text.extract::<String>());
+    match formatted {
+        Ok(text) => with_hint(py, e, text),
+        Err(_) => format_err(py, e),
+    }
+}
+
+/// `text`, followed by what to do about `e` when we know better than CPython.
+fn with_hint(py: Python<'_>, e: &PyErr, mut text: String) -> String {
+    if let Some(hint) = super::isolation::hint(py, e) {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&hint);
+    }
+    text
 }
 
 /// Tears everything down at process exit: `process_stopping` callbacks run in
@@ -355,21 +564,19 @@ pub fn shutdown(destroy: bool, on_stop: impl Fn(Python<'_>, &Bound<'_, PyModule>
         .collect();
     subs.sort_by_key(|i| i.id);
     let main = reg.interpreters.get("").cloned();
-    bind_thread();
+    let main_ts = bind_thread();
     for interp in subs {
         let _ = interp.run(&on_stop);
         if !destroy {
             continue;
         }
         let ts = interp.thread_state();
-        // SAFETY: ts is this thread's state for the interpreter. With the GIL
-        // held and ts current, every other thread state of the interpreter is
-        // cleared and deleted (Py_EndInterpreter aborts otherwise), our objects
-        // are released inside their own interpreter, and the interpreter ends.
-        // The GIL is still held afterwards with no current thread state, so we
-        // swap to this thread's main state and release it.
+        // SAFETY: ts is this thread's state for the interpreter. With it
+        // attached, every other thread state of the interpreter is cleared
+        // and deleted (Py_EndInterpreter aborts otherwise), our objects are
+        // released inside their own interpreter, and the interpreter ends.
         unsafe {
-            ffi::PyEval_RestoreThread(ts);
+            let previous = attach(ts);
             let mut other = ffi::PyInterpreterState_ThreadHead(interp.raw);
             while !other.is_null() {
                 let next = ffi::PyThreadState_Next(other);
@@ -381,20 +588,19 @@ pub fn shutdown(destroy: bool, on_stop: impl Fn(Python<'_>, &Bound<'_, PyModule>
             }
             ffi::Py_DECREF(interp.module);
             ffi::Py_DECREF(interp.trampoline);
-            ffi::Py_EndInterpreter(ts);
-            ffi::PyThreadState_Swap(main_state_of_thread());
-            ffi::PyEval_SaveThread();
+            end_interpreter(ts, previous, main_ts);
         }
         THREAD.with(|t| t.borrow_mut().by_id.remove(&interp.id));
     }
     if let Some(main) = main {
         let _ = main.run(&on_stop);
         if destroy {
-            // SAFETY: all sub-interpreters are gone; this thread's main state is
-            // current for finalisation, which releases everything.
+            // SAFETY: all sub-interpreters are gone; this thread's main state
+            // is attached for finalisation, which releases everything.
             unsafe {
-                ffi::PyEval_RestoreThread(main_state_of_thread());
+                let _ = attach(main_ts);
                 ffi::Py_DECREF(main.module);
+                ffi::Py_DECREF(main.trampoline);
                 ffi::Py_FinalizeEx();
             }
             THREAD.with(|t| *t.borrow_mut() = ThreadStates::default());

@@ -5,8 +5,10 @@
 
 pub mod adapter;
 pub mod auth;
+mod closure;
 pub mod environ;
 pub mod interpreters;
+mod isolation;
 pub mod module;
 pub mod request;
 pub mod response;
@@ -28,7 +30,12 @@ pub fn start(global: &GlobalSettings, info: ProcessInfo) -> Result<(), String> {
         return Ok(());
     }
     runtime::initialize(global)?;
-    interpreters::register_main(module::setup_fn(info))?;
+    interpreters::register_main(
+        module::setup_fn(info),
+        interpreters::Options {
+            own_gil: global.per_interpreter_gil(),
+        },
+    )?;
     if let Ok(main) = interpreters::get("") {
         let _ = main.run(|py, _| {
             let sys = py.import("sys");

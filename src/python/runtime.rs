@@ -14,10 +14,18 @@ use crate::config::settings::{GlobalSettings, HashSeed};
 
 use super::interpreters;
 
+/// The interpreter this module was built against (build.rs).
+const BUILT_EXECUTABLE: &str = env!("WSGI_PYTHON_EXECUTABLE");
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lifecycle {
     NotStarted,
     Running,
+    /// The Apache parent with Python initialised (WSGILazyInitialization Off)
+    /// between forks: `PyOS_BeforeFork` has run, so this thread holds the GIL
+    /// and CPython's fork-sensitive locks (import lock; runtime head lock on
+    /// 3.13), and every child forked now inherits them in a consistent state.
+    ReadyToFork,
     /// Finalised: CPython cannot be reliably started again in this process.
     Finalized,
 }
@@ -25,7 +33,10 @@ enum Lifecycle {
 static STATE: Mutex<Lifecycle> = Mutex::new(Lifecycle::NotStarted);
 
 pub fn is_running() -> bool {
-    *STATE.lock().unwrap_or_else(|e| e.into_inner()) == Lifecycle::Running
+    matches!(
+        *STATE.lock().unwrap_or_else(|e| e.into_inner()),
+        Lifecycle::Running | Lifecycle::ReadyToFork
+    )
 }
 
 fn check(status: ffi::PyStatus, what: &str) -> Result<(), String> {
@@ -52,7 +63,7 @@ fn c(s: &str) -> Result<CString, String> {
 pub fn initialize(g: &GlobalSettings) -> Result<(), String> {
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     match *state {
-        Lifecycle::Running => return Ok(()),
+        Lifecycle::Running | Lifecycle::ReadyToFork => return Ok(()),
         Lifecycle::Finalized => {
             return Err(
                 "Python was already finalised in this process and cannot be initialised again"
@@ -111,6 +122,16 @@ unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), S
                 "WSGIPythonHome",
             )?;
         }
+    } else if Path::new(BUILT_EXECUTABLE).is_file() {
+        // CPython finds its prefix from the program's location. Left to
+        // itself it would search PATH for `python3`, which may be another
+        // version (or a copy the Apache user cannot read).
+        let program = c(BUILT_EXECUTABLE)?;
+        // SAFETY: cfg is initialised; CPython copies the string.
+        check(
+            unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.program_name, program.as_ptr()) },
+            "the Python program name",
+        )?;
     }
     if let Some(level) = g.python_optimize {
         cfg.optimization_level = level.into();
@@ -143,22 +164,46 @@ unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), S
     Ok(())
 }
 
-/// After Apache forked a child from a parent that had initialised Python
-/// (`WSGILazyInitialization Off`): let CPython reset its locks and threads.
-pub fn after_fork_in_child() {
-    if !is_running() {
+/// In the Apache parent, once Python is initialised there and done with
+/// (WSGILazyInitialization Off): prepares CPython for the forks that follow,
+/// as `os.fork()` does before each fork. httpd forks its children (and we
+/// our daemons) without telling us, so the parent stays in this state; it
+/// never runs Python again. Idempotent.
+pub fn prepare_for_forks() {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if *state != Lifecycle::Running {
         return;
     }
-    if let Some(ts) = interpreters::main_thread_state() {
-        // SAFETY: this is the forked copy of the thread that initialised Python
-        // (Apache's parent is single threaded); PyOS_AfterFork_Child needs that
-        // thread's state current, and re-creates the GIL.
-        unsafe {
-            ffi::PyEval_RestoreThread(ts);
-            ffi::PyOS_AfterFork_Child();
-            ffi::PyEval_SaveThread();
-        }
+    let Some(ts) = interpreters::main_thread_state() else {
+        return;
+    };
+    // SAFETY: this is the thread that initialised Python, with nothing
+    // attached; PyOS_BeforeFork needs the main thread state attached (it runs
+    // os.register_at_fork `before` callbacks and takes the import lock).
+    unsafe {
+        ffi::PyEval_RestoreThread(ts);
+        ffi::PyOS_BeforeFork();
     }
+    *state = Lifecycle::ReadyToFork;
+}
+
+/// In a process forked from a parent that had initialised Python
+/// (`WSGILazyInitialization Off`): lets CPython reset its locks and threads,
+/// then releases the GIL for the threads that serve requests.
+pub fn after_fork_in_child() {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if *state != Lifecycle::ReadyToFork {
+        return;
+    }
+    // SAFETY: the parent was in ReadyToFork (this process is its copy): the
+    // forking thread's main thread state is attached with the GIL and the
+    // fork locks held, which is what PyOS_AfterFork_Child expects. It
+    // re-creates the GIL (held again on return), which we then release.
+    unsafe {
+        ffi::PyOS_AfterFork_Child();
+        ffi::PyEval_SaveThread();
+    }
+    *state = Lifecycle::Running;
 }
 
 /// Marks Python finalised (after `interpreters::shutdown(destroy = true)`).

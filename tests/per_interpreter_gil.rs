@@ -1,0 +1,218 @@
+//! WSGIPerInterpreterGIL: on Python 3.12+ each application group's
+//! sub-interpreter gets its own GIL and allocator (mod_wsgi's
+//! `_PyInterpreterConfig_INIT`); the main interpreter is unaffected; an
+//! extension module without multi-interpreter support fails to import with a
+//! log line that names it and the directive. Before 3.12 the directive is a
+//! configtest error. (Throughput: scripts/bench-per-interpreter-gil.py.)
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn at_least_3_12() -> bool {
+    let mut parts = PYTHON_VERSION.split('.').map(|p| p.parse::<u32>().unwrap());
+    (parts.next().unwrap(), parts.next().unwrap()) >= (3, 12)
+}
+
+#[test]
+fn configtest_accepts_the_directive_only_from_python_3_12() {
+    let (ok, out) = configtest("WSGIPerInterpreterGIL On\n");
+    if at_least_3_12() {
+        assert!(ok, "{out}");
+    } else {
+        assert!(!ok, "configtest passed on Python {PYTHON_VERSION}");
+        assert!(
+            out.contains("WSGIPerInterpreterGIL On needs Python 3.12 or later")
+                && out.contains(&format!("embeds Python {PYTHON_VERSION}")),
+            "{out}"
+        );
+    }
+    let (ok, out) = configtest("WSGIPerInterpreterGIL Off\n");
+    assert!(ok, "{out}");
+    let (ok, out) = configtest("WSGIPerInterpreterGIL maybe\n");
+    assert!(!ok && out.contains("WSGIPerInterpreterGIL"), "{out}");
+}
+
+/// A single-phase-init extension module (no multi-interpreter support), as
+/// many older C extensions still are, compiled for the embedded Python.
+fn build_legacy_extension(dir: &TestDir) {
+    let source = dir.write(
+        "legacy_ext.c",
+        r#"
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "legacy_ext", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_legacy_ext(void) { return PyModule_Create(&def); }
+"#,
+    );
+    let out = Command::new(PYTHON_EXECUTABLE)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['include']); print(sysconfig.get_config_var('EXT_SUFFIX'))",
+        ])
+        .output()
+        .expect("run the embedded Python");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let (include, suffix) = (lines.next().unwrap(), lines.next().unwrap());
+    assert!(
+        Path::new(include).join("Python.h").exists(),
+        "Python.h missing under {include}: install the Python development headers (scripts/setup.sh does)"
+    );
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-I", include, "-o"])
+        .arg(dir.0.join(format!("legacy_ext{suffix}")))
+        .arg(&source)
+        .status()
+        .expect("cc (apt-get install build-essential)");
+    assert!(status.success(), "compiling legacy_ext.c failed");
+}
+
+const APP: &str = r#"
+import os, sys
+sys.path.insert(0, os.path.dirname(__file__))
+def application(environ, start_response):
+    query = environ.get('QUERY_STRING', '')
+    if query == 'legacy':
+        import legacy_ext
+        body = 'legacy %d' % legacy_ext.answer()
+    elif query == 'fork':
+        try:
+            pid = os.fork()
+        except RuntimeError as e:
+            body = 'fork refused: %s' % e
+        else:
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            body = 'fork allowed'
+    else:
+        gil = ''
+        try:
+            import _interpreters as m
+            gil = m.get_config(interpreter_id()).gil
+        except ImportError:
+            pass
+        body = 'id=%d gil=%s' % (interpreter_id(), gil)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+"#;
+
+fn start(dir: &TestDir, own_gil: bool) -> Apache {
+    dir.write("app.wsgi", &format!("{INTERPRETER_ID_PY}{APP}"));
+    build_legacy_extension(dir);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIPerInterpreterGIL {}\n\
+         WSGIScriptAlias /a {{dir}}/app.wsgi application-group=first\n\
+         WSGIScriptAlias /b {{dir}}/app.wsgi application-group=second\n\
+         WSGIScriptAlias /main {{dir}}/app.wsgi application-group=%{{GLOBAL}}\n",
+        if own_gil { "On" } else { "Off" }
+    ))
+    .threads(4, 1);
+    Apache::start(dir, &conf)
+}
+
+#[test]
+fn own_gil_sub_interpreters_and_an_unaffected_main_interpreter() {
+    if !at_least_3_12() {
+        // Checked by configtest_accepts_the_directive_only_from_python_3_12.
+        let (ok, _) = configtest("WSGIPerInterpreterGIL On\n");
+        assert!(
+            !ok,
+            "Python {PYTHON_VERSION} cannot give interpreters their own GIL"
+        );
+        return;
+    }
+    let dir = TestDir::new("owngil");
+    let apache = start(&dir, true);
+    let log = || apache.error_log();
+
+    // Two groups, two isolated sub-interpreters, requests interleaved.
+    let mut ids = Vec::new();
+    for path in ["/a", "/b", "/a", "/b"] {
+        let r = apache.get(path);
+        assert_eq!(r.status, 200, "{}", log());
+        let text = r.text();
+        let id: i64 = text
+            .strip_prefix("id=")
+            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_ne!(id, 0, "{path} ran in the main interpreter");
+        if PYTHON_VERSION != "3.12" {
+            assert!(text.ends_with("gil=own"), "{path}: {text}");
+        }
+        ids.push(id);
+    }
+    assert_eq!(ids[0], ids[2]);
+    assert_eq!(ids[1], ids[3]);
+    assert_ne!(ids[0], ids[1]);
+
+    // mod_wsgi's configuration for own-GIL interpreters forbids fork.
+    let r = apache.get("/a?fork");
+    assert!(
+        r.text()
+            .starts_with("fork refused: fork not supported for isolated subinterpreters"),
+        "{}",
+        r.text()
+    );
+
+    // A single-phase extension cannot be imported there: a 500, and a log
+    // line that names the module and the directive.
+    let r = apache.get("/a?legacy");
+    assert_eq!(r.status, 500);
+    assert!(
+        apache.wait_for_log(
+            "the extension module 'legacy_ext' does not support a per-interpreter GIL",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        log()
+    );
+    assert!(
+        log().contains("WSGIPerInterpreterGIL is On")
+            && log().contains("does not support loading in subinterpreters"),
+        "{}",
+        log()
+    );
+
+    // The main interpreter keeps the shared GIL: it imports it, and the
+    // other group still serves.
+    let r = apache.get("/main?legacy");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "legacy 42"),
+        "{}",
+        log()
+    );
+    let r = apache.get("/main");
+    assert!(r.text().starts_with("id=0"), "{}", r.text());
+    assert_eq!(apache.get("/b").status, 200);
+    assert!(!log().contains("Segmentation fault"), "{}", log());
+}
+
+#[test]
+fn shared_gil_sub_interpreters_by_default() {
+    let dir = TestDir::new("sharedgil");
+    let apache = start(&dir, false);
+    // Without the directive's On, sub-interpreters are the legacy kind:
+    // single-phase extensions import, and (3.12+, where it is a setting)
+    // fork is allowed.
+    let r = apache.get("/a?legacy");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "legacy 42"),
+        "{}",
+        apache.error_log()
+    );
+    if at_least_3_12() {
+        assert_eq!(apache.get("/b?fork").text(), "fork allowed");
+    }
+    let r = apache.get("/a");
+    assert!(!r.text().ends_with("gil=own"), "{}", r.text());
+}
