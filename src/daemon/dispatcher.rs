@@ -16,6 +16,7 @@ use crate::apache::transport::EmbeddedTransport;
 use crate::python::RequestSpec;
 use crate::python::transport::{Transport, Write};
 
+use super::keys;
 use super::protocol::{self, Frame, RequestHead};
 use super::supervisor::{self, GroupRuntime};
 use super::sys;
@@ -280,6 +281,18 @@ pub fn dispatch(
     error_override: bool,
 ) -> c_int {
     let script = spec.script_path.clone();
+    let Some(key) = keys::current(&rt.group.name) else {
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={}): no secret for daemon process group '{}' in this process: {script}",
+                std::process::id(),
+                rt.group.name
+            ),
+        );
+        return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+    };
     let mut stream = match connect(r, rt, &script) {
         Ok(s) => s,
         Err(code) => return code,
@@ -289,8 +302,10 @@ pub fn dispatch(
         log_level: log_level(r),
         spec,
     };
+    let sealed = protocol::seal_request(&head, key.generation, &key.secret);
+    drop(key);
     let mut out = Vec::new();
-    if let Err(e) = protocol::encode(&Frame::Request(Box::new(head)), &mut out) {
+    if let Err(e) = protocol::encode(&Frame::Request(sealed), &mut out) {
         log::request(
             r,
             Level::Error,

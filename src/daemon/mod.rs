@@ -9,6 +9,7 @@
 //! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions.
 
 pub mod dispatcher;
+pub mod keys;
 pub mod protocol;
 pub mod stash;
 pub mod supervisor;

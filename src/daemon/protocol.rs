@@ -4,8 +4,10 @@
 //!
 //! Every frame is `[kind: u8][length: u32 big-endian][payload]`.
 //!
-//! Apache child → daemon: `Request` (version byte, then the whole request:
-//! CGI environ and the facts the adapter needs), then the body as `Data`
+//! Apache child → daemon: `Request` (the key generation and an HMAC-SHA256
+//! under the group's secret of that generation, then the version byte and
+//! the whole request: CGI environ and the facts the adapter needs — see
+//! [`seal_request`] and [`SealedRequest::open`]), then the body as `Data`
 //! frames, then `EndOfBody` (or `InputError` if reading the client failed).
 //!
 //! Daemon → Apache child: `Hello` (version byte and the daemon's pid, written
@@ -15,12 +17,19 @@
 //! started). The dispatcher sends the body while it reads the response (full
 //! duplex), so neither side can block the other.
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use crate::python::RequestSpec;
 use crate::python::environ::{CgiEnviron, Decode};
 use crate::python::response::ResponseHead;
 
 /// Bumped on any incompatible change; both ends check it.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// An HMAC-SHA256 tag.
+pub const MAC_LEN: usize = 32;
+/// What the MAC covers besides the request, so that it means nothing else.
+const MAC_CONTEXT: &[u8] = b"mod_wsgi-rs daemon request v2\0";
 pub const HEADER_LEN: usize = 5;
 /// The largest `Request` frame (mod_wsgi also caps its environ at 16 MiB).
 pub const MAX_REQUEST: usize = 16 << 20;
@@ -54,9 +63,114 @@ pub struct RequestHead {
     pub spec: RequestSpec,
 }
 
+/// A request as it arrives at a daemon: nothing in it may be used before
+/// [`SealedRequest::open`] has checked its MAC.
+#[derive(Clone)]
+pub struct SealedRequest {
+    /// Which generation's secret sealed it.
+    pub generation: u64,
+    mac: [u8; MAC_LEN],
+    body: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedRequest {
+    // Only what is safe to log about an unauthenticated request.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SealedRequest(generation {}, {} bytes)",
+            self.generation,
+            self.body.len()
+        )
+    }
+}
+
+/// Why a sealed request was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// No secret of this generation (too old, or never one of ours).
+    UnknownGeneration(u64),
+    /// The MAC does not match: forged or altered.
+    BadMac,
+    /// Authentic, but it does not parse (another build).
+    Malformed(FrameError),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::UnknownGeneration(g) => write!(
+                f,
+                "it is sealed with a secret of configuration generation {g}, which this daemon does not have (not from this Apache, or from a generation too old)"
+            ),
+            OpenError::BadMac => write!(
+                f,
+                "its authentication code does not match (forged or altered)"
+            ),
+            OpenError::Malformed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn mac_for(secret: &[u8; 32], generation: u64, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(MAC_CONTEXT);
+    mac.update(&generation.to_be_bytes());
+    mac.update(body);
+    mac
+}
+
+/// Seals `head` with `secret` of configuration `generation` into a
+/// `Request` frame.
+pub fn seal_request(head: &RequestHead, generation: u64, secret: &[u8; 32]) -> SealedRequest {
+    let mut w = Writer(Vec::new());
+    put_request(&mut w, head);
+    let mac = mac_for(secret, generation, &w.0).finalize().into_bytes();
+    SealedRequest {
+        generation,
+        mac: mac.into(),
+        body: w.0,
+    }
+}
+
+impl SealedRequest {
+    /// Checks the MAC (in constant time) with this daemon's secret for the
+    /// request's generation, then decodes the request.
+    pub fn open(&self, secret: Option<&[u8; 32]>) -> Result<RequestHead, OpenError> {
+        let secret = secret.ok_or(OpenError::UnknownGeneration(self.generation))?;
+        mac_for(secret, self.generation, &self.body)
+            .verify_slice(&self.mac)
+            .map_err(|_| OpenError::BadMac)?;
+        let mut r = Reader(&self.body);
+        let head = get_request(&mut r).map_err(OpenError::Malformed)?;
+        r.done().map_err(OpenError::Malformed)?;
+        Ok(head)
+    }
+
+    /// Decodes the request WITHOUT checking it. Only for tests that forge
+    /// requests; nothing may act on what this returns.
+    #[doc(hidden)]
+    pub fn decode_unverified_for_tests(&self) -> Result<RequestHead, FrameError> {
+        get_request(&mut Reader(&self.body))
+    }
+
+    /// This sealed request with its body replaced by `head` and the MAC kept
+    /// (a forgery). Only for tests.
+    #[doc(hidden)]
+    pub fn with_body_for_tests(&self, head: &RequestHead) -> SealedRequest {
+        let mut w = Writer(Vec::new());
+        put_request(&mut w, head);
+        SealedRequest {
+            generation: self.generation,
+            mac: self.mac,
+            body: w.0,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Frame {
-    Request(Box<RequestHead>),
+    Request(SealedRequest),
     Data(Vec<u8>),
     EndOfBody,
     InputError {
@@ -78,6 +192,25 @@ pub enum Frame {
         level: u8,
         message: String,
     },
+}
+
+impl Frame {
+    /// The frame's kind, for logs (never its content).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Frame::Request(_) => "request",
+            Frame::Data(_) => "data",
+            Frame::EndOfBody => "end of body",
+            Frame::InputError { .. } => "input error",
+            Frame::Hello { .. } => "hello",
+            Frame::Head(_) => "head",
+            Frame::Body { .. } => "body",
+            Frame::End => "end",
+            Frame::Status(_) => "status",
+            Frame::Abort => "abort",
+            Frame::Log { .. } => "log",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,7 +375,8 @@ fn put_request(w: &mut Writer, h: &RequestHead) {
     w.u8(h.log_level);
     let s = &h.spec;
     w.str(&s.script_path);
-    w.str(&s.module_name);
+    // No module name: the daemon derives it from the (authenticated) script
+    // path with its own rule.
     w.u64(s.script_mtime as u64);
     w.bool(s.reloading);
     w.str(&s.callable_object);
@@ -288,7 +422,7 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
     let log_level = r.u8()?;
     let mut s = RequestSpec {
         script_path: r.string()?,
-        module_name: r.string()?,
+        module_name: String::new(),
         script_mtime: r.u64()? as i64,
         reloading: r.bool()?,
         callable_object: r.string()?,
@@ -375,8 +509,10 @@ fn get_head(r: &mut Reader<'_>) -> Result<ResponseHead, FrameError> {
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), FrameError> {
     let mut w = Writer(Vec::new());
     let k = match frame {
-        Frame::Request(h) => {
-            put_request(&mut w, h);
+        Frame::Request(sealed) => {
+            w.u64(sealed.generation);
+            w.0.extend_from_slice(&sealed.mac);
+            w.0.extend_from_slice(&sealed.body);
             kind::REQUEST
         }
         Frame::Data(d) => {
@@ -429,7 +565,16 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), FrameError> {
 pub fn parse_payload(k: u8, payload: &[u8]) -> Result<Frame, FrameError> {
     let mut r = Reader(payload);
     let frame = match k {
-        kind::REQUEST => Frame::Request(Box::new(get_request(&mut r)?)),
+        kind::REQUEST => {
+            let generation = r.u64()?;
+            let mut mac = [0u8; MAC_LEN];
+            mac.copy_from_slice(r.take(MAC_LEN)?);
+            return Ok(Frame::Request(SealedRequest {
+                generation,
+                mac,
+                body: r.0.to_vec(),
+            }));
+        }
         kind::DATA => return Ok(Frame::Data(payload.to_vec())),
         kind::END_OF_BODY => Frame::EndOfBody,
         kind::INPUT_ERROR => {
@@ -531,19 +676,59 @@ mod tests {
         back
     }
 
-    #[test]
-    fn request_round_trip() {
-        let head = RequestHead {
+    const SECRET: [u8; 32] = [7; 32];
+
+    fn head() -> RequestHead {
+        RequestHead {
             group: "web".into(),
             log_level: 6,
             spec: spec(),
-        };
-        let Frame::Request(back) = round_trip(&Frame::Request(Box::new(head.clone()))) else {
+        }
+    }
+
+    fn sealed() -> Frame {
+        Frame::Request(seal_request(&head(), 3, &SECRET))
+    }
+
+    #[test]
+    fn request_round_trip() {
+        let Frame::Request(back) = round_trip(&sealed()) else {
             panic!("kind changed");
         };
+        assert_eq!(back.generation, 3);
+        let back = back.open(Some(&SECRET)).unwrap();
         assert_eq!(back.group, "web");
         assert_eq!(back.log_level, 6);
-        assert_eq!(format!("{:?}", back.spec), format!("{:?}", head.spec));
+        // The module name never crosses: the daemon derives it.
+        let mut expected = head().spec;
+        expected.module_name = String::new();
+        assert_eq!(format!("{:?}", back.spec), format!("{:?}", expected));
+    }
+
+    #[test]
+    fn a_request_opens_only_with_its_secret_and_unaltered() {
+        let Frame::Request(s) = round_trip(&sealed()) else {
+            panic!("kind changed");
+        };
+        assert_eq!(s.open(None).unwrap_err(), OpenError::UnknownGeneration(3));
+        assert_eq!(s.open(Some(&[8; 32])).unwrap_err(), OpenError::BadMac);
+        // Any byte changed anywhere after the frame header: refused.
+        let mut buf = Vec::new();
+        encode(&sealed(), &mut buf).unwrap();
+        for i in HEADER_LEN..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x20;
+            let Ok(Some((Frame::Request(s), _))) = decode(&bad) else {
+                panic!("byte {i}: still a request frame");
+            };
+            assert!(s.open(Some(&SECRET)).is_err(), "byte {i} altered unnoticed");
+        }
+        // A body swapped under a genuine MAC (what a forger would try).
+        let mut forged = head();
+        forged.spec.script_path = "/tmp/evil.wsgi".into();
+        let f = s.with_body_for_tests(&forged);
+        assert_eq!(f.open(Some(&SECRET)).unwrap_err(), OpenError::BadMac);
+        assert!(!format!("{s:?}").contains("web"), "Debug shows no content");
     }
 
     #[test]
@@ -596,14 +781,7 @@ mod tests {
     #[test]
     fn truncated_frames_need_more_bytes() {
         let mut buf = Vec::new();
-        encode(
-            &Frame::Request(Box::new(RequestHead {
-                spec: spec(),
-                ..Default::default()
-            })),
-            &mut buf,
-        )
-        .unwrap();
+        encode(&sealed(), &mut buf).unwrap();
         encode(&Frame::End, &mut buf).unwrap();
         let first_len = buf.len() - HEADER_LEN;
         for cut in 0..first_len {
@@ -674,9 +852,27 @@ mod tests {
             FrameError::BadVersion(VERSION + 1)
         );
         let mut buf = Vec::new();
-        encode(&Frame::Request(Box::default()), &mut buf).unwrap();
-        buf[HEADER_LEN] = 0;
-        assert_eq!(decode(&buf).unwrap_err(), FrameError::BadVersion(0));
+        encode(
+            &Frame::Request(seal_request(&RequestHead::default(), 1, &SECRET)),
+            &mut buf,
+        )
+        .unwrap();
+        // The version is inside the authenticated part: checked after the MAC.
+        let version_at = HEADER_LEN + 8 + MAC_LEN;
+        buf[version_at] = 0;
+        let Ok(Some((Frame::Request(s), _))) = decode(&buf) else {
+            panic!("still a request frame");
+        };
+        assert_eq!(s.open(Some(&SECRET)).unwrap_err(), OpenError::BadMac);
+        let with_v0 = SealedRequest {
+            generation: 1,
+            mac: mac_for(&SECRET, 1, &s.body).finalize().into_bytes().into(),
+            body: s.body.clone(),
+        };
+        assert_eq!(
+            with_v0.open(Some(&SECRET)).unwrap_err(),
+            OpenError::Malformed(FrameError::BadVersion(0))
+        );
         assert_eq!(
             decode(&[0x7f, 0, 0, 0, 0]).unwrap_err(),
             FrameError::UnknownKind(0x7f)

@@ -52,6 +52,9 @@ pub struct RetiringRecord {
 pub struct ParentState {
     /// Address of the shared exit table mapping (0: none).
     pub exit_table: usize,
+    /// Address of the secrets' mapping (`keys::Store`; 0: none). The
+    /// secrets themselves are never written here.
+    pub key_store: usize,
     pub sockets: Vec<SocketRecord>,
     pub retiring: Vec<RetiringRecord>,
 }
@@ -93,6 +96,9 @@ impl ParentState {
         if self.exit_table != 0 {
             out.push_str(&format!("X\t{:x}\n", self.exit_table));
         }
+        if self.key_store != 0 {
+            out.push_str(&format!("K\t{:x}\n", self.key_store));
+        }
         for s in &self.sockets {
             let owner = s
                 .owner
@@ -130,6 +136,9 @@ impl ParentState {
             match f.as_slice() {
                 ["X", addr] => {
                     st.exit_table = usize::from_str_radix(addr, 16).unwrap_or(0);
+                }
+                ["K", addr] => {
+                    st.key_store = usize::from_str_radix(addr, 16).unwrap_or(0);
                 }
                 [
                     "S",
@@ -196,6 +205,7 @@ mod tests {
     fn sample() -> ParentState {
         ParentState {
             exit_table: 0x7f00_dead_b000,
+            key_store: 0x7f00_beef_0000,
             sockets: vec![
                 SocketRecord {
                     group: "bench".into(),

@@ -34,6 +34,7 @@ use crate::config::daemon::{DaemonGroup, Ident};
 use crate::config::settings::{GlobalSettings, ImportScript};
 use crate::ffi;
 
+use super::keys;
 use super::stash::{ParentState, RetiringRecord, SocketRecord};
 use super::sys::{self, ExitInfo};
 use super::worker;
@@ -54,6 +55,10 @@ pub struct GroupRuntime {
     pub preloads: Vec<(ImportScript, String)>,
     /// The effective socket timeout (socket-timeout, else Apache's Timeout).
     pub socket_timeout: Duration,
+    /// Who may connect to the socket (SO_PEERCRED): root, the Apache User
+    /// (or this process's user when Apache does not run as root) and the
+    /// socket-user.
+    pub peer_uids: Vec<u32>,
 }
 
 static GROUPS: RwLock<Vec<Arc<GroupRuntime>>> = RwLock::new(Vec::new());
@@ -200,6 +205,8 @@ struct Supervisor {
     /// What the next generation inherits; written through to the process
     /// pool at every change ([`Supervisor::persist`]).
     state: Mutex<ParentState>,
+    /// Every group's secrets of the recent generations (never inherited).
+    key_store: Mutex<keys::Store>,
     stopping: AtomicBool,
 }
 
@@ -380,6 +387,14 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
         return Ok(());
     }
     inherited.exit_table = sys::exit_table_attach(inherited.exit_table);
+    let Some(mut key_store) = keys::Store::attach(inherited.key_store) else {
+        return Err(
+            "mod_wsgi: cannot make the memory for daemon process secrets (an anonymous mapping with MADV_WIPEONFORK, Linux 4.14 or later)".into(),
+        );
+    };
+    inherited.key_store = key_store.addr();
+    let names: Vec<&str> = all.iter().map(|(g, ..)| g.name.as_str()).collect();
+    key_store.rotate(&names)?;
     let retiring = std::mem::take(&mut inherited.retiring);
     let sup = pconf.alloc(Supervisor {
         pconf: pconf.as_ptr(),
@@ -387,6 +402,7 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
         slots: Mutex::new(Vec::new()),
         retiring: Mutex::new(Vec::new()),
         state: Mutex::new(inherited),
+        key_store: Mutex::new(key_store),
         stopping: AtomicBool::new(false),
     });
     // SAFETY: allocated in pconf just above; lives until pconf is cleared,
@@ -674,7 +690,16 @@ fn open_sockets(
         } else {
             apache_timeout.max(1_000_000)
         });
+        let mut peer_uids = vec![0, sys::euid()];
+        peer_uids.extend(w.owner.map(|(uid, _)| uid));
+        if sys::is_root() {
+            // SAFETY: httpd's unixd configuration, set while reading User.
+            peer_uids.push(unsafe { ffi::ap_unixd_config.user_id });
+        }
+        peer_uids.sort_unstable();
+        peer_uids.dedup();
         runtimes.push(Arc::new(GroupRuntime {
+            peer_uids,
             preloads: preloads_for(main, &w.group.name),
             listener: record.fd,
             socket_path: record.path.clone(),
@@ -730,6 +755,14 @@ fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
     let s = unsafe { &mut *slot };
     s.proc_ = ffi::apr_proc_t::default();
     let proc_: *mut ffi::apr_proc_t = &mut s.proc_;
+    // The daemon's own secrets, copied out of the store, which it does not
+    // inherit.
+    let secrets = keys::DaemonKeys::new(
+        sup.key_store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .window(&s.group.group.name),
+    );
     // SAFETY: proc_ is writable; apr_proc_fork forks this process.
     let rv = unsafe { ffi::apr_proc_fork(proc_, sup.pconf) };
     if rv == ffi::APR_INCHILD as ffi::apr_status_t {
@@ -738,8 +771,9 @@ fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
             .filter(|g| !Arc::ptr_eq(g, &s.group))
             .map(|g| g.listener)
             .collect();
-        worker::run(s.group.clone(), s.index, delay, &others);
+        worker::run(s.group.clone(), s.index, delay, &others, secrets);
     }
+    drop(secrets);
     if rv != ffi::APR_INPARENT as ffi::apr_status_t {
         log::process(
             Level::Alert,

@@ -653,6 +653,58 @@ pub fn exit_table_attach(existing: usize) -> usize {
     p as usize
 }
 
+/// The peer of a connected UNIX socket: (pid, uid, gid), from the kernel
+/// (SO_PEERCRED: as the peer was when it connected).
+pub fn peer_credentials(fd: RawFd) -> io::Result<(i32, u32, u32)> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rv = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut libc::ucred as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rv != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((cred.pid, cred.uid, cred.gid))
+}
+
+/// A private, zero-filled mapping of `len` bytes that no forked child
+/// inherits (`MADV_WIPEONFORK`: a child sees zeros) and core dumps leave out
+/// (`MADV_DONTDUMP`). For secrets only the parent may hold.
+pub fn private_wiped_mapping(len: usize) -> Option<usize> {
+    // SAFETY: a new anonymous private mapping; madvise only on it.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        if libc::madvise(p, len, libc::MADV_WIPEONFORK) != 0 {
+            // Linux < 4.14: the secrets would be inherited; refuse.
+            libc::munmap(p, len);
+            return None;
+        }
+        libc::madvise(p, len, libc::MADV_DONTDUMP);
+        Some(p as usize)
+    }
+}
+
 /// Forgets the table in this module instance without unmapping it (the
 /// next generation adopts it).
 pub fn exit_table_detach() {

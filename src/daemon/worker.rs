@@ -7,7 +7,7 @@
 //! startup-timeout, SIGUSR1), drains it when Apache restarts gracefully
 //! (SIGWINCH from the parent), or shuts it down (SIGTERM/SIGINT).
 
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use crate::config::settings::GlobalSettings;
 use crate::ffi;
 use crate::python::{self, Outcome, ProcessInfo};
 
+use super::keys;
 use super::protocol::Frame;
 use super::supervisor::{ExitReason, FATAL_SIGNAL_BASE, GroupRuntime};
 use super::sys::{self, ExitInfo};
@@ -45,6 +46,10 @@ struct State {
     app_loaded: AtomicBool,
     first_request: Mutex<Option<Instant>>,
     born: Instant,
+    /// This group's secrets (request authentication).
+    secrets: keys::DaemonKeys,
+    /// Script modules are named by this process's own rule.
+    case_sensitive: bool,
 }
 
 fn pid() -> u32 {
@@ -94,8 +99,17 @@ const HANDLED_SIGNALS: [i32; 7] = [
 ];
 
 /// The daemon process's life; never returns.
-pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd]) -> ! {
+pub(crate) fn run(
+    rt: Arc<GroupRuntime>,
+    index: usize,
+    delay: Duration,
+    others: &[RawFd],
+    secrets: keys::DaemonKeys,
+) -> ! {
     let g = &rt.group;
+    // Other groups' secrets (inherited with the Apache children's table)
+    // are none of this process's business.
+    keys::forget_current();
     let parent = sys::parent_pid();
     // Handlers inherited from the Apache parent make no sense here; the
     // main thread takes these signals synchronously instead.
@@ -207,6 +221,8 @@ pub fn run(rt: Arc<GroupRuntime>, index: usize, delay: Duration, others: &[RawFd
         app_loaded: AtomicBool::new(false),
         first_request: Mutex::new(None),
         born: Instant::now(),
+        secrets,
+        case_sensitive,
     });
     for t in 0..g.threads as usize {
         let st = state.clone();
@@ -439,23 +455,59 @@ fn accept_loop(st: &State, thread: usize) {
     }
 }
 
+/// Whether the peer of `stream` may send requests (SO_PEERCRED); a refused
+/// peer is logged with its uid and pid.
+fn peer_allowed(st: &State, stream: &UnixStream) -> bool {
+    match sys::peer_credentials(stream.as_raw_fd()) {
+        Ok((_, uid, _)) if st.rt.peer_uids.contains(&uid) => true,
+        Ok((peer_pid, uid, _)) => {
+            log::process(
+                Level::Alert,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}' refused a connection from uid {uid} (pid {peer_pid}): only Apache's User and root may connect.",
+                    pid(),
+                    st.rt.group.name
+                ),
+            );
+            false
+        }
+        Err(e) => {
+            log::process(
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}': cannot identify a connection's peer: {e}",
+                    pid(),
+                    st.rt.group.name
+                ),
+            );
+            false
+        }
+    }
+}
+
 fn serve(st: &State, thread: usize, stream: UnixStream) {
     let g = &st.rt.group;
+    if !peer_allowed(st, &stream) {
+        return;
+    }
     let _ = stream.set_read_timeout(Some(st.rt.socket_timeout));
     let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
+    let peer = sys::peer_credentials(stream.as_raw_fd())
+        .map_or_else(|_| "?".to_string(), |(p, u, _)| format!("uid {u}, pid {p}"));
     let mut conn = Conn::new(stream, Level::Info as u8);
     if conn.send(&Frame::Hello { pid: pid() }).is_err() {
         return;
     }
-    let head = match conn.read_frame() {
-        Ok(Frame::Request(h)) => h,
+    let sealed = match conn.read_frame() {
+        Ok(Frame::Request(s)) => s,
         Ok(other) => {
             log::process(
                 Level::Error,
                 &format!(
-                    "mod_wsgi (pid={}): Daemon process '{}': expected a request, got {other:?}",
+                    "mod_wsgi (pid={}): Daemon process '{}': expected a request, got a frame of another kind ({}) from {peer}",
                     pid(),
-                    g.name
+                    g.name,
+                    other.kind_name()
                 ),
             );
             return;
@@ -464,7 +516,23 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
             log::process(
                 Level::Error,
                 &format!(
-                    "mod_wsgi (pid={}): Daemon process '{}': cannot read the request: {e}",
+                    "mod_wsgi (pid={}): Daemon process '{}': cannot read the request from {peer}: {e}",
+                    pid(),
+                    g.name
+                ),
+            );
+            let _ = conn.send(&Frame::Status(500));
+            return;
+        }
+    };
+    // Nothing of the request is looked at before this check.
+    let head = match sealed.open(st.secrets.get(sealed.generation)) {
+        Ok(h) => h,
+        Err(e) => {
+            log::process(
+                Level::Alert,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}' refused a request from {peer}: {e}. Nothing of it was run.",
                     pid(),
                     g.name
                 ),
@@ -487,6 +555,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         return;
     }
     let mut spec = head.spec;
+    spec.module_name = python::script::module_name(&spec.script_path, st.case_sensitive);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
