@@ -176,7 +176,7 @@ impl Store {
                 secret: e.secret,
             })
             .collect();
-        keys.sort_by(|a, b| b.generation.cmp(&a.generation));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.generation));
         keys
     }
 }
