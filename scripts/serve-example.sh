@@ -6,4 +6,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh none
 if ! command -v cargo >/dev/null 2>&1; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 cargo build --release
-exec target/release/wsgi-express examples/hello.wsgi "$@"
+app=examples/hello.wsgi
+if [[ $(id -u) -eq 0 ]]; then
+    # Apache's children run as www-data, which may not be able to read this
+    # clone (under /root, say): serve a copy it can read.
+    copy=/var/cache/mod_wsgi_rs/example
+    install -d -m 755 "$copy"
+    install -m 644 "$app" "$copy/hello.wsgi"
+    app="$copy/hello.wsgi"
+fi
+exec target/release/wsgi-express "$app" "$@"

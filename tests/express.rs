@@ -363,43 +363,121 @@ fn flask_app_from_a_venv() {
 }
 
 /// As root with the app in a directory www-data cannot enter, wsgi-express
-/// warns and lets the children keep their capabilities; with --no-keep-caps
-/// it refuses instead.
+/// refuses and says what to fix: Apache's children never keep root's
+/// capabilities to read it anyway.
 #[test]
-fn unreadable_app_as_root_warns_and_still_serves() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+fn unreadable_app_as_root_is_an_error_that_says_what_to_fix() {
+    assert!(
+        is_root(),
+        "this test must run as root (wsgi-express then runs Apache's children as www-data)"
+    );
     let dir = TestDir::new("express-private");
     dir.write("private/hello.wsgi", &hello_source());
     let private = dir.0.join("private");
     fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
     let app = dir.path("private/hello.wsgi");
+    for extra in [&[][..], &["--setup-only"][..], &["--no-keep-caps"][..]] {
+        let root = dir.path("root");
+        let mut args = extra.to_vec();
+        args.extend(["--server-root", &root, &app]);
+        let out = run_express(&dir.0, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("run as 'www-data', which cannot read")
+                && err.contains(private.to_str().unwrap())
+                && err.contains("To fix"),
+            "{err}"
+        );
+        assert!(!err.contains("SECBIT"), "{err}");
+    }
+}
 
-    let root = dir.path("setup-root");
+/// The server root is made safely: a symbolic link or someone else's
+/// directory at its (predictable) path is refused, never followed; files in
+/// it are replaced, never written through a link.
+#[test]
+fn the_server_root_is_never_followed_through_a_link() {
+    let dir = TestDir::new("express-root");
+    dir.write("app/hello.wsgi", &hello_source());
+    let app = dir.path("app/hello.wsgi");
+    let target = dir.0.join("elsewhere");
+    fs::create_dir(&target).unwrap();
+    let link = dir.0.join("linked-root");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
     let out = run_express(
         &dir.0,
         &[
-            "--no-keep-caps",
             "--setup-only",
             "--server-root",
-            &root,
+            link.to_str().unwrap(),
             &app,
         ],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("cannot read") && err.contains(private.to_str().unwrap()),
+        err.contains("is not a directory (a symbolic link is not followed)"),
         "{err}"
     );
+    assert!(
+        fs::read_dir(&target).unwrap().next().is_none(),
+        "wrote through the link"
+    );
 
-    let e = Express::start(&dir, &dir.0, &[&app]);
-    let r = e.get("/");
-    assert_eq!(r.status, 200, "{}", e.output());
-    assert_eq!(r.text(), "Hello World!\n");
-    let out = e.output();
-    assert!(out.contains("SECBIT_NO_SETUID_FIXUP"), "{out}");
-    assert!(out.contains("www-data"), "{out}");
+    if is_root() {
+        let foreign = dir.0.join("foreign-root");
+        fs::create_dir(&foreign).unwrap();
+        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+        let out = run_express(
+            &dir.0,
+            &[
+                "--setup-only",
+                "--server-root",
+                foreign.to_str().unwrap(),
+                &app,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
+    }
+
+    // A link planted where httpd.conf goes is replaced, not followed.
+    let root = dir.0.join("root");
+    let out = run_express(
+        &dir.0,
+        &[
+            "--setup-only",
+            "--server-root",
+            root.to_str().unwrap(),
+            &app,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let victim = dir.0.join("victim");
+    fs::write(&victim, "keep me").unwrap();
+    fs::remove_file(root.join("httpd.conf")).unwrap();
+    std::os::unix::fs::symlink(&victim, root.join("httpd.conf")).unwrap();
+    let out = run_express(
+        &dir.0,
+        &[
+            "--setup-only",
+            "--server-root",
+            root.to_str().unwrap(),
+            &app,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+    let conf = fs::symlink_metadata(root.join("httpd.conf")).unwrap();
+    assert!(conf.file_type().is_file());
 }

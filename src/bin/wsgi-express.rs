@@ -14,15 +14,15 @@
 //! the rest (finding Apache and the module, the server root, the permission
 //! check, exec) is a thin layer around them.
 
-use std::ffi::CString;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+use mod_wsgi_rs::daemon::sys;
 
 const DEFAULT_PORT: u16 = 8000;
 const DEFAULT_HOST: &str = "127.0.0.1";
@@ -31,8 +31,6 @@ const DEFAULT_USER: &str = "www-data";
 const DEBIAN_MODULES: &str = "/usr/lib/apache2/modules";
 /// The Python the module was built against ("3.11"), from build.rs.
 const PYTHON_VERSION: &str = env!("WSGI_PYTHON_VERSION");
-/// prctl(PR_SET_SECUREBITS) flag: keep capabilities across setuid().
-const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
 
 const LOG_LEVELS: &[&str] = &[
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2",
@@ -70,8 +68,6 @@ Options:
   --user NAME            user the Apache children run as when started as root
                          (default www-data)
   --group NAME           their group (default: the user's primary group)
-  --no-keep-caps         when root and --user cannot read the application, fail
-                         instead of letting the children keep root's capabilities
   --module PATH          the mod_wsgi-rs module (default: libmod_wsgi_rs.so next to
                          this program, else $(apxs -q LIBEXECDIR)/mod_wsgi_rs.so)
   --apache-binary PATH   httpd to run (default apache2 from PATH, else /usr/sbin/apache2)
@@ -128,7 +124,6 @@ struct Options {
     reloading: bool,
     user: Option<String>,
     group: Option<String>,
-    keep_caps: bool,
     module: Option<PathBuf>,
     apache_binary: Option<PathBuf>,
     setup_only: bool,
@@ -154,7 +149,6 @@ impl Options {
             reloading: true,
             user: None,
             group: None,
-            keep_caps: true,
             module: None,
             apache_binary: None,
             setup_only: false,
@@ -248,8 +242,9 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
                 continue;
             }
             "--no-keep-caps" => {
+                // Earlier versions could keep root's capabilities in the
+                // children; they never do now, so this is always the case.
                 flag(&inline)?;
-                o.keep_caps = false;
                 continue;
             }
             _ => {}
@@ -657,13 +652,11 @@ fn absolute(p: &Path) -> Result<PathBuf, String> {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    sys::is_root()
 }
 
 fn uid() -> u32 {
-    // SAFETY: getuid has no preconditions.
-    unsafe { libc::getuid() }
+    sys::uid()
 }
 
 fn apxs_libexecdir() -> Option<PathBuf> {
@@ -763,42 +756,68 @@ fn find_apache(given: Option<&Path>) -> Result<PathBuf, String> {
 }
 
 /// Creates (or re-uses) the server root: a real directory we own, mode 755.
+/// Makes (or reuses) the server root. The default path is predictable
+/// (`/tmp/wsgi-express-PORT-UID`), so it must be a real directory of ours
+/// that nobody else can write, checked with `lstat` after it is made; it is
+/// never followed through a symbolic link.
 fn prepare_server_root(root: &Path) -> Result<PathBuf, String> {
-    match fs::symlink_metadata(root) {
-        Ok(m) => {
-            if !m.is_dir() {
-                return Err(format!(
-                    "the server root {} exists and is not a directory",
-                    root.display()
-                ));
-            }
-            if m.uid() != uid() {
-                return Err(format!(
-                    "the server root {} belongs to another user (uid {}); pass --server-root",
-                    root.display(),
-                    m.uid()
-                ));
-            }
-        }
-        Err(_) => fs::create_dir_all(root)
-            .map_err(|e| format!("cannot create the server root {}: {e}", root.display()))?,
-    }
+    own_directory(root, "the server root")?;
     let root = absolute(root)?;
-    let perm = |p: &Path, mode| {
-        fs::set_permissions(p, fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("{}: {e}", p.display()))
-    };
-    perm(&root, 0o755)?;
-    let htdocs = root.join("htdocs");
-    fs::create_dir_all(&htdocs).map_err(|e| format!("{}: {e}", htdocs.display()))?;
-    perm(&htdocs, 0o755)?;
+    own_directory(&root.join("htdocs"), "the server root's htdocs")?;
     Ok(root)
 }
 
+/// `dir` exists afterwards as a directory (not a symlink) owned by this user,
+/// mode 0755: Apache's children only need to enter it.
+fn own_directory(dir: &Path, what: &str) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {what} {}: {e}", dir.display())),
+    }
+    let m = fs::symlink_metadata(dir).map_err(|e| format!("{what} {}: {e}", dir.display()))?;
+    if !m.file_type().is_dir() {
+        return Err(format!(
+            "{what} {} exists and is not a directory (a symbolic link is not followed); \
+             remove it or pass --server-root",
+            dir.display()
+        ));
+    }
+    if m.uid() != uid() {
+        return Err(format!(
+            "{what} {} belongs to another user (uid {}); remove it or pass --server-root",
+            dir.display(),
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        // Ours: tighten it rather than trust what others may have put in.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes a file of the server root afresh: any old file (or link) is
+/// removed first, and the new one is created exclusively, never through a
+/// symbolic link.
 fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    use std::os::unix::fs::OpenOptionsExt;
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot replace {}: {e}", path.display())),
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The user/group Apache's children run as, with their ids.
@@ -811,122 +830,42 @@ struct RunAs {
 }
 
 fn lookup_user(user: &str, group: Option<&str>) -> Result<RunAs, String> {
-    let cuser = CString::new(user).map_err(|_| "bad --user".to_string())?;
-    // SAFETY: getpwnam with a valid C string; we are single-threaded and copy
-    // what we need before the next call.
-    let pw = unsafe { libc::getpwnam(cuser.as_ptr()) };
-    if pw.is_null() {
-        return Err(format!("no such user '{user}' (--user)"));
-    }
-    // SAFETY: pw is a valid passwd record.
-    let (uid, primary) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    let pw = sys::user_by_name(user).ok_or_else(|| format!("no such user '{user}' (--user)"))?;
     let (gid, group) = match group {
-        Some(g) => {
-            let cg = CString::new(g).map_err(|_| "bad --group".to_string())?;
-            // SAFETY: as above.
-            let gr = unsafe { libc::getgrnam(cg.as_ptr()) };
-            if gr.is_null() {
-                return Err(format!("no such group '{g}' (--group)"));
-            }
-            // SAFETY: gr is a valid group record.
-            (unsafe { (*gr).gr_gid }, g.to_string())
-        }
-        None => {
-            // SAFETY: as above.
-            let gr = unsafe { libc::getgrgid(primary) };
-            if gr.is_null() {
-                return Err(format!(
-                    "the primary group {primary} of '{user}' has no name"
-                ));
-            }
-            // SAFETY: gr is a valid group record with a C string name.
-            let name = unsafe { std::ffi::CStr::from_ptr((*gr).gr_name) }
-                .to_string_lossy()
-                .into_owned();
-            (primary, name)
-        }
+        Some(g) => (
+            sys::group_by_name(g).ok_or_else(|| format!("no such group '{g}' (--group)"))?,
+            g.to_string(),
+        ),
+        None => (
+            pw.gid,
+            sys::group_name(pw.gid)
+                .ok_or_else(|| format!("the primary group {} of '{user}' has no name", pw.gid))?,
+        ),
     };
     // Apache calls initgroups(user, gid): the same supplementary groups.
-    let mut n: libc::c_int = 64;
-    let mut groups = vec![0 as libc::gid_t; n as usize];
-    loop {
-        let mut count = n;
-        // SAFETY: groups has room for n entries; count is in/out.
-        let r = unsafe { libc::getgrouplist(cuser.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-        if r >= 0 {
-            groups.truncate(count as usize);
-            break;
-        }
-        n = count.max(n * 2);
-        groups.resize(n as usize, 0);
-    }
+    let groups =
+        sys::group_list(user, gid).ok_or_else(|| format!("cannot list the groups of '{user}'"))?;
     Ok(RunAs {
         user: user.into(),
         group,
-        uid,
+        uid: pw.uid,
         gid,
         groups,
     })
 }
 
 /// Which of `paths` (with the access mode each needs) `who` cannot use.
-/// Forks, drops to the user in the child and asks access(2) there.
 fn unusable_as(who: &RunAs, paths: &[(PathBuf, libc::c_int)]) -> Vec<PathBuf> {
-    let cpaths: Vec<(CString, libc::c_int)> = paths
-        .iter()
-        .filter_map(|(p, mode)| Some((CString::new(p.as_os_str().as_bytes()).ok()?, *mode)))
-        .collect();
-    let mut fds = [0; 2];
-    // SAFETY: pipe writes two fds into the array.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        return Vec::new();
+    let asked: Vec<(&Path, libc::c_int)> = paths.iter().map(|(p, m)| (p.as_path(), *m)).collect();
+    match sys::accessible_as(who.uid, who.gid, &who.groups, &asked) {
+        Some(ok) => paths
+            .iter()
+            .zip(ok)
+            .filter(|(_, ok)| !ok)
+            .map(|((p, _), _)| p.clone())
+            .collect(),
+        None => Vec::new(),
     }
-    // SAFETY: this program is single-threaded; the child only makes
-    // async-signal-safe calls and _exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: plain system calls on memory prepared before the fork.
-        unsafe {
-            libc::close(fds[0]);
-            let dropped = libc::setgroups(who.groups.len(), who.groups.as_ptr()) == 0
-                && libc::setgid(who.gid) == 0
-                && libc::setuid(who.uid) == 0;
-            for (p, mode) in &cpaths {
-                let ok = dropped && libc::access(p.as_ptr(), *mode) == 0;
-                let b = [ok as u8];
-                libc::write(fds[1], b.as_ptr().cast(), 1);
-            }
-            libc::_exit(0);
-        }
-    }
-    // SAFETY: closing our copy of the write end.
-    unsafe { libc::close(fds[1]) };
-    let mut answers = Vec::new();
-    let mut buf = [0u8; 256];
-    loop {
-        // SAFETY: reading into a local buffer.
-        let n = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        answers.extend_from_slice(&buf[..n as usize]);
-    }
-    // SAFETY: closing the read end and reaping the child.
-    unsafe {
-        libc::close(fds[0]);
-        if pid > 0 {
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
-    }
-    if pid < 0 {
-        return Vec::new();
-    }
-    paths
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| answers.get(*i) != Some(&1))
-        .map(|(_, (p, _))| p.clone())
-        .collect()
 }
 
 /// Every directory from `/` down to `dir` (each needs search permission).
@@ -1034,7 +973,6 @@ fn run() -> Result<ExitCode, String> {
         need.push((h.join("lib"), libc::R_OK | libc::X_OK));
     }
 
-    let mut keep_caps = false;
     let run_as = if is_root() {
         let who = lookup_user(
             o.user.as_deref().unwrap_or(DEFAULT_USER),
@@ -1056,19 +994,11 @@ fn run() -> Result<ExitCode, String> {
                  or pass --user with a user that can read it",
                 who.user
             );
-            if !o.keep_caps {
-                return Err(format!(
-                    "the Apache children run as '{}', which cannot read: {list}. To fix: {fix}.",
-                    who.user
-                ));
-            }
-            keep_caps = true;
-            warn(&format!(
-                "the Apache children run as '{}', which cannot read: {list}. They are started \
-                 with SECBIT_NO_SETUID_FIXUP so they keep root's capabilities (including reading \
-                 any file) after switching to '{}'; this is less safe. To avoid it: {fix} \
-                 (--no-keep-caps makes this an error instead).",
-                who.user, who.user
+            // Never keep root's capabilities in processes that serve
+            // requests: the fix is the file permissions.
+            return Err(format!(
+                "the Apache children run as '{}', which cannot read: {list}. To fix: {fix}.",
+                who.user
             ));
         }
         Some((who.user, who.group))
@@ -1119,24 +1049,8 @@ fn run() -> Result<ExitCode, String> {
     let shown = format!("{} -f {} -DFOREGROUND", apache.display(), conf.display());
     if o.setup_only {
         println!("wsgi-express: configuration written to {}", conf.display());
-        if keep_caps {
-            warn(
-                "started by hand, the children will not keep root's capabilities; fix the \
-                 permissions above or start it as the user the children run as",
-            );
-        }
         println!("{shown}");
         return Ok(ExitCode::SUCCESS);
-    }
-    if keep_caps {
-        // SAFETY: prctl with integer arguments; inherited across execve.
-        if unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) } != 0 {
-            warn(&format!(
-                "prctl(PR_SET_SECUREBITS) failed ({}); the children will not be able to read the \
-                 files above",
-                std::io::Error::last_os_error()
-            ));
-        }
     }
     let sizing = match o.mpm {
         Mpm::Prefork => format!("{} process(es)", o.processes),
@@ -1187,7 +1101,7 @@ mod tests {
         assert_eq!((o.processes, o.threads), (1, 5));
         assert_eq!(o.mpm, Mpm::Event);
         assert_eq!(o.application_group, "%{GLOBAL}");
-        assert!(o.reloading && !o.access_log && !o.setup_only && o.keep_caps);
+        assert!(o.reloading && !o.access_log && !o.setup_only);
     }
 
     #[test]
@@ -1243,7 +1157,7 @@ mod tests {
         );
         assert_eq!(o.application_group, "%{RESOURCE}");
         assert_eq!(o.log_level, "debug");
-        assert!(o.access_log && !o.reloading && o.setup_only && !o.keep_caps);
+        assert!(o.access_log && !o.reloading && o.setup_only);
         assert_eq!(o.user.as_deref(), Some("nobody"));
         assert_eq!(o.group.as_deref(), Some("nogroup"));
         assert_eq!(o.module, Some(PathBuf::from("/m.so")));

@@ -181,6 +181,11 @@ pub fn connect_stream(path: &str) -> io::Result<std::os::unix::net::UnixStream> 
     Ok(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
 }
 
+pub fn uid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::getuid() }
+}
+
 pub fn euid() -> u32 {
     // SAFETY: no preconditions.
     unsafe { libc::geteuid() }
@@ -315,46 +320,171 @@ pub struct User {
     pub home: String,
 }
 
-fn passwd(p: *const libc::passwd) -> Option<User> {
-    if p.is_null() {
-        return None;
+/// A lookup with one of the reentrant `get*_r` calls, growing the buffer
+/// while it says ERANGE (safe on any thread: the Apache child's request
+/// threads look users up too).
+fn lookup_r<T: Copy>(
+    mut call: impl FnMut(*mut T, *mut libc::c_char, usize, *mut *mut T) -> libc::c_int,
+) -> Option<(T, Vec<libc::c_char>)> {
+    let mut buf: Vec<libc::c_char> = vec![0; 1024];
+    loop {
+        let mut record = std::mem::MaybeUninit::<T>::zeroed();
+        let mut found: *mut T = std::ptr::null_mut();
+        let rv = call(record.as_mut_ptr(), buf.as_mut_ptr(), buf.len(), &mut found);
+        if rv == libc::ERANGE && buf.len() < (1 << 20) {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rv != 0 || found.is_null() {
+            return None;
+        }
+        // SAFETY: the call succeeded and filled `record`, whose pointers
+        // point into `buf`, returned alongside it.
+        return Some((unsafe { record.assume_init() }, buf));
     }
-    // SAFETY: getpwnam/getpwuid returned a valid record (single-threaded use).
-    unsafe {
-        let p = &*p;
-        let s = |c: *const libc::c_char| {
-            if c.is_null() {
-                String::new()
-            } else {
-                std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned()
-            }
-        };
-        Some(User {
-            uid: p.pw_uid,
-            gid: p.pw_gid,
-            name: s(p.pw_name),
-            home: s(p.pw_dir),
-        })
+}
+
+fn user_from(p: &libc::passwd) -> User {
+    // SAFETY: the record's strings are NUL-terminated and live in the buffer
+    // kept by the caller for the duration of this call.
+    let s = |c: *const libc::c_char| unsafe {
+        if c.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned()
+        }
+    };
+    User {
+        uid: p.pw_uid,
+        gid: p.pw_gid,
+        name: s(p.pw_name),
+        home: s(p.pw_dir),
     }
 }
 
 pub fn user_by_name(name: &str) -> Option<User> {
     let c = cstr(name).ok()?;
-    // SAFETY: c is a valid C string; called before any thread starts.
-    passwd(unsafe { libc::getpwnam(c.as_ptr()) })
+    // SAFETY: getpwnam_r writes only into the record and buffer it is given.
+    let (p, _buf) =
+        lookup_r(|rec, buf, len, out| unsafe { libc::getpwnam_r(c.as_ptr(), rec, buf, len, out) })?;
+    Some(user_from(&p))
 }
 
 pub fn user_by_uid(uid: u32) -> Option<User> {
-    // SAFETY: plain lookup; called before any thread starts.
-    passwd(unsafe { libc::getpwuid(uid) })
+    // SAFETY: getpwuid_r writes only into the record and buffer it is given.
+    let (p, _buf) =
+        lookup_r(|rec, buf, len, out| unsafe { libc::getpwuid_r(uid, rec, buf, len, out) })?;
+    Some(user_from(&p))
 }
 
 pub fn group_by_name(name: &str) -> Option<u32> {
     let c = cstr(name).ok()?;
-    // SAFETY: c is a valid C string; the record is read at once.
-    let g = unsafe { libc::getgrnam(c.as_ptr()) };
-    // SAFETY: non-null means a valid record.
-    (!g.is_null()).then(|| unsafe { (*g).gr_gid })
+    // SAFETY: getgrnam_r writes only into the record and buffer it is given.
+    let (g, _buf) = lookup_r(|rec: *mut libc::group, buf, len, out| unsafe {
+        libc::getgrnam_r(c.as_ptr(), rec, buf, len, out)
+    })?;
+    Some(g.gr_gid)
+}
+
+/// The name of group `gid`.
+pub fn group_name(gid: u32) -> Option<String> {
+    // SAFETY: getgrgid_r writes only into the record and buffer it is given.
+    let (g, _buf) = lookup_r(|rec: *mut libc::group, buf, len, out| unsafe {
+        libc::getgrgid_r(gid, rec, buf, len, out)
+    })?;
+    if g.gr_name.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated name inside `_buf`, alive here.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(g.gr_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// The supplementary groups `initgroups(user, gid)` would give (as Apache
+/// does when it switches to its User).
+pub fn group_list(user: &str, gid: u32) -> Option<Vec<u32>> {
+    let c = cstr(user).ok()?;
+    let mut n: libc::c_int = 64;
+    let mut groups = vec![0 as libc::gid_t; n as usize];
+    loop {
+        let mut count = n;
+        // SAFETY: `groups` has room for `n` entries; `count` is in/out.
+        let r = unsafe { libc::getgrouplist(c.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if r >= 0 {
+            groups.truncate(count as usize);
+            return Some(groups);
+        }
+        if n >= 1 << 16 {
+            return None;
+        }
+        n = count.max(n * 2);
+        groups.resize(n as usize, 0);
+    }
+}
+
+/// For each `(path, access mode)`, whether a process running as `uid`/`gid`
+/// with `groups` could use it: asked with access(2) in a forked child that
+/// switched to those credentials. `None` if that cannot be found out.
+/// Only for single-threaded programs (wsgi-express).
+pub fn accessible_as(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    paths: &[(&std::path::Path, libc::c_int)],
+) -> Option<Vec<bool>> {
+    use std::os::unix::ffi::OsStrExt;
+    let cpaths: Vec<(std::ffi::CString, libc::c_int)> = paths
+        .iter()
+        .map(|(p, mode)| {
+            Some((
+                std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?,
+                *mode,
+            ))
+        })
+        .collect::<Option<_>>()?;
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors (blocking: the parent waits
+    // for every answer).
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).ok()?;
+    let (r, w) = (fds[0], fds[1]);
+    // SAFETY: the caller is single-threaded; the child only makes
+    // async-signal-safe calls on memory prepared before the fork, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above.
+        unsafe {
+            libc::close(r);
+            let dropped = libc::setgroups(groups.len(), groups.as_ptr()) == 0
+                && libc::setgid(gid) == 0
+                && libc::setuid(uid) == 0;
+            for (p, mode) in &cpaths {
+                let ok = [(dropped && libc::access(p.as_ptr(), *mode) == 0) as u8];
+                libc::write(w, ok.as_ptr().cast(), 1);
+            }
+            libc::_exit(0);
+        }
+    }
+    close(w);
+    let mut answers = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        answers.extend_from_slice(&buf[..n as usize]);
+    }
+    close(r);
+    if pid < 0 {
+        return None;
+    }
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    (answers.len() == paths.len()).then(|| answers.iter().map(|&b| b == 1).collect())
 }
 
 /// Drops root: primary group, supplementary groups (or initgroups), then uid.
