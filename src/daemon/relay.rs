@@ -295,8 +295,9 @@ impl<'a> Relay<'a> {
                 || "Timeout".to_string(),
                 |d| format!("response-socket-timeout ({}s)", d.as_secs()),
             );
+            // An error, as in mod_wsgi: a worker thread was held that long.
             (
-                Level::Info,
+                Level::Error,
                 format!(
                     "the client accepted no data for {:.1}s ({limit})",
                     started.elapsed().as_secs_f64()
