@@ -4,6 +4,7 @@
 use std::ffi::c_char;
 use std::os::fd::RawFd;
 use std::ptr;
+use std::time::Duration;
 
 use crate::ffi;
 use crate::python::response::ResponseHead;
@@ -21,6 +22,8 @@ pub struct EmbeddedTransport {
     ended: bool,
     /// `abort` already ended the response.
     aborted: bool,
+    /// What the last `write` returned (tells a client timeout apart).
+    write_status: ffi::apr_status_t,
 }
 
 // SAFETY: the adapter keeps the transport in a thread-local and uses it only
@@ -46,6 +49,38 @@ impl EmbeddedTransport {
             sendfile,
             ended: false,
             aborted: false,
+            write_status: ffi::APR_SUCCESS as ffi::apr_status_t,
+        }
+    }
+
+    /// Whether the last failed `write` failed because the client did not
+    /// accept data within the connection's send timeout.
+    pub(crate) fn write_timed_out(&self) -> bool {
+        self.write_status == ffi::APR_TIMEUP as ffi::apr_status_t
+            || self.write_status == libc::ETIMEDOUT
+    }
+
+    /// Sets the timeout of blocking writes to the client to `timeout` until
+    /// the returned guard is dropped (mod_wsgi's response-socket-timeout);
+    /// `None` when it already is that.
+    pub(crate) fn client_send_timeout(&self, timeout: Duration) -> Option<SendTimeout> {
+        let micros = ffi::apr_interval_time_t::try_from(timeout.as_micros()).ok()?;
+        // SAFETY: r and its connection are live; the core output filter reads
+        // this socket's timeout for each blocking write.
+        unsafe {
+            let sock = ffi::ap_get_conn_socket((*self.r).connection);
+            if sock.is_null() {
+                return None;
+            }
+            let mut previous: ffi::apr_interval_time_t = 0;
+            if ffi::apr_socket_timeout_get(sock, &mut previous)
+                != ffi::APR_SUCCESS as ffi::apr_status_t
+                || previous == micros
+            {
+                return None;
+            }
+            ffi::apr_socket_timeout_set(sock, micros);
+            Some(SendTimeout { sock, previous })
         }
     }
 
@@ -68,6 +103,21 @@ impl EmbeddedTransport {
         } else {
             Err(OutputError(apr_error(rv)))
         }
+    }
+}
+
+/// Restores the client socket's previous timeout when dropped.
+pub(crate) struct SendTimeout {
+    sock: *mut ffi::apr_socket_t,
+    previous: ffi::apr_interval_time_t,
+}
+
+impl Drop for SendTimeout {
+    fn drop(&mut self) {
+        // SAFETY: made by `client_send_timeout` for the connection of a
+        // request that is still being handled (the guard lives on the
+        // handler's stack); the socket lives as long as the connection.
+        unsafe { ffi::apr_socket_timeout_set(self.sock, self.previous) };
     }
 }
 
@@ -172,7 +222,7 @@ impl Transport for EmbeddedTransport {
         self.ended |= how == Write::Last;
         // SAFETY: r and the brigade are live; the transient bucket is copied by
         // any filter that keeps it past this call.
-        let rv = unsafe {
+        self.write_status = unsafe {
             ffi::wsgi_shim_send(
                 self.r,
                 self.out,
@@ -181,7 +231,7 @@ impl Transport for EmbeddedTransport {
                 flags,
             )
         };
-        self.status_of(rv)
+        self.status_of(self.write_status)
     }
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), OutputError> {

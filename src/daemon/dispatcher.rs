@@ -1,11 +1,15 @@
 //! The Apache child's side of daemon mode: connects to the group's socket
 //! (retrying until connect-timeout), sends the request, and relays the body
 //! and the response at the same time (full duplex: a large upload and a
-//! large response cannot block each other). A daemon that dies mid-request
-//! is reported with its pid and exit status or signal.
+//! large response cannot block each other). What the daemon sends back is
+//! decoded by `reader` and checked and passed into httpd by `relay`; this
+//! loop also flushes the client once the daemon has been quiet for
+//! response-flush-delay. A daemon that dies mid-request is reported with its
+//! pid and exit status or signal.
 
 use std::ffi::c_int;
 use std::io::{ErrorKind, Read, Write as _};
+use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -14,28 +18,15 @@ use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
 use crate::apache::transport::EmbeddedTransport;
 use crate::python::RequestSpec;
-use crate::python::transport::{Transport, Write};
+use crate::python::transport::Transport;
 
 use super::keys;
 use super::protocol::{self, Frame, RequestHead};
+use super::reader::ResponseReader;
+use super::relay::{LEVELS, Relay, Step};
 use super::supervisor::{self, GroupRuntime};
 use super::sys;
-
-const LEVELS: [Level; 9] = [
-    Level::Emerg,
-    Level::Alert,
-    Level::Crit,
-    Level::Error,
-    Level::Warn,
-    Level::Notice,
-    Level::Info,
-    Level::Debug,
-    Level::Trace1,
-];
-
-fn level_from(n: u8) -> Level {
-    LEVELS.get(n as usize).copied().unwrap_or(Level::Trace1)
-}
+use super::validate::Violation;
 
 /// The most verbose level enabled for this request.
 fn log_level(r: &Request) -> u8 {
@@ -137,100 +128,14 @@ fn exit_reason(pid: Option<u32>) -> String {
     }
 }
 
-struct Relay<'a> {
-    r: &'a Request,
-    t: &'a mut EmbeddedTransport,
-    rt: &'a GroupRuntime,
-    script: &'a str,
-    pid: Option<u32>,
-    /// Body bytes went to the client: failures can no longer be a status.
-    body_written: bool,
-    error_override: bool,
-}
-
-enum Step {
-    Continue,
-    Done(c_int),
-}
-
-impl Relay<'_> {
-    fn frame(&mut self, f: Frame) -> Step {
-        const OK: c_int = crate::ffi::OK as c_int;
-        match f {
-            Frame::Hello { pid } => self.pid = Some(pid),
-            Frame::Log { level, message } => log::request(self.r, level_from(level), &message),
-            // Closing the connection tells the daemon to drop the body.
-            Frame::Head(h) if self.error_override && h.status >= 400 => {
-                return Step::Done(c_int::from(h.status));
-            }
-            Frame::Head(h) => self.t.set_head(&h),
-            Frame::Body { data, flush } => return self.body(&data, flush),
-            Frame::End => {
-                self.body_written = true;
-                if self.t.write(&[], Write::Last).is_ok() {
-                    self.t.finish();
-                }
-                return Step::Done(OK);
-            }
-            Frame::Status(code) => return Step::Done(code as c_int),
-            Frame::Abort => {
-                self.t.abort();
-                return Step::Done(OK);
-            }
-            other => {
-                return self.failed(&format!("sent an unexpected frame {other:?}"), 502);
-            }
-        }
-        Step::Continue
-    }
-
-    /// Passes response body bytes on to the client.
-    fn body(&mut self, data: &[u8], flush: bool) -> Step {
-        if data.is_empty() && !flush {
-            return Step::Continue;
-        }
-        self.body_written = true;
-        let how = if flush { Write::Flush } else { Write::Buffer };
-        if self.t.write(data, how).is_err() {
-            // The client went away; closing the socket tells the daemon.
-            return Step::Done(crate::ffi::OK as c_int);
-        }
-        Step::Continue
-    }
-
-    /// The daemon failed before completing the response.
-    fn failed(&mut self, what: &str, status: c_int) -> Step {
-        let pid = self
-            .pid
-            .map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"));
-        log::request(
-            self.r,
-            Level::Error,
-            &format!(
-                "mod_wsgi (pid={}): Daemon process '{}' ({pid}) {what}; the response to this request is {}: {}",
-                std::process::id(),
-                self.rt.group.name,
-                if self.body_written {
-                    "truncated"
-                } else {
-                    "a status"
-                },
-                self.script
-            ),
-        );
-        if self.body_written {
-            self.t.abort();
-            Step::Done(crate::ffi::OK as c_int)
-        } else {
-            Step::Done(status)
-        }
-    }
-}
-
 /// Body bytes gathered into one frame before it is sent: httpd's input
 /// filters return at most ~8 KB per read, and a frame per read costs a poll and
 /// a write on this side and two reads on the daemon's.
 const GATHER: usize = 32 << 10;
+
+/// What one read from the daemon takes at most: a body frame's payload is
+/// handed to httpd straight from here, whatever its size.
+const READ_BUFFER: usize = 64 << 10;
 
 /// Reads client body into `chunk` until it holds `GATHER` bytes or the body
 /// ends; returns the bytes read and, at the end, the frame that ends the body.
@@ -254,18 +159,6 @@ fn read_body_chunk(t: &mut EmbeddedTransport, chunk: &mut [u8]) -> (usize, Optio
     (filled, None)
 }
 
-/// A complete Body frame at the start of `buf`: (flush, payload range).
-fn body_frame(buf: &[u8]) -> Option<(bool, std::ops::Range<usize>)> {
-    let (k, len) = protocol::parse_header(buf.first_chunk()?).ok()?;
-    let flush = match k {
-        protocol::kind::BODY => false,
-        protocol::kind::BODY_FLUSH => true,
-        _ => return None,
-    };
-    let end = protocol::HEADER_LEN + len;
-    (buf.len() >= end).then_some((flush, protocol::HEADER_LEN..end))
-}
-
 /// How many times a request is sent again after a connection closed before
 /// the daemon said hello.
 const MAX_RESENDS: u32 = 3;
@@ -281,6 +174,7 @@ pub fn dispatch(
     error_override: bool,
 ) -> c_int {
     let script = spec.script_path.clone();
+    let head_request = spec.is_head;
     let Some(key) = keys::current(&rt.group.name) else {
         log::request(
             r,
@@ -319,15 +213,25 @@ pub fn dispatch(
     // Kept to send again if the connection is closed before the daemon
     // said hello (see below).
     let request_frame = out.clone();
-    let mut relay = Relay {
+    let g = &rt.group;
+    // response-socket-timeout, else socket-timeout, else the connection
+    // keeps its own (Apache's Timeout), as mod_wsgi.
+    let client_timeout = [g.response_socket_timeout, g.socket_timeout]
+        .into_iter()
+        .find(|&s| s > 0)
+        .map(Duration::from_secs);
+    let _send_timeout = client_timeout.and_then(|d| t.client_send_timeout(d));
+    let flush_delay = Duration::from_millis(g.response_flush_delay);
+    let mut relay = Relay::new(
         r,
         t,
         rt,
-        script: &script,
-        pid: None,
-        body_written: false,
+        &script,
         error_override,
-    };
+        head_request,
+        client_timeout,
+    );
+    let mut reader = ResponseReader::default();
     let mut fd = stream.as_raw_fd();
     // Whether any of the client's body was read: after that, the request
     // cannot be sent again.
@@ -337,20 +241,21 @@ pub fn dispatch(
     // A daemon says hello when it accepts: none within connect-timeout means
     // no process of the group is taking connections (failed to start, or
     // every thread busy).
-    let hello_deadline = Instant::now() + Duration::from_secs(rt.group.connect_timeout);
+    let hello_deadline = Instant::now() + Duration::from_secs(g.connect_timeout);
     let mut sent = 0usize;
     let mut body_done = false;
-    let mut inbuf: Vec<u8> = Vec::with_capacity(64 << 10);
-    let mut readbuf = vec![0u8; 64 << 10];
+    let mut readbuf = vec![0u8; READ_BUFFER];
     let mut chunk = vec![0u8; GATHER];
     let timeout = rt.socket_timeout;
     let mut last_progress = Instant::now();
+    // When the daemon last sent anything (response-flush-delay).
+    let mut last_data = Instant::now();
     loop {
         // Refill from the client body when everything so far has gone out.
         if sent == out.len() && !body_done {
             out.clear();
             sent = 0;
-            let (n, end) = read_body_chunk(relay.t, &mut chunk);
+            let (n, end) = read_body_chunk(relay.transport(), &mut chunk);
             body_consumed |= n > 0 || matches!(end, Some(Frame::InputError { .. }));
             body_ended |= matches!(end, Some(Frame::EndOfBody));
             if n > 0 {
@@ -367,7 +272,7 @@ pub fn dispatch(
         let want_write = sent < out.len();
         let events = libc::POLLIN | if want_write { libc::POLLOUT } else { 0 };
         let mut wait = timeout.saturating_sub(last_progress.elapsed());
-        if relay.pid.is_none() && rt.group.connect_timeout > 0 {
+        if relay.pid.is_none() && g.connect_timeout > 0 {
             let left = hello_deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 log::request(
@@ -376,39 +281,23 @@ pub fn dispatch(
                     &format!(
                         "mod_wsgi (pid={}): No process of WSGI daemon process group '{}' accepted the connection on '{}' within connect-timeout ({}s): they failed to start (see the log lines about this group) or all {} thread(s) are busy: {script}",
                         std::process::id(),
-                        rt.group.name,
+                        g.name,
                         rt.socket_path,
-                        rt.group.connect_timeout,
-                        u64::from(rt.group.threads) * u64::from(rt.group.processes),
+                        g.connect_timeout,
+                        u64::from(g.threads) * u64::from(g.processes),
                     ),
                 );
                 return crate::ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
             }
             wait = wait.min(left);
         }
+        if relay.flush_owed() {
+            wait = wait.min(flush_delay.saturating_sub(last_data.elapsed()));
+        }
         let ready = match sys::poll(&[(fd, events)], Some(wait)) {
             Ok(r) => r[0],
-            Err(e) => {
-                if let Step::Done(c) = relay.failed(&format!("connection failed: {e}"), 502) {
-                    return c;
-                }
-                0
-            }
+            Err(e) => return done(relay.failed(&format!("connection failed: {e}"), 502)),
         };
-        if ready == 0 {
-            if last_progress.elapsed() >= timeout {
-                let what = format!(
-                    "did not respond within socket-timeout ({}s) (Timeout when reading response headers from daemon process)",
-                    timeout.as_secs()
-                );
-                if let Step::Done(c) =
-                    relay.failed(&what, crate::ffi::HTTP_GATEWAY_TIME_OUT as c_int)
-                {
-                    return c;
-                }
-            }
-            continue;
-        }
         if ready & libc::POLLOUT != 0 && want_write {
             match stream.write(&out[sent..]) {
                 Ok(n) => {
@@ -426,87 +315,86 @@ pub fn dispatch(
                 }
             }
         }
-        if ready & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-            let n = match stream.read(&mut readbuf) {
-                Ok(n) => n,
-                Err(e)
-                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
-                {
-                    continue;
-                }
-                Err(_) => 0,
-            };
-            inbuf.extend_from_slice(&readbuf[..n]);
-            if n == 0 {
-                // Closed before hello: no daemon took the request (it was
-                // waiting in the backlog of a socket that has just been
-                // closed, or the daemon died as it accepted). Nothing has
-                // run, so it is sent again, unless client body was read.
-                if relay.pid.is_none() && !body_consumed && resends < MAX_RESENDS {
-                    resends += 1;
-                    log::request(
-                        r,
-                        Level::Info,
-                        &format!(
-                            "mod_wsgi (pid={}): Daemon process group '{}' closed the connection before accepting the request; sending it again: {script}",
-                            std::process::id(),
-                            rt.group.name
-                        ),
-                    );
-                    stream = match connect(r, rt, &script) {
-                        Ok(s) => s,
-                        Err(code) => return code,
-                    };
-                    fd = stream.as_raw_fd();
-                    out.clear();
-                    out.extend_from_slice(&request_frame);
-                    // An empty body that already ended is not read again.
-                    body_done = body_ended;
-                    if body_ended {
-                        let _ = protocol::encode(&Frame::EndOfBody, &mut out);
-                    }
-                    sent = 0;
-                    inbuf.clear();
-                    last_progress = Instant::now();
-                    continue;
-                }
-                let why = exit_reason(relay.pid);
-                if let Step::Done(c) = relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int) {
-                    return c;
-                }
+        if ready & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+            // The daemon is quiet: push what was passed on once it has been
+            // quiet for response-flush-delay (as mod_wsgi).
+            if relay.flush_owed()
+                && last_data.elapsed() >= flush_delay
+                && let Step::Done(c) = relay.flush()
+            {
+                return c;
+            }
+            if ready == 0 && last_progress.elapsed() >= timeout {
+                let what = format!(
+                    "did not respond within socket-timeout ({}s) (Timeout when reading response headers from daemon process)",
+                    timeout.as_secs()
+                );
+                return done(relay.failed(&what, crate::ffi::HTTP_GATEWAY_TIME_OUT as c_int));
+            }
+            continue;
+        }
+        let n = match stream.read(&mut readbuf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
                 continue;
             }
-            last_progress = Instant::now();
-            let mut used = 0;
-            loop {
-                // Body frames go to the client straight from the read buffer.
-                if let Some((flush, range)) = body_frame(&inbuf[used..]) {
-                    let step = relay.body(&inbuf[used + range.start..used + range.end], flush);
-                    used += range.end;
-                    if let Step::Done(c) = step {
-                        return c;
-                    }
-                    continue;
+            Err(_) => 0,
+        };
+        if n == 0 {
+            // Closed before hello: no daemon took the request (it was
+            // waiting in the backlog of a socket that has just been
+            // closed, or the daemon died as it accepted). Nothing has
+            // run, so it is sent again, unless client body was read.
+            if relay.pid.is_none() && !body_consumed && resends < MAX_RESENDS {
+                resends += 1;
+                log::request(
+                    r,
+                    Level::Info,
+                    &format!(
+                        "mod_wsgi (pid={}): Daemon process group '{}' closed the connection before accepting the request; sending it again: {script}",
+                        std::process::id(),
+                        g.name
+                    ),
+                );
+                stream = match connect(r, rt, &script) {
+                    Ok(s) => s,
+                    Err(code) => return code,
+                };
+                fd = stream.as_raw_fd();
+                out.clear();
+                out.extend_from_slice(&request_frame);
+                // An empty body that already ended is not read again.
+                body_done = body_ended;
+                if body_ended {
+                    let _ = protocol::encode(&Frame::EndOfBody, &mut out);
                 }
-                match protocol::decode(&inbuf[used..]) {
-                    Ok(Some((frame, len))) => {
-                        used += len;
-                        if let Step::Done(c) = relay.frame(frame) {
-                            return c;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        if let Step::Done(c) = relay.failed(
-                            &format!("sent a bad frame: {e}"),
-                            crate::ffi::HTTP_BAD_GATEWAY as c_int,
-                        ) {
-                            return c;
-                        }
-                    }
-                }
+                sent = 0;
+                reader = ResponseReader::default();
+                last_progress = Instant::now();
+                continue;
             }
-            inbuf.drain(..used);
+            let why = exit_reason(relay.pid);
+            return done(relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int));
         }
+        last_progress = Instant::now();
+        last_data = last_progress;
+        let fed = reader.feed(&readbuf[..n], &mut |p| match relay.piece(p) {
+            Step::Continue => ControlFlow::Continue(()),
+            Step::Done(c) => ControlFlow::Break(c),
+        });
+        match fed {
+            Ok(ControlFlow::Continue(())) => {}
+            Ok(ControlFlow::Break(c)) => return c,
+            Err(e) => return done(relay.violation(Violation::BadFrame(e))),
+        }
+    }
+}
+
+/// The handler's return value once the relay has ended.
+fn done(step: Step) -> c_int {
+    match step {
+        Step::Done(c) => c,
+        // Every path that calls this ends the relay.
+        Step::Continue => crate::ffi::OK as c_int,
     }
 }

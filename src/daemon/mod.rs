@@ -7,12 +7,18 @@
 //! processes (privileges, Python, threads, recycling); `transport` is the
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
 //! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions.
+//! In the Apache child, `reader` decodes what a daemon sends back, `validate`
+//! holds the rules it must follow (it runs application code, so it is not
+//! trusted), and `relay` applies them on the way into httpd.
 
 pub mod dispatcher;
 pub mod keys;
 pub mod protocol;
+mod reader;
+mod relay;
 pub mod stash;
 pub mod supervisor;
 pub mod sys;
 pub mod transport;
+mod validate;
 pub mod worker;

@@ -26,6 +26,9 @@ pub struct Conn {
     pub head_sent: bool,
     /// End, Abort or Status went out.
     pub terminal_sent: bool,
+    /// The adapter wrote the end of the body (`Write::Last`): `finish`
+    /// completes the response. Otherwise the worker does, with the outcome.
+    ended: bool,
     /// Writing to the Apache child failed: it (or its client) has gone.
     failed: Option<String>,
     out: Vec<u8>,
@@ -43,6 +46,7 @@ impl Conn {
             pending_head: None,
             head_sent: false,
             terminal_sent: false,
+            ended: false,
             failed: None,
             out: Vec::new(),
             input: Vec::new(),
@@ -292,6 +296,7 @@ impl Transport for SocketTransport {
 
     fn write(&mut self, data: &[u8], how: Write) -> Result<(), OutputError> {
         let mut c = self.conn();
+        c.ended |= how == Write::Last;
         match how {
             Write::Flush => c.send_body(data, true),
             Write::Buffer | Write::Last => {
@@ -321,7 +326,13 @@ impl Transport for SocketTransport {
     }
 
     fn finish(&mut self) {
-        self.conn().complete(None);
+        // Only a body that ended is completed here: after a failure before
+        // any output the worker sends the outcome's status instead (an empty
+        // head here would have no status at all).
+        let mut c = self.conn();
+        if c.ended {
+            c.complete(None);
+        }
     }
 
     fn log(&self, level: Level, message: &str) {

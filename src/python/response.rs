@@ -130,6 +130,39 @@ pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<Respon
     Ok(head)
 }
 
+/// Checks a head built elsewhere (by a daemon process, which the Apache child
+/// does not trust) by exactly the rules [`build_head`] applies to an embedded
+/// application, and returns the head `build_head` makes of it (hop-by-hop
+/// and `Connection` headers handled the same way).
+pub fn recheck_head(head: &ResponseHead) -> Result<ResponseHead, String> {
+    // Checked before formatting: "0" or "1000" would otherwise fail as a
+    // malformed line rather than as what it is.
+    if !(100..=599).contains(&head.status) {
+        return Err(format!(
+            "status code {} is out of range (100-599)",
+            head.status
+        ));
+    }
+    let line = if head.reason.is_empty() {
+        head.status.to_string()
+    } else {
+        format!("{} {}", head.status, head.reason)
+    };
+    let mut checked = build_head(&line, head.headers.clone())?;
+    if checked.content_length != head.content_length {
+        return Err(format!(
+            "its Content-Length ({}) does not match its headers ({})",
+            head.content_length
+                .map_or_else(|| "none".to_string(), |n| n.to_string()),
+            checked
+                .content_length
+                .map_or_else(|| "none".to_string(), |n| n.to_string())
+        ));
+    }
+    checked.close_connection |= head.close_connection;
+    Ok(checked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +225,45 @@ mod tests {
         );
         assert!(h.headers.iter().all(|(n, _)| n != "Connection"));
         assert!(build_head("200 OK", vec![("Content-Length".into(), "x".into())]).is_err());
+    }
+
+    #[test]
+    fn a_head_from_elsewhere_is_checked_like_an_application_s() {
+        let good = build_head(
+            "201 Made",
+            vec![
+                ("Content-Length".into(), "3".into()),
+                ("X-A".into(), "1".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(recheck_head(&good).unwrap(), good);
+        let with = |f: &dyn Fn(&mut ResponseHead)| {
+            let mut h = good.clone();
+            f(&mut h);
+            recheck_head(&h)
+        };
+        for status in [0, 99, 600, 65535] {
+            let e = with(&|h| h.status = status).unwrap_err();
+            assert!(e.contains("out of range"), "{status}: {e}");
+        }
+        assert!(with(&|h| h.reason = "OK\r\nX-Injected: 1".into()).is_err());
+        assert!(with(&|h| h.reason = "O\u{1}K".into()).is_err());
+        assert!(with(&|h| h.reason.clear()).is_ok());
+        assert!(
+            with(&|h| h.headers.push(("X-B".into(), "a\r\nSet-Cookie: x".into())))
+                .unwrap_err()
+                .contains("CR or LF")
+        );
+        assert!(with(&|h| h.headers.push(("X\u{7}B".into(), "v".into()))).is_err());
+        assert!(with(&|h| h.headers.push(("Upgrade".into(), "h2c".into()))).is_err());
+        assert!(with(&|h| h.headers.push(("X-U".into(), "\u{263a}".into()))).is_err());
+        // The Content-Length field must be the one its header says.
+        assert!(with(&|h| h.content_length = Some(4)).is_err());
+        assert!(with(&|h| h.content_length = None).is_err());
+        // Connection headers are folded into the flag, as for an application.
+        let h = with(&|h| h.headers.push(("Connection".into(), "close".into()))).unwrap();
+        assert!(h.close_connection);
+        assert!(h.headers.iter().all(|(n, _)| n != "Connection"));
     }
 }

@@ -1,0 +1,554 @@
+//! The Apache child does not trust a daemon process (it runs application
+//! code): a daemon application that writes raw protocol frames on its own
+//! connection (tests/apps/hostile.wsgi) gets a clean 502, or an aborted
+//! response once output went out, never a status line or header it injected;
+//! the Apache child logs one line naming the group, the daemon pid and what
+//! was wrong, keeps running, and does not grow over 1,000 such requests.
+//! Also the WSGIDaemonProcess options that govern the relay:
+//! header-buffer-size, response-socket-timeout, response-flush-delay and
+//! response-buffer-size. (Needs root: Apache drops to www-data, the daemon to
+//! nobody.)
+
+mod common;
+mod wsgi_util;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use wsgi_util::*;
+
+const HOSTILE: &str = include_str!("apps/hostile.wsgi");
+
+fn require_root() {
+    assert!(
+        is_root(),
+        "this test must run as root (Apache's User www-data and the daemon user nobody are involved)"
+    );
+}
+
+/// The Apache children of `apache` (daemons carry their display-name, so
+/// their command line no longer names the configuration file).
+fn apache_children(apache: &Apache) -> Vec<i32> {
+    pids_with_cmdline(&apache.conf.display().to_string())
+        .into_iter()
+        .filter(|&p| p != apache.pid() && ppid(p) == Some(apache.pid()))
+        .collect()
+}
+
+fn status_field(pid: i32, field: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field).map(|v| v.trim().to_string()))
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    status_field(pid, "PPid:")?.parse().ok()
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let v = status_field(pid, "VmRSS:").unwrap_or_else(|| panic!("no VmRSS for pid {pid}"));
+    v.trim_end_matches("kB").trim().parse().unwrap()
+}
+
+fn the_child(apache: &Apache) -> i32 {
+    let children = apache_children(apache);
+    assert_eq!(
+        children.len(),
+        1,
+        "expected one Apache child, found {children:?}"
+    );
+    children[0]
+}
+
+fn hostile_server(tag: &str) -> (TestDir, Apache) {
+    require_root();
+    let dir = TestDir::new(tag);
+    dir.write("hostile.wsgi", HOSTILE);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess hostile {}threads=1 display-name=%{{GROUP}}\n\
+         WSGIScriptAlias /h {{dir}}/hostile.wsgi process-group=hostile application-group=%{{GLOBAL}}\n",
+        daemon_user()
+    ))
+    .threads(4, 1);
+    let apache = Apache::start(&dir, &conf);
+    let r = apache.get("/h?ok");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "ok"),
+        "{}",
+        apache.error_log()
+    );
+    (dir, apache)
+}
+
+/// What no response to a hostile request may contain.
+const INJECTED: [&str; 3] = ["X-Injected", "X-Smuggled", "forged"];
+
+#[track_caller]
+fn assert_not_injected(case: &str, r: &Response) {
+    let raw = String::from_utf8_lossy(&r.raw);
+    for bad in INJECTED {
+        assert!(
+            !raw.contains(bad),
+            "{case}: the response carries {bad:?}: {raw:?}"
+        );
+    }
+}
+
+/// The one log line about `case`'s violation.
+#[track_caller]
+fn assert_violation_logged(apache: &Apache, what: &str) {
+    assert!(
+        wait_log_line(
+            apache,
+            &[
+                "Daemon process 'hostile' (pid ",
+                "violated the protocol",
+                what
+            ],
+            SECS10
+        ),
+        "no violation line with {what:?}:\n{}",
+        apache.error_log()
+    );
+}
+
+/// Cases answered with a 502 (nothing reached the client), with a part of
+/// the log line that names what was wrong.
+const CLEAN_502: &[(&str, &str)] = &[
+    ("reason-crlf", "invalid response head: status line"),
+    ("header-crlf", "CR or LF (header injection refused)"),
+    ("header-name-ctl", "contains a control character"),
+    ("two-heads", "sent a second response head"),
+    ("status-0", "status code 0 is out of range"),
+    ("status-600", "status code 600 is out of range"),
+    ("status-frame-200", "status frame with code 200"),
+    ("status-frame-600", "status frame with code 600"),
+    (
+        "body-before-head",
+        "sent a body frame before the response head",
+    ),
+    (
+        "end-before-head",
+        "sent an end frame before the response head",
+    ),
+    ("unknown-kind", "unknown frame kind 0x7e"),
+    (
+        "unexpected-kind",
+        "unexpected frame of kind 0x1 (request), 22 bytes",
+    ),
+    ("second-hello", "unexpected frame of kind 0x10 (hello)"),
+    ("garbage", "sent a bad frame: unknown frame kind 0x48"),
+    (
+        "log-10m",
+        "frame of kind 0x17 is too large (10485765 bytes)",
+    ),
+];
+
+#[test]
+fn hostile_frames_get_a_clean_502_and_the_child_survives() {
+    let (_dir, apache) = hostile_server("hostile");
+    let child = the_child(&apache);
+
+    for &(case, what) in CLEAN_502 {
+        let r = apache.get(&format!("/h?{case}"));
+        assert_eq!(
+            r.status,
+            502,
+            "{case}: {:?}\n{}",
+            String::from_utf8_lossy(&r.raw),
+            apache.error_log()
+        );
+        assert_not_injected(case, &r);
+        assert_violation_logged(&apache, what);
+    }
+    // One line per violation, and never a frame's content.
+    let log = apache.error_log();
+    assert_eq!(
+        log_lines_with(&apache, &["violated the protocol"]),
+        CLEAN_502.len(),
+        "{log}"
+    );
+    for secret in [
+        "secret-unknown-content",
+        "secret-request-content",
+        "LLLLLLLL",
+    ] {
+        assert!(!log.contains(secret), "{secret} was logged:\n{log}");
+    }
+
+    // Output already went out: cut at Content-Length, connection closed; the
+    // excess (an injected response) never reaches the client.
+    let r = apache.get("/h?body-long");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.header("content-length"), Some("5"));
+    assert_eq!(r.body, b"hello");
+    assert_eq!(
+        r.raw.len(),
+        r.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4 + 5,
+        "bytes after the body: {:?}",
+        String::from_utf8_lossy(&r.raw)
+    );
+    assert_not_injected("body-long", &r);
+    assert_violation_logged(&apache, "sent more body than its Content-Length (5 bytes)");
+    // Short: what came is sent, then the connection closes (incomplete).
+    let r = apache.get("/h?body-short");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.header("content-length"), Some("100"));
+    assert_eq!(r.body, b"0123456789");
+    assert!(!r.complete);
+    assert_violation_logged(
+        &apache,
+        "ended the body short of its Content-Length (10 of 100 bytes); the response was cut short and the connection closed",
+    );
+
+    // Legal but large log lines are cut with a marker; the request goes on.
+    let r = apache.get("/h?log-large");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "after-log-large"),
+        "{}",
+        apache.error_log()
+    );
+    assert!(wait_log_line(
+        &apache,
+        &["large-log-line:LLLL", "more bytes cut]"],
+        SECS10
+    ));
+    let longest = apache.error_log().lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 9 << 10, "a log line of {longest} bytes");
+    // A daemon cannot start a line of its own in the error log (httpd
+    // escapes control characters in messages).
+    let r = apache.get("/h?log-crlf");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert!(wait_log_line(
+        &apache,
+        &["first-half\\r\\n[Mon Jan 01", "forged-line"],
+        SECS10
+    ));
+    assert!(
+        !apache
+            .error_log()
+            .lines()
+            .any(|l| l.starts_with("[Mon Jan 01")),
+        "{}",
+        apache.error_log()
+    );
+    // A flood: the per-request budget, then one line saying the rest is dropped.
+    let r = apache.get("/h?log-flood");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "after-log-flood"),
+        "{}",
+        apache.error_log()
+    );
+    assert!(wait_log_line(
+        &apache,
+        &["further log lines of this request are dropped"],
+        SECS10
+    ));
+    assert_eq!(log_lines_with(&apache, &["flood-line "]), 1000);
+    assert_eq!(
+        log_lines_with(&apache, &["further log lines of this request are dropped"]),
+        1
+    );
+
+    // The child kept serving, and nothing crashed.
+    assert_eq!(apache.get("/h?ok").text(), "ok");
+    assert_eq!(the_child(&apache), child, "the Apache child was replaced");
+    assert_no_crash(&apache);
+}
+
+#[test]
+fn a_thousand_hostile_requests_keep_the_child_flat() {
+    let (_dir, apache) = hostile_server("hostile-rss");
+    let child = the_child(&apache);
+    let mix: Vec<&str> = CLEAN_502
+        .iter()
+        .map(|(c, _)| *c)
+        .chain(["body-long", "body-short", "log-large", "log-crlf", "ok"])
+        .collect();
+    let mut client = Client::new(apache.port, false);
+    let mut run = |n: usize| {
+        for i in 0..n {
+            let case = mix[i % mix.len()];
+            match client.get(&format!("/h?{case}")) {
+                Ok((status, _)) => assert!(
+                    [200, 502].contains(&status),
+                    "{case}: {status}\n{}",
+                    apache.error_log()
+                ),
+                // body-short closes the connection mid-body.
+                Err(e) => assert_eq!(case, "body-short", "{case}: {e}"),
+            }
+        }
+    };
+    run(100);
+    let before = rss_kib(child);
+    run(1000);
+    let after = rss_kib(child);
+    assert_eq!(the_child(&apache), child, "the Apache child was replaced");
+    assert_no_crash(&apache);
+    assert!(
+        after < before + 4096,
+        "the Apache child grew from {before} KiB to {after} KiB over 1,000 hostile requests"
+    );
+    eprintln!(
+        "Apache child VmRSS: {before} KiB after warm-up, {after} KiB after 1,000 hostile requests"
+    );
+}
+
+const OPTIONS_APP: &str = r#"
+import os, time
+
+def wait_for(path, limit=30):
+    deadline = time.time() + limit
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.02)
+
+def application(environ, start_response):
+    what, _, arg = environ['PATH_INFO'].strip('/').partition('/')
+    if what == 'header':
+        start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Big', 'v' * int(arg))])
+        return [b'big header']
+    if what == 'endless':
+        def gen():
+            try:
+                for _ in range(8192):
+                    yield b'e' * 65536
+            finally:
+                open(os.path.join(environ['MARKS'], arg), 'w').write('closed')
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return gen()
+    if what == 'stream':
+        # One item, then nothing until the test has looked at the client.
+        size, marker = arg.split(':')
+        def gen():
+            yield b'f' * int(size)
+            wait_for(os.path.join(environ['MARKS'], marker))
+            yield b'|second'
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return gen()
+    if what == 'read':
+        body = environ['wsgi.input'].read()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'read %d' % len(body)]
+    start_response('404 Not Found', [])
+    return [b'']
+"#;
+
+fn options_server(tag: &str) -> (TestDir, Apache) {
+    require_root();
+    let dir = TestDir::new(tag);
+    dir.write("opts.wsgi", OPTIONS_APP);
+    writable_dir(&dir, "marks");
+    let user = daemon_user();
+    let groups = [
+        ("dflt", ""),
+        ("small", "header-buffer-size=8192"),
+        ("slowclient", "response-socket-timeout=2"),
+        ("noflush", "response-flush-delay=60000"),
+        (
+            "bufsize",
+            "response-flush-delay=60000 response-buffer-size=65536",
+        ),
+    ];
+    let mut body = String::new();
+    for (g, opts) in groups {
+        body.push_str(&format!(
+            "WSGIDaemonProcess {g} {user}threads=2 display-name=%{{GROUP}} {opts}\n\
+             WSGIScriptAlias /{g} {{dir}}/opts.wsgi process-group={g} application-group=%{{GLOBAL}}\n\
+             <Location /{g}>\n  SetEnv MARKS {{dir}}/marks\n  SetOutputFilter BUFFER\n</Location>\n"
+        ));
+    }
+    body.push_str(
+        "<Location /dflt/read>\n  LimitRequestBody 1000\n  WSGIChunkedRequest On\n</Location>\n",
+    );
+    let conf = ApacheConfig::new(&body)
+        .modules(&["env", "buffer"])
+        .threads(8, 1);
+    let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+#[test]
+fn header_buffer_size_limits_one_header_line() {
+    let (_dir, apache) = options_server("hbs");
+    // "X-Big: " + value: 8000 fits 8192, 9000 does not.
+    let r = apache.get("/small/header/8000");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.header("x-big").map(str::len), Some(8000));
+    let r = apache.get("/small/header/9000");
+    assert_eq!(r.status, 502, "{}", apache.error_log());
+    assert!(
+        wait_log_line(
+            &apache,
+            &[
+                "Daemon process 'small' (pid ",
+                "a response header line of 9007 bytes, over header-buffer-size (8192)",
+                "answering 502"
+            ],
+            SECS10
+        ),
+        "{}",
+        apache.error_log()
+    );
+    // The default is 32768.
+    assert_eq!(apache.get("/dflt/header/30000").status, 200);
+    assert_eq!(apache.get("/dflt/header/40000").status, 502);
+    assert!(wait_log_line(
+        &apache,
+        &["over header-buffer-size (32768)"],
+        SECS10
+    ));
+    assert_no_crash(&apache);
+}
+
+#[test]
+fn response_socket_timeout_gives_up_on_a_client_that_stops_reading() {
+    let (dir, apache) = options_server("rst");
+    // Apache's Timeout is 20 s (tests/common): only response-socket-timeout=2
+    // explains giving up much earlier.
+    let mut s = send_request(
+        &apache,
+        "GET /slowclient/endless/slow HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"",
+    );
+    let mut buf = Vec::new();
+    assert!(read_until(&mut s, &mut buf, b"eeee", SECS10));
+    let started = Instant::now();
+    // Stop reading; the child fills the socket buffers, then waits.
+    let closed = wait_file(&dir.0.join("marks/slow"), Duration::from_secs(15));
+    let waited = started.elapsed();
+    assert_eq!(
+        closed.as_deref(),
+        Some("closed"),
+        "the application was not stopped within 15 s:\n{}",
+        apache.error_log()
+    );
+    assert!(
+        wait_log_line(
+            &apache,
+            &[
+                "Failed to proxy response from daemon process 'slowclient' to client",
+                "(response-socket-timeout (2s))"
+            ],
+            SECS5
+        ),
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        waited >= Duration::from_secs(1),
+        "gave up after {waited:?}, before the client was ever stalled for 2 s"
+    );
+    drop(s);
+    assert_no_crash(&apache);
+}
+
+/// Requests `path` and reports whether the first item (`size` bytes of `f`)
+/// reaches the client while the application waits for `marker`; then lets
+/// the application finish and checks the whole body.
+fn first_item_arrives(
+    apache: &Apache,
+    dir: &TestDir,
+    path: &str,
+    marker: &str,
+    size: usize,
+    wait: Duration,
+) -> bool {
+    let mut s: TcpStream = send_request(
+        apache,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        b"",
+    );
+    let mut buf = Vec::new();
+    let needle = vec![b'f'; size.min(65536)];
+    let arrived = read_until(&mut s, &mut buf, &needle, wait);
+    std::fs::write(dir.0.join("marks").join(marker), b"go").unwrap();
+    assert!(read_to_close(&mut s, &mut buf, SECS10));
+    let r = parse_response(&buf, false);
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert!(r.complete, "{path}");
+    assert_eq!(r.body.len(), size + "|second".len(), "{path}");
+    let _ = s.flush();
+    arrived
+}
+
+#[test]
+fn flush_delay_and_buffer_size_decide_when_output_is_flushed() {
+    // mod_buffer holds output until a flush: what reaches the client while
+    // the application waits shows whether the relay flushed.
+    let (dir, apache) = options_server("flush");
+    // Default response-flush-delay (5 ms): the daemon going quiet flushes.
+    assert!(
+        first_item_arrives(&apache, &dir, "/dflt/stream/10:m1", "m1", 10, SECS10),
+        "the first item was not flushed when the daemon went quiet"
+    );
+    // response-flush-delay=60000: held back while the daemon is quiet (for
+    // the 2 s looked at), delivered at the end.
+    assert!(
+        !first_item_arrives(
+            &apache,
+            &dir,
+            "/noflush/stream/10:m2",
+            "m2",
+            10,
+            Duration::from_secs(2)
+        ),
+        "flushed although response-flush-delay is 60 s"
+    );
+    // ... unless response-buffer-size bytes went by without a flush.
+    assert!(
+        first_item_arrives(
+            &apache,
+            &dir,
+            "/bufsize/stream/100000:m3",
+            "m3",
+            100_000,
+            SECS10
+        ),
+        "no flush after response-buffer-size (65536) bytes"
+    );
+    assert!(
+        !first_item_arrives(
+            &apache,
+            &dir,
+            "/noflush/stream/100000:m4",
+            "m4",
+            100_000,
+            Duration::from_secs(2)
+        ),
+        "flushed 100000 bytes although response-buffer-size is 8 MiB"
+    );
+    assert_no_crash(&apache);
+}
+
+#[test]
+fn a_daemon_s_error_status_reaches_the_client() {
+    // A chunked body that grows over LimitRequestBody fails while the daemon
+    // reads it: the daemon answers with a status frame (413), which the
+    // Apache child accepts and answers with.
+    let (_dir, apache) = options_server("status");
+    let chunked = |n: usize| {
+        let mut raw = b"POST /dflt/read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        raw.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        raw.extend(std::iter::repeat_n(b'x', n));
+        raw.extend_from_slice(b"\r\n0\r\n\r\n");
+        parse_response(&apache.raw(&raw), false)
+    };
+    let r = chunked(500);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "read 500"),
+        "{}",
+        apache.error_log()
+    );
+    let r = chunked(5000);
+    assert_eq!(r.status, 413, "{}", apache.error_log());
+    assert_eq!(log_lines_with(&apache, &["violated the protocol"]), 0);
+    assert_no_crash(&apache);
+}
