@@ -31,7 +31,7 @@ use crate::apache::module::server_config;
 use crate::apache::pool::Pool;
 use crate::apache::server::Server;
 use crate::config::daemon::{DaemonGroup, Ident};
-use crate::config::settings::{GlobalSettings, ImportScript};
+use crate::config::settings::{GlobalSettings, ImportScript, ServerConfig};
 use crate::ffi;
 
 use super::keys;
@@ -271,18 +271,27 @@ fn ppid() -> u32 {
 fn collect(main: Server) -> Vec<(DaemonGroup, usize, String, bool)> {
     let mut out = Vec::new();
     let mut next = Some(main);
-    let mut first = true;
+    let mut is_main = true;
+    // A virtual host without any WSGI directive has no configuration of its
+    // own: httpd points it at the main server's, whose groups count once.
+    let mut seen: Vec<*const ServerConfig> = Vec::new();
     while let Some(s) = next {
         next = s.next();
-        if let Some(cfg) = server_config(s) {
-            // SAFETY: a configured server_rec.
-            let host = unsafe { crate::apache::pool::str_from((*s.as_ptr()).server_hostname) }
-                .into_owned();
-            for g in &cfg.daemons {
-                out.push((g.clone(), s.as_ptr() as usize, host.clone(), first));
-            }
+        let first = std::mem::replace(&mut is_main, false);
+        let Some(cfg) = server_config(s) else {
+            continue;
+        };
+        let ptr: *const ServerConfig = cfg;
+        if seen.contains(&ptr) {
+            continue;
         }
-        first = false;
+        seen.push(ptr);
+        // SAFETY: a configured server_rec.
+        let host =
+            unsafe { crate::apache::pool::str_from((*s.as_ptr()).server_hostname) }.into_owned();
+        for g in &cfg.daemons {
+            out.push((g.clone(), s.as_ptr() as usize, host.clone(), first));
+        }
     }
     out
 }
