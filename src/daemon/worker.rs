@@ -106,6 +106,13 @@ pub(crate) fn run(
     others: &[RawFd],
     secrets: keys::DaemonKeys,
 ) -> ! {
+    // This process is a copy of the root parent, whose memory holds other
+    // modules' secrets (mod_ssl's private keys): from now on only root may
+    // read or trace it (CoreDumpDirectory re-enables dumps later, as httpd
+    // does for its children).
+    if let Err(e) = sys::set_dumpable(false) {
+        fail(&rt, &format!("cannot make the process non-dumpable: {e}"));
+    }
     let g = &rt.group;
     // Other groups' secrets (inherited with the Apache children's table)
     // are none of this process's business.
@@ -130,6 +137,7 @@ pub(crate) fn run(
     for &fd in others {
         sys::close(fd);
     }
+    close_inherited_descriptors(&rt);
     if let Some(title) = g.process_title() {
         // SAFETY: process->argv is the original argv of this process.
         unsafe {
@@ -179,7 +187,7 @@ pub(crate) fn run(
             }
         }
     }
-    drop_privileges(&rt);
+    setup_access(&rt);
     sys::exit_with_parent(parent);
     if let Some(m) = g.umask {
         sys::set_umask(m);
@@ -249,11 +257,63 @@ pub(crate) fn run(
     shut_down(&state, wake_w, reason, timeout, &sigset)
 }
 
-fn drop_privileges(rt: &GroupRuntime) {
-    let g = &rt.group;
-    if !sys::is_root() {
-        return;
+/// The descriptor of a server's ErrorLog (a file, or a pipe to a logger
+/// program); `None` for syslog.
+fn error_log_fd(s: Server) -> Option<RawFd> {
+    // SAFETY: a configured server_rec; its error_log is null (syslog) or an
+    // apr_file_t httpd opened for the life of the configuration.
+    unsafe {
+        let file = (*s.as_ptr()).error_log;
+        let mut fd: ffi::apr_os_file_t = -1;
+        if file.is_null() || ffi::apr_os_file_get(&mut fd, file) != ffi::APR_SUCCESS {
+            return None;
+        }
+        (fd >= 0).then_some(fd)
     }
+}
+
+/// Every server's ErrorLog descriptor: Apache's logging in this process
+/// writes to them.
+fn error_log_fds() -> Vec<RawFd> {
+    let mut out = Vec::new();
+    let mut next = Some(main_server());
+    while let Some(s) = next {
+        next = s.next();
+        out.extend(error_log_fd(s));
+    }
+    out
+}
+
+/// Keeps, of what the Apache parent had open, only what this process uses:
+/// stdin, stdout, stderr, its group's listener, the error logs, and the C
+/// library's syslog socket (ErrorLog syslog:). The rest (other modules'
+/// files and sockets, access logs, the MPM's pipes, locks) is closed.
+fn close_inherited_descriptors(rt: &GroupRuntime) {
+    let mut keep = vec![0, 1, 2, rt.listener];
+    keep.extend(error_log_fds());
+    keep.extend(sys::syslog_sockets());
+    if let Err(e) = sys::close_all_except(&keep) {
+        fail(
+            rt,
+            &format!("cannot close the descriptors inherited from Apache: {e}"),
+        );
+    }
+}
+
+/// Whom a daemon started as root becomes.
+struct Identity {
+    uid: u32,
+    gid: u32,
+    name: String,
+    home: String,
+    /// Supplementary groups: supplementary-groups=, else the user's.
+    groups: Vec<u32>,
+    /// The user is not Apache's User (its home becomes the working directory).
+    other_than_apache: bool,
+}
+
+fn identity(rt: &GroupRuntime) -> Identity {
+    let g = &rt.group;
     // SAFETY: httpd's unixd configuration (User/Group), read-only.
     let (apache_uid, apache_gid, apache_user) = unsafe {
         let c = std::ptr::addr_of!(ffi::ap_unixd_config);
@@ -289,31 +349,63 @@ fn drop_privileges(rt: &GroupRuntime) {
         Some(Ident::Name(n)) => sys::group_by_name(n)
             .unwrap_or_else(|| fail(rt, &format!("group '{n}' does not exist (group= option)"))),
     };
-    let supplementary: Option<Vec<u32>> = if g.supplementary_groups.is_empty() {
-        None
+    let groups = if g.supplementary_groups.is_empty() {
+        // What initgroups(user, gid) would set; just the group for a uid
+        // without a user name.
+        sys::group_list(&user.name, gid).unwrap_or_else(|| vec![gid])
     } else {
-        Some(
-            g.supplementary_groups
-                .iter()
-                .map(|n| {
-                    sys::group_by_name(n).unwrap_or_else(|| {
-                        fail(
-                            rt,
-                            &format!("group '{n}' does not exist (supplementary-groups= option)"),
-                        )
-                    })
+        g.supplementary_groups
+            .iter()
+            .map(|n| {
+                sys::group_by_name(n).unwrap_or_else(|| {
+                    fail(
+                        rt,
+                        &format!("group '{n}' does not exist (supplementary-groups= option)"),
+                    )
                 })
-                .collect(),
-        )
+            })
+            .collect()
     };
-    if let Err(e) = sys::drop_privileges(user.uid, gid, &user.name, supplementary.as_deref()) {
-        fail(
-            rt,
+    Identity {
+        other_than_apache: user.uid != apache_uid,
+        uid: user.uid,
+        gid,
+        name: user.name,
+        home: user.home,
+        groups,
+    }
+}
+
+/// Group, supplementary groups and user (verified), the working
+/// directory, core dumps: mod_wsgi's order (`wsgi_setup_access`).
+fn setup_access(rt: &GroupRuntime) {
+    let g = &rt.group;
+    let target = sys::is_root().then(|| identity(rt));
+    if target.is_none()
+        && (g.user.is_some() || g.group.is_some() || !g.supplementary_groups.is_empty())
+    {
+        // As in mod_wsgi: only root can switch users. Said, not silent.
+        log::process(
+            Level::Warn,
             &format!(
-                "cannot switch to user '{}' (uid {}, gid {gid}): {e}",
-                user.name, user.uid
+                "mod_wsgi (pid={}): Daemon process '{}': user=, group= and supplementary-groups= have no effect because Apache was not started as root; it runs as uid {}.",
+                pid(),
+                g.name,
+                sys::euid()
             ),
         );
+    }
+    if let Some(id) = &target {
+        if let Err(e) = sys::drop_privileges(id.uid, id.gid, &id.groups) {
+            fail(
+                rt,
+                &format!(
+                    "cannot switch to user '{}' (uid {}, gid {}): {e}",
+                    id.name, id.uid, id.gid
+                ),
+            );
+        }
+        verify_privileges(rt, id);
     }
     match &g.home {
         Some(h) => {
@@ -325,13 +417,80 @@ fn drop_privileges(rt: &GroupRuntime) {
             }
         }
         // The user's home may not exist (nobody's is /nonexistent).
-        None if user.uid != apache_uid
-            && !user.home.is_empty()
-            && sys::chdir(&user.home).is_err() =>
-        {
-            let _ = sys::chdir("/");
+        None => {
+            if let Some(id) = &target
+                && id.other_than_apache
+                && !id.home.is_empty()
+                && sys::chdir(&id.home).is_err()
+            {
+                let _ = sys::chdir("/");
+            }
         }
-        None => {}
+    }
+    // SAFETY: an int httpd sets while reading CoreDumpDirectory.
+    if unsafe { ffi::ap_coredumpdir_configured } != 0 {
+        // As httpd does for its own children after setuid.
+        if let Err(e) = sys::set_dumpable(true) {
+            log::process(
+                Level::Warn,
+                &format!(
+                    "mod_wsgi (pid={}): cannot make the daemon process dumpable (CoreDumpDirectory): {e}",
+                    pid()
+                ),
+            );
+        }
+    }
+}
+
+/// What is wrong with `c` for a process that should run as `uid`, `gid`
+/// and exactly `groups`.
+fn credential_mismatch(c: &sys::Credentials, uid: u32, gid: u32, groups: &[u32]) -> Option<String> {
+    let mut want = groups.to_vec();
+    want.sort_unstable();
+    want.dedup();
+    if c.uids != [uid; 3] {
+        return Some(format!(
+            "its real, effective and saved uids are {:?}, not {uid}",
+            c.uids
+        ));
+    }
+    if c.gids != [gid; 3] {
+        return Some(format!(
+            "its real, effective and saved gids are {:?}, not {gid}",
+            c.gids
+        ));
+    }
+    if c.groups != want {
+        return Some(format!(
+            "its supplementary groups are {:?}, not {want:?}",
+            c.groups
+        ));
+    }
+    None
+}
+
+/// After dropping root: the kernel must report exactly the target ids, and
+/// root must be out of reach.
+fn verify_privileges(rt: &GroupRuntime, id: &Identity) {
+    let creds = sys::credentials()
+        .unwrap_or_else(|e| fail(rt, &format!("cannot read its credentials back: {e}")));
+    if let Some(why) = credential_mismatch(&creds, id.uid, id.gid, &id.groups) {
+        fail(
+            rt,
+            &format!(
+                "privileges were not dropped to user '{}' as configured: {why}",
+                id.name
+            ),
+        );
+    }
+    if sys::can_become_root() {
+        fail(
+            rt,
+            &format!(
+                "after switching to user '{}' it could still become root again",
+                id.name
+            ),
+        );
     }
 }
 
@@ -764,6 +923,38 @@ fn shut_down(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_must_match_exactly() {
+        let c = |u: [u32; 3], g: [u32; 3], groups: &[u32]| sys::Credentials {
+            uids: u,
+            gids: g,
+            groups: groups.to_vec(),
+        };
+        let ok = c([65534; 3], [65534; 3], &[65534]);
+        assert_eq!(
+            credential_mismatch(&ok, 65534, 65534, &[65534, 65534]),
+            None
+        );
+        let saved_root = c([65534, 65534, 0], [65534; 3], &[65534]);
+        assert!(
+            credential_mismatch(&saved_root, 65534, 65534, &[65534])
+                .unwrap()
+                .contains("uids are [65534, 65534, 0]")
+        );
+        let gid = c([65534; 3], [0, 65534, 65534], &[65534]);
+        assert!(
+            credential_mismatch(&gid, 65534, 65534, &[65534])
+                .unwrap()
+                .contains("gids")
+        );
+        let extra = c([65534; 3], [65534; 3], &[0, 65534]);
+        assert!(
+            credential_mismatch(&extra, 65534, 65534, &[65534])
+                .unwrap()
+                .contains("supplementary groups are [0, 65534]")
+        );
+    }
 
     #[test]
     fn request_timeout_scales_with_threads() {
