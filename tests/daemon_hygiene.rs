@@ -3,9 +3,11 @@
 //! * no dumpable memory (its /proc files belong to root) unless
 //!   CoreDumpDirectory asks for core dumps; exactly the configured ids;
 //!   no inherited descriptor but stdin/stdout/stderr, its listener and the
-//!   error logs.
+//!   error logs;
+//! * chroot= (the daemon's `/` is the jail; paths rewritten; a jail without
+//!   Python is a clear log line and a daemon restarted with back-off).
 //!
-//! Needs root (daemons switch users).
+//! Needs root (users, mounts); every mount is removed whatever happens.
 
 mod common;
 
@@ -13,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -41,6 +44,176 @@ fn facts(apache: &Apache, path: &str) -> BTreeMap<String, String> {
 
 fn pid_of(f: &BTreeMap<String, String>) -> i32 {
     f["pid"].parse().unwrap()
+}
+
+/// A read-only bind mount, unmounted when dropped (also when a test fails:
+/// declared after the TestDir it lives in and before Apache, it is dropped
+/// after Apache stopped and before the directory is removed).
+struct BindMount(PathBuf);
+
+impl BindMount {
+    fn read_only(source: &str, target: &Path) -> BindMount {
+        fs::create_dir_all(target).unwrap();
+        let ok = Command::new("mount")
+            .args(["--bind", "-o", "ro", source])
+            .arg(target)
+            .status()
+            .expect("mount (util-linux)");
+        assert!(
+            ok.success(),
+            "cannot bind-mount {source} on {}",
+            target.display()
+        );
+        let mount = BindMount(target.to_path_buf());
+        // util-linux remounts read-only after binding: check it did.
+        assert!(
+            fs::write(target.join(".mwr-write-test"), "").is_err(),
+            "{} is writable",
+            target.display()
+        );
+        mount
+    }
+
+    fn mounted(&self) -> bool {
+        let target = self.0.display().to_string();
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        for args in [&[][..], &["-l"][..]] {
+            if !self.mounted() {
+                return;
+            }
+            let _ = Command::new("umount").args(args).arg(&self.0).status();
+        }
+        if self.mounted() {
+            // Read-only, so removing the test directory cannot touch /usr.
+            eprintln!("warning: {} is still mounted", self.0.display());
+        }
+    }
+}
+
+/// A minimal jail: the host's /usr (read-only) and the usual merged-/usr
+/// links, plus an app and a marker file only present inside; the Python the
+/// module embeds is mounted at its own path when it lives elsewhere (a
+/// readable copy under /var/cache).
+fn make_jail(dir: &TestDir, name: &str) -> (PathBuf, Vec<BindMount>) {
+    let jail = dir.0.join(name);
+    dir.write(&format!("{name}/app/app.wsgi"), APP);
+    dir.write(&format!("{name}/inside-the-jail"), "");
+    fs::create_dir_all(jail.join("htdocs")).unwrap();
+    for (link, to) in [
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+        ("bin", "usr/bin"),
+    ] {
+        std::os::unix::fs::symlink(to, jail.join(link)).unwrap();
+    }
+    let mut mounts = vec![BindMount::read_only("/usr", &jail.join("usr"))];
+    let prefix = Path::new(PYTHON_EXECUTABLE)
+        .parent()
+        .and_then(Path::parent)
+        .unwrap();
+    if !prefix.starts_with("/usr") {
+        let inside = jail.join(prefix.strip_prefix("/").unwrap());
+        mounts.push(BindMount::read_only(&prefix.display().to_string(), &inside));
+    }
+    (jail, mounts)
+}
+
+#[test]
+fn a_chrooted_daemon_sees_only_its_jail() {
+    require_root();
+    let dir = TestDir::new("chroot");
+    let (jail, _mounts) = make_jail(&dir, "jail");
+    dir.write("outside/app.wsgi", APP);
+    // A jail without Python: the daemon says so and is not restarted in a loop.
+    dir.write("empty/app/app.wsgi", APP);
+    let conf = ApacheConfig::new(
+        "DocumentRoot {dir}/jail/htdocs\n\
+         WSGIDaemonProcess jailed user=nobody threads=2 chroot={dir}/jail\n\
+         WSGIDaemonProcess nopython user=nobody chroot={dir}/empty/ connect-timeout=2\n\
+         WSGIScriptAlias /jail {dir}/jail/app/app.wsgi process-group=jailed application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /outside {dir}/outside/app.wsgi process-group=jailed application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /nopython {dir}/empty/app/app.wsgi process-group=nopython\n",
+    );
+    let started = Instant::now();
+    let apache = Apache::start(&dir, &conf);
+
+    let f = facts(&apache, "/jail/");
+    let mut expected = vec![
+        "app",
+        "bin",
+        "htdocs",
+        "inside-the-jail",
+        "lib",
+        "lib64",
+        "usr",
+    ];
+    if let Some(top) = Path::new(PYTHON_EXECUTABLE).iter().nth(1)
+        && top != "usr"
+    {
+        expected.push(top.to_str().unwrap());
+        expected.sort();
+    }
+    assert_eq!(f["root"], expected.join(","), "{f:?}");
+    assert_eq!(f["marker"], "True");
+    // Paths as the daemon sees them (mod_wsgi rewrites them the same way).
+    assert_eq!(f["script_filename"], "/app/app.wsgi");
+    assert_eq!(f["file"], "/app/app.wsgi");
+    assert_eq!(f["document_root"], "/htdocs");
+    // nobody's home (/nonexistent) is not in the jail: its root instead.
+    assert_eq!(f["cwd"], "/");
+    assert_eq!(f["uid"], NOBODY.to_string());
+    // The kernel agrees.
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/root", pid_of(&f))).unwrap(),
+        jail
+    );
+
+    // A script outside the jail cannot be run there.
+    let r = apache.get("/outside/");
+    assert_eq!(r.status, 500, "{}", apache.error_log());
+    assert!(
+        apache.wait_for_log(
+            &format!(
+                "WSGI script '{}/outside/app.wsgi' is not located within chroot directory '{}/jail'; rejecting request.",
+                dir.0.display(),
+                dir.0.display()
+            ),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+
+    // No Python in the jail: 503 after connect-timeout, and the log says
+    // what the jail lacks.
+    let r = apache.get("/nopython/");
+    assert_eq!(r.status, 503, "{}", apache.error_log());
+    let log = apache.error_log();
+    assert!(
+        log.contains("Daemon process 'nopython' cannot start: Python ")
+            && log.contains("standard library is not inside the chroot")
+            && log.contains("/lib/python"),
+        "{log}"
+    );
+    // Restarted with a growing delay (1 s, 2 s, 4 s ...), not in a loop.
+    while started.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let attempts = apache
+        .error_log()
+        .matches("Daemon process 'nopython' cannot start")
+        .count();
+    assert!((2..=5).contains(&attempts), "{attempts} starts in 8 s");
+    // The jailed group is unaffected.
+    assert_eq!(facts(&apache, "/jail/")["marker"], "True");
 }
 
 /// Each open descriptor of `pid` and what it is.

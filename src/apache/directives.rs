@@ -10,6 +10,7 @@ use crate::config::DirConfig;
 use crate::config::directives::{self, ConfigContext, DIRECTIVES, Scope, Target};
 use crate::config::script_alias::UriRegex;
 use crate::config::words::split_words;
+use crate::daemon::sys;
 use crate::ffi;
 
 use super::entry::guard;
@@ -144,6 +145,9 @@ impl ConfigContext for ApacheRegex {
     }
     fn daemon_defined(&self, name: &str) -> bool {
         daemon_names(self.0).borrow().iter().any(|n| n == name)
+    }
+    fn running_as_root(&self) -> bool {
+        sys::is_root()
     }
 }
 

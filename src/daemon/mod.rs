@@ -6,9 +6,11 @@
 //! children (connect, relay one request full duplex); `worker` in the daemon
 //! processes (privileges, Python, threads, recycling); `transport` is the
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
-//! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions.
+//! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions;
+//! `jail` is the pure rule of chroot= paths.
 
 pub mod dispatcher;
+mod jail;
 pub mod keys;
 pub mod protocol;
 pub mod stash;

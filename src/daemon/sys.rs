@@ -434,6 +434,18 @@ pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `dir` this process's root directory and its working directory the
+/// new root (a working directory left outside would be a way out).
+pub fn chroot(dir: &str) -> io::Result<()> {
+    let c = cstr(dir)?;
+    // SAFETY: c is a valid C path; chdir("/") names the new root.
+    unsafe {
+        check(libc::chroot(c.as_ptr()))?;
+        check(libc::chdir(c"/".as_ptr()))?;
+    }
+    Ok(())
+}
+
 /// What the kernel says this process runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {

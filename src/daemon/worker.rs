@@ -21,6 +21,7 @@ use crate::config::settings::GlobalSettings;
 use crate::ffi;
 use crate::python::{self, Outcome, ProcessInfo};
 
+use super::jail;
 use super::keys;
 use super::protocol::Frame;
 use super::supervisor::{ExitReason, FATAL_SIGNAL_BASE, GroupRuntime};
@@ -208,8 +209,26 @@ pub(crate) fn run(
     start_python(&rt, &global);
     let case_sensitive = global.case_sensitive();
     for (script, app) in &rt.preloads {
+        let mut script = script.clone();
+        if let Some(root) = &g.chroot {
+            match jail::inside(root, &script.path).filter(|p| p != "/") {
+                Some(p) => script.path = p,
+                None => {
+                    log::process(
+                        Level::Error,
+                        &format!(
+                            "mod_wsgi (pid={}): WSGI script '{}' is not located within chroot directory '{root}'; not preloaded into daemon process '{}'.",
+                            pid(),
+                            script.path,
+                            g.name
+                        ),
+                    );
+                    continue;
+                }
+            }
+        }
         let name = python::script::module_name(&script.path, case_sensitive);
-        python::import_script(script, app, &name);
+        python::import_script(&script, app, &name);
     }
 
     let (wake_r, wake_w) = match sys::pipe() {
@@ -300,7 +319,8 @@ fn close_inherited_descriptors(rt: &GroupRuntime) {
     }
 }
 
-/// Whom a daemon started as root becomes.
+/// Whom a daemon started as root becomes: looked up before any chroot
+/// (inside, the user and group databases may be different or missing).
 struct Identity {
     uid: u32,
     gid: u32,
@@ -376,8 +396,8 @@ fn identity(rt: &GroupRuntime) -> Identity {
     }
 }
 
-/// Group, supplementary groups and user (verified), the working
-/// directory, core dumps: mod_wsgi's order (`wsgi_setup_access`).
+/// chroot=, then group, supplementary groups and user (verified), the
+/// working directory, core dumps: mod_wsgi's order (`wsgi_setup_access`).
 fn setup_access(rt: &GroupRuntime) {
     let g = &rt.group;
     let target = sys::is_root().then(|| identity(rt));
@@ -394,6 +414,20 @@ fn setup_access(rt: &GroupRuntime) {
                 sys::euid()
             ),
         );
+    }
+    if let Some(root) = &g.chroot {
+        if target.is_none() {
+            fail(
+                rt,
+                &format!("chroot='{root}' needs Apache to be started as root"),
+            );
+        }
+        if let Err(e) = sys::chroot(root) {
+            fail(
+                rt,
+                &format!("cannot change the root directory to '{root}' (chroot= option): {e}"),
+            );
+        }
     }
     if let Some(id) = &target {
         if let Err(e) = sys::drop_privileges(id.uid, id.gid, &id.groups) {
@@ -507,6 +541,31 @@ fn start_python(rt: &GroupRuntime, global: &GlobalSettings) {
     let mut settings = global.clone();
     if g.python_home.is_some() {
         settings.python_home = g.python_home.clone();
+    }
+    if let Some(root) = &g.chroot
+        && !python::interpreters::is_running()
+    {
+        // Without its standard library CPython fails with "No module named
+        // 'encodings'"; say what the jail lacks instead.
+        let landmark = crate::config::python_home::stdlib_landmark(
+            settings.python_home.as_deref(),
+            crate::config::python_home::BUILT_EXECUTABLE,
+            crate::config::python_home::BUILT_PYTHON,
+        );
+        if !landmark.is_file() {
+            fail(
+                rt,
+                &format!(
+                    "Python {v}'s standard library is not inside the chroot '{root}': {l} (on the host: {host}{l}) is missing. \
+                     The chroot must contain the Python installation this module embeds (lib/python{v} with lib-dynload, \
+                     and the shared libraries its extension modules load), or python-home= (a path inside the chroot) \
+                     must name a virtualenv or installation of Python {v} there",
+                    v = crate::config::python_home::BUILT_PYTHON,
+                    l = landmark.display(),
+                    host = root.trim_end_matches('/'),
+                ),
+            );
+        }
     }
     let info = ProcessInfo {
         process_group: g.name.clone(),
@@ -714,6 +773,17 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         return;
     }
     let mut spec = head.spec;
+    if let Some(root) = &g.chroot
+        && let Err(msg) = jail::rewrite_request(root, &mut spec)
+    {
+        conn.log_level_set(head.log_level);
+        let _ = conn.send(&Frame::Log {
+            level: Level::Error as u8,
+            message: format!("mod_wsgi (pid={}): {msg}", pid()),
+        });
+        let _ = conn.send(&Frame::Status(500));
+        return;
+    }
     spec.module_name = python::script::module_name(&spec.script_path, st.case_sensitive);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
