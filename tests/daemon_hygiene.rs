@@ -5,7 +5,8 @@
 //!   no inherited descriptor but stdin/stdout/stderr, its listener and the
 //!   error logs;
 //! * chroot= (the daemon's `/` is the jail; paths rewritten; a jail without
-//!   Python is a clear log line and a daemon restarted with back-off).
+//!   Python is a clear log line and a daemon restarted with back-off);
+//! * script-user= / script-group= (403 for a script that is not theirs).
 //!
 //! Needs root (users, mounts); every mount is removed whatever happens.
 
@@ -214,6 +215,81 @@ fn a_chrooted_daemon_sees_only_its_jail() {
     assert!((2..=5).contains(&attempts), "{attempts} starts in 8 s");
     // The jailed group is unaffected.
     assert_eq!(facts(&apache, "/jail/")["marker"], "True");
+}
+
+/// `chown` a path (tests run as root).
+fn chown(path: &Path, uid: u32, gid: u32, mode: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn script_user_and_script_group_refuse_scripts_that_are_not_theirs() {
+    require_root();
+    let dir = TestDir::new("script-owner");
+    // (directory, owner, group, dir mode, file mode)
+    let layout = [
+        ("user-ok", NOBODY, NOGROUP, 0o755, 0o644),
+        ("user-gw", NOBODY, NOGROUP, 0o755, 0o664),
+        ("root-owned", 0, 0, 0o755, 0o644),
+        ("dir-gw", NOBODY, NOGROUP, 0o775, 0o644),
+        ("group-ok", 0, NOGROUP, 0o775, 0o664),
+        ("group-ww", 0, NOGROUP, 0o755, 0o646),
+        ("group-bad", 0, 0, 0o755, 0o644),
+    ];
+    for (sub, uid, gid, dmode, fmode) in layout {
+        let file = dir.write(&format!("{sub}/app.wsgi"), APP);
+        chown(&file, uid, gid, fmode);
+        chown(&dir.0.join(sub), uid, gid, dmode);
+    }
+    let conf = ApacheConfig::new(
+        "WSGIDaemonProcess su user=nobody threads=2 script-user=nobody\n\
+         WSGIDaemonProcess sg user=nobody threads=2 script-group=#65534\n\
+         WSGIScriptAliasMatch ^/u/([a-z-]+) {dir}/$1/app.wsgi process-group=su application-group=%{GLOBAL}\n\
+         WSGIScriptAliasMatch ^/g/([a-z-]+) {dir}/$1/app.wsgi process-group=sg application-group=%{GLOBAL}\n",
+    );
+    let apache = Apache::start(&dir, &conf);
+    let refused = |path: &str, message: &str| {
+        let r = apache.get(path);
+        assert_eq!(
+            r.status,
+            403,
+            "{path}: {}\n{}",
+            r.text(),
+            apache.error_log()
+        );
+        let line = format!(
+            "{message}: {}",
+            dir.0
+                .join(path.split('/').nth(2).unwrap())
+                .join("app.wsgi")
+                .display()
+        );
+        assert!(
+            apache.wait_for_log(&line, Duration::from_secs(5)),
+            "{path}: no log line '{line}'\n{}",
+            apache.error_log()
+        );
+    };
+    assert_eq!(facts(&apache, "/u/user-ok")["uid"], NOBODY.to_string());
+    refused("/u/user-gw", "WSGI script file is writable to group.");
+    refused(
+        "/u/root-owned",
+        "WSGI script file owner 'root' does not match user required for daemon process.",
+    );
+    refused(
+        "/u/dir-gw",
+        "Parent directory of WSGI script file is writable to group.",
+    );
+    // script-group: group-writable is fine, world-writable is not.
+    assert_eq!(facts(&apache, "/g/group-ok")["uid"], NOBODY.to_string());
+    refused("/g/group-ww", "WSGI script file is writable to world.");
+    refused(
+        "/g/group-bad",
+        "WSGI script file group 'root' does not match group required for daemon process.",
+    );
+    // The daemons never saw the refused requests.
+    assert!(!apache.error_log().contains("refused a request"));
 }
 
 /// Each open descriptor of `pid` and what it is.

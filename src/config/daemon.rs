@@ -26,6 +26,16 @@ pub enum Ident {
     Id(u32),
 }
 
+/// As written in the configuration: `name` or `#id`.
+impl std::fmt::Display for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ident::Name(n) => f.write_str(n),
+            Ident::Id(id) => write!(f, "#{id}"),
+        }
+    }
+}
+
 impl Ident {
     fn parse(v: &str) -> Option<Ident> {
         if v.is_empty() {

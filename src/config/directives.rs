@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::daemon::DaemonGroup;
+use super::daemon::{DaemonGroup, Ident};
 
 use super::script_alias::{
     ALIAS_OPTIONS, Matcher, ScriptAlias, ScriptOptions, UriRegex, parse_on_off,
@@ -250,6 +250,10 @@ pub trait ConfigContext {
     fn daemon_defined(&self, name: &str) -> bool;
     /// Whether Apache runs as root (chroot= needs it).
     fn running_as_root(&self) -> bool;
+    /// Whether a user (name or `#uid`) exists.
+    fn user_exists(&self, who: &Ident) -> bool;
+    /// Whether a group (name or `#gid`) exists.
+    fn group_exists(&self, who: &Ident) -> bool;
 }
 
 /// The structure a directive writes into.
@@ -563,7 +567,7 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
 }
 
 /// What a WSGIDaemonProcess needs of the machine, checked at configtest as
-/// mod_wsgi does: chroot= needs root.
+/// mod_wsgi does: chroot= needs root, script-user/script-group must exist.
 fn check_daemon_environment(
     name: &str,
     group: &DaemonGroup,
@@ -574,6 +578,22 @@ fn check_daemon_environment(
     {
         return Err(format!(
             "{name} {}: chroot={dir} needs Apache to be started as root (the daemon changes its root directory before dropping root)",
+            group.name
+        ));
+    }
+    if let Some(u) = &group.script_user
+        && !ctx.user_exists(u)
+    {
+        return Err(format!(
+            "{name} {}: script-user '{u}' does not exist",
+            group.name
+        ));
+    }
+    if let Some(g) = &group.script_group
+        && !ctx.group_exists(g)
+    {
+        return Err(format!(
+            "{name} {}: script-group '{g}' does not exist",
             group.name
         ));
     }
@@ -619,6 +639,12 @@ mod tests {
         fn running_as_root(&self) -> bool {
             false
         }
+        fn user_exists(&self, who: &Ident) -> bool {
+            who == &Ident::Name("web".into())
+        }
+        fn group_exists(&self, who: &Ident) -> bool {
+            who == &Ident::Id(33)
+        }
         fn compile_regex(&self, pattern: &str) -> Result<Arc<dyn UriRegex>, String> {
             if pattern.contains('(') && !pattern.contains(')') {
                 return Err("missing )".into());
@@ -657,12 +683,18 @@ mod tests {
         assert!(e.contains("already used"), "{e}");
         let e = server(&["WSGIDaemonProcess web user=root"]).unwrap_err();
         assert!(e.contains("user=root is not allowed"), "{e}");
-        // The test context is not root.
+        // The test context is not root, knows user "web" and group #33.
         let e = server(&["WSGIDaemonProcess j chroot=/srv/jail"]).unwrap_err();
         assert!(
             e.contains("chroot=/srv/jail needs Apache to be started as root"),
             "{e}"
         );
+        assert!(server(&["WSGIDaemonProcess s script-user=web"]).is_ok());
+        assert!(server(&["WSGIDaemonProcess s script-group=#33"]).is_ok());
+        let e = server(&["WSGIDaemonProcess s script-user=nosuch"]).unwrap_err();
+        assert!(e.contains("script-user 'nosuch' does not exist"), "{e}");
+        let e = server(&["WSGIDaemonProcess s script-group=#34"]).unwrap_err();
+        assert!(e.contains("script-group '#34' does not exist"), "{e}");
         let mut d = DirConfig::default();
         let e = apply(
             Target::Dir(&mut d),

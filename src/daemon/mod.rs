@@ -7,12 +7,14 @@
 //! processes (privileges, Python, threads, recycling); `transport` is the
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
 //! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions;
-//! `jail` is the pure rule of chroot= paths.
+//! `jail` (chroot= paths) and `script_owner` (script-user=/script-group=) are
+//! the pure rules of the options that restrict a group.
 
 pub mod dispatcher;
 mod jail;
 pub mod keys;
 pub mod protocol;
+pub(crate) mod script_owner;
 pub mod stash;
 pub mod supervisor;
 pub mod sys;

@@ -35,6 +35,7 @@ use crate::config::settings::{GlobalSettings, ImportScript, ServerConfig};
 use crate::ffi;
 
 use super::keys;
+use super::script_owner::ScriptOwner;
 use super::stash::{ParentState, RetiringRecord, SocketRecord};
 use super::sys::{self, ExitInfo};
 use super::worker;
@@ -59,6 +60,8 @@ pub struct GroupRuntime {
     /// (or this process's user when Apache does not run as root) and the
     /// socket-user.
     pub peer_uids: Vec<u32>,
+    /// script-user= / script-group=, resolved (checked in Apache children).
+    pub(crate) script_owner: Option<ScriptOwner>,
 }
 
 static GROUPS: RwLock<Vec<Arc<GroupRuntime>>> = RwLock::new(Vec::new());
@@ -378,6 +381,36 @@ fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
     Ok(Some((uid, gid)))
 }
 
+/// script-user= / script-group= as ids (the configuration checked that
+/// they exist; one removed since fails the start).
+fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
+    let missing = |option: &str, who: &Ident| {
+        format!(
+            "WSGIDaemonProcess {}: {option} '{who}' does not exist",
+            group.name
+        )
+    };
+    if let Some(u) = &group.script_user {
+        let uid = match u {
+            Ident::Id(id) => sys::user_by_uid(*id).map(|u| u.uid),
+            Ident::Name(n) => sys::user_by_name(n).map(|u| u.uid),
+        };
+        return uid
+            .map(|uid| Some(ScriptOwner::User(uid)))
+            .ok_or_else(|| missing("script-user", u));
+    }
+    if let Some(g) = &group.script_group {
+        let gid = match g {
+            Ident::Id(id) => sys::group_name(*id).map(|_| *id),
+            Ident::Name(n) => sys::group_by_name(n),
+        };
+        return gid
+            .map(|gid| Some(ScriptOwner::Group(gid)))
+            .ok_or_else(|| missing("script-group", g));
+    }
+    Ok(None)
+}
+
 /// post_config in the real start (not configtest, not the first pass) and
 /// at every restart: sockets (kept from the last generation where they still
 /// fit), the daemons of earlier generations still draining, then the daemon
@@ -593,11 +626,13 @@ fn open_sockets(
         is_main: bool,
         path: String,
         owner: Option<(u32, u32)>,
+        script_owner: Option<ScriptOwner>,
     }
     let mut wants = Vec::new();
     for (index, (group, server, host, is_main)) in all.into_iter().enumerate() {
         let path = format!("{prefix}.{}.{}.sock", ppid(), path_name(&group.name, index));
         let owner = socket_owner(&group)?;
+        let script_owner = script_owner(&group)?;
         wants.push(Want {
             group,
             server,
@@ -605,6 +640,7 @@ fn open_sockets(
             is_main,
             path,
             owner,
+            script_owner,
         });
     }
     let mut old = std::mem::take(&mut sup.state().sockets);
@@ -709,6 +745,7 @@ fn open_sockets(
         peer_uids.dedup();
         runtimes.push(Arc::new(GroupRuntime {
             peer_uids,
+            script_owner: w.script_owner,
             preloads: preloads_for(main, &w.group.name),
             listener: record.fd,
             socket_path: record.path.clone(),
