@@ -6,7 +6,8 @@
 //!   error logs;
 //! * chroot= (the daemon's `/` is the jail; paths rewritten; a jail without
 //!   Python is a clear log line and a daemon restarted with back-off);
-//! * script-user= / script-group= (403 for a script that is not theirs).
+//! * script-user= / script-group= (403 for a script that is not theirs);
+//! * deadlock-timeout (a process whose GIL stays held is replaced).
 //!
 //! Needs root (users, mounts); every mount is removed whatever happens.
 
@@ -428,4 +429,65 @@ fn a_daemon_keeps_nothing_of_the_root_parent() {
     let pid = pid_of(&facts(&apache, "/app/"));
     let status = fs::metadata(format!("/proc/{pid}/status")).unwrap();
     assert_eq!(status.uid(), NOBODY, "CoreDumpDirectory set: dumpable");
+}
+
+#[test]
+fn a_daemon_whose_gil_stays_held_is_replaced() {
+    let dir = TestDir::new("deadlock");
+    let script = dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess stuck {}threads=2 deadlock-timeout=3\n\
+         WSGIScriptAlias /app {{dir}}/app.wsgi process-group=stuck application-group=%{{GLOBAL}}\n",
+        daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    let before = pid_of(&facts(&apache, "/app/"));
+    // The app sleeps 60 s in C holding the GIL; after deadlock-timeout the
+    // process is replaced (the request fails: nothing could finish it).
+    let started = Instant::now();
+    let r = apache.get("/app/hold?60");
+    assert_eq!(r.status, 502, "{}", apache.error_log());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        apache.wait_for_log(
+            "Daemon process 'stuck' deadlocked: Python's GIL could not be taken for",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    let log = apache.error_log();
+    // What was running, and where: the Python stack of the thread holding it.
+    assert!(log.contains("1 request(s) running: thread "), "{log}");
+    assert!(log.contains("GET /app/hold?60"), "{log}");
+    assert!(log.contains("most recent call first"), "{log}");
+    // The report names the stuck thread as the stack dump does.
+    let id = log
+        .split("1 request(s) running: thread ")
+        .nth(1)
+        .and_then(|rest| rest.split_once(" (")?.1.split(')').next())
+        .unwrap_or_default();
+    assert!(
+        log.contains(&format!("Thread {id} (most recent call first):")),
+        "{id}: {log}"
+    );
+    assert!(
+        log.contains(&format!("File \"{}\", line", script.display()))
+            && log.contains("in application"),
+        "{log}"
+    );
+    // The failed request says why.
+    assert!(
+        log.lines().any(|l| l.contains("[client")
+            && l.contains(&format!("(pid {before})"))
+            && l.contains("deadlock-timeout")),
+        "{log}"
+    );
+    // A new process serves the next request.
+    let after = pid_of(&facts(&apache, "/app/"));
+    assert_ne!(before, after);
 }

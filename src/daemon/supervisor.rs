@@ -93,6 +93,7 @@ pub enum ExitReason {
     StartupTimeout = 7,
     Evicted = 8,
     Retired = 9,
+    DeadlockTimeout = 10,
 }
 
 impl ExitReason {
@@ -108,6 +109,7 @@ impl ExitReason {
             7 => StartupTimeout,
             8 => Evicted,
             9 => Retired,
+            10 => DeadlockTimeout,
             _ => return None,
         })
     }
@@ -126,11 +128,17 @@ impl ExitReason {
             ExitReason::Retired => {
                 "replaced by a graceful restart of Apache (it finishes its requests first)"
             }
+            ExitReason::DeadlockTimeout => {
+                "restarted because Python's GIL could not be taken within deadlock-timeout"
+            }
         }
     }
     /// A planned exit, not a failure.
     pub fn is_planned(self) -> bool {
-        !matches!(self, ExitReason::StartupFailed | ExitReason::RequestTimeout)
+        !matches!(
+            self,
+            ExitReason::StartupFailed | ExitReason::RequestTimeout | ExitReason::DeadlockTimeout
+        )
     }
 }
 

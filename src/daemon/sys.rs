@@ -606,6 +606,18 @@ fn peer_path(fd: RawFd) -> Option<String> {
     String::from_utf8(name).ok()
 }
 
+/// This thread's pthread id (what Python calls its thread ident).
+pub fn thread_id() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { libc::pthread_self() as u64 }
+}
+
+/// The signal on which a daemon's Python stacks are dumped (a real-time
+/// signal nothing else in the process uses).
+pub fn stack_dump_signal() -> i32 {
+    libc::SIGRTMIN() + 6
+}
+
 /// Asks for SIGTERM when the Apache parent dies (a safety net: the parent
 /// normally stops its daemons itself). Set after credentials change, which
 /// clears it; if the parent is already gone, exits.

@@ -41,8 +41,8 @@ struct State {
     served: AtomicU64,
     /// Seconds since `born` of the last request start or end.
     last_activity: AtomicU64,
-    /// When each thread's current request started (request-timeout).
-    running: Mutex<Vec<Option<Instant>>>,
+    /// Each thread's current request (request-timeout, deadlock-timeout).
+    running: Mutex<Vec<Option<Running>>>,
     /// A request produced a response (startup-timeout).
     app_loaded: AtomicBool,
     first_request: Mutex<Option<Instant>>,
@@ -51,6 +51,25 @@ struct State {
     secrets: keys::DaemonKeys,
     /// Script modules are named by this process's own rule.
     case_sensitive: bool,
+    /// Milliseconds since `born` when the deadlock heartbeat last entered
+    /// the main interpreter.
+    gil_seen: AtomicU64,
+    /// Set (under the lock) before Python stops: the heartbeat must not
+    /// enter it any more.
+    python_stopped: Mutex<bool>,
+    /// The descriptor faulthandler writes Python stacks to when the stack
+    /// signal is raised; `None` when it could not be registered.
+    stack_dump: Option<RawFd>,
+}
+
+/// A request a thread is running.
+#[derive(Clone)]
+struct Running {
+    started: Instant,
+    /// Method, URI and script, for the deadlock report.
+    what: String,
+    /// The thread's id as Python's stack dump shows it.
+    thread_id: u64,
 }
 
 fn pid() -> u32 {
@@ -230,6 +249,10 @@ pub(crate) fn run(
         let name = python::script::module_name(&script.path, case_sensitive);
         python::import_script(&script, app, &name);
     }
+    // Stacks go to the main server's error log (stderr when that is syslog).
+    let stack_dump = (g.deadlock_timeout > 0)
+        .then(|| enable_stack_dumps(&rt, error_log_fd(main_server()).unwrap_or(2)))
+        .flatten();
 
     let (wake_r, wake_w) = match sys::pipe() {
         Ok(p) => p,
@@ -250,6 +273,9 @@ pub(crate) fn run(
         born: Instant::now(),
         secrets,
         case_sensitive,
+        gil_seen: AtomicU64::new(0),
+        python_stopped: Mutex::new(false),
+        stack_dump,
     });
     for t in 0..g.threads as usize {
         let st = state.clone();
@@ -259,6 +285,18 @@ pub(crate) fn run(
         }
         if let Err(e) = b.spawn(move || accept_loop(&st, t)) {
             fail(&rt, &format!("cannot start a request thread: {e}"));
+        }
+    }
+    if g.deadlock_timeout > 0 {
+        let st = state.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("wsgi-{}-gil", g.name))
+            .spawn(move || heartbeat(&st));
+        if let Err(e) = started {
+            fail(
+                &rt,
+                &format!("cannot start the deadlock-timeout thread: {e}"),
+            );
         }
     }
     log::process(
@@ -525,6 +563,25 @@ fn verify_privileges(rt: &GroupRuntime, id: &Identity) {
                 id.name
             ),
         );
+    }
+}
+
+/// Registers faulthandler's stack dump on the stack signal (see
+/// `deadlocked`); `None` (and a warning) if Python refuses.
+fn enable_stack_dumps(rt: &GroupRuntime, fd: RawFd) -> Option<RawFd> {
+    match python::dump_stacks_on_signal(sys::stack_dump_signal(), fd) {
+        Ok(()) => Some(fd),
+        Err(e) => {
+            log::process(
+                Level::Warn,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}': Python stacks will not be logged on deadlock-timeout: {e}",
+                    pid(),
+                    rt.group.name
+                ),
+            );
+            None
+        }
     }
 }
 
@@ -809,7 +866,22 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         let mut first = st.first_request.lock().unwrap_or_else(|e| e.into_inner());
         first.get_or_insert_with(Instant::now);
     }
-    set_running(st, thread, Some(Instant::now()));
+    let text = |k: &str| String::from_utf8_lossy(spec.cgi.get(k).unwrap_or_default()).into_owned();
+    let what = format!(
+        "{} {} ({})",
+        text("REQUEST_METHOD"),
+        text("REQUEST_URI"),
+        spec.script_path
+    );
+    set_running(
+        st,
+        thread,
+        Some(Running {
+            started: Instant::now(),
+            what,
+            thread_id: sys::thread_id(),
+        }),
+    );
     let conn = Arc::new(Mutex::new(conn));
     let outcome = python::serve(&spec, Box::new(SocketTransport::new(conn.clone())));
     set_running(st, thread, None);
@@ -830,7 +902,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         .complete(status);
 }
 
-fn set_running(st: &State, thread: usize, v: Option<Instant>) {
+fn set_running(st: &State, thread: usize, v: Option<Running>) {
     if let Some(slot) = st
         .running
         .lock()
@@ -886,7 +958,7 @@ fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .flatten()
-                .any(|t| t.elapsed() >= limit);
+                .any(|r| r.started.elapsed() >= limit);
             if stuck {
                 log::process(
                     Level::Error,
@@ -900,6 +972,12 @@ fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
                 return (ExitReason::RequestTimeout, g.graceful_timeout);
             }
         }
+        if g.deadlock_timeout > 0 {
+            let blocked = millis_since(st.born).saturating_sub(st.gil_seen.load(Ordering::Acquire));
+            if blocked >= g.deadlock_timeout.saturating_mul(1000) {
+                deadlocked(st, Duration::from_millis(blocked));
+            }
+        }
         if g.startup_timeout > 0 && !st.app_loaded.load(Ordering::Acquire) {
             let first = *st.first_request.lock().unwrap_or_else(|e| e.into_inner());
             if first.is_some_and(|t| t.elapsed().as_secs() >= g.startup_timeout) {
@@ -907,6 +985,83 @@ fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
             }
         }
     }
+}
+
+fn millis_since(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// deadlock-timeout: enters the main interpreter once a second, as mod_wsgi's
+/// deadlock thread takes the GIL; the main thread restarts the process when
+/// that has not succeeded for deadlock-timeout seconds.
+fn heartbeat(st: &State) {
+    st.gil_seen.store(millis_since(st.born), Ordering::Release);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let stopped = st.python_stopped.lock().unwrap_or_else(|e| e.into_inner());
+        if *stopped {
+            return;
+        }
+        if python::touch_main_interpreter().is_ok() {
+            st.gil_seen.store(millis_since(st.born), Ordering::Release);
+        }
+    }
+}
+
+/// The GIL has been held for deadlock-timeout: no Python code can run in
+/// this process any more, so there is nothing to finish. Logs what was
+/// running (and, through faulthandler, every thread's Python stack), then
+/// exits; the parent starts a new process.
+fn deadlocked(st: &State, blocked: Duration) -> ! {
+    let g = &st.rt.group;
+    let running: Vec<String> = st
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let r = r.as_ref()?;
+            Some(format!(
+                "thread {} ({:#018x}) for {:.1}s: {}",
+                i + 1,
+                r.thread_id,
+                r.started.elapsed().as_secs_f64(),
+                r.what
+            ))
+        })
+        .collect();
+    log::process(
+        Level::Error,
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{}' deadlocked: Python's GIL could not be taken for {:.1}s (deadlock-timeout={}s); {} request(s) running{}{}; restarting the process.",
+            pid(),
+            g.name,
+            blocked.as_secs_f64(),
+            g.deadlock_timeout,
+            running.len(),
+            if running.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", running.join("; "))
+            },
+            if st.stack_dump.is_some() {
+                "; the Python stack of each thread follows"
+            } else {
+                ""
+            }
+        ),
+    );
+    sys::exit_record(
+        pid() as i32,
+        ExitInfo::Reason(ExitReason::DeadlockTimeout as i32),
+    );
+    if st.stack_dump.is_some() {
+        // Raised in a thread without a Python thread state, so faulthandler
+        // dumps the main interpreter's threads.
+        let _ = std::thread::spawn(|| sys::raise(sys::stack_dump_signal())).join();
+    }
+    sys::exit_now(1)
 }
 
 /// mod_wsgi 6: a request times out after `T * (1 + ln(threads))`.
@@ -986,6 +1141,9 @@ fn shut_down(
         std::thread::sleep(Duration::from_millis(10));
     }
     let destroy = server_config(main_server()).is_none_or(|c| c.global.destroy_interpreter());
+    // The deadlock heartbeat enters Python no more (if it is stuck entering
+    // it, the reaper above ends the process).
+    *st.python_stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
     python::stop(destroy);
     sys::exit_now(0)
 }
