@@ -7,7 +7,8 @@
 //! * chroot= (the daemon's `/` is the jail; paths rewritten; a jail without
 //!   Python is a clear log line and a daemon restarted with back-off);
 //! * script-user= / script-group= (403 for a script that is not theirs);
-//! * deadlock-timeout (a process whose GIL stays held is replaced).
+//! * deadlock-timeout (a process whose GIL stays held is replaced);
+//! * options that would do nothing fail configtest.
 //!
 //! Needs root (users, mounts); every mount is removed whatever happens.
 
@@ -291,6 +292,44 @@ fn script_user_and_script_group_refuse_scripts_that_are_not_theirs() {
     );
     // The daemons never saw the refused requests.
     assert!(!apache.error_log().contains("refused a request"));
+}
+
+#[test]
+fn options_that_would_do_nothing_fail_configtest() {
+    for (line, expect) in [
+        (
+            "WSGIDaemonProcess a interrupt-timeout=5",
+            "option 'interrupt-timeout' is not supported yet",
+        ),
+        (
+            "WSGIDaemonProcess a server-metrics=On",
+            "option 'server-metrics' is not supported yet",
+        ),
+        (
+            "WSGIDaemonProcess a script-user=nobody script-group=nogroup",
+            "script-user and script-group cannot both be given",
+        ),
+        (
+            "WSGIDaemonProcess a script-user=no-such-user-mwr",
+            "script-user 'no-such-user-mwr' does not exist",
+        ),
+        (
+            "WSGIDaemonProcess a script-group=#4294967",
+            "script-group '#4294967' does not exist",
+        ),
+    ] {
+        let (ok, out) = configtest(line);
+        assert!(!ok, "{line} accepted");
+        assert!(out.contains(expect), "{line}: {out}");
+    }
+    for line in [
+        "WSGIDaemonProcess a interrupt-timeout=0 server-metrics=Off deadlock-timeout=10",
+        "WSGIDaemonProcess a script-user=nobody",
+        "WSGIDaemonProcess a script-group=nogroup chroot=/srv",
+    ] {
+        let (ok, out) = configtest(line);
+        assert_eq!(ok, is_root() || !line.contains("chroot"), "{line}: {out}");
+    }
 }
 
 /// Each open descriptor of `pid` and what it is.
