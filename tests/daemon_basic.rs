@@ -175,3 +175,27 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
     );
     assert!(socket_names(&dir).is_empty(), "{:?}", socket_names(&dir));
 }
+
+#[test]
+fn a_virtual_host_without_wsgi_directives_uses_the_main_servers_groups() {
+    // httpd gives such a virtual host the main server's configuration record
+    // itself: its groups must still be started (and keyed) once.
+    let dir = TestDir::new("daemon-vhost");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess vhostless {}threads=2 display-name=(wsgi:vhostless)\n\
+         WSGIScriptAlias /app {{dir}}/app.wsgi process-group=vhostless application-group=%{{GLOBAL}}\n\
+         <VirtualHost *>\n  ServerName other.example\n</VirtualHost>\n",
+        daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    let r = apache.get("/app/info");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
+    assert_eq!(json_field(&r.text(), "process_group"), "vhostless");
+    assert_eq!(
+        pids_with_cmdline("(wsgi:vhostless)").len(),
+        1,
+        "{}",
+        apache.error_log()
+    );
+}

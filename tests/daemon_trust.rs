@@ -76,7 +76,10 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(20)
 s.connect(sys.argv[1])
-s.sendall(sys.stdin.buffer.read())
+try:
+    s.sendall(sys.stdin.buffer.read())
+except (BrokenPipeError, ConnectionResetError):
+    pass  # a refused peer's connection is closed at once
 out = b''
 while True:
     try:

@@ -7,9 +7,11 @@ use std::ptr;
 use std::sync::Arc;
 
 use crate::config::DirConfig;
+use crate::config::daemon::Ident;
 use crate::config::directives::{self, ConfigContext, DIRECTIVES, Scope, Target};
 use crate::config::script_alias::UriRegex;
 use crate::config::words::split_words;
+use crate::daemon::sys;
 use crate::ffi;
 
 use super::entry::guard;
@@ -144,6 +146,21 @@ impl ConfigContext for ApacheRegex {
     }
     fn daemon_defined(&self, name: &str) -> bool {
         daemon_names(self.0).borrow().iter().any(|n| n == name)
+    }
+    fn running_as_root(&self) -> bool {
+        sys::is_root()
+    }
+    fn user_exists(&self, who: &Ident) -> bool {
+        match who {
+            Ident::Name(n) => sys::user_by_name(n).is_some(),
+            Ident::Id(id) => sys::user_by_uid(*id).is_some(),
+        }
+    }
+    fn group_exists(&self, who: &Ident) -> bool {
+        match who {
+            Ident::Name(n) => sys::group_by_name(n).is_some(),
+            Ident::Id(id) => sys::group_name(*id).is_some(),
+        }
     }
 }
 

@@ -173,7 +173,20 @@ pub fn handle(r: Request) -> c_int {
         None
     } else {
         match daemon_group(&r, &process_group) {
-            Ok(g) => Some(g),
+            Ok(g) => {
+                // script-user= / script-group=: where mod_wsgi checks them,
+                // before the request goes to the daemon.
+                if let Some(owner) = &g.script_owner
+                    && let Err(msg) = crate::daemon::script_owner::check(owner, &filename)
+                {
+                    return fail(
+                        &r,
+                        ffi::HTTP_FORBIDDEN,
+                        &format!("mod_wsgi (pid={pid}): {msg}: {filename}"),
+                    );
+                }
+                Some(g)
+            }
             Err(msg) => {
                 return fail(
                     &r,

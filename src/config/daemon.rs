@@ -4,26 +4,21 @@
 
 use super::words::split_option;
 
-/// Options that are parsed and checked but do not change behaviour yet
-/// (documented in the README).
-pub const NOT_ENFORCED: &[&str] = &[
-    "chroot",
-    "script-user",
-    "script-group",
-    "interrupt-timeout",
-    "deadlock-timeout",
-    "header-buffer-size",
-    "response-buffer-size",
-    "response-socket-timeout",
-    "response-flush-delay",
-    "server-metrics",
-];
-
 /// A user or group as written: a name, or `#id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ident {
     Name(String),
     Id(u32),
+}
+
+/// As written in the configuration: `name` or `#id`.
+impl std::fmt::Display for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ident::Name(n) => f.write_str(n),
+            Ident::Id(id) => write!(f, "#{id}"),
+        }
+    }
 }
 
 impl Ident {
@@ -408,7 +403,31 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
             "{DIRECTIVE} {name}: script-user and script-group cannot both be given"
         ));
     }
+    // Never accepted without effect: a configuration must not say more than
+    // the server does.
+    if g.interrupt_timeout > 0 {
+        return Err(not_supported(
+            name,
+            "interrupt-timeout",
+            "requests are never interrupted; request-timeout restarts the process instead",
+            "interrupt-timeout=0",
+        ));
+    }
+    if g.server_metrics {
+        return Err(not_supported(
+            name,
+            "server-metrics",
+            "mod_wsgi.server_metrics() is not implemented",
+            "server-metrics=Off",
+        ));
+    }
     Ok(g)
+}
+
+fn not_supported(group: &str, option: &str, why: &str, off: &str) -> String {
+    format!(
+        "{DIRECTIVE} {group}: option '{option}' is not supported yet by mod_wsgi-rs ({why}); remove it or set {off}"
+    )
 }
 
 fn unquote(v: &str) -> String {
@@ -452,12 +471,12 @@ mod tests {
             script-user=nobody python-home=/venv python-path=/a:/b python-eggs=/tmp \
             switch-interval=0.01 stack-size=524288 maximum-requests=10 restart-interval=60 \
             cpu-time-limit=5 cpu-priority=5 memory-limit=100000000 virtual-memory-limit=0 \
-            inactivity-timeout=30 request-timeout=60 interrupt-timeout=5 deadlock-timeout=60 \
+            inactivity-timeout=30 request-timeout=60 interrupt-timeout=0 deadlock-timeout=60 \
             startup-timeout=15 graceful-timeout=10 eviction-timeout=3 shutdown-timeout=2 \
             connect-timeout=4 socket-timeout=60 queue-timeout=45 listen-backlog=50 \
             send-buffer-size=65536 receive-buffer-size=65536 header-buffer-size=65536 \
             response-buffer-size=65536 response-socket-timeout=30 response-flush-delay=2 \
-            socket-user=#33 server-metrics=On";
+            socket-user=#33 server-metrics=Off";
         let g = p(line).unwrap();
         let names: Vec<&str> = split_words(line)[1..]
             .iter()
@@ -484,7 +503,34 @@ mod tests {
         assert_eq!(g.supplementary_groups, vec!["a", "b"]);
         assert_eq!(g.socket_user, Some(Ident::Id(33)));
         assert_eq!(g.switch_interval, Some(0.01));
-        assert!(g.server_metrics);
+        assert!(!g.server_metrics);
+        assert_eq!(g.chroot.as_deref(), Some("/"));
+        assert_eq!(g.deadlock_timeout, 60);
+    }
+
+    #[test]
+    fn options_without_effect_are_refused() {
+        for (line, option, off) in [
+            (
+                "app interrupt-timeout=5",
+                "interrupt-timeout",
+                "interrupt-timeout=0",
+            ),
+            (
+                "app server-metrics=On",
+                "server-metrics",
+                "server-metrics=Off",
+            ),
+        ] {
+            let e = p(line).unwrap_err();
+            assert!(
+                e.contains(&format!("option '{option}' is not supported yet"))
+                    && e.contains(off)
+                    && e.contains("WSGIDaemonProcess app"),
+                "{e}"
+            );
+        }
+        assert!(p("app interrupt-timeout=0 server-metrics=Off").is_ok());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use super::daemon::{DaemonGroup, Ident};
+
 use super::script_alias::{
     ALIAS_OPTIONS, Matcher, ScriptAlias, ScriptOptions, UriRegex, parse_on_off,
 };
@@ -246,6 +248,12 @@ pub trait ConfigContext {
     fn claim_daemon_name(&self, name: &str) -> bool;
     /// Whether a WSGIDaemonProcess of this name was defined earlier.
     fn daemon_defined(&self, name: &str) -> bool;
+    /// Whether Apache runs as root (chroot= needs it).
+    fn running_as_root(&self) -> bool;
+    /// Whether a user (name or `#uid`) exists.
+    fn user_exists(&self, who: &Ident) -> bool;
+    /// Whether a group (name or `#gid`) exists.
+    fn group_exists(&self, who: &Ident) -> bool;
 }
 
 /// The structure a directive writes into.
@@ -447,6 +455,7 @@ pub fn apply(
         }
         "WSGIDaemonProcess" => {
             let group = super::daemon::parse(words)?;
+            check_daemon_environment(name, &group, ctx)?;
             let server = target.server(name)?;
             if !ctx.claim_daemon_name(&group.name) {
                 return Err(format!(
@@ -557,6 +566,40 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
     Ok(())
 }
 
+/// What a WSGIDaemonProcess needs of the machine, checked at configtest as
+/// mod_wsgi does: chroot= needs root, script-user/script-group must exist.
+fn check_daemon_environment(
+    name: &str,
+    group: &DaemonGroup,
+    ctx: &dyn ConfigContext,
+) -> Result<(), String> {
+    if let Some(dir) = &group.chroot
+        && !ctx.running_as_root()
+    {
+        return Err(format!(
+            "{name} {}: chroot={dir} needs Apache to be started as root (the daemon changes its root directory before dropping root)",
+            group.name
+        ));
+    }
+    if let Some(u) = &group.script_user
+        && !ctx.user_exists(u)
+    {
+        return Err(format!(
+            "{name} {}: script-user '{u}' does not exist",
+            group.name
+        ));
+    }
+    if let Some(g) = &group.script_group
+        && !ctx.group_exists(g)
+    {
+        return Err(format!(
+            "{name} {}: script-group '{g}' does not exist",
+            group.name
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects malformed `%{...}` references at configuration time.
 fn check_group_expansion(name: &str, value: &str) -> Result<(), String> {
     if let Some(rest) = value.strip_prefix("%{") {
@@ -592,6 +635,15 @@ mod tests {
         }
         fn daemon_defined(&self, name: &str) -> bool {
             self.0.borrow().iter().any(|n| n == name)
+        }
+        fn running_as_root(&self) -> bool {
+            false
+        }
+        fn user_exists(&self, who: &Ident) -> bool {
+            who == &Ident::Name("web".into())
+        }
+        fn group_exists(&self, who: &Ident) -> bool {
+            who == &Ident::Id(33)
         }
         fn compile_regex(&self, pattern: &str) -> Result<Arc<dyn UriRegex>, String> {
             if pattern.contains('(') && !pattern.contains(')') {
@@ -631,6 +683,18 @@ mod tests {
         assert!(e.contains("already used"), "{e}");
         let e = server(&["WSGIDaemonProcess web user=root"]).unwrap_err();
         assert!(e.contains("user=root is not allowed"), "{e}");
+        // The test context is not root, knows user "web" and group #33.
+        let e = server(&["WSGIDaemonProcess j chroot=/srv/jail"]).unwrap_err();
+        assert!(
+            e.contains("chroot=/srv/jail needs Apache to be started as root"),
+            "{e}"
+        );
+        assert!(server(&["WSGIDaemonProcess s script-user=web"]).is_ok());
+        assert!(server(&["WSGIDaemonProcess s script-group=#33"]).is_ok());
+        let e = server(&["WSGIDaemonProcess s script-user=nosuch"]).unwrap_err();
+        assert!(e.contains("script-user 'nosuch' does not exist"), "{e}");
+        let e = server(&["WSGIDaemonProcess s script-group=#34"]).unwrap_err();
+        assert!(e.contains("script-group '#34' does not exist"), "{e}");
         let mut d = DirConfig::default();
         let e = apply(
             Target::Dir(&mut d),

@@ -56,6 +56,43 @@ pub fn check(home: &str, version: &str) -> Result<(), String> {
     ))
 }
 
+/// The interpreter this module was built against (build.rs): without a
+/// Python home, CPython finds its prefix from this program's location.
+pub const BUILT_EXECUTABLE: &str = env!("WSGI_PYTHON_EXECUTABLE");
+
+/// Where Python `version`'s standard library landmark (`os.py`) must be for
+/// a process whose Python home is `home` (WSGIPythonHome / python-home=),
+/// or, without one, which runs `executable`: CPython's own search
+/// (`getpath`), reduced to the layouts a Python home can have.
+pub fn stdlib_landmark(home: Option<&str>, executable: &str, version: &str) -> std::path::PathBuf {
+    let lib = format!("lib/python{version}/os.py");
+    let prefix_of_program = |program: &Path| {
+        program
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"))
+            .to_path_buf()
+    };
+    match home {
+        Some(home) => {
+            let venv = Path::new(home).join("pyvenv.cfg");
+            // A virtualenv's stdlib is its base installation's: pyvenv.cfg's
+            // `home` is that installation's bin directory.
+            let base = fs::read_to_string(venv).ok().and_then(|text| {
+                text.lines().find_map(|line| {
+                    let (k, v) = line.split_once('=')?;
+                    (k.trim() == "home").then(|| Path::new(v.trim()).join("python"))
+                })
+            });
+            match base {
+                Some(program) => prefix_of_program(&program).join(lib),
+                None => Path::new(home).join(lib),
+            }
+        }
+        None => prefix_of_program(Path::new(executable)).join(lib),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +111,32 @@ mod tests {
         assert!(require_at_least("4.0", (3, 12)).is_ok());
         assert_eq!(require_at_least("3.11", (3, 12)), Err("3.11".into()));
         assert_eq!(require_at_least("3.9", (3, 12)), Err("3.9".into()));
+    }
+
+    #[test]
+    fn where_the_standard_library_must_be() {
+        let landmark = |home, exe| stdlib_landmark(home, exe, "3.11");
+        assert_eq!(
+            landmark(None, "/usr/bin/python3.11"),
+            Path::new("/usr/lib/python3.11/os.py")
+        );
+        assert_eq!(
+            landmark(Some("/opt/py"), "/usr/bin/python3.11"),
+            Path::new("/opt/py/lib/python3.11/os.py")
+        );
+        let venv = tempdir("landmark-venv");
+        fs::write(
+            venv.join("pyvenv.cfg"),
+            "home = /opt/base/bin
+version = 3.11.2
+",
+        )
+        .unwrap();
+        assert_eq!(
+            landmark(venv.to_str(), "/usr/bin/python3.11"),
+            Path::new("/opt/base/lib/python3.11/os.py")
+        );
+        let _ = fs::remove_dir_all(venv);
     }
 
     #[test]

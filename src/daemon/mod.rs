@@ -6,16 +6,21 @@
 //! children (connect, relay one request full duplex); `worker` in the daemon
 //! processes (privileges, Python, threads, recycling); `transport` is the
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
-//! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions.
-//! In the Apache child, `reader` decodes what a daemon sends back, `validate`
-//! holds the rules it must follow (it runs application code, so it is not
-//! trusted), and `relay` applies them on the way into httpd.
+//! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions;
+//! `jail` (chroot= paths) and `script_owner` (script-user=/script-group=) are
+//! the pure rules of the options that restrict a group; `keys` the secrets
+//! that authenticate requests. In the Apache child, `reader` decodes what a
+//! daemon sends back, `validate` holds the rules it must follow (it runs
+//! application code, so it is not trusted), and `relay` applies them on the
+//! way into httpd.
 
 pub mod dispatcher;
+mod jail;
 pub mod keys;
 pub mod protocol;
 mod reader;
 mod relay;
+pub(crate) mod script_owner;
 pub mod stash;
 pub mod supervisor;
 pub mod sys;

@@ -31,10 +31,11 @@ use crate::apache::module::server_config;
 use crate::apache::pool::Pool;
 use crate::apache::server::Server;
 use crate::config::daemon::{DaemonGroup, Ident};
-use crate::config::settings::{GlobalSettings, ImportScript};
+use crate::config::settings::{GlobalSettings, ImportScript, ServerConfig};
 use crate::ffi;
 
 use super::keys;
+use super::script_owner::ScriptOwner;
 use super::stash::{ParentState, RetiringRecord, SocketRecord};
 use super::sys::{self, ExitInfo};
 use super::worker;
@@ -59,6 +60,8 @@ pub struct GroupRuntime {
     /// (or this process's user when Apache does not run as root) and the
     /// socket-user.
     pub peer_uids: Vec<u32>,
+    /// script-user= / script-group=, resolved (checked in Apache children).
+    pub(crate) script_owner: Option<ScriptOwner>,
 }
 
 static GROUPS: RwLock<Vec<Arc<GroupRuntime>>> = RwLock::new(Vec::new());
@@ -90,6 +93,7 @@ pub enum ExitReason {
     StartupTimeout = 7,
     Evicted = 8,
     Retired = 9,
+    DeadlockTimeout = 10,
 }
 
 impl ExitReason {
@@ -105,6 +109,7 @@ impl ExitReason {
             7 => StartupTimeout,
             8 => Evicted,
             9 => Retired,
+            10 => DeadlockTimeout,
             _ => return None,
         })
     }
@@ -123,11 +128,17 @@ impl ExitReason {
             ExitReason::Retired => {
                 "replaced by a graceful restart of Apache (it finishes its requests first)"
             }
+            ExitReason::DeadlockTimeout => {
+                "restarted because Python's GIL could not be taken within deadlock-timeout"
+            }
         }
     }
     /// A planned exit, not a failure.
     pub fn is_planned(self) -> bool {
-        !matches!(self, ExitReason::StartupFailed | ExitReason::RequestTimeout)
+        !matches!(
+            self,
+            ExitReason::StartupFailed | ExitReason::RequestTimeout | ExitReason::DeadlockTimeout
+        )
     }
 }
 
@@ -271,18 +282,27 @@ fn ppid() -> u32 {
 fn collect(main: Server) -> Vec<(DaemonGroup, usize, String, bool)> {
     let mut out = Vec::new();
     let mut next = Some(main);
-    let mut first = true;
+    let mut is_main = true;
+    // A virtual host without any WSGI directive has no configuration of its
+    // own: httpd points it at the main server's, whose groups count once.
+    let mut seen: Vec<*const ServerConfig> = Vec::new();
     while let Some(s) = next {
         next = s.next();
-        if let Some(cfg) = server_config(s) {
-            // SAFETY: a configured server_rec.
-            let host = unsafe { crate::apache::pool::str_from((*s.as_ptr()).server_hostname) }
-                .into_owned();
-            for g in &cfg.daemons {
-                out.push((g.clone(), s.as_ptr() as usize, host.clone(), first));
-            }
+        let first = std::mem::replace(&mut is_main, false);
+        let Some(cfg) = server_config(s) else {
+            continue;
+        };
+        let ptr: *const ServerConfig = cfg;
+        if seen.contains(&ptr) {
+            continue;
         }
-        first = false;
+        seen.push(ptr);
+        // SAFETY: a configured server_rec.
+        let host =
+            unsafe { crate::apache::pool::str_from((*s.as_ptr()).server_hostname) }.into_owned();
+        for g in &cfg.daemons {
+            out.push((g.clone(), s.as_ptr() as usize, host.clone(), first));
+        }
     }
     out
 }
@@ -367,6 +387,36 @@ fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
         }
     };
     Ok(Some((uid, gid)))
+}
+
+/// script-user= / script-group= as ids (the configuration checked that
+/// they exist; one removed since fails the start).
+fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
+    let missing = |option: &str, who: &Ident| {
+        format!(
+            "WSGIDaemonProcess {}: {option} '{who}' does not exist",
+            group.name
+        )
+    };
+    if let Some(u) = &group.script_user {
+        let uid = match u {
+            Ident::Id(id) => sys::user_by_uid(*id).map(|u| u.uid),
+            Ident::Name(n) => sys::user_by_name(n).map(|u| u.uid),
+        };
+        return uid
+            .map(|uid| Some(ScriptOwner::User(uid)))
+            .ok_or_else(|| missing("script-user", u));
+    }
+    if let Some(g) = &group.script_group {
+        let gid = match g {
+            Ident::Id(id) => sys::group_name(*id).map(|_| *id),
+            Ident::Name(n) => sys::group_by_name(n),
+        };
+        return gid
+            .map(|gid| Some(ScriptOwner::Group(gid)))
+            .ok_or_else(|| missing("script-group", g));
+    }
+    Ok(None)
 }
 
 /// post_config in the real start (not configtest, not the first pass) and
@@ -584,11 +634,13 @@ fn open_sockets(
         is_main: bool,
         path: String,
         owner: Option<(u32, u32)>,
+        script_owner: Option<ScriptOwner>,
     }
     let mut wants = Vec::new();
     for (index, (group, server, host, is_main)) in all.into_iter().enumerate() {
         let path = format!("{prefix}.{}.{}.sock", ppid(), path_name(&group.name, index));
         let owner = socket_owner(&group)?;
+        let script_owner = script_owner(&group)?;
         wants.push(Want {
             group,
             server,
@@ -596,6 +648,7 @@ fn open_sockets(
             is_main,
             path,
             owner,
+            script_owner,
         });
     }
     let mut old = std::mem::take(&mut sup.state().sockets);
@@ -700,6 +753,7 @@ fn open_sockets(
         peer_uids.dedup();
         runtimes.push(Arc::new(GroupRuntime {
             peer_uids,
+            script_owner: w.script_owner,
             preloads: preloads_for(main, &w.group.name),
             listener: record.fd,
             socket_path: record.path.clone(),

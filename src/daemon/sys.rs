@@ -487,24 +487,202 @@ pub fn accessible_as(
     (answers.len() == paths.len()).then(|| answers.iter().map(|&b| b == 1).collect())
 }
 
-/// Drops root: primary group, supplementary groups (or initgroups), then uid.
-pub fn drop_privileges(uid: u32, gid: u32, user: &str, groups: Option<&[u32]>) -> io::Result<()> {
-    // SAFETY: credential changes of this (single-threaded) process.
+/// Drops root: primary group, then exactly `groups` as the supplementary
+/// groups (looked up beforehand: after a chroot the group database is the
+/// jail's), then the uid (real, effective and saved).
+pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+    // SAFETY: credential changes of this (single-threaded) process; `groups`
+    // is a valid array of its length.
     unsafe {
         check(libc::setgid(gid))?;
-        match groups {
-            Some(g) => check(libc::setgroups(g.len(), g.as_ptr()))?,
-            None => {
-                let u = cstr(user)?;
-                check(libc::initgroups(u.as_ptr(), gid))?
-            }
-        };
+        check(libc::setgroups(groups.len(), groups.as_ptr()))?;
         check(libc::setuid(uid))?;
-        // Credentials changed, so the kernel made us non-dumpable: let the
-        // Apache children (same user) read our exit status from /proc.
-        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     Ok(())
+}
+
+/// Makes `dir` this process's root directory and its working directory the
+/// new root (a working directory left outside would be a way out).
+pub fn chroot(dir: &str) -> io::Result<()> {
+    let c = cstr(dir)?;
+    // SAFETY: c is a valid C path; chdir("/") names the new root.
+    unsafe {
+        check(libc::chroot(c.as_ptr()))?;
+        check(libc::chdir(c"/".as_ptr()))?;
+    }
+    Ok(())
+}
+
+/// What the kernel says this process runs as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// Real, effective, saved.
+    pub uids: [u32; 3],
+    pub gids: [u32; 3],
+    /// Supplementary groups, sorted.
+    pub groups: Vec<u32>,
+}
+
+pub fn credentials() -> io::Result<Credentials> {
+    let (mut ru, mut eu, mut su) = (0, 0, 0);
+    let (mut rg, mut eg, mut sg) = (0, 0, 0);
+    // SAFETY: each call writes three ids into locals.
+    unsafe {
+        check(libc::getresuid(&mut ru, &mut eu, &mut su))?;
+        check(libc::getresgid(&mut rg, &mut eg, &mut sg))?;
+    }
+    // SAFETY: with size 0, getgroups only counts.
+    let n = check(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
+    let mut groups = vec![0 as libc::gid_t; n as usize];
+    // SAFETY: `groups` has room for `n` entries.
+    let n = check(unsafe { libc::getgroups(n, groups.as_mut_ptr()) })?;
+    groups.truncate(n as usize);
+    groups.sort_unstable();
+    groups.dedup();
+    Ok(Credentials {
+        uids: [ru, eu, su],
+        gids: [rg, eg, sg],
+        groups,
+    })
+}
+
+/// Whether this process can make itself root again (it must not, once it
+/// dropped root). If it could, it now is root: the caller must exit.
+pub fn can_become_root() -> bool {
+    // SAFETY: an attempt that is expected to fail with EPERM.
+    unsafe { libc::setuid(0) == 0 || libc::setgid(0) == 0 }
+}
+
+/// Whether a core dump may be written, and who owns `/proc/PID` (root when
+/// not dumpable: other processes of the same user cannot ptrace it or read
+/// its memory).
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    // SAFETY: a process attribute.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_DUMPABLE,
+            libc::c_ulong::from(dumpable),
+            0,
+            0,
+            0,
+        )
+    })?;
+    Ok(())
+}
+
+/// Closes every descriptor of this process except those in `keep` (with
+/// close_range(2) between them; one close(2) per descriptor listed in
+/// /proc/self/fd on kernels without it).
+pub fn close_all_except(keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<libc::c_uint> = keep
+        .iter()
+        .filter_map(|fd| libc::c_uint::try_from(*fd).ok())
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut gaps = Vec::new();
+    let mut from: libc::c_uint = 0;
+    for &fd in &keep {
+        if fd > from {
+            gaps.push((from, fd - 1));
+        }
+        from = fd + 1;
+    }
+    gaps.push((from, libc::c_uint::MAX));
+    for (first, last) in gaps {
+        // SAFETY: closes descriptors this process inherited and no code of
+        // ours uses (the caller lists every one it keeps).
+        if unsafe { libc::close_range(first, last, 0) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENOSYS) {
+                return close_listed_except(&keep);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// close_all_except without close_range(2) (Linux < 5.9).
+fn close_listed_except(keep: &[libc::c_uint]) -> io::Result<()> {
+    let open: Vec<libc::c_uint> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    // The directory's own descriptor is closed once the list is collected.
+    for fd in open {
+        if !keep.contains(&fd) {
+            close(fd as RawFd);
+        }
+    }
+    Ok(())
+}
+
+/// Closes the C library's syslog connection (it reconnects on its next
+/// use), so that no descriptor it thinks it owns is closed under it.
+pub fn close_syslog() {
+    // SAFETY: no preconditions; called before any thread starts.
+    unsafe { libc::closelog() };
+}
+
+/// The C library's syslog sockets (datagram sockets connected to
+/// /dev/log, opened by httpd for `ErrorLog syslog:`).
+pub fn syslog_sockets() -> Vec<RawFd> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    let fds: Vec<RawFd> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.into_iter()
+        .filter(|&fd| {
+            let mut kind: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: reads one int option; fails harmlessly on non-sockets.
+            let rv = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_TYPE,
+                    &mut kind as *mut _ as *mut libc::c_void,
+                    &mut len,
+                )
+            };
+            rv == 0 && kind == libc::SOCK_DGRAM && peer_path(fd).as_deref() == Some("/dev/log")
+        })
+        .collect()
+}
+
+/// The path a UNIX socket is connected to.
+fn peer_path(fd: RawFd) -> Option<String> {
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: addr/len describe a writable sockaddr_un.
+    let rv = unsafe { libc::getpeername(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len) };
+    if rv != 0 || addr.sun_family != libc::AF_UNIX as libc::sa_family_t {
+        return None;
+    }
+    let name: Vec<u8> = addr
+        .sun_path
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    String::from_utf8(name).ok()
+}
+
+/// This thread's pthread id (what Python calls its thread ident).
+pub fn thread_id() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { libc::pthread_self() as u64 }
+}
+
+/// The signal on which a daemon's Python stacks are dumped (a real-time
+/// signal nothing else in the process uses).
+pub fn stack_dump_signal() -> i32 {
+    libc::SIGRTMIN() + 6
 }
 
 /// Asks for SIGTERM when the Apache parent dies (a safety net: the parent

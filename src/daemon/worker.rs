@@ -21,6 +21,7 @@ use crate::config::settings::GlobalSettings;
 use crate::ffi;
 use crate::python::{self, Outcome, ProcessInfo};
 
+use super::jail;
 use super::keys;
 use super::protocol::Frame;
 use super::supervisor::{ExitReason, FATAL_SIGNAL_BASE, GroupRuntime};
@@ -40,8 +41,8 @@ struct State {
     served: AtomicU64,
     /// Seconds since `born` of the last request start or end.
     last_activity: AtomicU64,
-    /// When each thread's current request started (request-timeout).
-    running: Mutex<Vec<Option<Instant>>>,
+    /// Each thread's current request (request-timeout, deadlock-timeout).
+    running: Mutex<Vec<Option<Running>>>,
     /// A request produced a response (startup-timeout).
     app_loaded: AtomicBool,
     first_request: Mutex<Option<Instant>>,
@@ -50,6 +51,25 @@ struct State {
     secrets: keys::DaemonKeys,
     /// Script modules are named by this process's own rule.
     case_sensitive: bool,
+    /// Milliseconds since `born` when the deadlock heartbeat last entered
+    /// the main interpreter.
+    gil_seen: AtomicU64,
+    /// Set (under the lock) before Python stops: the heartbeat must not
+    /// enter it any more.
+    python_stopped: Mutex<bool>,
+    /// The descriptor faulthandler writes Python stacks to when the stack
+    /// signal is raised; `None` when it could not be registered.
+    stack_dump: Option<RawFd>,
+}
+
+/// A request a thread is running.
+#[derive(Clone)]
+struct Running {
+    started: Instant,
+    /// Method, URI and script, for the deadlock report.
+    what: String,
+    /// The thread's id as Python's stack dump shows it.
+    thread_id: u64,
 }
 
 fn pid() -> u32 {
@@ -106,6 +126,13 @@ pub(crate) fn run(
     others: &[RawFd],
     secrets: keys::DaemonKeys,
 ) -> ! {
+    // This process is a copy of the root parent, whose memory holds other
+    // modules' secrets (mod_ssl's private keys): from now on only root may
+    // read or trace it (CoreDumpDirectory re-enables dumps later, as httpd
+    // does for its children).
+    if let Err(e) = sys::set_dumpable(false) {
+        fail(&rt, &format!("cannot make the process non-dumpable: {e}"));
+    }
     let g = &rt.group;
     // Other groups' secrets (inherited with the Apache children's table)
     // are none of this process's business.
@@ -130,6 +157,7 @@ pub(crate) fn run(
     for &fd in others {
         sys::close(fd);
     }
+    close_inherited_descriptors(&rt);
     if let Some(title) = g.process_title() {
         // SAFETY: process->argv is the original argv of this process.
         unsafe {
@@ -179,7 +207,7 @@ pub(crate) fn run(
             }
         }
     }
-    drop_privileges(&rt);
+    setup_access(&rt);
     sys::exit_with_parent(parent);
     if let Some(m) = g.umask {
         sys::set_umask(m);
@@ -200,9 +228,31 @@ pub(crate) fn run(
     start_python(&rt, &global);
     let case_sensitive = global.case_sensitive();
     for (script, app) in &rt.preloads {
+        let mut script = script.clone();
+        if let Some(root) = &g.chroot {
+            match jail::inside(root, &script.path).filter(|p| p != "/") {
+                Some(p) => script.path = p,
+                None => {
+                    log::process(
+                        Level::Error,
+                        &format!(
+                            "mod_wsgi (pid={}): WSGI script '{}' is not located within chroot directory '{root}'; not preloaded into daemon process '{}'.",
+                            pid(),
+                            script.path,
+                            g.name
+                        ),
+                    );
+                    continue;
+                }
+            }
+        }
         let name = python::script::module_name(&script.path, case_sensitive);
-        python::import_script(script, app, &name);
+        python::import_script(&script, app, &name);
     }
+    // Stacks go to the main server's error log (stderr when that is syslog).
+    let stack_dump = (g.deadlock_timeout > 0)
+        .then(|| enable_stack_dumps(&rt, error_log_fd(main_server()).unwrap_or(2)))
+        .flatten();
 
     let (wake_r, wake_w) = match sys::pipe() {
         Ok(p) => p,
@@ -223,6 +273,9 @@ pub(crate) fn run(
         born: Instant::now(),
         secrets,
         case_sensitive,
+        gil_seen: AtomicU64::new(0),
+        python_stopped: Mutex::new(false),
+        stack_dump,
     });
     for t in 0..g.threads as usize {
         let st = state.clone();
@@ -232,6 +285,18 @@ pub(crate) fn run(
         }
         if let Err(e) = b.spawn(move || accept_loop(&st, t)) {
             fail(&rt, &format!("cannot start a request thread: {e}"));
+        }
+    }
+    if g.deadlock_timeout > 0 {
+        let st = state.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("wsgi-{}-gil", g.name))
+            .spawn(move || heartbeat(&st));
+        if let Err(e) = started {
+            fail(
+                &rt,
+                &format!("cannot start the deadlock-timeout thread: {e}"),
+            );
         }
     }
     log::process(
@@ -249,11 +314,64 @@ pub(crate) fn run(
     shut_down(&state, wake_w, reason, timeout, &sigset)
 }
 
-fn drop_privileges(rt: &GroupRuntime) {
-    let g = &rt.group;
-    if !sys::is_root() {
-        return;
+/// The descriptor of a server's ErrorLog (a file, or a pipe to a logger
+/// program); `None` for syslog.
+fn error_log_fd(s: Server) -> Option<RawFd> {
+    // SAFETY: a configured server_rec; its error_log is null (syslog) or an
+    // apr_file_t httpd opened for the life of the configuration.
+    unsafe {
+        let file = (*s.as_ptr()).error_log;
+        let mut fd: ffi::apr_os_file_t = -1;
+        if file.is_null() || ffi::apr_os_file_get(&mut fd, file) != ffi::APR_SUCCESS {
+            return None;
+        }
+        (fd >= 0).then_some(fd)
     }
+}
+
+/// Every server's ErrorLog descriptor: Apache's logging in this process
+/// writes to them.
+fn error_log_fds() -> Vec<RawFd> {
+    let mut out = Vec::new();
+    let mut next = Some(main_server());
+    while let Some(s) = next {
+        next = s.next();
+        out.extend(error_log_fd(s));
+    }
+    out
+}
+
+/// Keeps, of what the Apache parent had open, only what this process uses:
+/// stdin, stdout, stderr, its group's listener, the error logs, and the C
+/// library's syslog socket (ErrorLog syslog:). The rest (other modules'
+/// files and sockets, access logs, the MPM's pipes, locks) is closed.
+fn close_inherited_descriptors(rt: &GroupRuntime) {
+    let mut keep = vec![0, 1, 2, rt.listener];
+    keep.extend(error_log_fds());
+    keep.extend(sys::syslog_sockets());
+    if let Err(e) = sys::close_all_except(&keep) {
+        fail(
+            rt,
+            &format!("cannot close the descriptors inherited from Apache: {e}"),
+        );
+    }
+}
+
+/// Whom a daemon started as root becomes: looked up before any chroot
+/// (inside, the user and group databases may be different or missing).
+struct Identity {
+    uid: u32,
+    gid: u32,
+    name: String,
+    home: String,
+    /// Supplementary groups: supplementary-groups=, else the user's.
+    groups: Vec<u32>,
+    /// The user is not Apache's User (its home becomes the working directory).
+    other_than_apache: bool,
+}
+
+fn identity(rt: &GroupRuntime) -> Identity {
+    let g = &rt.group;
     // SAFETY: httpd's unixd configuration (User/Group), read-only.
     let (apache_uid, apache_gid, apache_user) = unsafe {
         let c = std::ptr::addr_of!(ffi::ap_unixd_config);
@@ -289,31 +407,77 @@ fn drop_privileges(rt: &GroupRuntime) {
         Some(Ident::Name(n)) => sys::group_by_name(n)
             .unwrap_or_else(|| fail(rt, &format!("group '{n}' does not exist (group= option)"))),
     };
-    let supplementary: Option<Vec<u32>> = if g.supplementary_groups.is_empty() {
-        None
+    let groups = if g.supplementary_groups.is_empty() {
+        // What initgroups(user, gid) would set; just the group for a uid
+        // without a user name.
+        sys::group_list(&user.name, gid).unwrap_or_else(|| vec![gid])
     } else {
-        Some(
-            g.supplementary_groups
-                .iter()
-                .map(|n| {
-                    sys::group_by_name(n).unwrap_or_else(|| {
-                        fail(
-                            rt,
-                            &format!("group '{n}' does not exist (supplementary-groups= option)"),
-                        )
-                    })
+        g.supplementary_groups
+            .iter()
+            .map(|n| {
+                sys::group_by_name(n).unwrap_or_else(|| {
+                    fail(
+                        rt,
+                        &format!("group '{n}' does not exist (supplementary-groups= option)"),
+                    )
                 })
-                .collect(),
-        )
+            })
+            .collect()
     };
-    if let Err(e) = sys::drop_privileges(user.uid, gid, &user.name, supplementary.as_deref()) {
-        fail(
-            rt,
+    Identity {
+        other_than_apache: user.uid != apache_uid,
+        uid: user.uid,
+        gid,
+        name: user.name,
+        home: user.home,
+        groups,
+    }
+}
+
+/// chroot=, then group, supplementary groups and user (verified), the
+/// working directory, core dumps: mod_wsgi's order (`wsgi_setup_access`).
+fn setup_access(rt: &GroupRuntime) {
+    let g = &rt.group;
+    let target = sys::is_root().then(|| identity(rt));
+    if target.is_none()
+        && (g.user.is_some() || g.group.is_some() || !g.supplementary_groups.is_empty())
+    {
+        // As in mod_wsgi: only root can switch users. Said, not silent.
+        log::process(
+            Level::Warn,
             &format!(
-                "cannot switch to user '{}' (uid {}, gid {gid}): {e}",
-                user.name, user.uid
+                "mod_wsgi (pid={}): Daemon process '{}': user=, group= and supplementary-groups= have no effect because Apache was not started as root; it runs as uid {}.",
+                pid(),
+                g.name,
+                sys::euid()
             ),
         );
+    }
+    if let Some(root) = &g.chroot {
+        if target.is_none() {
+            fail(
+                rt,
+                &format!("chroot='{root}' needs Apache to be started as root"),
+            );
+        }
+        if let Err(e) = sys::chroot(root) {
+            fail(
+                rt,
+                &format!("cannot change the root directory to '{root}' (chroot= option): {e}"),
+            );
+        }
+    }
+    if let Some(id) = &target {
+        if let Err(e) = sys::drop_privileges(id.uid, id.gid, &id.groups) {
+            fail(
+                rt,
+                &format!(
+                    "cannot switch to user '{}' (uid {}, gid {}): {e}",
+                    id.name, id.uid, id.gid
+                ),
+            );
+        }
+        verify_privileges(rt, id);
     }
     match &g.home {
         Some(h) => {
@@ -325,13 +489,99 @@ fn drop_privileges(rt: &GroupRuntime) {
             }
         }
         // The user's home may not exist (nobody's is /nonexistent).
-        None if user.uid != apache_uid
-            && !user.home.is_empty()
-            && sys::chdir(&user.home).is_err() =>
-        {
-            let _ = sys::chdir("/");
+        None => {
+            if let Some(id) = &target
+                && id.other_than_apache
+                && !id.home.is_empty()
+                && sys::chdir(&id.home).is_err()
+            {
+                let _ = sys::chdir("/");
+            }
         }
-        None => {}
+    }
+    // SAFETY: an int httpd sets while reading CoreDumpDirectory.
+    if unsafe { ffi::ap_coredumpdir_configured } != 0 {
+        // As httpd does for its own children after setuid.
+        if let Err(e) = sys::set_dumpable(true) {
+            log::process(
+                Level::Warn,
+                &format!(
+                    "mod_wsgi (pid={}): cannot make the daemon process dumpable (CoreDumpDirectory): {e}",
+                    pid()
+                ),
+            );
+        }
+    }
+}
+
+/// What is wrong with `c` for a process that should run as `uid`, `gid`
+/// and exactly `groups`.
+fn credential_mismatch(c: &sys::Credentials, uid: u32, gid: u32, groups: &[u32]) -> Option<String> {
+    let mut want = groups.to_vec();
+    want.sort_unstable();
+    want.dedup();
+    if c.uids != [uid; 3] {
+        return Some(format!(
+            "its real, effective and saved uids are {:?}, not {uid}",
+            c.uids
+        ));
+    }
+    if c.gids != [gid; 3] {
+        return Some(format!(
+            "its real, effective and saved gids are {:?}, not {gid}",
+            c.gids
+        ));
+    }
+    if c.groups != want {
+        return Some(format!(
+            "its supplementary groups are {:?}, not {want:?}",
+            c.groups
+        ));
+    }
+    None
+}
+
+/// After dropping root: the kernel must report exactly the target ids, and
+/// root must be out of reach.
+fn verify_privileges(rt: &GroupRuntime, id: &Identity) {
+    let creds = sys::credentials()
+        .unwrap_or_else(|e| fail(rt, &format!("cannot read its credentials back: {e}")));
+    if let Some(why) = credential_mismatch(&creds, id.uid, id.gid, &id.groups) {
+        fail(
+            rt,
+            &format!(
+                "privileges were not dropped to user '{}' as configured: {why}",
+                id.name
+            ),
+        );
+    }
+    if sys::can_become_root() {
+        fail(
+            rt,
+            &format!(
+                "after switching to user '{}' it could still become root again",
+                id.name
+            ),
+        );
+    }
+}
+
+/// Registers faulthandler's stack dump on the stack signal (see
+/// `deadlocked`); `None` (and a warning) if Python refuses.
+fn enable_stack_dumps(rt: &GroupRuntime, fd: RawFd) -> Option<RawFd> {
+    match python::dump_stacks_on_signal(sys::stack_dump_signal(), fd) {
+        Ok(()) => Some(fd),
+        Err(e) => {
+            log::process(
+                Level::Warn,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process '{}': Python stacks will not be logged on deadlock-timeout: {e}",
+                    pid(),
+                    rt.group.name
+                ),
+            );
+            None
+        }
     }
 }
 
@@ -348,6 +598,31 @@ fn start_python(rt: &GroupRuntime, global: &GlobalSettings) {
     let mut settings = global.clone();
     if g.python_home.is_some() {
         settings.python_home = g.python_home.clone();
+    }
+    if let Some(root) = &g.chroot
+        && !python::interpreters::is_running()
+    {
+        // Without its standard library CPython fails with "No module named
+        // 'encodings'"; say what the jail lacks instead.
+        let landmark = crate::config::python_home::stdlib_landmark(
+            settings.python_home.as_deref(),
+            crate::config::python_home::BUILT_EXECUTABLE,
+            crate::config::python_home::BUILT_PYTHON,
+        );
+        if !landmark.is_file() {
+            fail(
+                rt,
+                &format!(
+                    "Python {v}'s standard library is not inside the chroot '{root}': {l} (on the host: {host}{l}) is missing. \
+                     The chroot must contain the Python installation this module embeds (lib/python{v} with lib-dynload, \
+                     and the shared libraries its extension modules load), or python-home= (a path inside the chroot) \
+                     must name a virtualenv or installation of Python {v} there",
+                    v = crate::config::python_home::BUILT_PYTHON,
+                    l = landmark.display(),
+                    host = root.trim_end_matches('/'),
+                ),
+            );
+        }
     }
     let info = ProcessInfo {
         process_group: g.name.clone(),
@@ -555,6 +830,17 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         return;
     }
     let mut spec = head.spec;
+    if let Some(root) = &g.chroot
+        && let Err(msg) = jail::rewrite_request(root, &mut spec)
+    {
+        conn.log_level_set(head.log_level);
+        let _ = conn.send(&Frame::Log {
+            level: Level::Error as u8,
+            message: format!("mod_wsgi (pid={}): {msg}", pid()),
+        });
+        let _ = conn.send(&Frame::Status(500));
+        return;
+    }
     spec.module_name = python::script::module_name(&spec.script_path, st.case_sensitive);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -580,7 +866,22 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         let mut first = st.first_request.lock().unwrap_or_else(|e| e.into_inner());
         first.get_or_insert_with(Instant::now);
     }
-    set_running(st, thread, Some(Instant::now()));
+    let text = |k: &str| String::from_utf8_lossy(spec.cgi.get(k).unwrap_or_default()).into_owned();
+    let what = format!(
+        "{} {} ({})",
+        text("REQUEST_METHOD"),
+        text("REQUEST_URI"),
+        spec.script_path
+    );
+    set_running(
+        st,
+        thread,
+        Some(Running {
+            started: Instant::now(),
+            what,
+            thread_id: sys::thread_id(),
+        }),
+    );
     let conn = Arc::new(Mutex::new(conn));
     let outcome = python::serve(&spec, Box::new(SocketTransport::new(conn.clone())));
     set_running(st, thread, None);
@@ -601,7 +902,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         .complete(status);
 }
 
-fn set_running(st: &State, thread: usize, v: Option<Instant>) {
+fn set_running(st: &State, thread: usize, v: Option<Running>) {
     if let Some(slot) = st
         .running
         .lock()
@@ -657,7 +958,7 @@ fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .flatten()
-                .any(|t| t.elapsed() >= limit);
+                .any(|r| r.started.elapsed() >= limit);
             if stuck {
                 log::process(
                     Level::Error,
@@ -671,6 +972,12 @@ fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
                 return (ExitReason::RequestTimeout, g.graceful_timeout);
             }
         }
+        if g.deadlock_timeout > 0 {
+            let blocked = millis_since(st.born).saturating_sub(st.gil_seen.load(Ordering::Acquire));
+            if blocked >= g.deadlock_timeout.saturating_mul(1000) {
+                deadlocked(st, Duration::from_millis(blocked));
+            }
+        }
         if g.startup_timeout > 0 && !st.app_loaded.load(Ordering::Acquire) {
             let first = *st.first_request.lock().unwrap_or_else(|e| e.into_inner());
             if first.is_some_and(|t| t.elapsed().as_secs() >= g.startup_timeout) {
@@ -678,6 +985,83 @@ fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
             }
         }
     }
+}
+
+fn millis_since(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// deadlock-timeout: enters the main interpreter once a second, as mod_wsgi's
+/// deadlock thread takes the GIL; the main thread restarts the process when
+/// that has not succeeded for deadlock-timeout seconds.
+fn heartbeat(st: &State) {
+    st.gil_seen.store(millis_since(st.born), Ordering::Release);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let stopped = st.python_stopped.lock().unwrap_or_else(|e| e.into_inner());
+        if *stopped {
+            return;
+        }
+        if python::touch_main_interpreter().is_ok() {
+            st.gil_seen.store(millis_since(st.born), Ordering::Release);
+        }
+    }
+}
+
+/// The GIL has been held for deadlock-timeout: no Python code can run in
+/// this process any more, so there is nothing to finish. Logs what was
+/// running (and, through faulthandler, every thread's Python stack), then
+/// exits; the parent starts a new process.
+fn deadlocked(st: &State, blocked: Duration) -> ! {
+    let g = &st.rt.group;
+    let running: Vec<String> = st
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let r = r.as_ref()?;
+            Some(format!(
+                "thread {} ({:#018x}) for {:.1}s: {}",
+                i + 1,
+                r.thread_id,
+                r.started.elapsed().as_secs_f64(),
+                r.what
+            ))
+        })
+        .collect();
+    log::process(
+        Level::Error,
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{}' deadlocked: Python's GIL could not be taken for {:.1}s (deadlock-timeout={}s); {} request(s) running{}{}; restarting the process.",
+            pid(),
+            g.name,
+            blocked.as_secs_f64(),
+            g.deadlock_timeout,
+            running.len(),
+            if running.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", running.join("; "))
+            },
+            if st.stack_dump.is_some() {
+                "; the Python stack of each thread follows"
+            } else {
+                ""
+            }
+        ),
+    );
+    sys::exit_record(
+        pid() as i32,
+        ExitInfo::Reason(ExitReason::DeadlockTimeout as i32),
+    );
+    if st.stack_dump.is_some() {
+        // Raised in a thread without a Python thread state, so faulthandler
+        // dumps the main interpreter's threads.
+        let _ = std::thread::spawn(|| sys::raise(sys::stack_dump_signal())).join();
+    }
+    sys::exit_now(1)
 }
 
 /// mod_wsgi 6: a request times out after `T * (1 + ln(threads))`.
@@ -757,6 +1141,9 @@ fn shut_down(
         std::thread::sleep(Duration::from_millis(10));
     }
     let destroy = server_config(main_server()).is_none_or(|c| c.global.destroy_interpreter());
+    // The deadlock heartbeat enters Python no more (if it is stuck entering
+    // it, the reaper above ends the process).
+    *st.python_stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
     python::stop(destroy);
     sys::exit_now(0)
 }
@@ -764,6 +1151,38 @@ fn shut_down(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_must_match_exactly() {
+        let c = |u: [u32; 3], g: [u32; 3], groups: &[u32]| sys::Credentials {
+            uids: u,
+            gids: g,
+            groups: groups.to_vec(),
+        };
+        let ok = c([65534; 3], [65534; 3], &[65534]);
+        assert_eq!(
+            credential_mismatch(&ok, 65534, 65534, &[65534, 65534]),
+            None
+        );
+        let saved_root = c([65534, 65534, 0], [65534; 3], &[65534]);
+        assert!(
+            credential_mismatch(&saved_root, 65534, 65534, &[65534])
+                .unwrap()
+                .contains("uids are [65534, 65534, 0]")
+        );
+        let gid = c([65534; 3], [0, 65534, 65534], &[65534]);
+        assert!(
+            credential_mismatch(&gid, 65534, 65534, &[65534])
+                .unwrap()
+                .contains("gids")
+        );
+        let extra = c([65534; 3], [65534; 3], &[0, 65534]);
+        assert!(
+            credential_mismatch(&extra, 65534, 65534, &[65534])
+                .unwrap()
+                .contains("supplementary groups are [0, 65534]")
+        );
+    }
 
     #[test]
     fn request_timeout_scales_with_threads() {

@@ -137,6 +137,31 @@ pub fn import_script(script: &ImportScript, application_group: &str, module_name
     }
 }
 
+/// Enters the main interpreter and leaves it at once. It waits as long as
+/// another thread holds the GIL: a daemon's deadlock-timeout heartbeat.
+pub fn touch_main_interpreter() -> Result<(), String> {
+    interpreters::get("")?.run(|_, _| ())
+}
+
+/// Makes `signal` write the Python stack of every thread of the main
+/// interpreter to descriptor `fd`, from faulthandler's C signal handler,
+/// which needs no GIL: how a daemon shows where its GIL is held.
+pub fn dump_stacks_on_signal(signal: i32, fd: i32) -> Result<(), String> {
+    interpreters::get("")?.run(|py, _| {
+        let register = || -> PyResult<()> {
+            let kwargs = pyo3::types::PyDict::new(py);
+            kwargs.set_item("file", fd)?;
+            kwargs.set_item("all_threads", true)?;
+            kwargs.set_item("chain", false)?;
+            py.import("faulthandler")?
+                .getattr("register")?
+                .call((signal,), Some(&kwargs))?;
+            Ok(())
+        };
+        register().map_err(|e| interpreters::format_err(py, &e))
+    })?
+}
+
 /// Stops Python at process exit (`process_stopping`, then teardown).
 pub fn stop(destroy: bool) {
     if !interpreters::is_running() {

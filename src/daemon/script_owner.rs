@@ -1,0 +1,198 @@
+//! `script-user=` / `script-group=`: checked in the Apache child before a
+//! request is sent to the daemon, as mod_wsgi does (`wsgi_remote.c`): the
+//! WSGI script file and the directory holding it must belong to that user
+//! (or group) and must not be writable by others — for script-user not by
+//! their group either — else 403 with mod_wsgi's log message. Owners are
+//! compared by id (mod_wsgi compares the names of those ids).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::sys;
+
+/// Whom a group's scripts must belong to (resolved at server start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ScriptOwner {
+    User(u32),
+    Group(u32),
+}
+
+/// Owner and permission bits of a file or directory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Facts {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+const GROUP_WRITE: u32 = 0o020;
+const WORLD_WRITE: u32 = 0o002;
+
+/// mod_wsgi's checks in its order; `Some(message)` refuses the request.
+/// `name` gives the name of a uid (`User`) or gid (`Group`) for messages.
+pub(crate) fn refusal(
+    owner: &ScriptOwner,
+    file: Facts,
+    dir: Option<Facts>,
+    dir_path: &str,
+    name: impl Fn(u32) -> String,
+) -> Option<String> {
+    let stat_failed = || format!("Unable to stat parent directory '{dir_path}' of WSGI script.");
+    match *owner {
+        ScriptOwner::Group(gid) => {
+            if file.gid != gid {
+                return Some(format!(
+                    "WSGI script file group '{}' does not match group required for daemon process.",
+                    name(file.gid)
+                ));
+            }
+            if file.mode & WORLD_WRITE != 0 {
+                return Some("WSGI script file is writable to world.".into());
+            }
+            let Some(dir) = dir else {
+                return Some(stat_failed());
+            };
+            if dir.gid != gid {
+                return Some(format!(
+                    "Parent directory of WSGI script file has group '{}' which does not match group required for daemon process.",
+                    name(dir.gid)
+                ));
+            }
+            if dir.mode & WORLD_WRITE != 0 {
+                return Some("Parent directory of WSGI script file is writable to world.".into());
+            }
+        }
+        ScriptOwner::User(uid) => {
+            if file.uid != uid {
+                return Some(format!(
+                    "WSGI script file owner '{}' does not match user required for daemon process.",
+                    name(file.uid)
+                ));
+            }
+            if file.mode & GROUP_WRITE != 0 {
+                return Some("WSGI script file is writable to group.".into());
+            }
+            if file.mode & WORLD_WRITE != 0 {
+                return Some("WSGI script file is writable to world.".into());
+            }
+            let Some(dir) = dir else {
+                return Some(stat_failed());
+            };
+            if dir.uid != uid {
+                return Some(format!(
+                    "Parent directory of WSGI script file has owner '{}' which does not match user required for daemon process.",
+                    name(dir.uid)
+                ));
+            }
+            if dir.mode & WORLD_WRITE != 0 {
+                return Some("Parent directory of WSGI script file is writable to world.".into());
+            }
+            if dir.mode & GROUP_WRITE != 0 {
+                return Some("Parent directory of WSGI script file is writable to group.".into());
+            }
+        }
+    }
+    None
+}
+
+fn facts(path: &Path) -> Option<Facts> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(Facts {
+        uid: m.uid(),
+        gid: m.gid(),
+        mode: m.mode(),
+    })
+}
+
+/// Checks `script` against the group's requirement; `Err` is the message
+/// to log with the 403.
+pub(crate) fn check(owner: &ScriptOwner, script: &str) -> Result<(), String> {
+    let path = Path::new(script);
+    // The handler found the file a moment ago; gone since: refused too.
+    let Some(file) = facts(path) else {
+        return Err(format!("Unable to stat WSGI script file '{script}'."));
+    };
+    let dir_path = path.parent().unwrap_or(Path::new("/"));
+    let dir = facts(dir_path);
+    let name = |id: u32| match owner {
+        ScriptOwner::User(_) => sys::user_by_uid(id).map_or_else(|| format!("#{id}"), |u| u.name),
+        ScriptOwner::Group(_) => sys::group_name(id).unwrap_or_else(|| format!("#{id}")),
+    };
+    match refusal(owner, file, dir, &format!("{}/", dir_path.display()), name) {
+        Some(msg) => Err(msg),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(uid: u32, gid: u32, mode: u32) -> Facts {
+        Facts { uid, gid, mode }
+    }
+
+    fn names(id: u32) -> String {
+        format!("n{id}")
+    }
+
+    #[test]
+    fn script_user() {
+        let u = ScriptOwner::User(10);
+        let ok = |file, dir| refusal(&u, file, Some(dir), "/d/", names);
+        assert_eq!(ok(f(10, 5, 0o644), f(10, 5, 0o755)), None);
+        let msg = |file, dir| ok(file, dir).unwrap();
+        assert_eq!(
+            msg(f(11, 5, 0o644), f(10, 5, 0o755)),
+            "WSGI script file owner 'n11' does not match user required for daemon process."
+        );
+        assert_eq!(
+            msg(f(10, 5, 0o664), f(10, 5, 0o755)),
+            "WSGI script file is writable to group."
+        );
+        assert_eq!(
+            msg(f(10, 5, 0o646), f(10, 5, 0o755)),
+            "WSGI script file is writable to world."
+        );
+        assert_eq!(
+            msg(f(10, 5, 0o644), f(12, 5, 0o755)),
+            "Parent directory of WSGI script file has owner 'n12' which does not match user required for daemon process."
+        );
+        assert_eq!(
+            msg(f(10, 5, 0o644), f(10, 5, 0o757)),
+            "Parent directory of WSGI script file is writable to world."
+        );
+        assert_eq!(
+            msg(f(10, 5, 0o644), f(10, 5, 0o775)),
+            "Parent directory of WSGI script file is writable to group."
+        );
+        assert_eq!(
+            refusal(&u, f(10, 5, 0o644), None, "/d/", names).unwrap(),
+            "Unable to stat parent directory '/d/' of WSGI script."
+        );
+    }
+
+    #[test]
+    fn script_group() {
+        let g = ScriptOwner::Group(5);
+        let check = |file, dir| refusal(&g, file, Some(dir), "/d/", names);
+        // Group-writable is fine for script-group; any owner.
+        assert_eq!(check(f(1, 5, 0o664), f(2, 5, 0o775)), None);
+        assert_eq!(
+            check(f(1, 6, 0o644), f(2, 5, 0o755)).unwrap(),
+            "WSGI script file group 'n6' does not match group required for daemon process."
+        );
+        assert_eq!(
+            check(f(1, 5, 0o666), f(2, 5, 0o755)).unwrap(),
+            "WSGI script file is writable to world."
+        );
+        assert_eq!(
+            check(f(1, 5, 0o644), f(2, 7, 0o755)).unwrap(),
+            "Parent directory of WSGI script file has group 'n7' which does not match group required for daemon process."
+        );
+        assert_eq!(
+            check(f(1, 5, 0o644), f(2, 5, 0o1777)).unwrap(),
+            "Parent directory of WSGI script file is writable to world."
+        );
+    }
+}
