@@ -244,6 +244,10 @@ impl Apache {
             .stderr(Stdio::null())
             .spawn()
             .expect("start apache2 (apt-get install apache2)");
+        OUR_PROCESS_GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child.id() as i32);
         let mut apache = Apache {
             child,
             port,
@@ -409,8 +413,26 @@ fn kill_orphans(conf: &Path) {
     }
 }
 
-/// Processes whose command line contains `needle`, sorted.
+/// Process groups of the Apaches this test binary started (each runs in its
+/// own group; its children and daemons stay in it, even once orphaned).
+static OUR_PROCESS_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// The process group of `pid` (field 5 of /proc/<pid>/stat).
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces: fields follow its ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Processes of this test binary's Apaches whose command line contains
+/// `needle`, sorted (other test binaries running at the same time have
+/// daemons with the same names).
 pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
+    let ours = OUR_PROCESS_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let mut out = Vec::new();
     for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -418,6 +440,7 @@ pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
         };
         if let Ok(cmd) = fs::read(e.path().join("cmdline"))
             && String::from_utf8_lossy(&cmd).contains(needle)
+            && process_group(pid).is_some_and(|g| ours.contains(&g))
         {
             out.push(pid);
         }
