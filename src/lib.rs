@@ -1,11 +1,14 @@
 //! mod_wsgi-rs: an Apache httpd 2.4 module that serves Python WSGI applications.
 //!
-//! Layers (see ARCHITECTURE.md): `ffi` (generated bindings and the C shim),
-//! `apache` (safe wrappers, hooks, the embedded transport), `config` (pure
-//! directive parsing), `python` (interpreters, the WSGI adapter).
+//! Layers (see ARCHITECTURE.md), bottom up: `log` (the logging facade) and
+//! `config` (pure directive parsing); `python` (interpreters, the WSGI
+//! adapter); `apache` (safe wrappers over httpd, hooks, the embedded
+//! transport) and `daemon` (daemon mode); `ffi` (generated bindings and the
+//! C shim) is reached only from `apache` and the OS layer.
 
 pub mod apache;
 pub mod config;
 pub mod daemon;
 pub mod ffi;
+pub mod log;
 pub mod python;

@@ -10,43 +10,32 @@ use super::module::module_index;
 use super::request::Request;
 use super::server::Server;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Emerg,
-    Alert,
-    Crit,
-    Error,
-    Warn,
-    Notice,
-    Info,
-    Debug,
-    Trace1,
+pub use crate::log::Level;
+
+/// httpd's `APLOG_*` number for a level.
+fn raw(level: Level) -> c_int {
+    (match level {
+        Level::Emerg => ffi::APLOG_EMERG,
+        Level::Alert => ffi::APLOG_ALERT,
+        Level::Crit => ffi::APLOG_CRIT,
+        Level::Error => ffi::APLOG_ERR,
+        Level::Warn => ffi::APLOG_WARNING,
+        Level::Notice => ffi::APLOG_NOTICE,
+        Level::Info => ffi::APLOG_INFO,
+        Level::Debug => ffi::APLOG_DEBUG,
+        Level::Trace1 => ffi::APLOG_TRACE1,
+    }) as c_int
 }
 
-impl Level {
-    fn raw(self) -> c_int {
-        (match self {
-            Level::Emerg => ffi::APLOG_EMERG,
-            Level::Alert => ffi::APLOG_ALERT,
-            Level::Crit => ffi::APLOG_CRIT,
-            Level::Error => ffi::APLOG_ERR,
-            Level::Warn => ffi::APLOG_WARNING,
-            Level::Notice => ffi::APLOG_NOTICE,
-            Level::Info => ffi::APLOG_INFO,
-            Level::Debug => ffi::APLOG_DEBUG,
-            Level::Trace1 => ffi::APLOG_TRACE1,
-        }) as c_int
-    }
+/// The process logger the module installs: the main server's error log.
+pub struct ErrorLog;
 
-    /// Python logging levels (as used by `mod_wsgi.LogHandler`) to ours.
-    pub fn from_python(level: i64) -> Level {
-        match level {
-            l if l >= 50 => Level::Crit,
-            l if l >= 40 => Level::Error,
-            l if l >= 30 => Level::Warn,
-            l if l >= 20 => Level::Info,
-            _ => Level::Debug,
-        }
+impl crate::log::ProcessLogger for ErrorLog {
+    fn log(&self, level: Level, message: &str, at: &'static Location<'static>) {
+        // SAFETY: ap_server_conf is set by httpd before any module code runs
+        // (and a null server_rec is accepted by ap_log_error).
+        let main = unsafe { Server::from_raw(ffi::ap_server_conf) };
+        server_at(main, level, message, at);
     }
 }
 
@@ -61,7 +50,7 @@ fn c_file(loc: &Location<'_>) -> CString {
 /// Whether a message at `level` would be written for this request.
 pub fn enabled(r: &Request, level: Level) -> bool {
     // SAFETY: a Request wraps a live request_rec.
-    unsafe { ffi::wsgi_shim_log_enabled(r.as_ptr(), ptr::null(), level.raw(), module_index()) != 0 }
+    unsafe { ffi::wsgi_shim_log_enabled(r.as_ptr(), ptr::null(), raw(level), module_index()) != 0 }
 }
 
 /// Logs against a request: the line carries the client address and request ids.
@@ -76,7 +65,7 @@ pub fn request(r: &Request, level: Level, msg: &str) {
             file.as_ptr(),
             loc.line() as c_int,
             module_index(),
-            level.raw(),
+            raw(level),
             0,
             r,
             c"%s".as_ptr(),
@@ -88,8 +77,11 @@ pub fn request(r: &Request, level: Level, msg: &str) {
 /// Logs against a server (a virtual host's ErrorLog when it has one).
 #[track_caller]
 pub fn server(s: Server, level: Level, msg: &str) {
+    server_at(s, level, msg, Location::caller())
+}
+
+fn server_at(s: Server, level: Level, msg: &str, loc: &Location<'_>) {
     let s = s.as_ptr();
-    let loc = Location::caller();
     let (file, text) = (c_file(loc), c_message(msg));
     // SAFETY: s is a live server_rec or null (httpd then uses the main server);
     // "%s" consumes exactly the one string argument.
@@ -98,7 +90,7 @@ pub fn server(s: Server, level: Level, msg: &str) {
             file.as_ptr(),
             loc.line() as c_int,
             module_index(),
-            level.raw(),
+            raw(level),
             0,
             s,
             c"%s".as_ptr(),
@@ -110,7 +102,5 @@ pub fn server(s: Server, level: Level, msg: &str) {
 /// Logs against the main server, when no request or vhost is at hand.
 #[track_caller]
 pub fn process(level: Level, msg: &str) {
-    // SAFETY: ap_server_conf is set by httpd before any module code runs (and
-    // a null server_rec is accepted by ap_log_error).
-    server(unsafe { Server::from_raw(ffi::ap_server_conf) }, level, msg)
+    crate::log::process(level, msg)
 }

@@ -23,14 +23,14 @@ use crate::python::transport::Transport;
 use super::keys;
 use super::protocol::{self, Frame, RequestHead};
 use super::reader::ResponseReader;
-use super::relay::{LEVELS, Relay, Step};
+use super::relay::{Relay, Step};
 use super::supervisor::{self, GroupRuntime};
 use super::sys;
 use super::validate::Violation;
 
 /// The most verbose level enabled for this request.
 fn log_level(r: &Request) -> u8 {
-    LEVELS
+    Level::ALL
         .iter()
         .rev()
         .find(|l| log::enabled(r, **l))

@@ -27,22 +27,6 @@ use super::reader::Piece;
 use super::supervisor::GroupRuntime;
 use super::validate::{self, BodyMeter, LogAdmit, LogBudget, Violation};
 
-pub(crate) const LEVELS: [Level; 9] = [
-    Level::Emerg,
-    Level::Alert,
-    Level::Crit,
-    Level::Error,
-    Level::Warn,
-    Level::Notice,
-    Level::Info,
-    Level::Debug,
-    Level::Trace1,
-];
-
-fn level_from(n: u8) -> Level {
-    LEVELS.get(n as usize).copied().unwrap_or(Level::Trace1)
-}
-
 const OK: c_int = crate::ffi::OK as c_int;
 const BAD_GATEWAY: c_int = crate::ffi::HTTP_BAD_GATEWAY as c_int;
 
@@ -321,9 +305,11 @@ impl<'a> Relay<'a> {
 
     fn log(&mut self, level: u8, text: &str, cut: usize) {
         match self.logs.admit(text.len() + cut) {
-            LogAdmit::Log => {
-                log::request(self.r, level_from(level), &validate::log_text(text, cut))
-            }
+            LogAdmit::Log => log::request(
+                self.r,
+                Level::saturating_from(level),
+                &validate::log_text(text, cut),
+            ),
             LogAdmit::DropNoticed => log::request(
                 self.r,
                 Level::Warn,

@@ -167,7 +167,7 @@ pub(crate) fn check_head(
             limit: header_buffer_size,
         });
     }
-    response::recheck_head(head).map_err(Violation::BadHead)
+    response::recheck_head(head).map_err(|e| Violation::BadHead(e.to_string()))
 }
 
 /// Whether a status frame may carry `code`: a daemon answers with a status

@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
 
-use crate::apache::log::Level;
+use crate::log::Level;
 
 use super::environ::{CgiEnviron, Decode};
 use super::interpreters::{format_err, format_traceback};

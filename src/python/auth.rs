@@ -15,8 +15,8 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyCFunction, PyDict, PyModule, PyString, PyTuple};
 
-use crate::apache::log::Level;
 use crate::config::words::split_words;
+use crate::log::Level;
 
 use super::environ::{Decode, cgi_header_name, find_path_info};
 use super::interpreters::{self, format_traceback};

@@ -29,6 +29,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
 use super::closure::{self, panic_message};
+use super::error::PythonError;
 
 /// One Python interpreter of this process.
 pub struct Interpreter {
@@ -181,7 +182,7 @@ unsafe fn restore(previous: Previous) {
 
 /// Registers the main interpreter; called once Python is initialised, with
 /// no thread state attached.
-pub fn register_main(setup: Arc<Setup>, options: Options) -> Result<(), String> {
+pub fn register_main(setup: Arc<Setup>, options: Options) -> Result<(), PythonError> {
     let ts = bind_thread();
     // SAFETY: ts is this thread's main thread state; install runs with it attached.
     let installed = unsafe {
@@ -221,7 +222,7 @@ pub fn is_running() -> bool {
 }
 
 /// The interpreter for an application group, created on first use.
-pub fn get(name: &str) -> Result<Arc<Interpreter>, String> {
+pub fn get(name: &str) -> Result<Arc<Interpreter>, PythonError> {
     if let Some(i) = lookup(name)? {
         return Ok(i);
     }
@@ -231,23 +232,19 @@ pub fn get(name: &str) -> Result<Arc<Interpreter>, String> {
     }
     let (setup, options) = {
         let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-        let reg = reg
-            .as_ref()
-            .ok_or("Python is not initialised in this process")?;
+        let reg = reg.as_ref().ok_or(PythonError::NotRunning)?;
         (reg.setup.clone(), reg.options)
     };
     let interp = Arc::new(create_sub_interpreter(name, &setup, options)?);
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
-    let reg = reg.as_mut().ok_or("Python was shut down")?;
+    let reg = reg.as_mut().ok_or(PythonError::ShutDown)?;
     reg.interpreters.insert(name.to_string(), interp.clone());
     Ok(interp)
 }
 
-fn lookup(name: &str) -> Result<Option<Arc<Interpreter>>, String> {
+fn lookup(name: &str) -> Result<Option<Arc<Interpreter>>, PythonError> {
     let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-    let reg = reg
-        .as_ref()
-        .ok_or("Python is not initialised in this process")?;
+    let reg = reg.as_ref().ok_or(PythonError::NotRunning)?;
     Ok(reg.interpreters.get(name).cloned())
 }
 
@@ -255,7 +252,7 @@ fn lookup(name: &str) -> Result<Option<Arc<Interpreter>>, String> {
 ///
 /// # Safety
 /// A main-interpreter thread state of this thread must be attached.
-unsafe fn new_interpreter(options: Options) -> Result<*mut ffi::PyThreadState, String> {
+unsafe fn new_interpreter(options: Options) -> Result<*mut ffi::PyThreadState, PythonError> {
     #[cfg(Py_3_12)]
     {
         let config = if options.own_gil {
@@ -280,7 +277,9 @@ unsafe fn new_interpreter(options: Options) -> Result<*mut ffi::PyThreadState, S
                     .to_string_lossy()
                     .into_owned()
             };
-            return Err(format!("Py_NewInterpreterFromConfig() failed: {why}"));
+            return Err(PythonError::Interpreter(format!(
+                "Py_NewInterpreterFromConfig() failed: {why}"
+            )));
         }
         Ok(ts)
     }
@@ -290,7 +289,9 @@ unsafe fn new_interpreter(options: Options) -> Result<*mut ffi::PyThreadState, S
         // SAFETY: as guaranteed by the caller.
         let ts = unsafe { ffi::Py_NewInterpreter() };
         if ts.is_null() {
-            return Err("Py_NewInterpreter() failed".to_string());
+            return Err(PythonError::Interpreter(
+                "Py_NewInterpreter() failed".to_string(),
+            ));
         }
         Ok(ts)
     }
@@ -300,7 +301,7 @@ fn create_sub_interpreter(
     name: &str,
     setup: &Arc<Setup>,
     options: Options,
-) -> Result<Interpreter, String> {
+) -> Result<Interpreter, PythonError> {
     let main_ts = bind_thread();
     // SAFETY: main_ts is this thread's main thread state. Every path below
     // ends with this thread back in the state it had before (`previous`).
@@ -315,7 +316,9 @@ fn create_sub_interpreter(
             Err(e) => {
                 // CPython put main_ts back.
                 restore(previous);
-                return Err(format!("application group '{name}': {e}"));
+                return Err(PythonError::Interpreter(format!(
+                    "application group '{name}': {e}"
+                )));
             }
         };
         let raw = ffi::PyThreadState_GetInterpreter(ts);
@@ -334,7 +337,9 @@ fn create_sub_interpreter(
             }
             Err(e) => {
                 end_interpreter(ts, previous, main_ts);
-                Err(format!("cannot set up interpreter '{name}': {e}"))
+                Err(PythonError::Interpreter(format!(
+                    "cannot set up interpreter '{name}': {e}"
+                )))
             }
         }
     }
@@ -393,7 +398,7 @@ unsafe fn end_interpreter(
 unsafe fn install(
     name: &str,
     setup: &Arc<Setup>,
-) -> Result<(*mut ffi::PyObject, *mut ffi::PyObject), String> {
+) -> Result<(*mut ffi::PyObject, *mut ffi::PyObject), PythonError> {
     // SAFETY: attached (caller). Only the trampoline is made with this token,
     // and no Py<T> is dropped under it.
     let py = unsafe { Python::assume_attached() };
@@ -403,8 +408,8 @@ unsafe fn install(
     {
         let mut job = |py: Python<'_>| match catch_unwind(AssertUnwindSafe(|| setup(py, name))) {
             Ok(Ok(m)) => module = m.into_ptr(),
-            Ok(Err(e)) => failure = Some(format_err(py, &e)),
-            Err(p) => failure = Some(panic_message(p.as_ref())),
+            Ok(Err(e)) => failure = Some(PythonError::Exception(format_err(py, &e))),
+            Err(p) => failure = Some(PythonError::Panicked(panic_message(p.as_ref()))),
         };
         // SAFETY: the trampoline belongs to the attached interpreter.
         if let Err(e) = unsafe { call_trampoline(trampoline, &mut job) } {
@@ -416,12 +421,14 @@ unsafe fn install(
         failure => {
             // SAFETY: attached; the trampoline is ours.
             unsafe { ffi::Py_DECREF(trampoline) };
-            Err(failure.unwrap_or_else(|| "setup returned no module".to_string()))
+            Err(failure.unwrap_or_else(|| {
+                PythonError::Interpreter("setup returned no module".to_string())
+            }))
         }
     }
 }
 
-fn make_trampoline(py: Python<'_>) -> Result<*mut ffi::PyObject, String> {
+fn make_trampoline(py: Python<'_>) -> Result<*mut ffi::PyObject, PythonError> {
     let f = closure::new(py, c"_mod_wsgi_enter", |args, _kwargs| -> PyResult<()> {
         if let Some(job) = JOB.with(|j| j.take()) {
             // SAFETY: `call_trampoline` stored a pointer to a job that outlives this call.
@@ -429,7 +436,7 @@ fn make_trampoline(py: Python<'_>) -> Result<*mut ffi::PyObject, String> {
         }
         Ok(())
     })
-    .map_err(|e| format_err(py, &e))?;
+    .map_err(|e| PythonError::Exception(format_err(py, &e)))?;
     Ok(f.into_ptr())
 }
 
@@ -437,7 +444,10 @@ fn make_trampoline(py: Python<'_>) -> Result<*mut ffi::PyObject, String> {
 ///
 /// # Safety
 /// A thread state of the trampoline's interpreter must be attached.
-unsafe fn call_trampoline(trampoline: *mut ffi::PyObject, job: &mut Job<'_>) -> Result<(), String> {
+unsafe fn call_trampoline(
+    trampoline: *mut ffi::PyObject,
+    job: &mut Job<'_>,
+) -> Result<(), PythonError> {
     // SAFETY: only the lifetime is erased; the pointer is cleared before `job` ends.
     let erased: *mut Job<'static> = unsafe { std::mem::transmute(job as *mut Job<'_>) };
     let previous = JOB.with(|j| j.replace(Some(erased)));
@@ -447,7 +457,7 @@ unsafe fn call_trampoline(trampoline: *mut ffi::PyObject, job: &mut Job<'_>) -> 
     if rv.is_null() {
         // SAFETY: an exception is set; print and clear it in this interpreter.
         unsafe { ffi::PyErr_Print() };
-        return Err("the interpreter entry function failed".to_string());
+        return Err(PythonError::Entry);
     }
     // SAFETY: rv is a new reference (None).
     unsafe { ffi::Py_DECREF(rv) };
@@ -464,7 +474,7 @@ impl Interpreter {
     pub fn run<R>(
         &self,
         f: impl FnOnce(Python<'_>, &Bound<'_, PyModule>) -> R,
-    ) -> Result<R, String> {
+    ) -> Result<R, PythonError> {
         let mut f = Some(f);
         let mut out: Option<std::thread::Result<R>> = None;
         let mut job = |py: Python<'_>| {
@@ -488,8 +498,8 @@ impl Interpreter {
         }
         match out {
             Some(Ok(r)) => Ok(r),
-            Some(Err(p)) => Err(panic_message(p.as_ref())),
-            None => Err("the interpreter did not run the job".to_string()),
+            Some(Err(p)) => Err(PythonError::Panicked(panic_message(p.as_ref()))),
+            None => Err(PythonError::JobNotRun),
         }
     }
 

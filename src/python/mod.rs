@@ -7,6 +7,7 @@ pub mod adapter;
 pub mod auth;
 mod closure;
 pub mod environ;
+mod error;
 pub mod interpreters;
 mod isolation;
 pub mod module;
@@ -18,14 +19,15 @@ pub mod transport;
 
 use pyo3::prelude::*;
 
-use crate::apache::log::{self, Level};
 use crate::config::settings::{GlobalSettings, ImportScript};
+use crate::log::{self, Level};
 
 pub use adapter::{Outcome, RequestSpec};
+pub use error::PythonError;
 pub use module::ProcessInfo;
 
 /// Starts Python in this process and sets up the main interpreter.
-pub fn start(global: &GlobalSettings, info: ProcessInfo) -> Result<(), String> {
+pub fn start(global: &GlobalSettings, info: ProcessInfo) -> Result<(), PythonError> {
     if interpreters::is_running() {
         return Ok(());
     }
@@ -108,7 +110,7 @@ pub fn import_script(script: &ImportScript, application_group: &str, module_name
             m.getattr("_load_script")
                 .and_then(|f| f.call1((module_name, &script.path, mtime, true)))
                 .map(|_| ())
-                .map_err(|e| interpreters::format_err(py, &e))
+                .map_err(|e| PythonError::Exception(interpreters::format_err(py, &e)))
         })?
     });
     match result {
@@ -130,7 +132,7 @@ pub fn import_script(script: &ImportScript, application_group: &str, module_name
                     script.path
                 ),
             );
-            for line in e.lines() {
+            for line in e.to_string().lines() {
                 log::process(Level::Error, line);
             }
         }
@@ -139,14 +141,14 @@ pub fn import_script(script: &ImportScript, application_group: &str, module_name
 
 /// Enters the main interpreter and leaves it at once. It waits as long as
 /// another thread holds the GIL: a daemon's deadlock-timeout heartbeat.
-pub fn touch_main_interpreter() -> Result<(), String> {
+pub fn touch_main_interpreter() -> Result<(), PythonError> {
     interpreters::get("")?.run(|_, _| ())
 }
 
 /// Makes `signal` write the Python stack of every thread of the main
 /// interpreter to descriptor `fd`, from faulthandler's C signal handler,
 /// which needs no GIL: how a daemon shows where its GIL is held.
-pub fn dump_stacks_on_signal(signal: i32, fd: i32) -> Result<(), String> {
+pub fn dump_stacks_on_signal(signal: i32, fd: i32) -> Result<(), PythonError> {
     interpreters::get("")?.run(|py, _| {
         let register = || -> PyResult<()> {
             let kwargs = pyo3::types::PyDict::new(py);
@@ -158,7 +160,7 @@ pub fn dump_stacks_on_signal(signal: i32, fd: i32) -> Result<(), String> {
                 .call((signal,), Some(&kwargs))?;
             Ok(())
         };
-        register().map_err(|e| interpreters::format_err(py, &e))
+        register().map_err(|e| PythonError::Exception(interpreters::format_err(py, &e)))
     })?
 }
 

@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
 
-use crate::apache::log::Level;
+use crate::log::Level;
 
 use super::request::{self, SendError};
 use super::response::build_head;
@@ -37,17 +37,9 @@ fn handle_of(args: &Bound<'_, PyTuple>) -> PyResult<u64> {
     args.get_item(0)?.extract::<u64>()
 }
 
+/// A level number from Python code (`bootstrap.py`'s `_LOG_*`).
 fn level_of(n: i64) -> Level {
-    match n {
-        0 => Level::Emerg,
-        1 => Level::Alert,
-        2 => Level::Crit,
-        3 => Level::Error,
-        4 => Level::Warn,
-        5 => Level::Notice,
-        6 => Level::Info,
-        _ => Level::Debug,
-    }
+    Level::saturating_from(u8::try_from(n).unwrap_or(u8::MAX))
 }
 
 fn add_fn<F, T>(m: &Bound<'_, PyModule>, name: &'static std::ffi::CStr, f: F) -> PyResult<()>
@@ -138,7 +130,7 @@ fn start_response(args: &Bound<'_, PyTuple>) -> PyResult<()> {
         let value = exc_info.cast::<PyTuple>()?.get_item(1)?;
         return Err(PyErr::from_value(value));
     }
-    let head = build_head(&status, pairs).map_err(PyValueError::new_err)?;
+    let head = build_head(&status, pairs).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let _ = py;
     request::with_live(handle, |r| {
         r.output.head = Some(head);

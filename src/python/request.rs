@@ -11,7 +11,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::apache::log::Level;
+use crate::log::Level;
 
 use super::response::ResponseHead;
 use super::transport::{InputError, Transport, Write};
@@ -133,7 +133,7 @@ pub fn with_live<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> PyR
 pub fn log(handle: u64, level: Level, message: &str) {
     let done = with(handle, |r| r.transport.log(level, message));
     if done.is_none() {
-        crate::apache::log::process(level, message);
+        crate::log::process(level, message);
     }
 }
 

@@ -26,77 +26,97 @@ const HOP_BY_HOP_REFUSED: &[&str] = &[
     "proxy-authorization",
 ];
 
+/// Why a response head (an application's `start_response`, or a daemon's
+/// head frame) is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("status line {0:?} is not latin-1 encodable")]
+    StatusNotLatin1(String),
+    #[error("status line {0:?} must start with a three digit code, e.g. '200 OK'")]
+    StatusFormat(String),
+    #[error("status code {0} is out of range (100-599)")]
+    StatusRange(u16),
+    #[error("status line {0:?} contains control characters")]
+    StatusControl(String),
+    #[error("response header name is empty")]
+    EmptyName,
+    #[error("response header {0:?} is not latin-1 encodable")]
+    NotLatin1(String),
+    #[error("response header name {0:?} contains a control character, space or colon")]
+    BadName(String),
+    #[error("response header {0:?} has a value containing CR or LF (header injection refused)")]
+    CrLf(String),
+    #[error("response header {0:?} has a value containing control characters")]
+    ControlInValue(String),
+    #[error(
+        "response header {0:?} is a hop-by-hop header, which a WSGI application must not set (PEP 3333)"
+    )]
+    HopByHop(String),
+    #[error("Content-Length header value {0:?} is not a number")]
+    ContentLength(String),
+    #[error("its Content-Length ({0}) does not match its headers ({1})")]
+    ContentLengthMismatch(String, String),
+}
+
 fn latin1_ok(s: &str) -> bool {
     s.chars().all(|c| (c as u32) < 256)
 }
 
 /// `"200 OK"` → (200, "OK"). Exactly three digits, then end or a space and a
 /// reason without control characters.
-pub fn parse_status(status: &str) -> Result<(u16, String), String> {
+pub fn parse_status(status: &str) -> Result<(u16, String), HeadError> {
     if !latin1_ok(status) {
-        return Err(format!("status line {status:?} is not latin-1 encodable"));
+        return Err(HeadError::StatusNotLatin1(status.into()));
     }
     let bytes = status.as_bytes();
     if bytes.len() < 3
         || !bytes[..3].iter().all(u8::is_ascii_digit)
         || (bytes.len() > 3 && bytes[3] != b' ')
     {
-        return Err(format!(
-            "status line {status:?} must start with a three digit code, e.g. '200 OK'"
-        ));
+        return Err(HeadError::StatusFormat(status.into()));
     }
     let code: u16 = status[..3]
         .parse()
-        .map_err(|_| format!("invalid status code in {status:?}"))?;
+        .map_err(|_| HeadError::StatusFormat(status.into()))?;
     if !(100..=599).contains(&code) {
-        return Err(format!("status code {code} is out of range (100-599)"));
+        return Err(HeadError::StatusRange(code));
     }
     let reason = status.get(4..).unwrap_or("");
     if reason.chars().any(char::is_control) {
-        return Err(format!(
-            "status line {status:?} contains control characters"
-        ));
+        return Err(HeadError::StatusControl(status.into()));
     }
     Ok((code, reason.to_string()))
 }
 
 /// Checks one header. Returns a message naming the header on failure.
-pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+pub fn check_header(name: &str, value: &str) -> Result<(), HeadError> {
     if name.is_empty() {
-        return Err("response header name is empty".into());
+        return Err(HeadError::EmptyName);
     }
     if !latin1_ok(name) || !latin1_ok(value) {
-        return Err(format!("response header {name:?} is not latin-1 encodable"));
+        return Err(HeadError::NotLatin1(name.into()));
     }
     if name
         .chars()
         .any(|c| c.is_control() || c == ' ' || c == '\t' || c == ':')
     {
-        return Err(format!(
-            "response header name {name:?} contains a control character, space or colon"
-        ));
+        return Err(HeadError::BadName(name.into()));
     }
     if value.chars().any(|c| c == '\r' || c == '\n') {
-        return Err(format!(
-            "response header {name:?} has a value containing CR or LF (header injection refused)"
-        ));
+        return Err(HeadError::CrLf(name.into()));
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(format!(
-            "response header {name:?} has a value containing control characters"
-        ));
+        return Err(HeadError::ControlInValue(name.into()));
     }
     let lower = name.to_ascii_lowercase();
     if HOP_BY_HOP_REFUSED.contains(&lower.as_str()) {
-        return Err(format!(
-            "response header {name:?} is a hop-by-hop header, which a WSGI application must not set (PEP 3333)"
-        ));
+        return Err(HeadError::HopByHop(name.into()));
     }
     Ok(())
 }
 
 /// Builds the head from a validated status and headers.
-pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<ResponseHead, String> {
+pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<ResponseHead, HeadError> {
     let (code, reason) = parse_status(status)?;
     let mut head = ResponseHead {
         status: code,
@@ -108,9 +128,10 @@ pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<Respon
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
             "content-length" => {
-                let n = value.trim().parse::<u64>().map_err(|_| {
-                    format!("Content-Length header value {value:?} is not a number")
-                })?;
+                let n = value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| HeadError::ContentLength(value.clone()))?;
                 head.content_length = Some(n);
             }
             "connection" => {
@@ -134,14 +155,11 @@ pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<Respon
 /// does not trust) by exactly the rules [`build_head`] applies to an embedded
 /// application, and returns the head `build_head` makes of it (hop-by-hop
 /// and `Connection` headers handled the same way).
-pub fn recheck_head(head: &ResponseHead) -> Result<ResponseHead, String> {
+pub fn recheck_head(head: &ResponseHead) -> Result<ResponseHead, HeadError> {
     // Checked before formatting: "0" or "1000" would otherwise fail as a
     // malformed line rather than as what it is.
     if !(100..=599).contains(&head.status) {
-        return Err(format!(
-            "status code {} is out of range (100-599)",
-            head.status
-        ));
+        return Err(HeadError::StatusRange(head.status));
     }
     let line = if head.reason.is_empty() {
         head.status.to_string()
@@ -150,13 +168,12 @@ pub fn recheck_head(head: &ResponseHead) -> Result<ResponseHead, String> {
     };
     let mut checked = build_head(&line, head.headers.clone())?;
     if checked.content_length != head.content_length {
-        return Err(format!(
-            "its Content-Length ({}) does not match its headers ({})",
+        return Err(HeadError::ContentLengthMismatch(
             head.content_length
                 .map_or_else(|| "none".to_string(), |n| n.to_string()),
             checked
                 .content_length
-                .map_or_else(|| "none".to_string(), |n| n.to_string())
+                .map_or_else(|| "none".to_string(), |n| n.to_string()),
         ));
     }
     checked.close_connection |= head.close_connection;
@@ -189,18 +206,19 @@ mod tests {
         assert!(check_header("Content-Type", "text/plain").is_ok());
         assert!(check_header("X-Tab", "a\tb").is_ok());
         let e = check_header("X-Bad", "a\r\nSet-Cookie: x=1").unwrap_err();
-        assert!(e.contains("X-Bad") && e.contains("CR or LF"), "{e}");
+        assert_eq!(e, HeadError::CrLf("X-Bad".into()));
+        assert!(e.to_string().contains("CR or LF"), "{e}");
         assert!(check_header("Bad Name", "x").is_err());
         assert!(check_header("", "x").is_err());
-        assert!(
-            check_header("X-U", "\u{263a}")
-                .unwrap_err()
-                .contains("latin-1")
+        assert_eq!(
+            check_header("X-U", "\u{263a}").unwrap_err(),
+            HeadError::NotLatin1("X-U".into())
         );
         assert!(check_header("X-L", "caf\u{e9}").is_ok());
         assert!(
             check_header("Transfer-Encoding", "chunked")
                 .unwrap_err()
+                .to_string()
                 .contains("hop-by-hop")
         );
     }
@@ -245,15 +263,14 @@ mod tests {
         };
         for status in [0, 99, 600, 65535] {
             let e = with(&|h| h.status = status).unwrap_err();
-            assert!(e.contains("out of range"), "{status}: {e}");
+            assert_eq!(e, HeadError::StatusRange(status), "{status}: {e}");
         }
         assert!(with(&|h| h.reason = "OK\r\nX-Injected: 1".into()).is_err());
         assert!(with(&|h| h.reason = "O\u{1}K".into()).is_err());
         assert!(with(&|h| h.reason.clear()).is_ok());
         assert!(
-            with(&|h| h.headers.push(("X-B".into(), "a\r\nSet-Cookie: x".into())))
-                .unwrap_err()
-                .contains("CR or LF")
+            with(&|h| h.headers.push(("X-B".into(), "a\r\nSet-Cookie: x".into()))).unwrap_err()
+                == HeadError::CrLf("X-B".into())
         );
         assert!(with(&|h| h.headers.push(("X\u{7}B".into(), "v".into()))).is_err());
         assert!(with(&|h| h.headers.push(("Upgrade".into(), "h2c".into()))).is_err());

@@ -12,6 +12,7 @@ use pyo3::ffi;
 
 use crate::config::settings::{GlobalSettings, HashSeed};
 
+use super::error::PythonError;
 use super::interpreters;
 
 /// The interpreter this module was built against (build.rs).
@@ -39,7 +40,7 @@ pub fn is_running() -> bool {
     )
 }
 
-fn check(status: ffi::PyStatus, what: &str) -> Result<(), String> {
+fn check(status: ffi::PyStatus, what: &str) -> Result<(), PythonError> {
     // SAFETY: inspecting a PyStatus value returned by CPython.
     if unsafe { ffi::PyStatus_Exception(status) } != 0 {
         let msg = if status.err_msg.is_null() {
@@ -50,25 +51,25 @@ fn check(status: ffi::PyStatus, what: &str) -> Result<(), String> {
                 .to_string_lossy()
                 .into_owned()
         };
-        return Err(format!("{what}: {msg}"));
+        return Err(PythonError::Startup(format!("{what}: {msg}")));
     }
     Ok(())
 }
 
-fn c(s: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+fn c(s: &str) -> Result<CString, PythonError> {
+    CString::new(s).map_err(|_| PythonError::Startup(format!("{s:?} contains a NUL byte")))
 }
 
 /// Initialises CPython for this process (the GIL is released on return).
-pub fn initialize(g: &GlobalSettings) -> Result<(), String> {
+pub fn initialize(g: &GlobalSettings) -> Result<(), PythonError> {
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     match *state {
         Lifecycle::Running | Lifecycle::ReadyToFork => return Ok(()),
         Lifecycle::Finalized => {
-            return Err(
+            return Err(PythonError::Startup(
                 "Python was already finalised in this process and cannot be initialised again"
                     .into(),
-            );
+            ));
         }
         Lifecycle::NotStarted => {}
     }
@@ -82,10 +83,10 @@ pub fn initialize(g: &GlobalSettings) -> Result<(), String> {
             .and_then(|()| check(ffi::Py_InitializeFromConfig(cfg), "Py_InitializeFromConfig"));
         ffi::PyConfig_Clear(cfg);
         result.map_err(|e| match &g.python_home {
-            Some(home) => format!(
+            Some(home) => PythonError::Startup(format!(
                 "{e} (WSGIPythonHome is '{home}': it must be the sys.prefix of a Python {} installation or virtualenv readable by this process)",
                 crate::config::python_home::BUILT_PYTHON
-            ),
+            )),
             None => e,
         })?;
         // Release the GIL: threads take it per request.
@@ -98,7 +99,7 @@ pub fn initialize(g: &GlobalSettings) -> Result<(), String> {
 
 /// # Safety
 /// `cfg` must be an initialised PyConfig.
-unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), String> {
+unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), PythonError> {
     // Apache owns signals; command-line parsing has no meaning here.
     cfg.install_signal_handlers = 0;
     cfg.parse_argv = 0;
@@ -154,7 +155,9 @@ unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), S
         unsafe {
             let wide = ffi::Py_DecodeLocale(w.as_ptr(), ptr::null_mut());
             if wide.is_null() {
-                return Err("WSGIPythonWarnings: cannot decode the filter".into());
+                return Err(PythonError::Startup(
+                    "WSGIPythonWarnings: cannot decode the filter".into(),
+                ));
             }
             let status = ffi::PyWideStringList_Append(&mut cfg.warnoptions, wide);
             ffi::PyMem_RawFree(wide.cast());

@@ -4,7 +4,7 @@
 
 use std::os::fd::RawFd;
 
-use crate::apache::log::Level;
+use crate::log::Level;
 
 use super::response::ResponseHead;
 
