@@ -192,37 +192,23 @@ pub(super) fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli>
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let flag = |inline: &Option<String>| -> Result<()> {
-            match inline {
-                Some(_) => bail!("{name} takes no value"),
-                None => Ok(()),
-            }
-        };
-        match name.as_str() {
+        let flag: Option<fn(&mut Options)> = match name.as_str() {
             "-h" | "--help" => return Ok(Cli::Help),
             "-V" | "--version" => return Ok(Cli::Version),
-            "--access-log" => {
-                flag(&inline)?;
-                o.access_log = true;
-                continue;
+            "--access-log" => Some(|o| o.access_log = true),
+            "--disable-reloading" => Some(|o| o.reloading = false),
+            "--setup-only" => Some(|o| o.setup_only = true),
+            // Earlier versions could keep root's capabilities in the
+            // children; they never do now, so this is always the case.
+            "--no-keep-caps" => Some(|_| {}),
+            _ => None,
+        };
+        if let Some(set) = flag {
+            if inline.is_some() {
+                bail!("{name} takes no value");
             }
-            "--disable-reloading" => {
-                flag(&inline)?;
-                o.reloading = false;
-                continue;
-            }
-            "--setup-only" => {
-                flag(&inline)?;
-                o.setup_only = true;
-                continue;
-            }
-            "--no-keep-caps" => {
-                // Earlier versions could keep root's capabilities in the
-                // children; they never do now, so this is always the case.
-                flag(&inline)?;
-                continue;
-            }
-            _ => {}
+            set(&mut o);
+            continue;
         }
         let takes_value = [
             "--port",

@@ -63,19 +63,24 @@ fn listen_address(host: &str, port: u16) -> String {
     }
 }
 
-/// The URL a person opens (wildcard addresses shown as localhost).
-pub(super) fn url(host: &str, port: u16, mount: &str) -> String {
-    let shown = match host {
+/// The host as a name in a URL or `ServerName`: wildcard addresses as
+/// localhost, IPv6 addresses in brackets.
+fn host_name(host: &str) -> String {
+    match host {
         "0.0.0.0" | "::" | "*" => "localhost".to_string(),
         h if h.contains(':') => format!("[{h}]"),
         h => h.to_string(),
-    };
+    }
+}
+
+/// The URL a person opens.
+pub(super) fn url(host: &str, port: u16, mount: &str) -> String {
     let path = if mount == "/" {
         "/".to_string()
     } else {
         format!("{mount}/")
     };
-    format!("http://{shown}:{port}{path}")
+    format!("http://{}:{port}{path}", host_name(host))
 }
 
 /// MPM sizing for `processes` children of `threads` threads each.
@@ -114,12 +119,7 @@ pub(super) fn render_config(p: &Plan) -> Result<String> {
         env!("CARGO_PKG_VERSION")
     );
     let _ = writeln!(c, "ServerRoot {}", q(root)?);
-    let server_name = match p.host.as_str() {
-        "0.0.0.0" | "::" | "*" => "localhost".to_string(),
-        h if h.contains(':') => format!("[{h}]"),
-        h => h.to_string(),
-    };
-    let _ = writeln!(c, "ServerName {server_name}");
+    let _ = writeln!(c, "ServerName {}", host_name(&p.host));
     let _ = writeln!(c, "Listen {}", listen_address(&p.host, p.port));
     let _ = writeln!(c, "ListenBacklog 500");
     let _ = writeln!(c, "PidFile {}", q(&root.join("httpd.pid"))?);
