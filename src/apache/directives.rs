@@ -223,7 +223,7 @@ fn apply(
         // SAFETY: cmd->server is the server being configured; reading config is single-threaded.
         Target::Server(unsafe { server_config_mut(cmd.server) }.ok_or("no server configuration")?)
     };
-    directives::apply(target, name, &words, &ApacheRegex(pool))
+    directives::apply(target, name, &words, &ApacheRegex(pool)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

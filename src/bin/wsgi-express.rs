@@ -625,6 +625,7 @@ fn render_config(p: &Plan) -> Result<String, String> {
 /// (the same check `WSGIPythonHome` gets at configtest).
 fn check_python_home(home: &Path) -> Result<(), String> {
     mod_wsgi_rs::config::python_home::check(&home.display().to_string(), PYTHON_VERSION)
+        .map_err(|e| e.to_string())
 }
 
 /// `/dev/stderr` or `/dev/stdout` when httpd (running as us) can reopen it,

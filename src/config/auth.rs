@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::directives::Target;
+use super::error::ConfigError;
 use super::script_alias::parse_on_off;
 use super::words::split_option;
 
@@ -77,38 +78,38 @@ pub const AUTH_DIRECTIVES: &[&str] = &[
 ];
 
 /// `path [application-group=NAME]`.
-pub fn parse_script(name: &str, words: &[String]) -> Result<AuthScript, String> {
+pub fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, ConfigError> {
     let Some((path, options)) = words.split_first() else {
-        return Err(format!(
-            "{name} needs the path of a Python script, e.g. `{name} /srv/site/auth.wsgi`"
-        ));
+        return Err(ConfigError::MissingScript { directive: name });
     };
     if path.is_empty() {
-        return Err(format!("{name}: the script path is empty"));
+        return Err(ConfigError::EmptyScriptPath { directive: name });
     }
     if !path.starts_with('/') {
-        return Err(format!(
-            "{name}: script path '{path}' must be an absolute path"
-        ));
+        return Err(ConfigError::NotAbsolute {
+            directive: name,
+            what: "script path",
+            path: path.clone(),
+        });
     }
     let mut application_group = None;
     for word in options {
         match split_option(word) {
             Some(("application-group", "")) => {
-                return Err(format!(
-                    "{name}: application-group must not be empty (use %{{GLOBAL}} for the main interpreter)"
-                ));
+                return Err(ConfigError::EmptyApplicationGroup { directive: name });
             }
             Some(("application-group", group)) => application_group = Some(group.to_string()),
             Some((option, _)) => {
-                return Err(format!(
-                    "{name}: unknown option '{option}'; the only option is application-group=NAME"
-                ));
+                return Err(ConfigError::UnknownScriptOption {
+                    directive: name,
+                    option: option.to_string(),
+                });
             }
             None => {
-                return Err(format!(
-                    "{name}: unexpected argument '{word}'; usage: {name} /path/to/script [application-group=NAME]"
-                ));
+                return Err(ConfigError::UnexpectedScriptArgument {
+                    directive: name,
+                    word: word.clone(),
+                });
             }
         }
     }
@@ -120,31 +121,33 @@ pub fn parse_script(name: &str, words: &[String]) -> Result<AuthScript, String> 
 
 /// Applies one of [`AUTH_DIRECTIVES`]. They live in directory sections,
 /// `.htaccess` (AuthConfig) and `<AuthnProviderAlias>` only.
-pub fn apply(target: Target<'_>, name: &str, words: &[String]) -> Result<(), String> {
+pub fn apply(target: Target<'_>, name: &'static str, words: &[String]) -> Result<(), ConfigError> {
     let Target::Dir(dir) = target else {
-        return Err(format!(
-            "{name} is only allowed inside <Directory>, <Location>, <Files>, <AuthnProviderAlias> or .htaccess (AllowOverride AuthConfig)"
-        ));
+        return Err(ConfigError::OnlyInDirectory { directive: name });
     };
     let auth = &mut dir.auth;
     match name {
         "WSGIGroupAuthoritative" => {
             let [value] = words else {
-                return Err(format!(
-                    "{name} takes one argument, On or Off; got {}",
-                    words.len()
-                ));
+                return Err(ConfigError::FlagArgumentCount {
+                    directive: name,
+                    got: words.len(),
+                });
             };
-            auth.group_authoritative = Some(
-                parse_on_off(value)
-                    .ok_or_else(|| format!("{name} must be On or Off, not '{value}'"))?,
-            );
+            auth.group_authoritative =
+                Some(
+                    parse_on_off(value).ok_or_else(|| ConfigError::InvalidValue {
+                        directive: name,
+                        expected: "On or Off",
+                        value: value.clone(),
+                    })?,
+                );
             return Ok(());
         }
         "WSGIAccessScript" => auth.access_script = Some(parse_script(name, words)?),
         "WSGIAuthUserScript" => auth.auth_user_script = Some(parse_script(name, words)?),
         "WSGIAuthGroupScript" => auth.auth_group_script = Some(parse_script(name, words)?),
-        _ => return Err(format!("unknown directive {name}")),
+        _ => return Err(ConfigError::UnknownDirective(name.to_string())),
     }
     PYTHON_REQUIRED.store(true, Ordering::Relaxed);
     Ok(())
@@ -189,7 +192,8 @@ mod tests {
         let mut d = DirConfig::default();
         for line in lines {
             let words = split_words(line);
-            apply(Target::Dir(&mut d), &words[0], &words[1..])?;
+            let name = crate::config::directives::find(&words[0]).unwrap().name;
+            apply(Target::Dir(&mut d), name, &words[1..]).map_err(|e| e.to_string())?;
         }
         Ok(d)
     }
@@ -249,7 +253,8 @@ mod tests {
             "WSGIAuthUserScript",
             &["/a.wsgi".into()],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("only allowed inside <Directory>"), "{e}");
     }
 

@@ -2,6 +2,7 @@
 //! with its defaults, parsed into [`DaemonGroup`]. Pure, so every rule is
 //! unit tested; the supervisor and the daemon worker read the result.
 
+use super::error::ConfigError;
 use super::words::split_option;
 
 /// A user or group as written: a name, or `#id`.
@@ -213,15 +214,20 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("server-metrics", "On or Off"),
 ];
 
-fn bad(option: &str, value: &str) -> String {
+fn bad(option: &str, value: &str) -> ConfigError {
     let expected = OPTIONS
         .iter()
         .find(|(n, _)| *n == option)
         .map_or("a valid value", |(_, e)| e);
-    format!("{DIRECTIVE}: invalid value '{value}' for option '{option}': expected {expected}")
+    ConfigError::InvalidDaemonOption {
+        directive: DIRECTIVE,
+        option: option.to_string(),
+        value: value.to_string(),
+        expected,
+    }
 }
 
-fn number<T: std::str::FromStr>(option: &str, value: &str) -> Result<T, String> {
+fn number<T: std::str::FromStr>(option: &str, value: &str) -> Result<T, ConfigError> {
     value.parse::<T>().map_err(|_| bad(option, value))
 }
 
@@ -229,7 +235,7 @@ fn at_least<T: std::str::FromStr + PartialOrd + Copy>(
     option: &str,
     value: &str,
     min: T,
-) -> Result<T, String> {
+) -> Result<T, ConfigError> {
     let n = number::<T>(option, value)?;
     if n < min {
         return Err(bad(option, value));
@@ -237,7 +243,7 @@ fn at_least<T: std::str::FromStr + PartialOrd + Copy>(
     Ok(n)
 }
 
-fn zero_or_at_least(option: &str, value: &str, min: u32) -> Result<u32, String> {
+fn zero_or_at_least(option: &str, value: &str, min: u32) -> Result<u32, ConfigError> {
     let n = number::<u32>(option, value)?;
     if n != 0 && n < min {
         return Err(bad(option, value));
@@ -245,7 +251,7 @@ fn zero_or_at_least(option: &str, value: &str, min: u32) -> Result<u32, String> 
     Ok(n)
 }
 
-fn absolute(option: &str, value: &str) -> Result<String, String> {
+fn absolute(option: &str, value: &str) -> Result<String, ConfigError> {
     if value.starts_with('/') {
         Ok(value.to_string())
     } else {
@@ -253,11 +259,11 @@ fn absolute(option: &str, value: &str) -> Result<String, String> {
     }
 }
 
-fn ident(option: &str, value: &str) -> Result<Ident, String> {
+fn ident(option: &str, value: &str) -> Result<Ident, ConfigError> {
     Ident::parse(value).ok_or_else(|| bad(option, value))
 }
 
-fn non_empty(option: &str, value: &str) -> Result<String, String> {
+fn non_empty(option: &str, value: &str) -> Result<String, ConfigError> {
     if value.is_empty() {
         Err(bad(option, value))
     } else {
@@ -270,23 +276,26 @@ fn is_root(user: &Ident) -> bool {
 }
 
 /// Parses the words after `WSGIDaemonProcess` (already unquoted).
-pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
+pub fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
     let Some(name) = words.first() else {
-        return Err(format!(
-            "{DIRECTIVE} needs a group name, e.g. `{DIRECTIVE} myapp processes=2 threads=15`"
-        ));
+        return Err(ConfigError::DaemonNeedsName {
+            directive: DIRECTIVE,
+        });
     };
     if name.is_empty() || name.contains('=') || name.starts_with("%{") {
-        return Err(format!(
-            "{DIRECTIVE}: invalid group name '{name}': the first argument names the group (no '=' or %{{...}})"
-        ));
+        return Err(ConfigError::InvalidDaemonName {
+            directive: DIRECTIVE,
+            name: name.clone(),
+        });
     }
     let mut g = DaemonGroup::new(name);
     for word in &words[1..] {
         let Some((option, value)) = split_option(word) else {
-            return Err(format!(
-                "{DIRECTIVE} {name}: unexpected argument '{word}'; options are written name=value"
-            ));
+            return Err(ConfigError::DaemonNotAnOption {
+                directive: DIRECTIVE,
+                group: name.clone(),
+                word: word.clone(),
+            });
         };
         // mod_wsgi lets a value be quoted inside the word: python-path="/a b".
         let value = unquote(value);
@@ -301,9 +310,10 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
             "user" => {
                 let u = ident(option, value)?;
                 if is_root(&u) {
-                    return Err(format!(
-                        "{DIRECTIVE} {name}: user=root is not allowed: daemon processes must run as an unprivileged user"
-                    ));
+                    return Err(ConfigError::DaemonAsRoot {
+                        directive: DIRECTIVE,
+                        group: name.clone(),
+                    });
                 }
                 g.user = Some(u);
             }
@@ -391,17 +401,20 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
             }
             _ => {
                 let names: Vec<&str> = OPTIONS.iter().map(|(n, _)| *n).collect();
-                return Err(format!(
-                    "{DIRECTIVE} {name}: unknown option '{option}'; valid options are {}",
-                    names.join(", ")
-                ));
+                return Err(ConfigError::UnknownDaemonOption {
+                    directive: DIRECTIVE,
+                    group: name.clone(),
+                    option: option.to_string(),
+                    valid: names.join(", "),
+                });
             }
         }
     }
     if g.script_user.is_some() && g.script_group.is_some() {
-        return Err(format!(
-            "{DIRECTIVE} {name}: script-user and script-group cannot both be given"
-        ));
+        return Err(ConfigError::ScriptUserAndGroup {
+            directive: DIRECTIVE,
+            group: name.clone(),
+        });
     }
     // Never accepted without effect: a configuration must not say more than
     // the server does.
@@ -424,10 +437,19 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
     Ok(g)
 }
 
-fn not_supported(group: &str, option: &str, why: &str, off: &str) -> String {
-    format!(
-        "{DIRECTIVE} {group}: option '{option}' is not supported yet by mod_wsgi-rs ({why}); remove it or set {off}"
-    )
+fn not_supported(
+    group: &str,
+    option: &'static str,
+    why: &'static str,
+    off: &'static str,
+) -> ConfigError {
+    ConfigError::DaemonOptionNotSupported {
+        directive: DIRECTIVE,
+        group: group.to_string(),
+        option,
+        why,
+        off,
+    }
 }
 
 fn unquote(v: &str) -> String {
@@ -445,7 +467,7 @@ mod tests {
     use crate::config::words::split_words;
 
     fn p(line: &str) -> Result<DaemonGroup, String> {
-        parse(&split_words(line))
+        parse(&split_words(line)).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::daemon::{DaemonGroup, Ident};
+use super::error::ConfigError;
 
 use super::script_alias::{
     ALIAS_OPTIONS, Matcher, ScriptAlias, ScriptOptions, UriRegex, parse_on_off,
@@ -271,44 +272,53 @@ impl Target<'_> {
             Target::Dir(d) => &mut d.settings,
         }
     }
-    fn server(&mut self, name: &str) -> Result<&mut ServerConfig, String> {
+    fn server(&mut self, name: &'static str) -> Result<&mut ServerConfig, ConfigError> {
         match self {
             Target::Server(s) => Ok(s),
-            Target::Dir(_) => Err(format!("{name} is not allowed inside a directory section")),
+            Target::Dir(_) => Err(ConfigError::NotInDirectory { directive: name }),
         }
     }
 }
 
-fn exactly<'w>(
-    name: &str,
+/// The only argument of a directive that takes exactly one.
+fn one<'w>(
+    name: &'static str,
     words: &'w [String],
-    n: usize,
-    usage: &str,
-) -> Result<&'w [String], String> {
-    if words.len() == n {
-        Ok(words)
-    } else {
-        Err(format!(
-            "{name} takes {usage}; got {} argument(s)",
-            words.len()
-        ))
+    what: &'static str,
+) -> Result<&'w str, ConfigError> {
+    match words {
+        [word] => Ok(word),
+        _ => Err(ConfigError::ArgumentCount {
+            directive: name,
+            what,
+            got: words.len(),
+        }),
     }
 }
 
-fn one<'w>(name: &str, words: &'w [String], what: &str) -> Result<&'w str, String> {
-    Ok(exactly(name, words, 1, &format!("one argument ({what})"))?[0].as_str())
+/// `value`, refused unless it is one of the `expected` spellings.
+fn invalid(name: &'static str, expected: &'static str, value: &str) -> ConfigError {
+    ConfigError::InvalidValue {
+        directive: name,
+        expected,
+        value: value.to_string(),
+    }
 }
 
-fn flag(name: &str, words: &[String]) -> Result<bool, String> {
+fn flag(name: &'static str, words: &[String]) -> Result<bool, ConfigError> {
     let v = one(name, words, "On or Off")?;
-    parse_on_off(v).ok_or_else(|| format!("{name} must be On or Off, not '{v}'"))
+    parse_on_off(v).ok_or_else(|| invalid(name, "On or Off", v))
 }
 
-fn require_absolute(name: &str, what: &str, path: &str) -> Result<(), String> {
+fn require_absolute(name: &'static str, what: &'static str, path: &str) -> Result<(), ConfigError> {
     if path.starts_with('/') {
         Ok(())
     } else {
-        Err(format!("{name}: {what} '{path}' must be an absolute path"))
+        Err(ConfigError::NotAbsolute {
+            directive: name,
+            what,
+            path: path.to_string(),
+        })
     }
 }
 
@@ -318,38 +328,42 @@ pub fn apply(
     name: &str,
     words: &[String],
     ctx: &dyn ConfigContext,
-) -> Result<(), String> {
-    let dir = find(name).ok_or_else(|| format!("unknown directive {name}"))?;
+) -> Result<(), ConfigError> {
+    let dir = find(name).ok_or_else(|| ConfigError::UnknownDirective(name.to_string()))?;
     let name = dir.name;
     match name {
         "WSGIScriptAlias" | "WSGIScriptAliasMatch" => {
             if words.len() < 2 {
-                return Err(format!(
-                    "{name} needs a URL {} and a script path, e.g. `{name} {} /srv/app/app.wsgi`; usage: {name} {}",
-                    if name == "WSGIScriptAlias" {
-                        "path"
-                    } else {
-                        "pattern"
-                    },
-                    if name == "WSGIScriptAlias" {
-                        "/app"
-                    } else {
-                        "^/app/([^/]+)"
-                    },
-                    dir.help
-                ));
+                let (what, example) = if name == "WSGIScriptAlias" {
+                    ("path", "/app")
+                } else {
+                    ("pattern", "^/app/([^/]+)")
+                };
+                return Err(ConfigError::AliasNeedsTwoArguments {
+                    directive: name,
+                    what,
+                    example,
+                    usage: dir.help,
+                });
             }
             let options = ScriptOptions::parse(name, &words[2..], ALIAS_OPTIONS)?;
             let (url, target_path) = (&words[0], words[1].clone());
             let matcher = if name == "WSGIScriptAlias" {
                 if !url.starts_with('/') {
-                    return Err(format!("{name}: the URL path '{url}' must start with '/'"));
+                    return Err(ConfigError::UrlNotAbsolute {
+                        directive: name,
+                        url: url.clone(),
+                    });
                 }
                 Matcher::Prefix(url.clone())
             } else {
                 let regex = ctx
                     .compile_regex(url)
-                    .map_err(|e| format!("{name}: invalid regular expression '{url}': {e}"))?;
+                    .map_err(|reason| ConfigError::InvalidRegex {
+                        directive: name,
+                        pattern: url.clone(),
+                        reason,
+                    })?;
                 Matcher::Regex {
                     pattern: url.clone(),
                     regex,
@@ -364,22 +378,23 @@ pub fn apply(
         }
         "WSGIImportScript" => {
             if words.is_empty() {
-                return Err(format!("{name} takes {}", dir.help));
+                return Err(ConfigError::MissingArguments {
+                    directive: name,
+                    usage: dir.help,
+                });
             }
             let opts =
                 ScriptOptions::parse(name, &words[1..], &["process-group", "application-group"])?;
             let (Some(process_group), Some(application_group)) =
                 (opts.process_group, opts.application_group)
             else {
-                return Err(format!(
-                    "{name} requires both process-group= and application-group= (use %{{GLOBAL}} for the embedded process / main interpreter)"
-                ));
+                return Err(ConfigError::ImportNeedsBothGroups { directive: name });
             };
             if process_group != "%{GLOBAL}" && !ctx.daemon_defined(&process_group) {
-                return Err(format!(
-                    "{name}: process group '{process_group}' is not defined; define it with \
-                     WSGIDaemonProcess before this line, or use process-group=%{{GLOBAL}} (the Apache child processes)"
-                ));
+                return Err(ConfigError::UndefinedProcessGroup {
+                    directive: name,
+                    group: process_group,
+                });
             }
             require_absolute(name, "script path", &words[0])?;
             target.server(name)?.import_scripts.push(ImportScript {
@@ -414,15 +429,16 @@ pub fn apply(
                 "on" => MapHeadToGet::On,
                 "off" => MapHeadToGet::Off,
                 "auto" => MapHeadToGet::Auto,
-                _ => return Err(format!("{name} must be On, Off or Auto, not '{v}'")),
+                _ => return Err(invalid(name, "On, Off or Auto", v)),
             };
             target.settings().map_head_to_get = Some(m);
         }
         "WSGITrustedProxyHeaders" => {
             if words.is_empty() {
-                return Err(format!(
-                    "{name} takes one or more header names, e.g. X-Forwarded-For X-Forwarded-Proto"
-                ));
+                return Err(ConfigError::MissingArguments {
+                    directive: name,
+                    usage: "one or more header names, e.g. X-Forwarded-For X-Forwarded-Proto",
+                });
             }
             let mut headers = Vec::new();
             for w in words {
@@ -431,7 +447,10 @@ pub fn apply(
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 {
-                    return Err(format!("{name}: '{w}' is not a valid header name"));
+                    return Err(ConfigError::InvalidHeaderName {
+                        directive: name,
+                        name: w.clone(),
+                    });
                 }
                 headers.push(w.to_ascii_lowercase().replace('_', "-"));
             }
@@ -439,15 +458,17 @@ pub fn apply(
         }
         "WSGITrustedProxies" => {
             if words.is_empty() {
-                return Err(format!(
-                    "{name} takes one or more addresses (ip, ip/bits or ip/netmask)"
-                ));
+                return Err(ConfigError::MissingArguments {
+                    directive: name,
+                    usage: "one or more addresses (ip, ip/bits or ip/netmask)",
+                });
             }
             let nets = words
                 .iter()
                 .map(|w| {
-                    IpNet::parse(w).ok_or_else(|| {
-                        format!("{name}: '{w}' is not an IP address, ip/bits or ip/netmask")
+                    IpNet::parse(w).ok_or_else(|| ConfigError::InvalidAddress {
+                        directive: name,
+                        value: w.clone(),
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -458,10 +479,10 @@ pub fn apply(
             check_daemon_environment(name, &group, ctx)?;
             let server = target.server(name)?;
             if !ctx.claim_daemon_name(&group.name) {
-                return Err(format!(
-                    "{name}: name '{}' is already used by another WSGIDaemonProcess; group names must be unique across the server",
-                    group.name
-                ));
+                return Err(ConfigError::DuplicateDaemonName {
+                    directive: name,
+                    group: group.name,
+                });
             }
             server.daemons.push(group);
         }
@@ -470,7 +491,11 @@ pub fn apply(
     Ok(())
 }
 
-fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Result<(), String> {
+fn apply_global(
+    server: &mut ServerConfig,
+    name: &'static str,
+    words: &[String],
+) -> Result<(), ConfigError> {
     let g = &mut server.global;
     match name {
         "WSGIPythonHome" => {
@@ -480,8 +505,12 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
                 "the sys.prefix of a Python installation or virtualenv",
             )?;
             require_absolute(name, "directory", v)?;
-            super::python_home::check(v, super::python_home::BUILT_PYTHON)
-                .map_err(|e| format!("{name}: {e}"))?;
+            super::python_home::check(v, super::python_home::BUILT_PYTHON).map_err(|source| {
+                ConfigError::PythonHome {
+                    directive: name,
+                    source,
+                }
+            })?;
             g.python_home = Some(v.to_string());
         }
         "WSGIPythonPath" => {
@@ -499,15 +528,12 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
         "WSGICaseSensitivity" => g.case_sensitivity = Some(flag(name, words)?),
         "WSGIPerInterpreterGIL" => {
             let on = flag(name, words)?;
-            if on {
-                super::python_home::require_at_least(super::python_home::BUILT_PYTHON, (3, 12))
-                    .map_err(|built| {
-                        format!(
-                            "{name} On needs Python 3.12 or later (a GIL per interpreter, PEP 684); \
-                             this module embeds Python {built}. Remove the directive, or rebuild \
-                             mod_wsgi-rs against Python 3.12+ (PYO3_PYTHON=/path/to/python3.12)"
-                        )
-                    })?;
+            let built = super::python_home::BUILT_PYTHON;
+            if on && !super::python_home::at_least(built, (3, 12)) {
+                return Err(ConfigError::NeedsPython312 {
+                    directive: name,
+                    built,
+                });
             }
             g.per_interpreter_gil = Some(on);
         }
@@ -520,18 +546,19 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
                 "0" => 0,
                 "1" => 1,
                 "2" => 2,
-                _ => return Err(format!("{name} must be 0, 1 or 2, not '{v}'")),
+                _ => return Err(invalid(name, "0, 1 or 2", v)),
             });
         }
         "WSGIPythonHashSeed" => {
             let v = one(name, words, "random or a number 0..4294967295")?;
-            g.python_hash_seed = Some(if v.eq_ignore_ascii_case("random") {
-                HashSeed::Random
-            } else {
-                HashSeed::Fixed(v.parse().map_err(|_| {
-                    format!("{name} must be 'random' or a number from 0 to 4294967295, not '{v}'")
-                })?)
-            });
+            g.python_hash_seed =
+                Some(if v.eq_ignore_ascii_case("random") {
+                    HashSeed::Random
+                } else {
+                    HashSeed::Fixed(v.parse().map_err(|_| {
+                        invalid(name, "'random' or a number from 0 to 4294967295", v)
+                    })?)
+                });
         }
         "WSGIPythonWarnings" => {
             let v = one(
@@ -550,18 +577,14 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
             let v = one(name, words, "seconds, e.g. 0.005")?;
             match v.parse::<f64>() {
                 Ok(s) if s > 0.0 && s.is_finite() => g.switch_interval = Some(s),
-                _ => {
-                    return Err(format!(
-                        "{name} must be a number of seconds greater than 0, not '{v}'"
-                    ));
-                }
+                _ => return Err(invalid(name, "a number of seconds greater than 0", v)),
             }
         }
         "WSGISocketPrefix" => {
             g.socket_prefix = Some(one(name, words, "a path prefix")?.to_string());
         }
         "WSGISocketRotation" => g.socket_rotation = Some(flag(name, words)?),
-        _ => return Err(format!("unknown directive {name}")),
+        _ => return Err(ConfigError::UnknownDirective(name.to_string())),
     }
     Ok(())
 }
@@ -569,49 +592,56 @@ fn apply_global(server: &mut ServerConfig, name: &str, words: &[String]) -> Resu
 /// What a WSGIDaemonProcess needs of the machine, checked at configtest as
 /// mod_wsgi does: chroot= needs root, script-user/script-group must exist.
 fn check_daemon_environment(
-    name: &str,
+    name: &'static str,
     group: &DaemonGroup,
     ctx: &dyn ConfigContext,
-) -> Result<(), String> {
+) -> Result<(), ConfigError> {
     if let Some(dir) = &group.chroot
         && !ctx.running_as_root()
     {
-        return Err(format!(
-            "{name} {}: chroot={dir} needs Apache to be started as root (the daemon changes its root directory before dropping root)",
-            group.name
-        ));
+        return Err(ConfigError::ChrootNeedsRoot {
+            directive: name,
+            group: group.name.clone(),
+            dir: dir.clone(),
+        });
     }
     if let Some(u) = &group.script_user
         && !ctx.user_exists(u)
     {
-        return Err(format!(
-            "{name} {}: script-user '{u}' does not exist",
-            group.name
-        ));
+        return Err(ConfigError::NoSuchScriptUser {
+            directive: name,
+            group: group.name.clone(),
+            user: u.clone(),
+        });
     }
     if let Some(g) = &group.script_group
         && !ctx.group_exists(g)
     {
-        return Err(format!(
-            "{name} {}: script-group '{g}' does not exist",
-            group.name
-        ));
+        return Err(ConfigError::NoSuchScriptGroup {
+            directive: name,
+            group: group.name.clone(),
+            script_group: g.clone(),
+        });
     }
     Ok(())
 }
 
 /// Rejects malformed `%{...}` references at configuration time.
-fn check_group_expansion(name: &str, value: &str) -> Result<(), String> {
+fn check_group_expansion(name: &'static str, value: &str) -> Result<(), ConfigError> {
     if let Some(rest) = value.strip_prefix("%{") {
         let Some(inner) = rest.strip_suffix('}') else {
-            return Err(format!("{name}: '{value}' is missing its closing '}}'"));
+            return Err(ConfigError::UnclosedExpansion {
+                directive: name,
+                value: value.to_string(),
+            });
         };
         let ok = matches!(inner, "GLOBAL" | "RESOURCE" | "SERVER" | "HOST")
             || inner.strip_prefix("ENV:").is_some_and(|v| !v.is_empty());
         if !ok {
-            return Err(format!(
-                "{name}: unknown expansion '{value}'; use %{{GLOBAL}}, %{{RESOURCE}}, %{{SERVER}}, %{{HOST}} or %{{ENV:variable}}"
-            ));
+            return Err(ConfigError::UnknownExpansion {
+                directive: name,
+                value: value.to_string(),
+            });
         }
     }
     Ok(())
@@ -664,7 +694,8 @@ mod tests {
         let ctx = NoRegex::default();
         for line in lines {
             let words = split_words(line);
-            apply(Target::Server(&mut s), &words[0], &words[1..], &ctx)?;
+            apply(Target::Server(&mut s), &words[0], &words[1..], &ctx)
+                .map_err(|e| e.to_string())?;
         }
         Ok(s)
     }
@@ -702,7 +733,8 @@ mod tests {
             &["x".into()],
             &NoRegex::default(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not allowed inside a directory"), "{e}");
     }
 
@@ -820,7 +852,8 @@ mod tests {
             &["/a".into(), "/b".into()],
             &NoRegex::default(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not allowed inside a directory"), "{e}");
         apply(
             Target::Dir(&mut d),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod daemon;
 pub mod directives;
+pub mod error;
 pub mod groups;
 pub mod python_home;
 pub mod script_alias;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::error::ConfigError;
 use super::words::split_option;
 
 /// A compiled regular expression (httpd's PCRE, supplied by the Apache layer).
@@ -23,34 +24,48 @@ pub struct ScriptOptions {
 
 impl ScriptOptions {
     /// Parses `name=value` words, accepting only the names in `allowed`.
-    pub fn parse(directive: &str, words: &[String], allowed: &[&str]) -> Result<Self, String> {
+    pub fn parse(
+        directive: &'static str,
+        words: &[String],
+        allowed: &'static [&'static str],
+    ) -> Result<Self, ConfigError> {
         let mut opts = ScriptOptions::default();
         for word in words {
             let Some((name, value)) = split_option(word) else {
-                return Err(format!(
-                    "{directive}: unexpected argument '{word}'; options are written name=value ({})",
-                    allowed.join(", ")
-                ));
+                return Err(ConfigError::NotAnOption {
+                    directive,
+                    word: word.clone(),
+                    allowed,
+                });
             };
             if !allowed.contains(&name) {
-                return Err(format!(
-                    "{directive}: unknown option '{name}'; valid options are {}",
-                    allowed.join(", ")
-                ));
+                return Err(ConfigError::UnknownOption {
+                    directive,
+                    option: name.to_string(),
+                    allowed,
+                });
             }
             match name {
                 "process-group" => opts.process_group = Some(value.to_string()),
                 "application-group" => opts.application_group = Some(value.to_string()),
                 "callable-object" => {
                     if value.is_empty() {
-                        return Err(format!("{directive}: callable-object must not be empty"));
+                        return Err(ConfigError::EmptyOption {
+                            directive,
+                            option: "callable-object",
+                        });
                     }
                     opts.callable_object = Some(value.to_string())
                 }
                 "pass-authorization" => {
-                    opts.pass_authorization = Some(parse_on_off(value).ok_or_else(|| {
-                        format!("{directive}: pass-authorization must be On or Off, not '{value}'")
-                    })?)
+                    opts.pass_authorization =
+                        Some(
+                            parse_on_off(value).ok_or_else(|| ConfigError::OptionNotOnOff {
+                                directive,
+                                option: "pass-authorization",
+                                value: value.to_string(),
+                            })?,
+                        )
                 }
                 _ => unreachable!("option names are checked against `allowed` above"),
             }
@@ -285,10 +300,12 @@ mod tests {
         assert_eq!(o.pass_authorization, Some(true));
         assert!(!o.preloads());
         let err = ScriptOptions::parse("WSGIScriptAlias", &["bogus=1".into()], ALIAS_OPTIONS)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown option 'bogus'"), "{err}");
-        let err =
-            ScriptOptions::parse("WSGIScriptAlias", &["extra".into()], ALIAS_OPTIONS).unwrap_err();
+        let err = ScriptOptions::parse("WSGIScriptAlias", &["extra".into()], ALIAS_OPTIONS)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unexpected argument 'extra'"), "{err}");
         let o = ScriptOptions::parse(
             "X",
