@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::directives::Target;
+use super::directives::{ConfigContext, Directive, Target};
 use super::error::ConfigError;
 use super::script_alias::parse_on_off;
 use super::words::split_option;
@@ -70,13 +70,6 @@ pub fn python_required() -> bool {
     PYTHON_REQUIRED.load(Ordering::Relaxed)
 }
 
-pub const AUTH_DIRECTIVES: &[&str] = &[
-    "WSGIAccessScript",
-    "WSGIAuthUserScript",
-    "WSGIAuthGroupScript",
-    "WSGIGroupAuthoritative",
-];
-
 /// `path [application-group=NAME]`.
 pub fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, ConfigError> {
     let Some((path, options)) = words.split_first() else {
@@ -119,37 +112,67 @@ pub fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, 
     })
 }
 
-/// Applies one of [`AUTH_DIRECTIVES`]. They live in directory sections,
-/// `.htaccess` (AuthConfig) and `<AuthnProviderAlias>` only.
-pub fn apply(target: Target<'_>, name: &'static str, words: &[String]) -> Result<(), ConfigError> {
-    let Target::Dir(dir) = target else {
-        return Err(ConfigError::OnlyInDirectory { directive: name });
-    };
-    let auth = &mut dir.auth;
-    match name {
-        "WSGIGroupAuthoritative" => {
-            let [value] = words else {
-                return Err(ConfigError::FlagArgumentCount {
-                    directive: name,
-                    got: words.len(),
-                });
-            };
-            auth.group_authoritative =
-                Some(
-                    parse_on_off(value).ok_or_else(|| ConfigError::InvalidValue {
-                        directive: name,
-                        expected: "On or Off",
-                        value: value.clone(),
-                    })?,
-                );
-            return Ok(());
-        }
-        "WSGIAccessScript" => auth.access_script = Some(parse_script(name, words)?),
-        "WSGIAuthUserScript" => auth.auth_user_script = Some(parse_script(name, words)?),
-        "WSGIAuthGroupScript" => auth.auth_group_script = Some(parse_script(name, words)?),
-        _ => return Err(ConfigError::UnknownDirective(name.to_string())),
-    }
+/// `WSGIAccessScript path [application-group=NAME]`.
+pub(super) fn access_script(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    auth.access_script = Some(parse_script(d.name, words)?);
     PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `WSGIAuthUserScript path [application-group=NAME]`.
+pub(super) fn auth_user_script(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    auth.auth_user_script = Some(parse_script(d.name, words)?);
+    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `WSGIAuthGroupScript path [application-group=NAME]`.
+pub(super) fn auth_group_script(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    auth.auth_group_script = Some(parse_script(d.name, words)?);
+    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `WSGIGroupAuthoritative On | Off`.
+pub(super) fn group_authoritative(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    let [value] = words else {
+        return Err(ConfigError::FlagArgumentCount {
+            directive: d.name,
+            got: words.len(),
+        });
+    };
+    auth.group_authoritative =
+        Some(
+            parse_on_off(value).ok_or_else(|| ConfigError::InvalidValue {
+                directive: d.name,
+                expected: "On or Off",
+                value: value.clone(),
+            })?,
+        );
     Ok(())
 }
 
@@ -185,18 +208,8 @@ pub fn script_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::settings::{DirConfig, ServerConfig};
-    use crate::config::words::split_words;
-
-    fn dir(lines: &[&str]) -> Result<DirConfig, String> {
-        let mut d = DirConfig::default();
-        for line in lines {
-            let words = split_words(line);
-            let name = crate::config::directives::find(&words[0]).unwrap().name;
-            apply(Target::Dir(&mut d), name, &words[1..]).map_err(|e| e.to_string())?;
-        }
-        Ok(d)
-    }
+    use crate::config::settings::DirConfig;
+    use crate::config::testing::{dir, server};
 
     #[test]
     fn scripts_and_options() {
@@ -247,14 +260,7 @@ mod tests {
         assert!(e.contains("On or Off"), "{e}");
         let e = dir(&["WSGIGroupAuthoritative"]).unwrap_err();
         assert!(e.contains("takes one argument"), "{e}");
-        let mut s = ServerConfig::default();
-        let e = apply(
-            Target::Server(&mut s),
-            "WSGIAuthUserScript",
-            &["/a.wsgi".into()],
-        )
-        .unwrap_err()
-        .to_string();
+        let e = server(&["WSGIAuthUserScript /a.wsgi"]).unwrap_err();
         assert!(e.contains("only allowed inside <Directory>"), "{e}");
     }
 
