@@ -1,157 +1,10 @@
-//! `WSGIDaemonProcess name option=value ...`: every option mod_wsgi 6 accepts,
-//! with its defaults, parsed into [`DaemonGroup`]. Pure, so every rule is
-//! unit tested; the supervisor and the daemon worker read the result.
+//! The options of `WSGIDaemonProcess name option=value ...`: every option
+//! mod_wsgi 6 accepts, what its value must be, and the rules between them.
+//! Pure, so every rule is unit tested.
 
-use super::directives::{ConfigContext, Directive, Target};
-use super::error::ConfigError;
-use super::words::split_option;
-
-/// A user or group as written: a name, or `#id`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ident {
-    Name(String),
-    Id(u32),
-}
-
-/// As written in the configuration: `name` or `#id`.
-impl std::fmt::Display for Ident {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ident::Name(n) => f.write_str(n),
-            Ident::Id(id) => write!(f, "#{id}"),
-        }
-    }
-}
-
-impl Ident {
-    fn parse(v: &str) -> Option<Ident> {
-        if v.is_empty() {
-            return None;
-        }
-        match v.strip_prefix('#') {
-            Some(n) => n.parse().ok().map(Ident::Id),
-            None => Some(Ident::Name(v.to_string())),
-        }
-    }
-}
-
-/// One daemon process group. Timeouts are whole seconds; 0 means off.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DaemonGroup {
-    pub name: String,
-    pub processes: u32,
-    /// `processes=` was given (even `1`): `wsgi.multiprocess` is then True.
-    pub multiprocess: bool,
-    pub threads: u32,
-    pub display_name: Option<String>,
-    pub user: Option<Ident>,
-    pub group: Option<Ident>,
-    pub supplementary_groups: Vec<String>,
-    pub umask: Option<u32>,
-    pub home: Option<String>,
-    pub lang: Option<String>,
-    pub locale: Option<String>,
-    pub chroot: Option<String>,
-    pub script_user: Option<Ident>,
-    pub script_group: Option<Ident>,
-    pub python_home: Option<String>,
-    pub python_path: Vec<String>,
-    pub python_eggs: Option<String>,
-    pub switch_interval: Option<f64>,
-    pub stack_size: Option<u64>,
-    pub maximum_requests: u64,
-    pub restart_interval: u64,
-    pub cpu_time_limit: u64,
-    pub cpu_priority: i32,
-    pub memory_limit: u64,
-    pub virtual_memory_limit: u64,
-    pub inactivity_timeout: u64,
-    pub request_timeout: u64,
-    pub interrupt_timeout: u64,
-    pub deadlock_timeout: u64,
-    pub startup_timeout: u64,
-    pub graceful_timeout: u64,
-    pub eviction_timeout: u64,
-    pub shutdown_timeout: u64,
-    pub connect_timeout: u64,
-    /// 0: Apache's `Timeout`.
-    pub socket_timeout: u64,
-    pub queue_timeout: u64,
-    pub listen_backlog: u32,
-    pub send_buffer_size: u32,
-    pub receive_buffer_size: u32,
-    pub header_buffer_size: u32,
-    pub response_buffer_size: u32,
-    pub response_socket_timeout: u64,
-    /// Milliseconds.
-    pub response_flush_delay: u64,
-    pub socket_user: Option<Ident>,
-    pub server_metrics: bool,
-}
-
-impl DaemonGroup {
-    /// A group with mod_wsgi's defaults (`wsgi_daemon.c` initialisers).
-    pub fn new(name: &str) -> DaemonGroup {
-        DaemonGroup {
-            name: name.to_string(),
-            processes: 1,
-            multiprocess: false,
-            threads: 15,
-            display_name: None,
-            user: None,
-            group: None,
-            supplementary_groups: Vec::new(),
-            umask: None,
-            home: None,
-            lang: None,
-            locale: None,
-            chroot: None,
-            script_user: None,
-            script_group: None,
-            python_home: None,
-            python_path: Vec::new(),
-            python_eggs: None,
-            switch_interval: None,
-            stack_size: None,
-            maximum_requests: 0,
-            restart_interval: 0,
-            cpu_time_limit: 0,
-            cpu_priority: 0,
-            memory_limit: 0,
-            virtual_memory_limit: 0,
-            inactivity_timeout: 0,
-            request_timeout: 0,
-            interrupt_timeout: 0,
-            deadlock_timeout: 300,
-            startup_timeout: 0,
-            graceful_timeout: 15,
-            eviction_timeout: 0,
-            shutdown_timeout: 5,
-            connect_timeout: 15,
-            socket_timeout: 0,
-            queue_timeout: 0,
-            listen_backlog: 100,
-            send_buffer_size: 0,
-            receive_buffer_size: 0,
-            header_buffer_size: 0,
-            response_buffer_size: 0,
-            response_socket_timeout: 0,
-            response_flush_delay: 5,
-            socket_user: None,
-            server_metrics: false,
-        }
-    }
-
-    /// `display-name` with `%{GROUP}` expanded to `(wsgi:NAME)`.
-    pub fn process_title(&self) -> Option<String> {
-        let d = self.display_name.as_ref()?;
-        Some(if d == "%{GROUP}" {
-            format!("(wsgi:{})", self.name)
-        } else {
-            d.clone()
-        })
-    }
-}
+use super::group::{DaemonGroup, Ident};
+use crate::config::error::ConfigError;
+use crate::config::words::split_option;
 
 const DIRECTIVE: &str = "WSGIDaemonProcess";
 
@@ -397,8 +250,8 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
             "response-flush-delay" => g.response_flush_delay = number(option, value)?,
             "socket-user" => g.socket_user = Some(ident(option, value)?),
             "server-metrics" => {
-                g.server_metrics =
-                    super::script_alias::parse_on_off(value).ok_or_else(|| bad(option, value))?
+                g.server_metrics = crate::config::script_alias::parse_on_off(value)
+                    .ok_or_else(|| bad(option, value))?
             }
             _ => {
                 let names: Vec<&str> = OPTIONS.iter().map(|(n, _)| *n).collect();
@@ -462,69 +315,9 @@ fn unquote(v: &str) -> String {
     }
 }
 
-/// `WSGIDaemonProcess name [option=value ...]`: the group, checked against
-/// the machine, under a name no other group of the server has.
-pub(super) fn directive(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    ctx: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let group = parse(words)?;
-    check_environment(d.name, &group, ctx)?;
-    let server = target.server(d.name)?;
-    if !ctx.claim_daemon_name(&group.name) {
-        return Err(ConfigError::DuplicateDaemonName {
-            directive: d.name,
-            group: group.name,
-        });
-    }
-    server.daemons.push(group);
-    Ok(())
-}
-
-/// What a WSGIDaemonProcess needs of the machine, checked at configtest as
-/// mod_wsgi does: chroot= needs root, script-user/script-group must exist.
-fn check_environment(
-    name: &'static str,
-    group: &DaemonGroup,
-    ctx: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    if let Some(dir) = &group.chroot
-        && !ctx.running_as_root()
-    {
-        return Err(ConfigError::ChrootNeedsRoot {
-            directive: name,
-            group: group.name.clone(),
-            dir: dir.clone(),
-        });
-    }
-    if let Some(u) = &group.script_user
-        && !ctx.user_exists(u)
-    {
-        return Err(ConfigError::NoSuchScriptUser {
-            directive: name,
-            group: group.name.clone(),
-            user: u.clone(),
-        });
-    }
-    if let Some(g) = &group.script_group
-        && !ctx.group_exists(g)
-    {
-        return Err(ConfigError::NoSuchScriptGroup {
-            directive: name,
-            group: group.name.clone(),
-            script_group: g.clone(),
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::settings::DirConfig;
-    use crate::config::testing::{TestContext, apply, server};
     use crate::config::words::split_words;
 
     fn p(line: &str) -> Result<DaemonGroup, String> {
@@ -685,41 +478,5 @@ mod tests {
                 .as_deref(),
             Some("web")
         );
-    }
-
-    #[test]
-    fn daemon_process_groups() {
-        let s = server(&[
-            "WSGIDaemonProcess web processes=2 threads=4",
-            "WSGIImportScript /srv/a.wsgi process-group=web application-group=%{GLOBAL}",
-        ])
-        .unwrap();
-        assert_eq!(s.daemons.len(), 1);
-        assert_eq!(s.daemons[0].processes, 2);
-        assert_eq!(s.import_scripts[0].process_group, "web");
-        let e = server(&["WSGIDaemonProcess web", "WSGIDaemonProcess web"]).unwrap_err();
-        assert!(e.contains("already used"), "{e}");
-        let e = server(&["WSGIDaemonProcess web user=root"]).unwrap_err();
-        assert!(e.contains("user=root is not allowed"), "{e}");
-        // The test context is not root, knows user "web" and group #33.
-        let e = server(&["WSGIDaemonProcess j chroot=/srv/jail"]).unwrap_err();
-        assert!(
-            e.contains("chroot=/srv/jail needs Apache to be started as root"),
-            "{e}"
-        );
-        assert!(server(&["WSGIDaemonProcess s script-user=web"]).is_ok());
-        assert!(server(&["WSGIDaemonProcess s script-group=#33"]).is_ok());
-        let e = server(&["WSGIDaemonProcess s script-user=nosuch"]).unwrap_err();
-        assert!(e.contains("script-user 'nosuch' does not exist"), "{e}");
-        let e = server(&["WSGIDaemonProcess s script-group=#34"]).unwrap_err();
-        assert!(e.contains("script-group '#34' does not exist"), "{e}");
-        let mut d = DirConfig::default();
-        let e = apply(
-            &mut Target::Dir(&mut d),
-            "WSGIDaemonProcess x",
-            &TestContext::default(),
-        )
-        .unwrap_err();
-        assert!(e.contains("not allowed inside a directory"), "{e}");
     }
 }
