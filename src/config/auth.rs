@@ -12,31 +12,32 @@ use super::words::split_option;
 
 /// One script named by an access-control directive.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthScript {
-    pub path: String,
+pub(crate) struct AuthScript {
+    pub(crate) path: String,
     /// `application-group=`; unset means `%{GLOBAL}`, the main interpreter.
-    pub application_group: Option<String>,
+    pub(crate) application_group: Option<String>,
 }
 
 /// The per-directory access-control settings (a field of `DirConfig`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuthSettings {
+pub(crate) struct AuthSettings {
     /// `WSGIAccessScript`: `allow_access(environ, host)` in the access checker.
-    pub access_script: Option<AuthScript>,
+    pub(crate) access_script: Option<AuthScript>,
     /// `WSGIAuthUserScript`: the `wsgi` authn provider's `check_password` /
     /// `get_realm_hash`.
-    pub auth_user_script: Option<AuthScript>,
+    pub(crate) auth_user_script: Option<AuthScript>,
     /// `WSGIAuthGroupScript`: `groups_for_user` for `Require wsgi-group`.
-    pub auth_group_script: Option<AuthScript>,
+    pub(crate) auth_group_script: Option<AuthScript>,
     /// `WSGIGroupAuthoritative`. Accepted, kept and merged like mod_wsgi 6,
     /// which (on Apache 2.4) does not consult it either: whether a failed
     /// `Require wsgi-group` is final is decided by `<RequireAny>`/`<RequireAll>`.
-    pub group_authoritative: Option<bool>,
+    /// Unset means On, mod_wsgi's default.
+    group_authoritative: Option<bool>,
 }
 
 impl AuthSettings {
     /// `self` (the more specific section) over `base`, field by field.
-    pub fn over(&self, base: &AuthSettings) -> AuthSettings {
+    pub(super) fn over(&self, base: &AuthSettings) -> AuthSettings {
         AuthSettings {
             access_script: self
                 .access_script
@@ -53,11 +54,6 @@ impl AuthSettings {
             group_authoritative: self.group_authoritative.or(base.group_authoritative),
         }
     }
-
-    /// mod_wsgi's default: On.
-    pub fn group_authoritative(&self) -> bool {
-        self.group_authoritative.unwrap_or(true)
-    }
 }
 
 /// Set once any access-control script is configured: Python must then start
@@ -66,12 +62,12 @@ impl AuthSettings {
 /// per request, too late for this, as in mod_wsgi.
 static PYTHON_REQUIRED: AtomicBool = AtomicBool::new(false);
 
-pub fn python_required() -> bool {
+pub(crate) fn python_required() -> bool {
     PYTHON_REQUIRED.load(Ordering::Relaxed)
 }
 
 /// `path [application-group=NAME]`.
-pub fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, ConfigError> {
+fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, ConfigError> {
     let Some((path, options)) = words.split_first() else {
         return Err(ConfigError::MissingScript { directive: name });
     };
@@ -180,7 +176,7 @@ pub(super) fn group_authoritative(
 /// unset or `%{GLOBAL}` is the main interpreter (`""`); `%{SERVER}` and
 /// `%{HOST}` expand as for WSGIApplicationGroup; anything else, including
 /// `%{RESOURCE}` and `%{ENV:...}`, is taken literally, as mod_wsgi does.
-pub fn script_group(
+pub(crate) fn script_group(
     value: Option<&str>,
     server_hostname: &str,
     port: u16,
@@ -239,8 +235,7 @@ mod tests {
                 .as_deref(),
             Some("%{GLOBAL}")
         );
-        assert!(!a.group_authoritative());
-        assert!(AuthSettings::default().group_authoritative());
+        assert_eq!(a.group_authoritative, Some(false));
         assert!(python_required());
     }
 

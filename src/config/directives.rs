@@ -16,7 +16,7 @@ use super::{application, auth, daemon, global};
 /// Where a directive may appear (mapped onto httpd's `req_override` and
 /// `ap_check_cmd_context`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Main server only, not inside `<VirtualHost>`.
     Global,
     /// Main server or `<VirtualHost>`.
@@ -32,21 +32,21 @@ pub enum Scope {
 
 /// How a directive's (already unquoted) argument words are applied to the
 /// structure it writes into.
-pub type Parse =
+type Parse =
     fn(&mut Target<'_>, &Directive, &[String], &dyn ConfigContext) -> Result<(), ConfigError>;
 
 /// One entry of the directive table.
-pub struct Directive {
-    pub name: &'static str,
-    pub scope: Scope,
+pub(crate) struct Directive {
+    pub(crate) name: &'static str,
+    pub(crate) scope: Scope,
     /// What follows the name, for messages.
-    pub usage: &'static str,
-    pub parse: Parse,
+    pub(super) usage: &'static str,
+    parse: Parse,
 }
 
 impl Directive {
     /// Applies this directive with its (already unquoted) argument words.
-    pub fn apply(
+    pub(crate) fn apply(
         &self,
         target: &mut Target<'_>,
         words: &[String],
@@ -84,7 +84,7 @@ macro_rules! on_off {
     };
 }
 
-pub static DIRECTIVES: &[Directive] = &[
+pub(crate) static DIRECTIVES: &[Directive] = &[
     d(
         "WSGIScriptAlias",
         Scope::Server,
@@ -316,7 +316,7 @@ pub static DIRECTIVES: &[Directive] = &[
 ];
 
 /// The table entry of `name` (httpd matches directive names case-insensitively).
-pub fn find(name: &str) -> Result<&'static Directive, ConfigError> {
+pub(crate) fn find(name: &str) -> Result<&'static Directive, ConfigError> {
     DIRECTIVES
         .iter()
         .find(|d| d.name.eq_ignore_ascii_case(name))
@@ -324,7 +324,7 @@ pub fn find(name: &str) -> Result<&'static Directive, ConfigError> {
 }
 
 /// What the Apache layer provides while a directive is being read.
-pub trait ConfigContext {
+pub(crate) trait ConfigContext {
     /// Compiles a WSGIScriptAliasMatch pattern with httpd's regex engine.
     fn compile_regex(&self, pattern: &str) -> Result<Arc<dyn UriRegex>, String>;
     /// Records a WSGIDaemonProcess name; false if it is already defined
@@ -341,7 +341,7 @@ pub trait ConfigContext {
 }
 
 /// The structure a directive writes into.
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// Server or virtual-host context.
     Server(&'a mut ServerConfig),
     /// A directory section (or `.htaccess`).

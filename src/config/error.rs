@@ -6,7 +6,7 @@ use super::daemon::Ident;
 use super::python_home::PythonHomeError;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     // Any directive.
     #[error("unknown directive {0}")]
     UnknownDirective(String),

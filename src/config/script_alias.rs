@@ -15,16 +15,16 @@ pub trait UriRegex: Send + Sync {
 
 /// Options accepted after the target of the alias (and of WSGIImportScript etc.).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScriptOptions {
-    pub process_group: Option<String>,
-    pub application_group: Option<String>,
-    pub callable_object: Option<String>,
-    pub pass_authorization: Option<bool>,
+pub(crate) struct ScriptOptions {
+    pub(crate) process_group: Option<String>,
+    pub(crate) application_group: Option<String>,
+    pub(crate) callable_object: Option<String>,
+    pub(crate) pass_authorization: Option<bool>,
 }
 
 impl ScriptOptions {
     /// Parses `name=value` words, accepting only the names in `allowed`.
-    pub fn parse(
+    pub(super) fn parse(
         directive: &'static str,
         words: &[String],
         allowed: &'static [&'static str],
@@ -75,7 +75,7 @@ impl ScriptOptions {
 
     /// mod_wsgi preloads a script at process start when both groups are given
     /// as fixed names (`%{GLOBAL}` counts as one: it is the empty name).
-    pub fn preloads(&self) -> bool {
+    pub(super) fn preloads(&self) -> bool {
         let fixed = |g: &String| g == "%{GLOBAL}" || !g.contains("%{");
         matches!((&self.process_group, &self.application_group),
             (Some(p), Some(a)) if fixed(p) && fixed(a))
@@ -83,7 +83,7 @@ impl ScriptOptions {
 }
 
 /// `On`/`Off` in any case, as httpd's FLAG directives accept.
-pub fn parse_on_off(value: &str) -> Option<bool> {
+pub(super) fn parse_on_off(value: &str) -> Option<bool> {
     if value.eq_ignore_ascii_case("on") {
         Some(true)
     } else if value.eq_ignore_ascii_case("off") {
@@ -93,7 +93,7 @@ pub fn parse_on_off(value: &str) -> Option<bool> {
     }
 }
 
-pub const ALIAS_OPTIONS: &[&str] = &[
+pub(super) const ALIAS_OPTIONS: &[&str] = &[
     "process-group",
     "application-group",
     "callable-object",
@@ -101,7 +101,7 @@ pub const ALIAS_OPTIONS: &[&str] = &[
 ];
 
 #[derive(Clone)]
-pub enum Matcher {
+pub(super) enum Matcher {
     /// URL-path prefix, matched with mod_alias's rules.
     Prefix(String),
     /// Regular expression; the target may contain `$N` references.
@@ -112,11 +112,11 @@ pub enum Matcher {
 }
 
 #[derive(Clone)]
-pub struct ScriptAlias {
-    pub matcher: Matcher,
+pub(crate) struct ScriptAlias {
+    pub(super) matcher: Matcher,
     /// File or directory the URL maps to.
-    pub target: String,
-    pub options: ScriptOptions,
+    pub(super) target: String,
+    pub(crate) options: ScriptOptions,
 }
 
 impl fmt::Debug for ScriptAlias {
@@ -132,7 +132,7 @@ impl fmt::Debug for ScriptAlias {
 impl ScriptAlias {
     /// The new `r->filename` if this alias matches `uri` (URIs are bytes: a
     /// decoded path need not be UTF-8): the script plus what followed the match.
-    pub fn map(&self, uri: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn map(&self, uri: &[u8]) -> Option<Vec<u8>> {
         match &self.matcher {
             Matcher::Prefix(prefix) => {
                 let n = alias_matches(uri, prefix.as_bytes());
@@ -159,7 +159,7 @@ impl ScriptAlias {
 /// mod_alias's `alias_matches`: the number of URI bytes the alias covers, or 0.
 /// Any run of slashes in the alias matches any non-empty run in the URI, and the
 /// alias must end on a path-segment boundary.
-pub fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
+fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
     let (u, a) = (uri, alias);
     let (mut ui, mut ai) = (0, 0);
     while ai < a.len() {
@@ -189,7 +189,7 @@ pub fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
 
 /// httpd's `ap_pregsub`: `$0`-`$9` (and `&` for the whole match) from `source`;
 /// `\$`, `\&` and `\\` escape. Unmatched groups expand to nothing.
-pub fn substitute(template: &str, source: &[u8], caps: &[Option<(usize, usize)>]) -> Vec<u8> {
+fn substitute(template: &str, source: &[u8], caps: &[Option<(usize, usize)>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(template.len() + source.len());
     let mut bytes = template.bytes().peekable();
     let group = |n: usize| -> &[u8] {

@@ -12,7 +12,7 @@ use super::words::split_words;
 /// Not root; knows user `web` and group `#33`; a pattern with an
 /// unclosed `(` does not compile.
 #[derive(Default)]
-pub(crate) struct TestContext(RefCell<Vec<String>>);
+pub(super) struct TestContext(RefCell<Vec<String>>);
 
 impl ConfigContext for TestContext {
     fn claim_daemon_name(&self, name: &str) -> bool {
@@ -50,7 +50,7 @@ impl ConfigContext for TestContext {
 }
 
 /// Applies one configuration line; the error as configtest shows it.
-pub(crate) fn apply(target: &mut Target<'_>, line: &str, ctx: &TestContext) -> Result<(), String> {
+pub(super) fn apply(target: &mut Target<'_>, line: &str, ctx: &TestContext) -> Result<(), String> {
     let words = split_words(line);
     find(&words[0])
         .and_then(|d| d.apply(target, &words[1..], ctx))
@@ -58,7 +58,7 @@ pub(crate) fn apply(target: &mut Target<'_>, line: &str, ctx: &TestContext) -> R
 }
 
 /// A server record read from `lines`.
-pub(crate) fn server(lines: &[&str]) -> Result<ServerConfig, String> {
+pub(super) fn server(lines: &[&str]) -> Result<ServerConfig, String> {
     let mut s = ServerConfig::default();
     let ctx = TestContext::default();
     for line in lines {
@@ -68,7 +68,7 @@ pub(crate) fn server(lines: &[&str]) -> Result<ServerConfig, String> {
 }
 
 /// A directory record read from `lines`.
-pub(crate) fn dir(lines: &[&str]) -> Result<DirConfig, String> {
+pub(super) fn dir(lines: &[&str]) -> Result<DirConfig, String> {
     let mut d = DirConfig::default();
     let ctx = TestContext::default();
     for line in lines {

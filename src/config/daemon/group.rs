@@ -3,7 +3,7 @@
 
 /// A user or group as written: a name, or `#id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ident {
+pub(crate) enum Ident {
     Name(String),
     Id(u32),
 }
@@ -33,60 +33,60 @@ impl Ident {
 /// One daemon process group. Timeouts are whole seconds; 0 means off.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonGroup {
-    pub name: String,
-    pub processes: u32,
+    pub(crate) name: String,
+    pub(crate) processes: u32,
     /// `processes=` was given (even `1`): `wsgi.multiprocess` is then True.
-    pub multiprocess: bool,
-    pub threads: u32,
-    pub display_name: Option<String>,
-    pub user: Option<Ident>,
-    pub group: Option<Ident>,
-    pub supplementary_groups: Vec<String>,
-    pub umask: Option<u32>,
-    pub home: Option<String>,
-    pub lang: Option<String>,
-    pub locale: Option<String>,
-    pub chroot: Option<String>,
-    pub script_user: Option<Ident>,
-    pub script_group: Option<Ident>,
-    pub python_home: Option<String>,
-    pub python_path: Vec<String>,
-    pub python_eggs: Option<String>,
-    pub switch_interval: Option<f64>,
-    pub stack_size: Option<u64>,
-    pub maximum_requests: u64,
-    pub restart_interval: u64,
-    pub cpu_time_limit: u64,
-    pub cpu_priority: i32,
-    pub memory_limit: u64,
-    pub virtual_memory_limit: u64,
-    pub inactivity_timeout: u64,
-    pub request_timeout: u64,
-    pub interrupt_timeout: u64,
-    pub deadlock_timeout: u64,
-    pub startup_timeout: u64,
-    pub graceful_timeout: u64,
-    pub eviction_timeout: u64,
-    pub shutdown_timeout: u64,
-    pub connect_timeout: u64,
+    pub(crate) multiprocess: bool,
+    pub(crate) threads: u32,
+    pub(super) display_name: Option<String>,
+    pub(crate) user: Option<Ident>,
+    pub(crate) group: Option<Ident>,
+    pub(crate) supplementary_groups: Vec<String>,
+    pub(crate) umask: Option<u32>,
+    pub(crate) home: Option<String>,
+    pub(crate) lang: Option<String>,
+    pub(crate) locale: Option<String>,
+    pub(crate) chroot: Option<String>,
+    pub(crate) script_user: Option<Ident>,
+    pub(crate) script_group: Option<Ident>,
+    pub(crate) python_home: Option<String>,
+    pub(crate) python_path: Vec<String>,
+    pub(crate) python_eggs: Option<String>,
+    pub(crate) switch_interval: Option<f64>,
+    pub(crate) stack_size: Option<u64>,
+    pub(crate) maximum_requests: u64,
+    pub(crate) restart_interval: u64,
+    pub(crate) cpu_time_limit: u64,
+    pub(crate) cpu_priority: i32,
+    pub(crate) memory_limit: u64,
+    pub(crate) virtual_memory_limit: u64,
+    pub(crate) inactivity_timeout: u64,
+    pub(crate) request_timeout: u64,
+    pub(super) interrupt_timeout: u64,
+    pub(crate) deadlock_timeout: u64,
+    pub(crate) startup_timeout: u64,
+    pub(crate) graceful_timeout: u64,
+    pub(crate) eviction_timeout: u64,
+    pub(crate) shutdown_timeout: u64,
+    pub(crate) connect_timeout: u64,
     /// 0: Apache's `Timeout`.
-    pub socket_timeout: u64,
-    pub queue_timeout: u64,
-    pub listen_backlog: u32,
-    pub send_buffer_size: u32,
-    pub receive_buffer_size: u32,
-    pub header_buffer_size: u32,
-    pub response_buffer_size: u32,
-    pub response_socket_timeout: u64,
+    pub(crate) socket_timeout: u64,
+    pub(crate) queue_timeout: u64,
+    pub(crate) listen_backlog: u32,
+    pub(crate) send_buffer_size: u32,
+    pub(crate) receive_buffer_size: u32,
+    pub(crate) header_buffer_size: u32,
+    pub(crate) response_buffer_size: u32,
+    pub(crate) response_socket_timeout: u64,
     /// Milliseconds.
-    pub response_flush_delay: u64,
-    pub socket_user: Option<Ident>,
-    pub server_metrics: bool,
+    pub(crate) response_flush_delay: u64,
+    pub(crate) socket_user: Option<Ident>,
+    pub(super) server_metrics: bool,
 }
 
 impl DaemonGroup {
     /// A group with mod_wsgi's defaults (`wsgi_daemon.c` initialisers).
-    pub fn new(name: &str) -> DaemonGroup {
+    pub(super) fn new(name: &str) -> DaemonGroup {
         DaemonGroup {
             name: name.to_string(),
             processes: 1,
@@ -138,7 +138,7 @@ impl DaemonGroup {
     }
 
     /// `display-name` with `%{GROUP}` expanded to `(wsgi:NAME)`.
-    pub fn process_title(&self) -> Option<String> {
+    pub(crate) fn process_title(&self) -> Option<String> {
         let d = self.display_name.as_ref()?;
         Some(if d == "%{GROUP}" {
             format!("(wsgi:{})", self.name)

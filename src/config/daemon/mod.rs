@@ -5,7 +5,8 @@
 mod group;
 mod options;
 
-pub use group::{DaemonGroup, Ident};
+pub use group::DaemonGroup;
+pub(crate) use group::Ident;
 
 use crate::config::directives::{ConfigContext, Directive, Target};
 use crate::config::error::ConfigError;

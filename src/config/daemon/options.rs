@@ -9,7 +9,7 @@ use crate::config::words::split_option;
 const DIRECTIVE: &str = "WSGIDaemonProcess";
 
 /// Every option mod_wsgi 6.0 accepts, with what its value must be.
-pub const OPTIONS: &[(&str, &str)] = &[
+const OPTIONS: &[(&str, &str)] = &[
     ("processes", "a number of processes (1 or more)"),
     ("threads", "a number of threads per process (1 or more)"),
     ("display-name", "a process name, or %{GROUP}"),
@@ -130,7 +130,7 @@ fn is_root(user: &Ident) -> bool {
 }
 
 /// Parses the words after `WSGIDaemonProcess` (already unquoted).
-pub fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
+pub(super) fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
     let Some(name) = words.first() else {
         return Err(ConfigError::DaemonNeedsName {
             directive: DIRECTIVE,
