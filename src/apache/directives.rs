@@ -1,5 +1,6 @@
-//! The command table httpd reads our directives with. Every directive goes
-//! through one RAW_ARGS function that hands the words to `config::directives`.
+//! The command table httpd reads our directives with, generated at compile
+//! time from `config::directives::DIRECTIVES`. Every directive goes through
+//! one RAW_ARGS function that hands the words to its entry's parser.
 
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -19,6 +20,7 @@ use super::module::server_config_mut;
 use super::pool::{Pool, str_from};
 use super::regex;
 
+/// Our directives, then the all-zero record that ends httpd's table.
 const N: usize = DIRECTIVES.len() + 1;
 
 pub struct CommandTable([ffi::command_rec; N]);
@@ -32,11 +34,6 @@ impl CommandTable {
     }
 }
 
-/// Names and help texts as C strings, generated from the pure table.
-macro_rules! cstr_table {
-    ($($name:literal),* $(,)?) => { [$(concat!($name, "\0")),*] };
-}
-
 const fn req_override(scope: Scope) -> c_int {
     (match scope {
         Scope::Global | Scope::Server => ffi::RSRC_CONF,
@@ -47,51 +44,42 @@ const fn req_override(scope: Scope) -> c_int {
     }) as c_int
 }
 
-// The C strings for names and help texts must be 'static and NUL-terminated;
-// they are built here from the same literals as the pure table (checked by a
-// unit test below).
-const NAMES: [&str; DIRECTIVES.len()] = cstr_table!(
-    "WSGIScriptAlias",
-    "WSGIScriptAliasMatch",
-    "WSGIImportScript",
-    "WSGIApplicationGroup",
-    "WSGIProcessGroup",
-    "WSGICallableObject",
-    "WSGIPassAuthorization",
-    "WSGIScriptReloading",
-    "WSGIChunkedRequest",
-    "WSGIEnableSendfile",
-    "WSGIMapHEADToGET",
-    "WSGITrustedProxyHeaders",
-    "WSGITrustedProxies",
-    "WSGIErrorOverride",
-    "WSGIPythonHome",
-    "WSGIPythonPath",
-    "WSGILazyInitialization",
-    "WSGIRestrictEmbedded",
-    "WSGIRestrictStdin",
-    "WSGIRestrictStdout",
-    "WSGIRestrictSignal",
-    "WSGIPythonOptimize",
-    "WSGIPythonHashSeed",
-    "WSGIDontWriteBytecode",
-    "WSGIPythonWarnings",
-    "WSGIDestroyInterpreter",
-    "WSGIPerInterpreterGIL",
-    "WSGICaseSensitivity",
-    "WSGIPythonEggs",
-    "WSGISwitchInterval",
-    "WSGISocketPrefix",
-    "WSGISocketRotation",
-    "WSGIVerboseDebugging",
-    "WSGIDaemonProcess",
-    "WSGIAccessScript",
-    "WSGIAuthUserScript",
-    "WSGIAuthGroupScript",
-    "WSGIGroupAuthoritative",
-);
+/// Room for the longest directive name and its NUL (checked at compile time).
+const NAME_SIZE: usize = 32;
 
-const fn build() -> [ffi::command_rec; N] {
+/// The table's names as C strings, copied at compile time: httpd keeps
+/// pointers to them for as long as the module is loaded.
+static NAMES: [[u8; NAME_SIZE]; DIRECTIVES.len()] = c_names();
+
+const fn c_names() -> [[u8; NAME_SIZE]; DIRECTIVES.len()] {
+    let mut out = [[0; NAME_SIZE]; DIRECTIVES.len()];
+    let mut i = 0;
+    while i < DIRECTIVES.len() {
+        let name = DIRECTIVES[i].name.as_bytes();
+        assert!(
+            name.len() < NAME_SIZE,
+            "a directive name is longer than NAME_SIZE allows"
+        );
+        let mut j = 0;
+        while j < name.len() {
+            assert!(name[j] != 0, "a directive name contains NUL");
+            out[i][j] = name[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+type RawArgs =
+    unsafe extern "C" fn(*mut ffi::cmd_parms, *mut c_void, *const c_char) -> *const c_char;
+
+/// httpd's command table: one RAW_ARGS record per entry of the pure table,
+/// in its order, all handled by `handler`.
+const fn build(
+    names: &'static [[u8; NAME_SIZE]; DIRECTIVES.len()],
+    handler: RawArgs,
+) -> [ffi::command_rec; N] {
     let mut out = [ffi::command_rec {
         name: ptr::null(),
         func: ffi::cmd_func { raw_args: None },
@@ -103,9 +91,9 @@ const fn build() -> [ffi::command_rec; N] {
     let mut i = 0;
     while i < DIRECTIVES.len() {
         out[i] = ffi::command_rec {
-            name: NAMES[i].as_ptr() as *const c_char,
+            name: names[i].as_ptr() as *const c_char,
             func: ffi::cmd_func {
-                raw_args: Some(on_directive),
+                raw_args: Some(handler),
             },
             cmd_data: ptr::null_mut(),
             req_override: req_override(DIRECTIVES[i].scope),
@@ -119,7 +107,7 @@ const fn build() -> [ffi::command_rec; N] {
     out
 }
 
-pub static COMMANDS: CommandTable = CommandTable(build());
+pub static COMMANDS: CommandTable = CommandTable(build(&NAMES, on_directive));
 
 struct ApacheRegex(Pool);
 
@@ -194,7 +182,7 @@ fn apply(
     args: *const c_char,
     pool: Pool,
 ) -> Result<(), String> {
-    let spec = directives::find(name).ok_or_else(|| format!("unknown directive {name}"))?;
+    let spec = directives::find(name).map_err(|e| e.to_string())?;
     if spec.scope == Scope::Global {
         // SAFETY: cmd is live; httpd's check only reads it.
         let err = unsafe {
@@ -212,7 +200,7 @@ fn apply(
     let in_directory = !cmd.path.is_null();
     // <AuthnProviderAlias> reads its section without cmd->path: AuthConfig
     // directives always write the per-directory record httpd hands us.
-    let target = if spec.scope == Scope::AuthConfig
+    let mut target = if spec.scope == Scope::AuthConfig
         || in_directory && matches!(spec.scope, Scope::Directory | Scope::FileInfo)
     {
         // SAFETY: inside a directory section mconfig is our DirConfig for it.
@@ -223,17 +211,42 @@ fn apply(
         // SAFETY: cmd->server is the server being configured; reading config is single-threaded.
         Target::Server(unsafe { server_config_mut(cmd.server) }.ok_or("no server configuration")?)
     };
-    directives::apply(target, name, &words, &ApacheRegex(pool))
+    spec.apply(&mut target, &words, &ApacheRegex(pool))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
+
     use super::*;
 
+    unsafe extern "C" fn handler(
+        _: *mut ffi::cmd_parms,
+        _: *mut c_void,
+        _: *const c_char,
+    ) -> *const c_char {
+        ptr::null()
+    }
+
+    /// httpd's table lists exactly the pure table's directives, in order,
+    /// each with its scope, and ends with an all-zero record. (COMMANDS is
+    /// built by the same function; linking it here would need httpd.)
     #[test]
-    fn c_names_match_the_pure_table() {
-        for (c, d) in NAMES.iter().zip(DIRECTIVES) {
-            assert_eq!(c.trim_end_matches('\0'), d.name);
+    fn command_table_is_the_pure_table() {
+        let table = build(&NAMES, handler);
+        let (end, records) = table.split_last().unwrap();
+        assert_eq!(records.len(), DIRECTIVES.len());
+        for (c, d) in records.iter().zip(DIRECTIVES) {
+            // SAFETY: names point into NAMES, NUL-terminated C strings.
+            assert_eq!(unsafe { CStr::from_ptr(c.name) }.to_str(), Ok(d.name));
+            assert_eq!(c.req_override, req_override(d.scope));
+            assert_eq!(c.args_how, ffi::cmd_how_RAW_ARGS);
+            // SAFETY: every record is built with raw_args set.
+            assert!(unsafe { c.func.raw_args }.is_some());
         }
+        assert!(end.name.is_null());
+        // SAFETY: the terminator is built with raw_args None.
+        assert!(unsafe { end.func.raw_args }.is_none());
     }
 }

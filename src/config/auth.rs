@@ -5,37 +5,39 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::directives::Target;
+use super::directives::{ConfigContext, Directive, Target};
+use super::error::ConfigError;
 use super::script_alias::parse_on_off;
 use super::words::split_option;
 
 /// One script named by an access-control directive.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthScript {
-    pub path: String,
+pub(crate) struct AuthScript {
+    pub(crate) path: String,
     /// `application-group=`; unset means `%{GLOBAL}`, the main interpreter.
-    pub application_group: Option<String>,
+    pub(crate) application_group: Option<String>,
 }
 
 /// The per-directory access-control settings (a field of `DirConfig`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuthSettings {
+pub(crate) struct AuthSettings {
     /// `WSGIAccessScript`: `allow_access(environ, host)` in the access checker.
-    pub access_script: Option<AuthScript>,
+    pub(crate) access_script: Option<AuthScript>,
     /// `WSGIAuthUserScript`: the `wsgi` authn provider's `check_password` /
     /// `get_realm_hash`.
-    pub auth_user_script: Option<AuthScript>,
+    pub(crate) auth_user_script: Option<AuthScript>,
     /// `WSGIAuthGroupScript`: `groups_for_user` for `Require wsgi-group`.
-    pub auth_group_script: Option<AuthScript>,
+    pub(crate) auth_group_script: Option<AuthScript>,
     /// `WSGIGroupAuthoritative`. Accepted, kept and merged like mod_wsgi 6,
     /// which (on Apache 2.4) does not consult it either: whether a failed
     /// `Require wsgi-group` is final is decided by `<RequireAny>`/`<RequireAll>`.
-    pub group_authoritative: Option<bool>,
+    /// Unset means On, mod_wsgi's default.
+    group_authoritative: Option<bool>,
 }
 
 impl AuthSettings {
     /// `self` (the more specific section) over `base`, field by field.
-    pub fn over(&self, base: &AuthSettings) -> AuthSettings {
+    pub(super) fn over(&self, base: &AuthSettings) -> AuthSettings {
         AuthSettings {
             access_script: self
                 .access_script
@@ -52,11 +54,6 @@ impl AuthSettings {
             group_authoritative: self.group_authoritative.or(base.group_authoritative),
         }
     }
-
-    /// mod_wsgi's default: On.
-    pub fn group_authoritative(&self) -> bool {
-        self.group_authoritative.unwrap_or(true)
-    }
 }
 
 /// Set once any access-control script is configured: Python must then start
@@ -65,50 +62,43 @@ impl AuthSettings {
 /// per request, too late for this, as in mod_wsgi.
 static PYTHON_REQUIRED: AtomicBool = AtomicBool::new(false);
 
-pub fn python_required() -> bool {
+pub(crate) fn python_required() -> bool {
     PYTHON_REQUIRED.load(Ordering::Relaxed)
 }
 
-pub const AUTH_DIRECTIVES: &[&str] = &[
-    "WSGIAccessScript",
-    "WSGIAuthUserScript",
-    "WSGIAuthGroupScript",
-    "WSGIGroupAuthoritative",
-];
-
 /// `path [application-group=NAME]`.
-pub fn parse_script(name: &str, words: &[String]) -> Result<AuthScript, String> {
+fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, ConfigError> {
     let Some((path, options)) = words.split_first() else {
-        return Err(format!(
-            "{name} needs the path of a Python script, e.g. `{name} /srv/site/auth.wsgi`"
-        ));
+        return Err(ConfigError::MissingScript { directive: name });
     };
     if path.is_empty() {
-        return Err(format!("{name}: the script path is empty"));
+        return Err(ConfigError::EmptyScriptPath { directive: name });
     }
     if !path.starts_with('/') {
-        return Err(format!(
-            "{name}: script path '{path}' must be an absolute path"
-        ));
+        return Err(ConfigError::NotAbsolute {
+            directive: name,
+            what: "script path",
+            path: path.clone(),
+        });
     }
     let mut application_group = None;
     for word in options {
         match split_option(word) {
             Some(("application-group", "")) => {
-                return Err(format!(
-                    "{name}: application-group must not be empty (use %{{GLOBAL}} for the main interpreter)"
-                ));
+                return Err(ConfigError::EmptyApplicationGroup { directive: name });
             }
             Some(("application-group", group)) => application_group = Some(group.to_string()),
             Some((option, _)) => {
-                return Err(format!(
-                    "{name}: unknown option '{option}'; the only option is application-group=NAME"
-                ));
+                return Err(ConfigError::UnknownScriptOption {
+                    directive: name,
+                    option: option.to_string(),
+                });
             }
             None => {
-                return Err(format!(
-                    "{name}: unexpected argument '{word}'; usage: {name} /path/to/script [application-group=NAME]"
-                ));
+                return Err(ConfigError::UnexpectedScriptArgument {
+                    directive: name,
+                    word: word.clone(),
+                });
             }
         }
     }
@@ -118,35 +108,67 @@ pub fn parse_script(name: &str, words: &[String]) -> Result<AuthScript, String> 
     })
 }
 
-/// Applies one of [`AUTH_DIRECTIVES`]. They live in directory sections,
-/// `.htaccess` (AuthConfig) and `<AuthnProviderAlias>` only.
-pub fn apply(target: Target<'_>, name: &str, words: &[String]) -> Result<(), String> {
-    let Target::Dir(dir) = target else {
-        return Err(format!(
-            "{name} is only allowed inside <Directory>, <Location>, <Files>, <AuthnProviderAlias> or .htaccess (AllowOverride AuthConfig)"
-        ));
-    };
-    let auth = &mut dir.auth;
-    match name {
-        "WSGIGroupAuthoritative" => {
-            let [value] = words else {
-                return Err(format!(
-                    "{name} takes one argument, On or Off; got {}",
-                    words.len()
-                ));
-            };
-            auth.group_authoritative = Some(
-                parse_on_off(value)
-                    .ok_or_else(|| format!("{name} must be On or Off, not '{value}'"))?,
-            );
-            return Ok(());
-        }
-        "WSGIAccessScript" => auth.access_script = Some(parse_script(name, words)?),
-        "WSGIAuthUserScript" => auth.auth_user_script = Some(parse_script(name, words)?),
-        "WSGIAuthGroupScript" => auth.auth_group_script = Some(parse_script(name, words)?),
-        _ => return Err(format!("unknown directive {name}")),
-    }
+/// `WSGIAccessScript path [application-group=NAME]`.
+pub(super) fn access_script(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    auth.access_script = Some(parse_script(d.name, words)?);
     PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `WSGIAuthUserScript path [application-group=NAME]`.
+pub(super) fn auth_user_script(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    auth.auth_user_script = Some(parse_script(d.name, words)?);
+    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `WSGIAuthGroupScript path [application-group=NAME]`.
+pub(super) fn auth_group_script(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    auth.auth_group_script = Some(parse_script(d.name, words)?);
+    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `WSGIGroupAuthoritative On | Off`.
+pub(super) fn group_authoritative(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    let [value] = words else {
+        return Err(ConfigError::FlagArgumentCount {
+            directive: d.name,
+            got: words.len(),
+        });
+    };
+    auth.group_authoritative =
+        Some(
+            parse_on_off(value).ok_or_else(|| ConfigError::InvalidValue {
+                directive: d.name,
+                expected: "On or Off",
+                value: value.clone(),
+            })?,
+        );
     Ok(())
 }
 
@@ -154,7 +176,7 @@ pub fn apply(target: Target<'_>, name: &str, words: &[String]) -> Result<(), Str
 /// unset or `%{GLOBAL}` is the main interpreter (`""`); `%{SERVER}` and
 /// `%{HOST}` expand as for WSGIApplicationGroup; anything else, including
 /// `%{RESOURCE}` and `%{ENV:...}`, is taken literally, as mod_wsgi does.
-pub fn script_group(
+pub(crate) fn script_group(
     value: Option<&str>,
     server_hostname: &str,
     port: u16,
@@ -182,17 +204,8 @@ pub fn script_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::settings::{DirConfig, ServerConfig};
-    use crate::config::words::split_words;
-
-    fn dir(lines: &[&str]) -> Result<DirConfig, String> {
-        let mut d = DirConfig::default();
-        for line in lines {
-            let words = split_words(line);
-            apply(Target::Dir(&mut d), &words[0], &words[1..])?;
-        }
-        Ok(d)
-    }
+    use crate::config::settings::DirConfig;
+    use crate::config::testing::{dir, server};
 
     #[test]
     fn scripts_and_options() {
@@ -222,8 +235,7 @@ mod tests {
                 .as_deref(),
             Some("%{GLOBAL}")
         );
-        assert!(!a.group_authoritative());
-        assert!(AuthSettings::default().group_authoritative());
+        assert_eq!(a.group_authoritative, Some(false));
         assert!(python_required());
     }
 
@@ -243,13 +255,7 @@ mod tests {
         assert!(e.contains("On or Off"), "{e}");
         let e = dir(&["WSGIGroupAuthoritative"]).unwrap_err();
         assert!(e.contains("takes one argument"), "{e}");
-        let mut s = ServerConfig::default();
-        let e = apply(
-            Target::Server(&mut s),
-            "WSGIAuthUserScript",
-            &["/a.wsgi".into()],
-        )
-        .unwrap_err();
+        let e = server(&["WSGIAuthUserScript /a.wsgi"]).unwrap_err();
         assert!(e.contains("only allowed inside <Directory>"), "{e}");
     }
 

@@ -2,7 +2,7 @@
 //! `%{RESOURCE}` into the name of an interpreter (or daemon group) for one request.
 
 /// The request facts a group expansion may use.
-pub trait GroupContext {
+pub(crate) trait GroupContext {
     /// The virtual host's `ServerName`.
     fn server_hostname(&self) -> &str;
     /// The port the request arrived on, as httpd reports it.
@@ -25,7 +25,7 @@ fn with_port(host: &str, port: u16) -> String {
 }
 
 /// The default application group: `host[:port]|SCRIPT_NAME`.
-pub fn resource_name(ctx: &dyn GroupContext, case_sensitive: bool) -> String {
+fn resource_name(ctx: &dyn GroupContext, case_sensitive: bool) -> String {
     let script = if case_sensitive {
         ctx.script_name().to_string()
     } else {
@@ -40,7 +40,7 @@ pub fn resource_name(ctx: &dyn GroupContext, case_sensitive: bool) -> String {
 
 /// Expands an application-group value; `None` (not configured) means `%{RESOURCE}`.
 /// `%{GLOBAL}` is the empty name, the main interpreter.
-pub fn expand_application_group(
+pub(crate) fn expand_application_group(
     value: Option<&str>,
     ctx: &dyn GroupContext,
     case_sensitive: bool,
@@ -49,7 +49,7 @@ pub fn expand_application_group(
 }
 
 /// Expands a process-group value; `None` means `%{GLOBAL}`: embedded in the Apache child.
-pub fn expand_process_group(
+pub(crate) fn expand_process_group(
     value: Option<&str>,
     ctx: &dyn GroupContext,
     case_sensitive: bool,

@@ -9,22 +9,51 @@ use std::path::Path;
 /// The Python X.Y this module was built against.
 pub const BUILT_PYTHON: &str = env!("WSGI_PYTHON_VERSION");
 
-/// `Ok` if Python `version` ("3.11") is at least `min`; `Err(version)` otherwise.
-pub fn require_at_least(version: &str, min: (u32, u32)) -> Result<(), String> {
+/// Whether Python `version` ("3.11") is at least `min`.
+pub fn at_least(version: &str, min: (u32, u32)) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if found >= min {
-        Ok(())
-    } else {
-        Err(version.to_string())
-    }
+    found >= min
+}
+
+/// Why a directory cannot be a Python home (sys.prefix).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PythonHomeError {
+    #[error("'{home}' does not exist or is not a directory")]
+    NotADirectory { home: String },
+    #[error(
+        "the virtualenv '{home}' was made with Python {found}, but this module \
+         embeds Python {version}; recreate it with python{version} -m venv"
+    )]
+    OtherPython {
+        home: String,
+        found: String,
+        version: String,
+    },
+    #[error(
+        "'{home}' is neither a virtualenv (no pyvenv.cfg) nor a Python {version} \
+         installation (no lib/python{version}){}",
+        if *.site_packages {
+            " (it should be the sys.prefix, e.g. the virtualenv directory, not its site-packages)"
+        } else {
+            ""
+        }
+    )]
+    NotAPrefix {
+        home: String,
+        version: String,
+        /// The directory is a `site-packages`: a common mistake, worth a hint.
+        site_packages: bool,
+    },
 }
 
 /// `Ok` if `home` can serve as sys.prefix for Python `version` ("3.11").
-pub fn check(home: &str, version: &str) -> Result<(), String> {
+pub fn check(home: &str, version: &str) -> Result<(), PythonHomeError> {
     let dir = Path::new(home);
     if !dir.is_dir() {
-        return Err(format!("'{home}' does not exist or is not a directory"));
+        return Err(PythonHomeError::NotADirectory {
+            home: home.to_string(),
+        });
     }
     let venv_cfg = dir.join("pyvenv.cfg");
     if let Ok(text) = fs::read_to_string(&venv_cfg) {
@@ -35,25 +64,22 @@ pub fn check(home: &str, version: &str) -> Result<(), String> {
         });
         return match found {
             Some(v) if v == version || v.starts_with(&format!("{version}.")) => Ok(()),
-            Some(v) => Err(format!(
-                "the virtualenv '{home}' was made with Python {v}, but this module \
-                 embeds Python {version}; recreate it with python{version} -m venv"
-            )),
+            Some(found) => Err(PythonHomeError::OtherPython {
+                home: home.to_string(),
+                found,
+                version: version.to_string(),
+            }),
             None => Ok(()),
         };
     }
     if dir.join(format!("lib/python{version}")).is_dir() {
         return Ok(());
     }
-    let hint = if dir.ends_with("site-packages") {
-        " (it should be the sys.prefix, e.g. the virtualenv directory, not its site-packages)"
-    } else {
-        ""
-    };
-    Err(format!(
-        "'{home}' is neither a virtualenv (no pyvenv.cfg) nor a Python {version} \
-         installation (no lib/python{version}){hint}"
-    ))
+    Err(PythonHomeError::NotAPrefix {
+        home: home.to_string(),
+        version: version.to_string(),
+        site_packages: dir.ends_with("site-packages"),
+    })
 }
 
 /// The interpreter this module was built against (build.rs): without a
@@ -106,11 +132,11 @@ mod tests {
 
     #[test]
     fn minimum_versions() {
-        assert!(require_at_least("3.12", (3, 12)).is_ok());
-        assert!(require_at_least("3.13", (3, 12)).is_ok());
-        assert!(require_at_least("4.0", (3, 12)).is_ok());
-        assert_eq!(require_at_least("3.11", (3, 12)), Err("3.11".into()));
-        assert_eq!(require_at_least("3.9", (3, 12)), Err("3.9".into()));
+        assert!(at_least("3.12", (3, 12)));
+        assert!(at_least("3.13", (3, 12)));
+        assert!(at_least("4.0", (3, 12)));
+        assert!(!at_least("3.11", (3, 12)));
+        assert!(!at_least("3.9", (3, 12)));
     }
 
     #[test]
@@ -144,6 +170,7 @@ version = 3.11.2
         assert!(
             check("/nonexistent/venv", "3.11")
                 .unwrap_err()
+                .to_string()
                 .contains("does not exist")
         );
         let venv = tempdir("venv");
@@ -153,10 +180,13 @@ version = 3.11.2
         )
         .unwrap();
         assert!(check(venv.to_str().unwrap(), "3.11").is_ok());
-        let e = check(venv.to_str().unwrap(), "3.12").unwrap_err();
-        assert!(
-            e.contains("made with Python 3.11.2") && e.contains("python3.12 -m venv"),
-            "{e}"
+        let v = venv.to_str().unwrap();
+        assert_eq!(
+            check(v, "3.12").unwrap_err().to_string(),
+            format!(
+                "the virtualenv '{v}' was made with Python 3.11.2, but this module embeds \
+                 Python 3.12; recreate it with python3.12 -m venv"
+            )
         );
         let virtualenv = tempdir("virtualenv");
         fs::write(
@@ -170,10 +200,22 @@ version = 3.11.2
         assert!(check(prefix.to_str().unwrap(), "3.11").is_ok());
         let sp = tempdir("sp").join("site-packages");
         fs::create_dir_all(&sp).unwrap();
-        assert!(
-            check(sp.to_str().unwrap(), "3.11")
-                .unwrap_err()
-                .contains("not its site-packages")
+        let sp = sp.to_str().unwrap();
+        assert_eq!(
+            check(sp, "3.11").unwrap_err().to_string(),
+            format!(
+                "'{sp}' is neither a virtualenv (no pyvenv.cfg) nor a Python 3.11 installation \
+                 (no lib/python3.11) (it should be the sys.prefix, e.g. the virtualenv directory, \
+                 not its site-packages)"
+            )
+        );
+        let p = prefix.to_str().unwrap();
+        assert_eq!(
+            check(p, "3.12").unwrap_err().to_string(),
+            format!(
+                "'{p}' is neither a virtualenv (no pyvenv.cfg) nor a Python 3.12 installation \
+                 (no lib/python3.12)"
+            )
         );
         for d in [venv, virtualenv, prefix] {
             let _ = fs::remove_dir_all(d);

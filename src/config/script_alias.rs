@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::error::ConfigError;
 use super::words::split_option;
 
 /// A compiled regular expression (httpd's PCRE, supplied by the Apache layer).
@@ -14,43 +15,57 @@ pub trait UriRegex: Send + Sync {
 
 /// Options accepted after the target of the alias (and of WSGIImportScript etc.).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScriptOptions {
-    pub process_group: Option<String>,
-    pub application_group: Option<String>,
-    pub callable_object: Option<String>,
-    pub pass_authorization: Option<bool>,
+pub(crate) struct ScriptOptions {
+    pub(crate) process_group: Option<String>,
+    pub(crate) application_group: Option<String>,
+    pub(crate) callable_object: Option<String>,
+    pub(crate) pass_authorization: Option<bool>,
 }
 
 impl ScriptOptions {
     /// Parses `name=value` words, accepting only the names in `allowed`.
-    pub fn parse(directive: &str, words: &[String], allowed: &[&str]) -> Result<Self, String> {
+    pub(super) fn parse(
+        directive: &'static str,
+        words: &[String],
+        allowed: &'static [&'static str],
+    ) -> Result<Self, ConfigError> {
         let mut opts = ScriptOptions::default();
         for word in words {
             let Some((name, value)) = split_option(word) else {
-                return Err(format!(
-                    "{directive}: unexpected argument '{word}'; options are written name=value ({})",
-                    allowed.join(", ")
-                ));
+                return Err(ConfigError::NotAnOption {
+                    directive,
+                    word: word.clone(),
+                    allowed,
+                });
             };
             if !allowed.contains(&name) {
-                return Err(format!(
-                    "{directive}: unknown option '{name}'; valid options are {}",
-                    allowed.join(", ")
-                ));
+                return Err(ConfigError::UnknownOption {
+                    directive,
+                    option: name.to_string(),
+                    allowed,
+                });
             }
             match name {
                 "process-group" => opts.process_group = Some(value.to_string()),
                 "application-group" => opts.application_group = Some(value.to_string()),
                 "callable-object" => {
                     if value.is_empty() {
-                        return Err(format!("{directive}: callable-object must not be empty"));
+                        return Err(ConfigError::EmptyOption {
+                            directive,
+                            option: "callable-object",
+                        });
                     }
                     opts.callable_object = Some(value.to_string())
                 }
                 "pass-authorization" => {
-                    opts.pass_authorization = Some(parse_on_off(value).ok_or_else(|| {
-                        format!("{directive}: pass-authorization must be On or Off, not '{value}'")
-                    })?)
+                    opts.pass_authorization =
+                        Some(
+                            parse_on_off(value).ok_or_else(|| ConfigError::OptionNotOnOff {
+                                directive,
+                                option: "pass-authorization",
+                                value: value.to_string(),
+                            })?,
+                        )
                 }
                 _ => unreachable!("option names are checked against `allowed` above"),
             }
@@ -60,7 +75,7 @@ impl ScriptOptions {
 
     /// mod_wsgi preloads a script at process start when both groups are given
     /// as fixed names (`%{GLOBAL}` counts as one: it is the empty name).
-    pub fn preloads(&self) -> bool {
+    pub(super) fn preloads(&self) -> bool {
         let fixed = |g: &String| g == "%{GLOBAL}" || !g.contains("%{");
         matches!((&self.process_group, &self.application_group),
             (Some(p), Some(a)) if fixed(p) && fixed(a))
@@ -68,7 +83,7 @@ impl ScriptOptions {
 }
 
 /// `On`/`Off` in any case, as httpd's FLAG directives accept.
-pub fn parse_on_off(value: &str) -> Option<bool> {
+pub(super) fn parse_on_off(value: &str) -> Option<bool> {
     if value.eq_ignore_ascii_case("on") {
         Some(true)
     } else if value.eq_ignore_ascii_case("off") {
@@ -78,7 +93,7 @@ pub fn parse_on_off(value: &str) -> Option<bool> {
     }
 }
 
-pub const ALIAS_OPTIONS: &[&str] = &[
+pub(super) const ALIAS_OPTIONS: &[&str] = &[
     "process-group",
     "application-group",
     "callable-object",
@@ -86,7 +101,7 @@ pub const ALIAS_OPTIONS: &[&str] = &[
 ];
 
 #[derive(Clone)]
-pub enum Matcher {
+pub(super) enum Matcher {
     /// URL-path prefix, matched with mod_alias's rules.
     Prefix(String),
     /// Regular expression; the target may contain `$N` references.
@@ -97,11 +112,11 @@ pub enum Matcher {
 }
 
 #[derive(Clone)]
-pub struct ScriptAlias {
-    pub matcher: Matcher,
+pub(crate) struct ScriptAlias {
+    pub(super) matcher: Matcher,
     /// File or directory the URL maps to.
-    pub target: String,
-    pub options: ScriptOptions,
+    pub(super) target: String,
+    pub(crate) options: ScriptOptions,
 }
 
 impl fmt::Debug for ScriptAlias {
@@ -117,7 +132,7 @@ impl fmt::Debug for ScriptAlias {
 impl ScriptAlias {
     /// The new `r->filename` if this alias matches `uri` (URIs are bytes: a
     /// decoded path need not be UTF-8): the script plus what followed the match.
-    pub fn map(&self, uri: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn map(&self, uri: &[u8]) -> Option<Vec<u8>> {
         match &self.matcher {
             Matcher::Prefix(prefix) => {
                 let n = alias_matches(uri, prefix.as_bytes());
@@ -144,7 +159,7 @@ impl ScriptAlias {
 /// mod_alias's `alias_matches`: the number of URI bytes the alias covers, or 0.
 /// Any run of slashes in the alias matches any non-empty run in the URI, and the
 /// alias must end on a path-segment boundary.
-pub fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
+fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
     let (u, a) = (uri, alias);
     let (mut ui, mut ai) = (0, 0);
     while ai < a.len() {
@@ -174,7 +189,7 @@ pub fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
 
 /// httpd's `ap_pregsub`: `$0`-`$9` (and `&` for the whole match) from `source`;
 /// `\$`, `\&` and `\\` escape. Unmatched groups expand to nothing.
-pub fn substitute(template: &str, source: &[u8], caps: &[Option<(usize, usize)>]) -> Vec<u8> {
+fn substitute(template: &str, source: &[u8], caps: &[Option<(usize, usize)>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(template.len() + source.len());
     let mut bytes = template.bytes().peekable();
     let group = |n: usize| -> &[u8] {
@@ -285,10 +300,12 @@ mod tests {
         assert_eq!(o.pass_authorization, Some(true));
         assert!(!o.preloads());
         let err = ScriptOptions::parse("WSGIScriptAlias", &["bogus=1".into()], ALIAS_OPTIONS)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown option 'bogus'"), "{err}");
-        let err =
-            ScriptOptions::parse("WSGIScriptAlias", &["extra".into()], ALIAS_OPTIONS).unwrap_err();
+        let err = ScriptOptions::parse("WSGIScriptAlias", &["extra".into()], ALIAS_OPTIONS)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unexpected argument 'extra'"), "{err}");
         let o = ScriptOptions::parse(
             "X",

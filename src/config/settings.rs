@@ -10,18 +10,18 @@ use super::script_alias::{Matcher, ScriptAlias, ScriptOptions};
 /// Settings valid in server, virtual-host and directory context. `None` means
 /// "not set here": a more specific scope wins, then the mod_wsgi default.
 #[derive(Clone, Debug, Default)]
-pub struct AppSettings {
-    pub application_group: Option<String>,
-    pub process_group: Option<String>,
-    pub callable_object: Option<String>,
-    pub pass_authorization: Option<bool>,
-    pub script_reloading: Option<bool>,
-    pub chunked_request: Option<bool>,
-    pub enable_sendfile: Option<bool>,
-    pub map_head_to_get: Option<MapHeadToGet>,
-    pub trusted_proxy_headers: Option<Vec<String>>,
-    pub trusted_proxies: Option<Vec<IpNet>>,
-    pub error_override: Option<bool>,
+pub(crate) struct AppSettings {
+    pub(crate) application_group: Option<String>,
+    pub(crate) process_group: Option<String>,
+    pub(crate) callable_object: Option<String>,
+    pub(crate) pass_authorization: Option<bool>,
+    pub(crate) script_reloading: Option<bool>,
+    pub(crate) chunked_request: Option<bool>,
+    pub(crate) enable_sendfile: Option<bool>,
+    pub(crate) map_head_to_get: Option<MapHeadToGet>,
+    pub(crate) trusted_proxy_headers: Option<Vec<String>>,
+    pub(crate) trusted_proxies: Option<Vec<IpNet>>,
+    pub(crate) error_override: Option<bool>,
 }
 
 macro_rules! overlay {
@@ -32,7 +32,7 @@ macro_rules! overlay {
 
 impl AppSettings {
     /// `self` over `base`: every field set in `self` wins.
-    pub fn over(&self, base: &AppSettings) -> AppSettings {
+    pub(crate) fn over(&self, base: &AppSettings) -> AppSettings {
         overlay!(
             self,
             base,
@@ -52,14 +52,14 @@ impl AppSettings {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapHeadToGet {
+pub(crate) enum MapHeadToGet {
     On,
     Off,
     Auto,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HashSeed {
+pub(crate) enum HashSeed {
     Random,
     Fixed(u32),
 }
@@ -67,48 +67,48 @@ pub enum HashSeed {
 /// Process-wide settings (directives valid only in the main server).
 #[derive(Clone, Debug, Default)]
 pub struct GlobalSettings {
-    pub python_home: Option<String>,
-    pub python_path: Vec<String>,
-    pub lazy_initialization: Option<bool>,
-    pub restrict_embedded: Option<bool>,
-    pub restrict_stdin: Option<bool>,
-    pub restrict_stdout: Option<bool>,
-    pub restrict_signal: Option<bool>,
-    pub python_optimize: Option<u8>,
-    pub python_hash_seed: Option<HashSeed>,
-    pub dont_write_bytecode: Option<bool>,
-    pub python_warnings: Vec<String>,
-    pub destroy_interpreter: Option<bool>,
-    pub case_sensitivity: Option<bool>,
-    pub python_eggs: Option<String>,
-    pub switch_interval: Option<f64>,
-    pub socket_prefix: Option<String>,
+    pub(crate) python_home: Option<String>,
+    pub(crate) python_path: Vec<String>,
+    pub(super) lazy_initialization: Option<bool>,
+    pub(super) restrict_embedded: Option<bool>,
+    pub(crate) restrict_stdin: Option<bool>,
+    pub(crate) restrict_stdout: Option<bool>,
+    pub(super) restrict_signal: Option<bool>,
+    pub(crate) python_optimize: Option<u8>,
+    pub(crate) python_hash_seed: Option<HashSeed>,
+    pub(crate) dont_write_bytecode: Option<bool>,
+    pub(crate) python_warnings: Vec<String>,
+    pub(super) destroy_interpreter: Option<bool>,
+    pub(super) case_sensitivity: Option<bool>,
+    pub(crate) python_eggs: Option<String>,
+    pub(crate) switch_interval: Option<f64>,
+    pub(crate) socket_prefix: Option<String>,
     /// WSGISocketRotation (mod_wsgi: whether socket paths change with each
     /// restart). Accepted; here the paths are stable either way.
-    pub socket_rotation: Option<bool>,
+    pub(super) socket_rotation: Option<bool>,
     /// WSGIPerInterpreterGIL: sub-interpreters with a GIL of their own
     /// (Python 3.12+).
-    pub per_interpreter_gil: Option<bool>,
+    pub(super) per_interpreter_gil: Option<bool>,
 }
 
 impl GlobalSettings {
-    pub fn lazy_initialization(&self) -> bool {
+    pub(crate) fn lazy_initialization(&self) -> bool {
         self.lazy_initialization.unwrap_or(true)
     }
-    pub fn restrict_embedded(&self) -> bool {
+    pub(crate) fn restrict_embedded(&self) -> bool {
         self.restrict_embedded.unwrap_or(false)
     }
-    pub fn restrict_signal(&self) -> bool {
+    pub(crate) fn restrict_signal(&self) -> bool {
         self.restrict_signal.unwrap_or(true)
     }
-    pub fn per_interpreter_gil(&self) -> bool {
+    pub(crate) fn per_interpreter_gil(&self) -> bool {
         self.per_interpreter_gil.unwrap_or(false)
     }
-    pub fn destroy_interpreter(&self) -> bool {
+    pub(crate) fn destroy_interpreter(&self) -> bool {
         self.destroy_interpreter.unwrap_or(true)
     }
     /// mod_wsgi's default: case sensitive everywhere but Windows and macOS.
-    pub fn case_sensitive(&self) -> bool {
+    pub(crate) fn case_sensitive(&self) -> bool {
         self.case_sensitivity
             .unwrap_or(!cfg!(any(windows, target_os = "macos")))
     }
@@ -117,29 +117,29 @@ impl GlobalSettings {
 /// A script to load at process start (`WSGIImportScript`, or a preloading alias).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportScript {
-    pub path: String,
-    pub process_group: String,
-    pub application_group: String,
+    pub(crate) path: String,
+    pub(crate) process_group: String,
+    pub(crate) application_group: String,
 }
 
 /// Per-server configuration (the main server and each virtual host).
 #[derive(Clone, Debug, Default)]
 pub struct ServerConfig {
     /// Script aliases in configuration order; the first match wins.
-    pub aliases: Vec<ScriptAlias>,
-    pub import_scripts: Vec<ImportScript>,
+    pub(crate) aliases: Vec<ScriptAlias>,
+    pub(super) import_scripts: Vec<ImportScript>,
     /// WSGIDaemonProcess groups defined in this server (main server: usable
     /// everywhere; a virtual host: by virtual hosts with its ServerName).
-    pub daemons: Vec<DaemonGroup>,
-    pub settings: AppSettings,
+    pub(crate) daemons: Vec<DaemonGroup>,
+    pub(crate) settings: AppSettings,
     /// Only meaningful in the main server's configuration.
-    pub global: GlobalSettings,
+    pub(crate) global: GlobalSettings,
 }
 
 impl ServerConfig {
     /// A virtual host's configuration over the main server's: the vhost's
     /// aliases are tried first, then the main server's (as mod_alias does).
-    pub fn merge(base: &ServerConfig, vhost: &ServerConfig) -> ServerConfig {
+    pub(crate) fn merge(base: &ServerConfig, vhost: &ServerConfig) -> ServerConfig {
         ServerConfig {
             aliases: vhost.aliases.iter().chain(&base.aliases).cloned().collect(),
             import_scripts: vhost.import_scripts.clone(),
@@ -151,7 +151,7 @@ impl ServerConfig {
 
     /// Scripts to load at process start: WSGIImportScript entries, then aliases
     /// that name both a process group and an application group.
-    pub fn preloads(&self) -> Vec<ImportScript> {
+    pub(crate) fn preloads(&self) -> Vec<ImportScript> {
         let mut out = self.import_scripts.clone();
         for alias in &self.aliases {
             // A regex alias whose target has `$N` has no single script to load.
@@ -180,13 +180,13 @@ impl ServerConfig {
 /// Per-directory configuration (`<Directory>`, `<Location>`, `<Files>`, `.htaccess`).
 #[derive(Clone, Debug, Default)]
 pub struct DirConfig {
-    pub settings: AppSettings,
+    pub(crate) settings: AppSettings,
     /// WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript, WSGIGroupAuthoritative.
-    pub auth: super::auth::AuthSettings,
+    pub(crate) auth: super::auth::AuthSettings,
 }
 
 impl DirConfig {
-    pub fn merge(base: &DirConfig, over: &DirConfig) -> DirConfig {
+    pub(crate) fn merge(base: &DirConfig, over: &DirConfig) -> DirConfig {
         DirConfig {
             settings: over.settings.over(&base.settings),
             auth: over.auth.over(&base.auth),
@@ -197,12 +197,12 @@ impl DirConfig {
 /// An address range from `WSGITrustedProxies`: `addr`, `addr/bits` or `addr/netmask`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpNet {
-    pub addr: IpAddr,
-    pub bits: u8,
+    addr: IpAddr,
+    bits: u8,
 }
 
 impl IpNet {
-    pub fn parse(s: &str) -> Option<IpNet> {
+    pub(crate) fn parse(s: &str) -> Option<IpNet> {
         let (addr, mask) = match s.split_once('/') {
             Some((a, m)) => (a, Some(m)),
             None => (s, None),
@@ -228,7 +228,7 @@ impl IpNet {
         Some(IpNet { addr, bits })
     }
 
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let ip = match (self.addr, ip) {
             (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             _ => ip,

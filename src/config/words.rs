@@ -4,7 +4,7 @@
 //! escapes that quote character. Quotes in the middle of a word are literal.
 
 /// The words of `line`, unquoted.
-pub fn split_words(line: &str) -> Vec<String> {
+pub(crate) fn split_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut rest = line.trim_start();
     while !rest.is_empty() {
@@ -57,7 +57,7 @@ fn next_word(s: &str) -> (String, &str) {
 }
 
 /// Splits `name=value` options; `None` when the word has no `=`.
-pub fn split_option(word: &str) -> Option<(&str, &str)> {
+pub(super) fn split_option(word: &str) -> Option<(&str, &str)> {
     word.split_once('=')
 }
 

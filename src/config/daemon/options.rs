@@ -1,160 +1,15 @@
-//! `WSGIDaemonProcess name option=value ...`: every option mod_wsgi 6 accepts,
-//! with its defaults, parsed into [`DaemonGroup`]. Pure, so every rule is
-//! unit tested; the supervisor and the daemon worker read the result.
+//! The options of `WSGIDaemonProcess name option=value ...`: every option
+//! mod_wsgi 6 accepts, what its value must be, and the rules between them.
+//! Pure, so every rule is unit tested.
 
-use super::words::split_option;
-
-/// A user or group as written: a name, or `#id`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ident {
-    Name(String),
-    Id(u32),
-}
-
-/// As written in the configuration: `name` or `#id`.
-impl std::fmt::Display for Ident {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ident::Name(n) => f.write_str(n),
-            Ident::Id(id) => write!(f, "#{id}"),
-        }
-    }
-}
-
-impl Ident {
-    fn parse(v: &str) -> Option<Ident> {
-        if v.is_empty() {
-            return None;
-        }
-        match v.strip_prefix('#') {
-            Some(n) => n.parse().ok().map(Ident::Id),
-            None => Some(Ident::Name(v.to_string())),
-        }
-    }
-}
-
-/// One daemon process group. Timeouts are whole seconds; 0 means off.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DaemonGroup {
-    pub name: String,
-    pub processes: u32,
-    /// `processes=` was given (even `1`): `wsgi.multiprocess` is then True.
-    pub multiprocess: bool,
-    pub threads: u32,
-    pub display_name: Option<String>,
-    pub user: Option<Ident>,
-    pub group: Option<Ident>,
-    pub supplementary_groups: Vec<String>,
-    pub umask: Option<u32>,
-    pub home: Option<String>,
-    pub lang: Option<String>,
-    pub locale: Option<String>,
-    pub chroot: Option<String>,
-    pub script_user: Option<Ident>,
-    pub script_group: Option<Ident>,
-    pub python_home: Option<String>,
-    pub python_path: Vec<String>,
-    pub python_eggs: Option<String>,
-    pub switch_interval: Option<f64>,
-    pub stack_size: Option<u64>,
-    pub maximum_requests: u64,
-    pub restart_interval: u64,
-    pub cpu_time_limit: u64,
-    pub cpu_priority: i32,
-    pub memory_limit: u64,
-    pub virtual_memory_limit: u64,
-    pub inactivity_timeout: u64,
-    pub request_timeout: u64,
-    pub interrupt_timeout: u64,
-    pub deadlock_timeout: u64,
-    pub startup_timeout: u64,
-    pub graceful_timeout: u64,
-    pub eviction_timeout: u64,
-    pub shutdown_timeout: u64,
-    pub connect_timeout: u64,
-    /// 0: Apache's `Timeout`.
-    pub socket_timeout: u64,
-    pub queue_timeout: u64,
-    pub listen_backlog: u32,
-    pub send_buffer_size: u32,
-    pub receive_buffer_size: u32,
-    pub header_buffer_size: u32,
-    pub response_buffer_size: u32,
-    pub response_socket_timeout: u64,
-    /// Milliseconds.
-    pub response_flush_delay: u64,
-    pub socket_user: Option<Ident>,
-    pub server_metrics: bool,
-}
-
-impl DaemonGroup {
-    /// A group with mod_wsgi's defaults (`wsgi_daemon.c` initialisers).
-    pub fn new(name: &str) -> DaemonGroup {
-        DaemonGroup {
-            name: name.to_string(),
-            processes: 1,
-            multiprocess: false,
-            threads: 15,
-            display_name: None,
-            user: None,
-            group: None,
-            supplementary_groups: Vec::new(),
-            umask: None,
-            home: None,
-            lang: None,
-            locale: None,
-            chroot: None,
-            script_user: None,
-            script_group: None,
-            python_home: None,
-            python_path: Vec::new(),
-            python_eggs: None,
-            switch_interval: None,
-            stack_size: None,
-            maximum_requests: 0,
-            restart_interval: 0,
-            cpu_time_limit: 0,
-            cpu_priority: 0,
-            memory_limit: 0,
-            virtual_memory_limit: 0,
-            inactivity_timeout: 0,
-            request_timeout: 0,
-            interrupt_timeout: 0,
-            deadlock_timeout: 300,
-            startup_timeout: 0,
-            graceful_timeout: 15,
-            eviction_timeout: 0,
-            shutdown_timeout: 5,
-            connect_timeout: 15,
-            socket_timeout: 0,
-            queue_timeout: 0,
-            listen_backlog: 100,
-            send_buffer_size: 0,
-            receive_buffer_size: 0,
-            header_buffer_size: 0,
-            response_buffer_size: 0,
-            response_socket_timeout: 0,
-            response_flush_delay: 5,
-            socket_user: None,
-            server_metrics: false,
-        }
-    }
-
-    /// `display-name` with `%{GROUP}` expanded to `(wsgi:NAME)`.
-    pub fn process_title(&self) -> Option<String> {
-        let d = self.display_name.as_ref()?;
-        Some(if d == "%{GROUP}" {
-            format!("(wsgi:{})", self.name)
-        } else {
-            d.clone()
-        })
-    }
-}
+use super::group::{DaemonGroup, Ident};
+use crate::config::error::ConfigError;
+use crate::config::words::split_option;
 
 const DIRECTIVE: &str = "WSGIDaemonProcess";
 
 /// Every option mod_wsgi 6.0 accepts, with what its value must be.
-pub const OPTIONS: &[(&str, &str)] = &[
+const OPTIONS: &[(&str, &str)] = &[
     ("processes", "a number of processes (1 or more)"),
     ("threads", "a number of threads per process (1 or more)"),
     ("display-name", "a process name, or %{GROUP}"),
@@ -213,15 +68,20 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("server-metrics", "On or Off"),
 ];
 
-fn bad(option: &str, value: &str) -> String {
+fn bad(option: &str, value: &str) -> ConfigError {
     let expected = OPTIONS
         .iter()
         .find(|(n, _)| *n == option)
         .map_or("a valid value", |(_, e)| e);
-    format!("{DIRECTIVE}: invalid value '{value}' for option '{option}': expected {expected}")
+    ConfigError::InvalidDaemonOption {
+        directive: DIRECTIVE,
+        option: option.to_string(),
+        value: value.to_string(),
+        expected,
+    }
 }
 
-fn number<T: std::str::FromStr>(option: &str, value: &str) -> Result<T, String> {
+fn number<T: std::str::FromStr>(option: &str, value: &str) -> Result<T, ConfigError> {
     value.parse::<T>().map_err(|_| bad(option, value))
 }
 
@@ -229,7 +89,7 @@ fn at_least<T: std::str::FromStr + PartialOrd + Copy>(
     option: &str,
     value: &str,
     min: T,
-) -> Result<T, String> {
+) -> Result<T, ConfigError> {
     let n = number::<T>(option, value)?;
     if n < min {
         return Err(bad(option, value));
@@ -237,7 +97,7 @@ fn at_least<T: std::str::FromStr + PartialOrd + Copy>(
     Ok(n)
 }
 
-fn zero_or_at_least(option: &str, value: &str, min: u32) -> Result<u32, String> {
+fn zero_or_at_least(option: &str, value: &str, min: u32) -> Result<u32, ConfigError> {
     let n = number::<u32>(option, value)?;
     if n != 0 && n < min {
         return Err(bad(option, value));
@@ -245,7 +105,7 @@ fn zero_or_at_least(option: &str, value: &str, min: u32) -> Result<u32, String> 
     Ok(n)
 }
 
-fn absolute(option: &str, value: &str) -> Result<String, String> {
+fn absolute(option: &str, value: &str) -> Result<String, ConfigError> {
     if value.starts_with('/') {
         Ok(value.to_string())
     } else {
@@ -253,11 +113,11 @@ fn absolute(option: &str, value: &str) -> Result<String, String> {
     }
 }
 
-fn ident(option: &str, value: &str) -> Result<Ident, String> {
+fn ident(option: &str, value: &str) -> Result<Ident, ConfigError> {
     Ident::parse(value).ok_or_else(|| bad(option, value))
 }
 
-fn non_empty(option: &str, value: &str) -> Result<String, String> {
+fn non_empty(option: &str, value: &str) -> Result<String, ConfigError> {
     if value.is_empty() {
         Err(bad(option, value))
     } else {
@@ -270,23 +130,26 @@ fn is_root(user: &Ident) -> bool {
 }
 
 /// Parses the words after `WSGIDaemonProcess` (already unquoted).
-pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
+pub(super) fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
     let Some(name) = words.first() else {
-        return Err(format!(
-            "{DIRECTIVE} needs a group name, e.g. `{DIRECTIVE} myapp processes=2 threads=15`"
-        ));
+        return Err(ConfigError::DaemonNeedsName {
+            directive: DIRECTIVE,
+        });
     };
     if name.is_empty() || name.contains('=') || name.starts_with("%{") {
-        return Err(format!(
-            "{DIRECTIVE}: invalid group name '{name}': the first argument names the group (no '=' or %{{...}})"
-        ));
+        return Err(ConfigError::InvalidDaemonName {
+            directive: DIRECTIVE,
+            name: name.clone(),
+        });
     }
     let mut g = DaemonGroup::new(name);
     for word in &words[1..] {
         let Some((option, value)) = split_option(word) else {
-            return Err(format!(
-                "{DIRECTIVE} {name}: unexpected argument '{word}'; options are written name=value"
-            ));
+            return Err(ConfigError::DaemonNotAnOption {
+                directive: DIRECTIVE,
+                group: name.clone(),
+                word: word.clone(),
+            });
         };
         // mod_wsgi lets a value be quoted inside the word: python-path="/a b".
         let value = unquote(value);
@@ -301,9 +164,10 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
             "user" => {
                 let u = ident(option, value)?;
                 if is_root(&u) {
-                    return Err(format!(
-                        "{DIRECTIVE} {name}: user=root is not allowed: daemon processes must run as an unprivileged user"
-                    ));
+                    return Err(ConfigError::DaemonAsRoot {
+                        directive: DIRECTIVE,
+                        group: name.clone(),
+                    });
                 }
                 g.user = Some(u);
             }
@@ -386,22 +250,25 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
             "response-flush-delay" => g.response_flush_delay = number(option, value)?,
             "socket-user" => g.socket_user = Some(ident(option, value)?),
             "server-metrics" => {
-                g.server_metrics =
-                    super::script_alias::parse_on_off(value).ok_or_else(|| bad(option, value))?
+                g.server_metrics = crate::config::script_alias::parse_on_off(value)
+                    .ok_or_else(|| bad(option, value))?
             }
             _ => {
                 let names: Vec<&str> = OPTIONS.iter().map(|(n, _)| *n).collect();
-                return Err(format!(
-                    "{DIRECTIVE} {name}: unknown option '{option}'; valid options are {}",
-                    names.join(", ")
-                ));
+                return Err(ConfigError::UnknownDaemonOption {
+                    directive: DIRECTIVE,
+                    group: name.clone(),
+                    option: option.to_string(),
+                    valid: names.join(", "),
+                });
             }
         }
     }
     if g.script_user.is_some() && g.script_group.is_some() {
-        return Err(format!(
-            "{DIRECTIVE} {name}: script-user and script-group cannot both be given"
-        ));
+        return Err(ConfigError::ScriptUserAndGroup {
+            directive: DIRECTIVE,
+            group: name.clone(),
+        });
     }
     // Never accepted without effect: a configuration must not say more than
     // the server does.
@@ -424,10 +291,19 @@ pub fn parse(words: &[String]) -> Result<DaemonGroup, String> {
     Ok(g)
 }
 
-fn not_supported(group: &str, option: &str, why: &str, off: &str) -> String {
-    format!(
-        "{DIRECTIVE} {group}: option '{option}' is not supported yet by mod_wsgi-rs ({why}); remove it or set {off}"
-    )
+fn not_supported(
+    group: &str,
+    option: &'static str,
+    why: &'static str,
+    off: &'static str,
+) -> ConfigError {
+    ConfigError::DaemonOptionNotSupported {
+        directive: DIRECTIVE,
+        group: group.to_string(),
+        option,
+        why,
+        off,
+    }
 }
 
 fn unquote(v: &str) -> String {
@@ -445,7 +321,7 @@ mod tests {
     use crate::config::words::split_words;
 
     fn p(line: &str) -> Result<DaemonGroup, String> {
-        parse(&split_words(line))
+        parse(&split_words(line)).map_err(|e| e.to_string())
     }
 
     #[test]
