@@ -25,8 +25,8 @@ use super::protocol::{self, Frame, RequestHead};
 use super::reader::ResponseReader;
 use super::relay::{LEVELS, Relay, Step};
 use super::supervisor::{self, GroupRuntime};
-use super::sys;
 use super::validate::Violation;
+use crate::os::{credentials, descriptors, process, sockets};
 
 /// The most verbose level enabled for this request.
 fn log_level(r: &Request) -> u8 {
@@ -42,7 +42,7 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
     let started = Instant::now();
     let limit = Duration::from_secs(g.connect_timeout);
     loop {
-        let err = match sys::connect_stream(&rt.socket_path) {
+        let err = match sockets::connect_stream(&rt.socket_path) {
             Ok(s) => return Ok(s),
             Err(e) => e,
         };
@@ -61,7 +61,7 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
         }
         let hint = match errno {
             libc::EACCES => {
-                let uid = sys::euid();
+                let uid = credentials::euid();
                 let owner = std::fs::metadata(&rt.socket_path)
                     .map(|m| {
                         use std::os::unix::fs::MetadataExt;
@@ -112,8 +112,8 @@ fn exit_reason(pid: Option<u32>) -> String {
                 return s;
             }
         }
-        if let Some(status) = sys::zombie_status(pid) {
-            return sys::describe_wait_status(status);
+        if let Some(status) = process::zombie_status(pid) {
+            return process::describe_wait_status(status);
         }
         if Instant::now() >= deadline {
             return supervisor::explain_exit(pid).unwrap_or_else(|| {
@@ -294,7 +294,7 @@ pub fn dispatch(
         if relay.flush_owed() {
             wait = wait.min(flush_delay.saturating_sub(last_data.elapsed()));
         }
-        let ready = match sys::poll(&[(fd, events)], Some(wait)) {
+        let ready = match descriptors::poll(&[(fd, events)], Some(wait)) {
             Ok(r) => r[0],
             Err(e) => return done(relay.failed(&format!("connection failed: {e}"), 502)),
         };

@@ -5,11 +5,11 @@
 //! `stash` the state it keeps across restarts; `dispatcher` in the Apache
 //! children (connect, relay one request full duplex); `worker` in the daemon
 //! processes (privileges, Python, threads, recycling); `transport` is the
-//! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
-//! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions;
-//! `jail` (chroot= paths) and `script_owner` (script-user=/script-group=) are
-//! the pure rules of the options that restrict a group; `keys` the secrets
-//! that authenticate requests. In the Apache child, `reader` decodes what a
+//! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses
+//! (the OS calls all of them make are in [`crate::os`]); `jail` (chroot=
+//! paths) and `script_owner` (script-user=/script-group=) are the pure rules
+//! of the options that restrict a group; `keys` the secrets that
+//! authenticate requests. In the Apache child, `reader` decodes what a
 //! daemon sends back, `validate` holds the rules it must follow (it runs
 //! application code, so it is not trusted), and `relay` applies them on the
 //! way into httpd.
@@ -23,7 +23,6 @@ mod relay;
 pub(crate) mod script_owner;
 pub mod stash;
 pub mod supervisor;
-pub mod sys;
 pub mod transport;
 mod validate;
 pub mod worker;

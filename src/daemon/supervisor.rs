@@ -37,8 +37,9 @@ use crate::ffi;
 use super::keys;
 use super::script_owner::ScriptOwner;
 use super::stash::{ParentState, RetiringRecord, SocketRecord};
-use super::sys::{self, ExitInfo};
 use super::worker;
+use crate::os::exit_table::{self, ExitInfo};
+use crate::os::{credentials, descriptors, process, signals, sockets, users};
 
 /// One daemon group as this generation of the server runs it.
 pub struct GroupRuntime {
@@ -147,13 +148,13 @@ pub const FATAL_SIGNAL_BASE: i32 = 1000;
 
 /// What is known about why `pid` ended, in words; `None` if nothing yet.
 pub fn explain_exit(pid: u32) -> Option<String> {
-    let records = sys::exit_lookup(pid as i32);
+    let records = exit_table::lookup(pid as i32);
     for r in &records {
         if let ExitInfo::Reason(code) = r {
             if *code > FATAL_SIGNAL_BASE {
                 return Some(format!(
                     "killed by {}",
-                    sys::signal_name(code - FATAL_SIGNAL_BASE)
+                    signals::signal_name(code - FATAL_SIGNAL_BASE)
                 ));
             }
             if let Some(reason) = ExitReason::from_code(*code) {
@@ -163,7 +164,7 @@ pub fn explain_exit(pid: u32) -> Option<String> {
     }
     for r in &records {
         if let ExitInfo::WaitStatus(s) = r {
-            return Some(sys::describe_wait_status(*s));
+            return Some(process::describe_wait_status(*s));
         }
     }
     // httpd's MPM passes on only a number, without saying whether the
@@ -171,7 +172,7 @@ pub fn explain_exit(pid: u32) -> Option<String> {
     records.iter().find_map(|r| match r {
         ExitInfo::ApacheReported(v) if (1..=64).contains(v) => Some(format!(
             "exited with status {v} or was killed by {}",
-            sys::signal_name(*v)
+            signals::signal_name(*v)
         )),
         ExitInfo::ApacheReported(v) => Some(format!("exited with status {v}")),
         _ => None,
@@ -367,7 +368,7 @@ fn path_name(name: &str, index: usize) -> String {
 }
 
 fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
-    if !sys::is_root() {
+    if !credentials::is_root() {
         return Ok(None);
     }
     // SAFETY: httpd's unixd configuration, set while reading User/Group.
@@ -376,7 +377,7 @@ fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
         None => uid,
         Some(Ident::Id(u)) => *u,
         Some(Ident::Name(n)) => {
-            sys::user_by_name(n)
+            users::user_by_name(n)
                 .ok_or_else(|| {
                     format!(
                         "WSGIDaemonProcess {}: socket-user '{n}' does not exist",
@@ -400,8 +401,8 @@ fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
     };
     if let Some(u) = &group.script_user {
         let uid = match u {
-            Ident::Id(id) => sys::user_by_uid(*id).map(|u| u.uid),
-            Ident::Name(n) => sys::user_by_name(n).map(|u| u.uid),
+            Ident::Id(id) => users::user_by_uid(*id).map(|u| u.uid),
+            Ident::Name(n) => users::user_by_name(n).map(|u| u.uid),
         };
         return uid
             .map(|uid| Some(ScriptOwner::User(uid)))
@@ -409,8 +410,8 @@ fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
     }
     if let Some(g) = &group.script_group {
         let gid = match g {
-            Ident::Id(id) => sys::group_name(*id).map(|_| *id),
-            Ident::Name(n) => sys::group_by_name(n),
+            Ident::Id(id) => users::group_name(*id).map(|_| *id),
+            Ident::Name(n) => users::group_by_name(n),
         };
         return gid
             .map(|gid| Some(ScriptOwner::Group(gid)))
@@ -436,7 +437,7 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
         *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
         return Ok(());
     }
-    inherited.exit_table = sys::exit_table_attach(inherited.exit_table);
+    inherited.exit_table = exit_table::attach(inherited.exit_table);
     let Some(mut key_store) = keys::Store::attach(inherited.key_store) else {
         return Err(
             "mod_wsgi: cannot make the memory for daemon process secrets (an anonymous mapping with MADV_WIPEONFORK, Linux 4.14 or later)".into(),
@@ -494,7 +495,7 @@ fn adopt_retiring(sup: &'static Supervisor, records: Vec<RetiringRecord>) {
         for rec in records {
             // Only this process reaps its children, and it has not since the
             // record was written: a missing process means a bad record.
-            if !sys::process_exists(rec.pid) {
+            if !process::process_exists(rec.pid) {
                 continue;
             }
             let proc_ = ffi::apr_proc_t {
@@ -559,7 +560,7 @@ fn on_retired_death(r: *mut Retiring, status: c_int) {
     }
     // SAFETY: as above.
     unsafe { (*r).registered = false };
-    sys::exit_record(pid, ExitInfo::ApacheReported(status));
+    exit_table::record(pid, ExitInfo::ApacheReported(status));
     let why = if killed {
         "killed by the parent with SIGKILL".to_string()
     } else {
@@ -597,7 +598,7 @@ fn kill_overdue(sup: &Supervisor) {
                     r.rec.pid
                 ),
             );
-            sys::kill(r.rec.pid, libc::SIGKILL);
+            signals::kill(r.rec.pid, libc::SIGKILL);
             r.killed = true;
         }
     }
@@ -661,16 +662,16 @@ fn open_sockets(
                     w.owner,
                     w.group.send_buffer_size,
                     w.group.receive_buffer_size,
-                ) && sys::is_listener_on(r.fd, &r.path)
-                    && sys::socket_file_id(&r.path) == Some(r.file)
+                ) && sockets::is_listener_on(r.fd, &r.path)
+                    && sockets::socket_file_id(&r.path) == Some(r.file)
             })?;
             Some(old.remove(i))
         })
         .collect();
     // Closed (and removed) before a changed group binds its path again.
     for r in old {
-        sys::close(r.fd);
-        if sys::socket_file_id(&r.path) == Some(r.file) {
+        descriptors::close(r.fd);
+        if sockets::socket_file_id(&r.path) == Some(r.file) {
             let _ = std::fs::remove_file(&r.path);
         }
         log::process(
@@ -690,7 +691,7 @@ fn open_sockets(
         let record = match kept {
             Some(mut r) => {
                 if r.backlog != w.group.listen_backlog {
-                    match sys::relisten(r.fd, w.group.listen_backlog) {
+                    match sockets::relisten(r.fd, w.group.listen_backlog) {
                         Ok(()) => r.backlog = w.group.listen_backlog,
                         Err(e) => log::process(
                             Level::Warn,
@@ -708,7 +709,7 @@ fn open_sockets(
             // After a failure, only the sockets already open are recorded
             // (and closed by the cleanup when Apache gives up).
             None if error.is_some() => continue,
-            None => match sys::listen(&sys::ListenSpec {
+            None => match sockets::listen(&sockets::ListenSpec {
                 path: &w.path,
                 backlog: w.group.listen_backlog,
                 owner: w.owner,
@@ -725,7 +726,7 @@ fn open_sockets(
                         owner: w.owner,
                         send_buffer: w.group.send_buffer_size,
                         receive_buffer: w.group.receive_buffer_size,
-                        file: sys::socket_file_id(&w.path).unwrap_or((0, 0)),
+                        file: sockets::socket_file_id(&w.path).unwrap_or((0, 0)),
                     }
                 }
                 Err(e) => {
@@ -743,9 +744,9 @@ fn open_sockets(
         } else {
             apache_timeout.max(1_000_000)
         });
-        let mut peer_uids = vec![0, sys::euid()];
+        let mut peer_uids = vec![0, credentials::euid()];
         peer_uids.extend(w.owner.map(|(uid, _)| uid));
-        if sys::is_root() {
+        if credentials::is_root() {
             // SAFETY: httpd's unixd configuration, set while reading User.
             peer_uids.push(unsafe { ffi::ap_unixd_config.user_id });
         }
@@ -889,9 +890,9 @@ fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
     let pid = pid_of(s);
     // SAFETY: unregisters the registration made for this slot.
     unsafe { ffi::apr_proc_other_child_unregister(slot as *mut c_void) };
-    sys::exit_record(pid, ExitInfo::ApacheReported(status));
+    exit_table::record(pid, ExitInfo::ApacheReported(status));
     let why = explain_exit(pid as u32).unwrap_or_else(|| format!("ended with status {status}"));
-    let planned = sys::exit_lookup(pid)
+    let planned = exit_table::lookup(pid)
         .iter()
         .any(|r| matches!(r, ExitInfo::Reason(c) if ExitReason::from_code(*c).is_some_and(ExitReason::is_planned)));
     let stopping = sup.stopping.load(Ordering::Acquire) || mpm_stopping();
@@ -977,16 +978,16 @@ fn stop_all(sup: &'static Supervisor) {
     if exiting {
         let sockets = std::mem::take(&mut sup.state().sockets);
         for r in sockets {
-            sys::close(r.fd);
-            if sys::socket_file_id(&r.path) == Some(r.file) {
+            descriptors::close(r.fd);
+            if sockets::socket_file_id(&r.path) == Some(r.file) {
                 let _ = std::fs::remove_file(&r.path);
             }
         }
-        sys::exit_table_destroy();
+        exit_table::destroy();
         sup.state().exit_table = 0;
     } else {
         // The next generation adopts the mapping.
-        sys::exit_table_detach();
+        exit_table::detach();
     }
     sup.persist();
     *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
@@ -1006,7 +1007,7 @@ fn retire(sup: &Supervisor, slots: &[Box<Slot>]) {
         }
         let g = &s.group.group;
         // A zombie ignores it; the next generation reaps it all the same.
-        sys::kill(pid, libc::SIGWINCH);
+        signals::kill(pid, libc::SIGWINCH);
         st.retiring.push(RetiringRecord {
             pid,
             group: g.name.clone(),
@@ -1036,7 +1037,7 @@ fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
     let mut live: Vec<(i32, Instant)> = Vec::new();
     for s in slots {
         let pid = pid_of(s);
-        if pid > 0 && sys::kill(pid, libc::SIGTERM) {
+        if pid > 0 && signals::kill(pid, libc::SIGTERM) {
             let grace =
                 Duration::from_secs(s.group.group.shutdown_timeout.max(1)) + Duration::from_secs(1);
             live.push((pid, Instant::now() + grace));
@@ -1045,15 +1046,15 @@ fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
     // Daemons of earlier generations still draining: their registrations
     // went with pconf's cleanups too, so they are waited for here.
     for r in std::mem::take(&mut sup.state().retiring) {
-        if sys::kill(r.pid, libc::SIGTERM) {
+        if signals::kill(r.pid, libc::SIGTERM) {
             let grace = Duration::from_secs(r.shutdown_timeout.max(1)) + Duration::from_secs(1);
             live.push((r.pid, Instant::now() + grace));
         }
     }
     while !live.is_empty() {
         live.retain(|&(pid, deadline)| {
-            if let Some(status) = sys::try_wait(pid) {
-                sys::exit_record(pid, ExitInfo::WaitStatus(status));
+            if let Some(status) = process::try_wait(pid) {
+                exit_table::record(pid, ExitInfo::WaitStatus(status));
                 return false;
             }
             if Instant::now() >= deadline {
@@ -1064,11 +1065,11 @@ fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
                         ppid()
                     ),
                 );
-                sys::kill(pid, libc::SIGKILL);
+                signals::kill(pid, libc::SIGKILL);
                 // Reaped below once the kernel has it.
                 let until = Instant::now() + Duration::from_secs(2);
                 while Instant::now() < until {
-                    if sys::try_wait(pid).is_some() {
+                    if process::try_wait(pid).is_some() {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(5));
@@ -1087,11 +1088,11 @@ fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
 /// for it.
 pub fn close_listeners_in_child() {
     for g in groups() {
-        sys::close(g.listener);
+        descriptors::close(g.listener);
     }
 }
 
 /// The human name of the user a uid is (for diagnostics).
 pub fn user_name(uid: u32) -> String {
-    sys::user_by_uid(uid).map_or_else(|| format!("#{uid}"), |u| u.name)
+    users::user_by_uid(uid).map_or_else(|| format!("#{uid}"), |u| u.name)
 }

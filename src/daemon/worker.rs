@@ -25,8 +25,9 @@ use super::jail;
 use super::keys;
 use super::protocol::Frame;
 use super::supervisor::{ExitReason, FATAL_SIGNAL_BASE, GroupRuntime};
-use super::sys::{self, ExitInfo};
 use super::transport::{Conn, SocketTransport};
+use crate::os::exit_table::{self, ExitInfo};
+use crate::os::{credentials, descriptors, process, signals, sockets, users};
 
 struct State {
     rt: Arc<GroupRuntime>,
@@ -90,21 +91,21 @@ fn fail(rt: &GroupRuntime, msg: &str) -> ! {
             rt.group.name
         ),
     );
-    sys::exit_record(
+    exit_table::record(
         pid() as i32,
         ExitInfo::Reason(ExitReason::StartupFailed as i32),
     );
-    sys::exit_now(1)
+    process::exit_now(1)
 }
 
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
     // Async-signal-safe: atomics and clock_gettime only, then the default
     // action (the handler was installed with SA_RESETHAND).
-    sys::exit_record(
+    exit_table::record(
         std::process::id() as i32,
         ExitInfo::Reason(FATAL_SIGNAL_BASE + sig),
     );
-    sys::raise(sig);
+    signals::raise(sig);
 }
 
 /// Signals the daemon's main thread waits for (shutdown, drain, recycle...).
@@ -130,19 +131,19 @@ pub(crate) fn run(
     // modules' secrets (mod_ssl's private keys): from now on only root may
     // read or trace it (CoreDumpDirectory re-enables dumps later, as httpd
     // does for its children).
-    if let Err(e) = sys::set_dumpable(false) {
+    if let Err(e) = process::set_dumpable(false) {
         fail(&rt, &format!("cannot make the process non-dumpable: {e}"));
     }
     let g = &rt.group;
     // Other groups' secrets (inherited with the Apache children's table)
     // are none of this process's business.
     keys::forget_current();
-    let parent = sys::parent_pid();
+    let parent = process::parent_pid();
     // Handlers inherited from the Apache parent make no sense here; the
     // main thread takes these signals synchronously instead.
-    sys::reset_signal_handlers(&HANDLED_SIGNALS);
-    let sigset = sys::block_signals(&HANDLED_SIGNALS);
-    sys::on_fatal_signals(
+    signals::reset_signal_handlers(&HANDLED_SIGNALS);
+    let sigset = signals::block_signals(&HANDLED_SIGNALS);
+    signals::on_fatal_signals(
         &[
             libc::SIGSEGV,
             libc::SIGBUS,
@@ -155,7 +156,7 @@ pub(crate) fn run(
     // SAFETY: closes the Apache listening sockets inherited from the parent.
     unsafe { ffi::ap_close_listeners() };
     for &fd in others {
-        sys::close(fd);
+        descriptors::close(fd);
     }
     close_inherited_descriptors(&rt);
     if let Some(title) = g.process_title() {
@@ -164,7 +165,7 @@ pub(crate) fn run(
             let s = ffi::ap_server_conf;
             if !s.is_null() && !(*s).process.is_null() {
                 let p = (*s).process;
-                sys::set_process_title((*p).argv, &title);
+                process::set_process_title((*p).argv, &title);
             }
         }
     }
@@ -179,14 +180,14 @@ pub(crate) fn run(
             ),
         );
         // A stop or restart during the wait ends it at once.
-        if let Some(sig) = sys::wait_signal(&sigset, delay) {
+        if let Some(sig) = signals::wait_signal(&sigset, delay) {
             if matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGWINCH) {
-                sys::exit_now(0);
+                process::exit_now(0);
             }
         }
     }
     if g.cpu_priority != 0 {
-        if let Err(e) = sys::set_priority(g.cpu_priority) {
+        if let Err(e) = process::set_priority(g.cpu_priority) {
             log::process(
                 Level::Warn,
                 &format!("mod_wsgi (pid={}): cpu-priority: {e}", pid()),
@@ -199,7 +200,7 @@ pub(crate) fn run(
         (g.virtual_memory_limit, libc::RLIMIT_AS, 0),
     ] {
         if limit > 0 {
-            if let Err(e) = sys::set_rlimit(resource, limit, limit + hard_extra) {
+            if let Err(e) = process::set_rlimit(resource, limit, limit + hard_extra) {
                 log::process(
                     Level::Warn,
                     &format!("mod_wsgi (pid={}): resource limit: {e}", pid()),
@@ -208,18 +209,18 @@ pub(crate) fn run(
         }
     }
     setup_access(&rt);
-    sys::exit_with_parent(parent);
+    process::exit_with_parent(parent);
     if let Some(m) = g.umask {
-        sys::set_umask(m);
+        process::set_umask(m);
     }
     if let Some(lang) = &g.lang {
-        sys::set_env("LANG", lang);
+        process::set_env("LANG", lang);
     }
     if let Some(locale) = &g.locale {
-        sys::set_env("LC_ALL", locale);
+        process::set_env("LC_ALL", locale);
     }
     if g.lang.is_some() || g.locale.is_some() {
-        sys::set_locale_from_env();
+        process::set_locale_from_env();
     }
 
     let global = server_config(main_server())
@@ -254,7 +255,7 @@ pub(crate) fn run(
         .then(|| enable_stack_dumps(&rt, error_log_fd(main_server()).unwrap_or(2)))
         .flatten();
 
-    let (wake_r, wake_w) = match sys::pipe() {
+    let (wake_r, wake_w) = match descriptors::pipe() {
         Ok(p) => p,
         Err(e) => fail(&rt, &format!("cannot create a pipe: {e}")),
     };
@@ -348,8 +349,8 @@ fn error_log_fds() -> Vec<RawFd> {
 fn close_inherited_descriptors(rt: &GroupRuntime) {
     let mut keep = vec![0, 1, 2, rt.listener];
     keep.extend(error_log_fds());
-    keep.extend(sys::syslog_sockets());
-    if let Err(e) = sys::close_all_except(&keep) {
+    keep.extend(sockets::syslog_sockets());
+    if let Err(e) = descriptors::close_all_except(&keep) {
         fail(
             rt,
             &format!("cannot close the descriptors inherited from Apache: {e}"),
@@ -382,15 +383,15 @@ fn identity(rt: &GroupRuntime) -> Identity {
         )
     };
     let user = match &g.user {
-        None => sys::user_by_uid(apache_uid).unwrap_or(sys::User {
+        None => users::user_by_uid(apache_uid).unwrap_or(users::User {
             uid: apache_uid,
             gid: apache_gid,
             name: apache_user,
             home: String::new(),
         }),
-        Some(Ident::Name(n)) => sys::user_by_name(n)
+        Some(Ident::Name(n)) => users::user_by_name(n)
             .unwrap_or_else(|| fail(rt, &format!("user '{n}' does not exist (user= option)"))),
-        Some(Ident::Id(u)) => sys::user_by_uid(*u).unwrap_or(sys::User {
+        Some(Ident::Id(u)) => users::user_by_uid(*u).unwrap_or(users::User {
             uid: *u,
             gid: apache_gid,
             name: format!("#{u}"),
@@ -404,18 +405,18 @@ fn identity(rt: &GroupRuntime) -> Identity {
         None if g.user.is_some() => user.gid,
         None => apache_gid,
         Some(Ident::Id(id)) => *id,
-        Some(Ident::Name(n)) => sys::group_by_name(n)
+        Some(Ident::Name(n)) => users::group_by_name(n)
             .unwrap_or_else(|| fail(rt, &format!("group '{n}' does not exist (group= option)"))),
     };
     let groups = if g.supplementary_groups.is_empty() {
         // What initgroups(user, gid) would set; just the group for a uid
         // without a user name.
-        sys::group_list(&user.name, gid).unwrap_or_else(|| vec![gid])
+        users::group_list(&user.name, gid).unwrap_or_else(|| vec![gid])
     } else {
         g.supplementary_groups
             .iter()
             .map(|n| {
-                sys::group_by_name(n).unwrap_or_else(|| {
+                users::group_by_name(n).unwrap_or_else(|| {
                     fail(
                         rt,
                         &format!("group '{n}' does not exist (supplementary-groups= option)"),
@@ -438,7 +439,7 @@ fn identity(rt: &GroupRuntime) -> Identity {
 /// working directory, core dumps: mod_wsgi's order (`wsgi_setup_access`).
 fn setup_access(rt: &GroupRuntime) {
     let g = &rt.group;
-    let target = sys::is_root().then(|| identity(rt));
+    let target = credentials::is_root().then(|| identity(rt));
     if target.is_none()
         && (g.user.is_some() || g.group.is_some() || !g.supplementary_groups.is_empty())
     {
@@ -449,7 +450,7 @@ fn setup_access(rt: &GroupRuntime) {
                 "mod_wsgi (pid={}): Daemon process '{}': user=, group= and supplementary-groups= have no effect because Apache was not started as root; it runs as uid {}.",
                 pid(),
                 g.name,
-                sys::euid()
+                credentials::euid()
             ),
         );
     }
@@ -460,7 +461,7 @@ fn setup_access(rt: &GroupRuntime) {
                 &format!("chroot='{root}' needs Apache to be started as root"),
             );
         }
-        if let Err(e) = sys::chroot(root) {
+        if let Err(e) = credentials::chroot(root) {
             fail(
                 rt,
                 &format!("cannot change the root directory to '{root}' (chroot= option): {e}"),
@@ -468,7 +469,7 @@ fn setup_access(rt: &GroupRuntime) {
         }
     }
     if let Some(id) = &target {
-        if let Err(e) = sys::drop_privileges(id.uid, id.gid, &id.groups) {
+        if let Err(e) = credentials::drop_privileges(id.uid, id.gid, &id.groups) {
             fail(
                 rt,
                 &format!(
@@ -481,7 +482,7 @@ fn setup_access(rt: &GroupRuntime) {
     }
     match &g.home {
         Some(h) => {
-            if let Err(e) = sys::chdir(h) {
+            if let Err(e) = process::chdir(h) {
                 fail(
                     rt,
                     &format!("cannot change to the home directory '{h}' (home= option): {e}"),
@@ -493,16 +494,16 @@ fn setup_access(rt: &GroupRuntime) {
             if let Some(id) = &target
                 && id.other_than_apache
                 && !id.home.is_empty()
-                && sys::chdir(&id.home).is_err()
+                && process::chdir(&id.home).is_err()
             {
-                let _ = sys::chdir("/");
+                let _ = process::chdir("/");
             }
         }
     }
     // SAFETY: an int httpd sets while reading CoreDumpDirectory.
     if unsafe { ffi::ap_coredumpdir_configured } != 0 {
         // As httpd does for its own children after setuid.
-        if let Err(e) = sys::set_dumpable(true) {
+        if let Err(e) = process::set_dumpable(true) {
             log::process(
                 Level::Warn,
                 &format!(
@@ -516,7 +517,12 @@ fn setup_access(rt: &GroupRuntime) {
 
 /// What is wrong with `c` for a process that should run as `uid`, `gid`
 /// and exactly `groups`.
-fn credential_mismatch(c: &sys::Credentials, uid: u32, gid: u32, groups: &[u32]) -> Option<String> {
+fn credential_mismatch(
+    c: &credentials::Credentials,
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+) -> Option<String> {
     let mut want = groups.to_vec();
     want.sort_unstable();
     want.dedup();
@@ -544,7 +550,7 @@ fn credential_mismatch(c: &sys::Credentials, uid: u32, gid: u32, groups: &[u32])
 /// After dropping root: the kernel must report exactly the target ids, and
 /// root must be out of reach.
 fn verify_privileges(rt: &GroupRuntime, id: &Identity) {
-    let creds = sys::credentials()
+    let creds = credentials::credentials()
         .unwrap_or_else(|e| fail(rt, &format!("cannot read its credentials back: {e}")));
     if let Some(why) = credential_mismatch(&creds, id.uid, id.gid, &id.groups) {
         fail(
@@ -555,7 +561,7 @@ fn verify_privileges(rt: &GroupRuntime, id: &Identity) {
             ),
         );
     }
-    if sys::can_become_root() {
+    if credentials::can_become_root() {
         fail(
             rt,
             &format!(
@@ -569,7 +575,7 @@ fn verify_privileges(rt: &GroupRuntime, id: &Identity) {
 /// Registers faulthandler's stack dump on the stack signal (see
 /// `deadlocked`); `None` (and a warning) if Python refuses.
 fn enable_stack_dumps(rt: &GroupRuntime, fd: RawFd) -> Option<RawFd> {
-    match python::dump_stacks_on_signal(sys::stack_dump_signal(), fd) {
+    match python::dump_stacks_on_signal(signals::stack_dump_signal(), fd) {
         Ok(()) => Some(fd),
         Err(e) => {
             log::process(
@@ -670,24 +676,25 @@ fn accept_loop(st: &State, thread: usize) {
         if !st.accepting.load(Ordering::Acquire) {
             break;
         }
-        let ready = match sys::poll(&[(listener, libc::POLLIN), (st.wake, libc::POLLIN)], None) {
-            Ok(r) => r,
-            Err(e) => {
-                log::process(
-                    Level::Error,
-                    &format!("mod_wsgi (pid={}): poll: {e}", pid()),
-                );
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
+        let ready =
+            match descriptors::poll(&[(listener, libc::POLLIN), (st.wake, libc::POLLIN)], None) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::process(
+                        Level::Error,
+                        &format!("mod_wsgi (pid={}): poll: {e}", pid()),
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
         if ready[1] != 0 || !st.accepting.load(Ordering::Acquire) {
             break;
         }
         if ready[0] == 0 {
             continue;
         }
-        let accepted = sys::accept(listener);
+        let accepted = sockets::accept(listener);
         // The next idle thread waits while this one serves.
         drop(leader);
         match accepted {
@@ -713,7 +720,7 @@ fn accept_loop(st: &State, thread: usize) {
                 if max > 0 && served >= max {
                     // Stop taking requests now; the main thread recycles.
                     st.accepting.store(false, Ordering::Release);
-                    sys::write_byte(st.wake_w);
+                    descriptors::write_byte(st.wake_w);
                 }
                 st.last_activity.store(now_secs(st), Ordering::Release);
                 st.active.fetch_sub(1, Ordering::SeqCst);
@@ -733,7 +740,7 @@ fn accept_loop(st: &State, thread: usize) {
 /// Whether the peer of `stream` may send requests (SO_PEERCRED); a refused
 /// peer is logged with its uid and pid.
 fn peer_allowed(st: &State, stream: &UnixStream) -> bool {
-    match sys::peer_credentials(stream.as_raw_fd()) {
+    match sockets::peer_credentials(stream.as_raw_fd()) {
         Ok((_, uid, _)) if st.rt.peer_uids.contains(&uid) => true,
         Ok((peer_pid, uid, _)) => {
             log::process(
@@ -767,7 +774,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
     }
     let _ = stream.set_read_timeout(Some(st.rt.socket_timeout));
     let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
-    let peer = sys::peer_credentials(stream.as_raw_fd())
+    let peer = sockets::peer_credentials(stream.as_raw_fd())
         .map_or_else(|_| "?".to_string(), |(p, u, _)| format!("uid {u}, pid {p}"));
     let mut conn = Conn::new(stream, Level::Info as u8);
     if conn.send(&Frame::Hello { pid: pid() }).is_err() {
@@ -879,7 +886,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         Some(Running {
             started: Instant::now(),
             what,
-            thread_id: sys::thread_id(),
+            thread_id: process::thread_id(),
         }),
     );
     let conn = Arc::new(Mutex::new(conn));
@@ -918,7 +925,7 @@ fn set_running(st: &State, thread: usize, v: Option<Running>) {
 fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
     let g = &st.rt.group;
     loop {
-        if let Some(sig) = sys::wait_signal(sigset, Duration::from_millis(100)) {
+        if let Some(sig) = signals::wait_signal(sigset, Duration::from_millis(100)) {
             match sig {
                 libc::SIGTERM | libc::SIGINT => return (ExitReason::Shutdown, 0),
                 // Apache restarted gracefully: a new generation of this
@@ -1052,16 +1059,16 @@ fn deadlocked(st: &State, blocked: Duration) -> ! {
             }
         ),
     );
-    sys::exit_record(
+    exit_table::record(
         pid() as i32,
         ExitInfo::Reason(ExitReason::DeadlockTimeout as i32),
     );
     if st.stack_dump.is_some() {
         // Raised in a thread without a Python thread state, so faulthandler
         // dumps the main interpreter's threads.
-        let _ = std::thread::spawn(|| sys::raise(sys::stack_dump_signal())).join();
+        let _ = std::thread::spawn(|| signals::raise(signals::stack_dump_signal())).join();
     }
-    sys::exit_now(1)
+    process::exit_now(1)
 }
 
 /// mod_wsgi 6: a request times out after `T * (1 + ln(threads))`.
@@ -1094,14 +1101,14 @@ fn shut_down(
             reason.describe()
         ),
     );
-    sys::exit_record(pid() as i32, ExitInfo::Reason(reason as i32));
+    exit_table::record(pid() as i32, ExitInfo::Reason(reason as i32));
     st.accepting.store(false, Ordering::SeqCst);
-    sys::write_byte(wake_w);
+    descriptors::write_byte(wake_w);
     // New connections wait in the shared listen queue for another process
     // (of this generation or the next).
     let deadline = Instant::now() + Duration::from_secs(grace);
     while st.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        if let Some(sig) = sys::wait_signal(sigset, Duration::from_millis(10)) {
+        if let Some(sig) = signals::wait_signal(sigset, Duration::from_millis(10)) {
             if matches!(sig, libc::SIGTERM | libc::SIGINT) {
                 log::process(
                     Level::Info,
@@ -1135,7 +1142,7 @@ fn shut_down(
                 }
             ),
         );
-        sys::exit_now(0);
+        process::exit_now(0);
     });
     while st.active.load(Ordering::SeqCst) > 0 {
         std::thread::sleep(Duration::from_millis(10));
@@ -1145,7 +1152,7 @@ fn shut_down(
     // it, the reaper above ends the process).
     *st.python_stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
     python::stop(destroy);
-    sys::exit_now(0)
+    process::exit_now(0)
 }
 
 #[cfg(test)]
@@ -1154,7 +1161,7 @@ mod tests {
 
     #[test]
     fn credentials_must_match_exactly() {
-        let c = |u: [u32; 3], g: [u32; 3], groups: &[u32]| sys::Credentials {
+        let c = |u: [u32; 3], g: [u32; 3], groups: &[u32]| credentials::Credentials {
             uids: u,
             gids: g,
             groups: groups.to_vec(),
