@@ -110,7 +110,7 @@ pub fn server(s: Server, level: Level, msg: &str) {
 /// Logs against the main server, when no request or vhost is at hand.
 #[track_caller]
 pub fn process(level: Level, msg: &str) {
-    // SAFETY: ap_server_conf is set by httpd before any module code runs (and
-    // a null server_rec is accepted by ap_log_error).
-    server(unsafe { Server::from_raw(ffi::ap_server_conf) }, level, msg)
+    // A null server_rec (before the configuration is read) is accepted by
+    // ap_log_error.
+    server(Server::main(), level, msg)
 }

@@ -20,26 +20,28 @@
 //! SIGTERM, have `shutdown-timeout` seconds, and are then killed; at stop
 //! the sockets are closed and removed.
 
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, c_int};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::apache::log::{self, Level};
 use crate::apache::module::server_config;
 use crate::apache::pool::Pool;
+use crate::apache::process::{Forked, fork, watch};
 use crate::apache::server::Server;
+use crate::apache::{mpm, unixd};
 use crate::config::daemon::{DaemonGroup, Ident};
 use crate::config::settings::{GlobalSettings, ImportScript, ServerConfig};
-use crate::ffi;
+use crate::os::exit_table::{self, ExitInfo};
+use crate::os::{credentials, descriptors, process, signals, sockets, users};
 
 use super::keys;
 use super::script_owner::ScriptOwner;
 use super::stash::{ParentState, RetiringRecord, SocketRecord};
 use super::worker;
-use crate::os::exit_table::{self, ExitInfo};
-use crate::os::{credentials, descriptors, process, signals, sockets, users};
 
 /// One daemon group as this generation of the server runs it.
 pub struct GroupRuntime {
@@ -179,14 +181,13 @@ pub fn explain_exit(pid: u32) -> Option<String> {
     })
 }
 
-/// A forked daemon process the parent watches.
+/// A forked daemon process the parent watches (httpd's MPM reports its
+/// death through [`watch`]).
 struct Slot {
-    sup: &'static Supervisor,
     group: Arc<GroupRuntime>,
     index: usize,
-    /// Inline in the boxed slot: its address stays valid for APR's
-    /// other-child registration until stop_all removes it.
-    proc_: ffi::apr_proc_t,
+    /// 0 until forked (and when the last fork failed).
+    pid: i32,
     started: Instant,
     /// Consecutive deaths soon after start.
     quick_deaths: u32,
@@ -196,24 +197,27 @@ struct Slot {
 /// a graceful restart: reaped when it exits, never restarted, killed if it
 /// overstays.
 struct Retiring {
-    sup: &'static Supervisor,
     rec: RetiringRecord,
-    /// Inline in the box: APR keeps its address while registered.
-    proc_: ffi::apr_proc_t,
-    registered: bool,
     killed: bool,
 }
 
+/// The daemons of earlier generations this generation watches (for the
+/// monitor hook); emptied when the configuration pool is cleared.
+static RETIRING: Mutex<Vec<Retiring>> = Mutex::new(Vec::new());
+
+fn retiring() -> MutexGuard<'static, Vec<Retiring>> {
+    RETIRING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// This generation's daemons, shared by the callbacks httpd runs in the
+/// Apache parent's one thread (hooks, the MPM's reports of dead children,
+/// pool cleanups); dropped after the configuration pool's cleanup.
 struct Supervisor {
-    pconf: *mut ffi::apr_pool_t,
+    pconf: Pool,
     /// The process pool (it outlives pconf): the stash lives there.
-    process_pool: *mut ffi::apr_pool_t,
-    /// Boxed: APR keeps each slot's address (other-child registration).
-    #[allow(clippy::vec_box)]
-    slots: Mutex<Vec<Box<Slot>>>,
-    /// Boxed for the same reason.
-    #[allow(clippy::vec_box)]
-    retiring: Mutex<Vec<Box<Retiring>>>,
+    process_pool: Pool,
+    /// Indexed by the callbacks of each slot's registration.
+    slots: Mutex<Vec<Slot>>,
     /// What the next generation inherits; written through to the process
     /// pool at every change ([`Supervisor::persist`]).
     state: Mutex<ParentState>,
@@ -222,46 +226,23 @@ struct Supervisor {
     stopping: AtomicBool,
 }
 
-// SAFETY: used only by the Apache parent's single thread (hooks, the MPM's
-// maintenance callbacks and pool cleanups); the raw pointers are pool memory.
-unsafe impl Send for Supervisor {}
-// SAFETY: as above.
-unsafe impl Sync for Supervisor {}
-
-/// This generation's supervisor, for the monitor hook (null outside the
-/// Apache parent's run).
-static CURRENT: AtomicPtr<Supervisor> = AtomicPtr::new(std::ptr::null_mut());
-
 const STATE_KEY: &CStr = c"mod_wsgi_rs.daemon_state.v1";
 const STATE_POOL_KEY: &CStr = c"mod_wsgi_rs.daemon_state_pool.v1";
 
 impl Supervisor {
-    fn state(&self) -> std::sync::MutexGuard<'_, ParentState> {
+    fn state(&self) -> MutexGuard<'_, ParentState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes the state through to the process pool.
     fn persist(&self) {
         let text = self.state().encode();
-        // SAFETY: the process pool lives as long as the process.
-        unsafe { Pool::from_raw(self.process_pool) }.set_retained_text(
-            STATE_KEY,
-            STATE_POOL_KEY,
-            &text,
-        );
-    }
-}
-
-fn process_pool(main: Server) -> Option<Pool> {
-    // SAFETY: a configured server_rec's process record lives as long as the
-    // process, and so does its pool.
-    unsafe {
-        let p = (*main.as_ptr()).process;
-        if p.is_null() || (*p).pool.is_null() {
-            None
-        } else {
-            Some(Pool::from_raw((*p).pool))
-        }
+        self.process_pool
+            .set_retained_text(STATE_KEY, STATE_POOL_KEY, &text);
     }
 }
 
@@ -271,10 +252,6 @@ fn epoch_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn pid_of(slot: &Slot) -> i32 {
-    slot.proc_.pid
-}
-
 fn ppid() -> u32 {
     std::process::id()
 }
@@ -282,14 +259,10 @@ fn ppid() -> u32 {
 /// All daemon groups of the configuration, in definition order.
 fn collect(main: Server) -> Vec<(DaemonGroup, usize, String, bool)> {
     let mut out = Vec::new();
-    let mut next = Some(main);
-    let mut is_main = true;
     // A virtual host without any WSGI directive has no configuration of its
     // own: httpd points it at the main server's, whose groups count once.
     let mut seen: Vec<*const ServerConfig> = Vec::new();
-    while let Some(s) = next {
-        next = s.next();
-        let first = std::mem::replace(&mut is_main, false);
+    for (i, s) in main.vhosts().enumerate() {
         let Some(cfg) = server_config(s) else {
             continue;
         };
@@ -298,11 +271,9 @@ fn collect(main: Server) -> Vec<(DaemonGroup, usize, String, bool)> {
             continue;
         }
         seen.push(ptr);
-        // SAFETY: a configured server_rec.
-        let host =
-            unsafe { crate::apache::pool::str_from((*s.as_ptr()).server_hostname) }.into_owned();
+        let host = s.hostname();
         for g in &cfg.daemons {
-            out.push((g.clone(), s.as_ptr() as usize, host.clone(), first));
+            out.push((g.clone(), s.as_ptr() as usize, host.clone(), i == 0));
         }
     }
     out
@@ -311,9 +282,7 @@ fn collect(main: Server) -> Vec<(DaemonGroup, usize, String, bool)> {
 /// WSGIImportScript / preloading aliases for `group`, from every server.
 fn preloads_for(main: Server, group: &str) -> Vec<(ImportScript, String)> {
     let mut out: Vec<(ImportScript, String)> = Vec::new();
-    let mut next = Some(main);
-    while let Some(s) = next {
-        next = s.next();
+    for s in main.vhosts() {
         let Some(cfg) = server_config(s) else {
             continue;
         };
@@ -335,16 +304,11 @@ fn preloads_for(main: Server, group: &str) -> Vec<(ImportScript, String)> {
 }
 
 fn socket_prefix(pool: Pool, g: &GlobalSettings) -> String {
-    // SAFETY: the pool is live; httpd returns a pool string (or null).
-    let p = unsafe {
-        match &g.socket_prefix {
-            Some(p) if p.starts_with('/') => return p.clone(),
-            Some(p) => ffi::ap_server_root_relative(pool.as_ptr(), pool.strdup(p)),
-            None => ffi::ap_runtime_dir_relative(pool.as_ptr(), c"wsgi".as_ptr()),
-        }
-    };
-    // SAFETY: a pool string or null.
-    unsafe { crate::apache::pool::str_from(p) }.into_owned()
+    match &g.socket_prefix {
+        Some(p) if p.starts_with('/') => p.clone(),
+        Some(p) => pool.server_root_relative(p),
+        None => pool.runtime_dir_relative(c"wsgi"),
+    }
 }
 
 /// A file-name-safe form of the group name for the socket path.
@@ -371,8 +335,7 @@ fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
     if !credentials::is_root() {
         return Ok(None);
     }
-    // SAFETY: httpd's unixd configuration, set while reading User/Group.
-    let (uid, gid) = unsafe { (ffi::ap_unixd_config.user_id, ffi::ap_unixd_config.group_id) };
+    let (uid, gid) = (unixd::user_id(), unixd::group_id());
     let uid = match &group.socket_user {
         None => uid,
         Some(Ident::Id(u)) => *u,
@@ -426,7 +389,7 @@ fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
 /// processes. `Err` fails the server start.
 pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String> {
     let all = collect(main);
-    let Some(process) = process_pool(main) else {
+    let Some(process) = main.process_pool() else {
         return Err("mod_wsgi: the Apache process record has no pool".into());
     };
     let mut inherited = process
@@ -447,119 +410,72 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
     let names: Vec<&str> = all.iter().map(|(g, ..)| g.name.as_str()).collect();
     key_store.rotate(&names)?;
     let retiring = std::mem::take(&mut inherited.retiring);
-    let sup = pconf.alloc(Supervisor {
-        pconf: pconf.as_ptr(),
-        process_pool: process.as_ptr(),
+    let sup = Rc::new(Supervisor {
+        pconf,
+        process_pool: process,
         slots: Mutex::new(Vec::new()),
-        retiring: Mutex::new(Vec::new()),
         state: Mutex::new(inherited),
         key_store: Mutex::new(key_store),
         stopping: AtomicBool::new(false),
     });
-    // SAFETY: allocated in pconf just above; lives until pconf is cleared,
-    // after the cleanup below (registered later, so it runs first).
-    let sup: &'static Supervisor = unsafe { &*sup };
-    pconf.on_cleanup(move || stop_all(sup));
-    CURRENT.store(
-        sup as *const Supervisor as *mut Supervisor,
-        Ordering::Release,
-    );
-    adopt_retiring(sup, retiring);
+    let on_clear = sup.clone();
+    pconf.on_cleanup(move || stop_all(&on_clear));
+    adopt_retiring(&sup, retiring);
 
-    let runtimes = open_sockets(sup, main, pconf, g, all)?;
+    let runtimes = open_sockets(&sup, main, pconf, g, all)?;
     *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = runtimes.clone();
     for rt in &runtimes {
         for index in 0..rt.group.processes as usize {
-            let mut slots = sup.slots.lock().unwrap_or_else(|e| e.into_inner());
-            slots.push(Box::new(Slot {
-                sup,
-                group: rt.clone(),
-                index,
-                proc_: ffi::apr_proc_t::default(),
-                started: Instant::now(),
-                quick_deaths: 0,
-            }));
-            let slot: *mut Slot = &mut **slots.last_mut().expect("just pushed");
-            drop(slots);
-            spawn(sup, slot, Duration::ZERO);
+            let slot = {
+                let mut slots = sup.slots();
+                slots.push(Slot {
+                    group: rt.clone(),
+                    index,
+                    pid: 0,
+                    started: Instant::now(),
+                    quick_deaths: 0,
+                });
+                slots.len() - 1
+            };
+            spawn(&sup, slot, Duration::ZERO);
         }
     }
     Ok(())
 }
 
 /// Watches the daemons an earlier generation left draining.
-fn adopt_retiring(sup: &'static Supervisor, records: Vec<RetiringRecord>) {
+fn adopt_retiring(sup: &Rc<Supervisor>, records: Vec<RetiringRecord>) {
     let mut kept = Vec::new();
     {
-        let mut list = sup.retiring.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = retiring();
         for rec in records {
             // Only this process reaps its children, and it has not since the
             // record was written: a missing process means a bad record.
             if !process::process_exists(rec.pid) {
                 continue;
             }
-            let proc_ = ffi::apr_proc_t {
-                pid: rec.pid,
-                ..Default::default()
-            };
-            list.push(Box::new(Retiring {
-                sup,
+            list.push(Retiring {
                 rec: rec.clone(),
-                proc_,
-                registered: true,
                 killed: false,
-            }));
-            let r: *mut Retiring = &mut **list.last_mut().expect("just pushed");
-            // SAFETY: proc_ and r live in the box, which outlives the
-            // registration (removed on death, or by APR's pconf cleanup
-            // before stop_all drops the boxes).
-            unsafe {
-                ffi::apr_proc_other_child_register(
-                    std::ptr::addr_of_mut!((*r).proc_),
-                    Some(retiring_maintenance),
-                    r as *mut c_void,
-                    std::ptr::null_mut(),
-                    sup.pconf,
-                )
-            };
+            });
+            let (s, pid, group) = (sup.clone(), rec.pid, rec.group.clone());
+            watch(sup.pconf, rec.pid, move |status| {
+                on_retired_death(&s, pid, &group, status)
+            });
             kept.push(rec);
         }
     }
     sup.state().retiring = kept;
-    kill_overdue(sup);
+    kill_overdue();
 }
 
-unsafe extern "C" fn retiring_maintenance(reason: c_int, data: *mut c_void, status: c_int) {
-    crate::apache::entry::guard("daemon maintenance", (), || {
-        let r = data as *mut Retiring;
-        match reason {
-            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => on_retired_death(r, status),
-            // SAFETY: r is a live box in sup.retiring (see adopt_retiring).
-            ffi::APR_OC_REASON_UNREGISTER => unsafe { (*r).registered = false },
-            _ => {}
-        }
-    })
-}
-
-fn on_retired_death(r: *mut Retiring, status: c_int) {
-    // SAFETY: r is a live box in sup.retiring (see adopt_retiring); fields
-    // are read through the pointer because unregistering calls back into
-    // retiring_maintenance.
-    let (sup, pid, registered, killed, group) = unsafe {
-        (
-            (*r).sup,
-            (*r).rec.pid,
-            (*r).registered,
-            (*r).killed,
-            (*r).rec.group.clone(),
-        )
+fn on_retired_death(sup: &Supervisor, pid: i32, group: &str, status: c_int) {
+    let killed = {
+        let mut list = retiring();
+        let killed = list.iter().any(|r| r.rec.pid == pid && r.killed);
+        list.retain(|r| r.rec.pid != pid);
+        killed
     };
-    if registered {
-        // SAFETY: unregisters the registration made in adopt_retiring.
-        unsafe { ffi::apr_proc_other_child_unregister(r as *mut c_void) };
-    }
-    // SAFETY: as above.
-    unsafe { (*r).registered = false };
     exit_table::record(pid, ExitInfo::ApacheReported(status));
     let why = if killed {
         "killed by the parent with SIGKILL".to_string()
@@ -580,15 +496,10 @@ fn on_retired_death(r: *mut Retiring, status: c_int) {
 /// Kills daemons of earlier generations that did not exit within
 /// graceful-timeout + shutdown-timeout (they enforce those themselves; this
 /// is the safety net). Runs at each restart and from the monitor hook.
-fn kill_overdue(sup: &Supervisor) {
+fn kill_overdue() {
     let now = epoch_secs();
-    for r in sup
-        .retiring
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter_mut()
-    {
-        if r.registered && !r.killed && r.rec.kill_at <= now {
+    for r in retiring().iter_mut() {
+        if !r.killed && r.rec.kill_at <= now {
             log::process(
                 Level::Warn,
                 &format!(
@@ -606,27 +517,20 @@ fn kill_overdue(sup: &Supervisor) {
 
 /// The MPM's monitor hook (the Apache parent, about every 10 seconds).
 pub fn monitor() {
-    let p = CURRENT.load(Ordering::Acquire);
-    if p.is_null() {
-        return;
-    }
-    // SAFETY: CURRENT is cleared by stop_all before pconf (which holds the
-    // supervisor) is cleared; the monitor hook runs in the same thread.
-    kill_overdue(unsafe { &*p });
+    kill_overdue();
 }
 
 /// Each group's listening socket: the one an earlier generation left open,
 /// if it is still what the group asks for, otherwise a new one. Sockets no
 /// group wants any more are closed and their files removed.
 fn open_sockets(
-    sup: &'static Supervisor,
+    sup: &Supervisor,
     main: Server,
     pconf: Pool,
     g: &GlobalSettings,
     all: Vec<(DaemonGroup, usize, String, bool)>,
 ) -> Result<Vec<Arc<GroupRuntime>>, String> {
-    // SAFETY: the main server's timeout, set by the Timeout directive.
-    let apache_timeout = unsafe { (*main.as_ptr()).timeout } as u64;
+    let apache_timeout = main.timeout();
     let prefix = socket_prefix(pconf, g);
     struct Want {
         group: DaemonGroup,
@@ -717,7 +621,13 @@ fn open_sockets(
                 receive_buffer: w.group.receive_buffer_size,
             }) {
                 Ok(fd) => {
-                    unlink_at_exit(sup, &w.path);
+                    // Whenever Apache exits, even when this module's own
+                    // cleanups are gone (a restart whose configuration fails
+                    // to load ends the process after pconf was cleared). The
+                    // path has Apache's pid in it, so nothing else can own
+                    // it. (A normal stop removes the file first; the second
+                    // unlink finds nothing.)
+                    sup.process_pool.remove_file_at_cleanup(&w.path);
                     SocketRecord {
                         group: w.group.name.clone(),
                         path: w.path.clone(),
@@ -739,16 +649,15 @@ fn open_sockets(
                 }
             },
         };
-        let socket_timeout = Duration::from_micros(if w.group.socket_timeout > 0 {
-            w.group.socket_timeout * 1_000_000
+        let socket_timeout = if w.group.socket_timeout > 0 {
+            Duration::from_micros(w.group.socket_timeout * 1_000_000)
         } else {
-            apache_timeout.max(1_000_000)
-        });
+            apache_timeout.max(Duration::from_secs(1))
+        };
         let mut peer_uids = vec![0, credentials::euid()];
         peer_uids.extend(w.owner.map(|(uid, _)| uid));
         if credentials::is_root() {
-            // SAFETY: httpd's unixd configuration, set while reading User.
-            peer_uids.push(unsafe { ffi::ap_unixd_config.user_id });
+            peer_uids.push(unixd::user_id());
         }
         peer_uids.sort_unstable();
         peer_uids.dedup();
@@ -774,134 +683,81 @@ fn open_sockets(
     }
 }
 
-/// Removes the socket file at `path` when the process pool is destroyed,
-/// i.e. whenever Apache exits, even when this module's own cleanups are gone
-/// (a restart whose configuration fails to load ends the process after pconf
-/// was cleared). The cleanup is libc's `unlink`, not code in this module,
-/// which is unloaded by then. The path has Apache's pid in it, so nothing
-/// else can own it. (A normal stop removes the file first; the second unlink
-/// finds nothing.)
-fn unlink_at_exit(sup: &Supervisor, path: &str) {
-    // SAFETY: the process pool lives as long as the process.
-    let process = unsafe { Pool::from_raw(sup.process_pool) };
-    let c = process.strdup(path);
-    let unlink: unsafe extern "C" fn(*const std::ffi::c_char) -> c_int = libc::unlink;
-    // SAFETY: `int unlink(const char *)` has the C ABI of an APR cleanup
-    // (`apr_status_t (*)(void *)`: one pointer argument, an int result); the
-    // address is libc's own (taken through the GOT), valid after this module
-    // is unloaded; its argument is a C string in the process pool, which
-    // outlives the cleanup. Child cleanups (fork+exec) do nothing.
-    unsafe {
-        let cleanup: unsafe extern "C" fn(*mut c_void) -> ffi::apr_status_t =
-            std::mem::transmute(unlink);
-        ffi::apr_pool_cleanup_register(
-            sup.process_pool,
-            c as *const c_void,
-            Some(cleanup),
-            Some(ffi::apr_pool_cleanup_null),
-        );
-    }
-}
-
 /// Forks one daemon process for `slot` (the child never returns).
-fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
-    // SAFETY: slot points into a Box owned by sup.slots, which lives as long
-    // as pconf; only this (parent) thread touches it.
-    let s = unsafe { &mut *slot };
-    s.proc_ = ffi::apr_proc_t::default();
-    let proc_: *mut ffi::apr_proc_t = &mut s.proc_;
+fn spawn(sup: &Rc<Supervisor>, slot: usize, delay: Duration) {
+    let Some((group, index)) = sup.slots().get_mut(slot).map(|s| {
+        s.pid = 0;
+        (s.group.clone(), s.index)
+    }) else {
+        return;
+    };
     // The daemon's own secrets, copied out of the store, which it does not
     // inherit.
     let secrets = keys::DaemonKeys::new(
         sup.key_store
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .window(&s.group.group.name),
+            .window(&group.group.name),
     );
-    // SAFETY: proc_ is writable; apr_proc_fork forks this process.
-    let rv = unsafe { ffi::apr_proc_fork(proc_, sup.pconf) };
-    if rv == ffi::APR_INCHILD as ffi::apr_status_t {
-        let others: Vec<RawFd> = groups()
-            .iter()
-            .filter(|g| !Arc::ptr_eq(g, &s.group))
-            .map(|g| g.listener)
-            .collect();
-        worker::run(s.group.clone(), s.index, delay, &others, secrets);
-    }
-    drop(secrets);
-    if rv != ffi::APR_INPARENT as ffi::apr_status_t {
-        log::process(
-            Level::Alert,
-            &format!(
-                "mod_wsgi (pid={}): cannot fork a process for daemon process group '{}': error {rv}",
-                ppid(),
-                s.group.group.name
-            ),
-        );
-        return;
-    }
-    s.started = Instant::now() + delay;
-    // SAFETY: proc_ and slot live in the boxed slot, which outlives the
-    // registration (removed by on_death before re-registering, and by stop_all).
-    unsafe {
-        ffi::apr_proc_other_child_register(
-            proc_,
-            Some(maintenance),
-            slot as *mut c_void,
-            std::ptr::null_mut(),
-            sup.pconf,
-        )
+    let pid = match fork(sup.pconf) {
+        Ok(Forked::Child) => {
+            let others: Vec<RawFd> = groups()
+                .iter()
+                .filter(|g| !Arc::ptr_eq(g, &group))
+                .map(|g| g.listener)
+                .collect();
+            worker::run(group, index, delay, &others, secrets)
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop(secrets);
+            pid
+        }
+        Err(rv) => {
+            drop(secrets);
+            log::process(
+                Level::Alert,
+                &format!(
+                    "mod_wsgi (pid={}): cannot fork a process for daemon process group '{}': error {rv}",
+                    ppid(),
+                    group.group.name
+                ),
+            );
+            return;
+        }
     };
+    if let Some(s) = sup.slots().get_mut(slot) {
+        s.pid = pid;
+        s.started = Instant::now() + delay;
+    }
+    let s = sup.clone();
+    watch(sup.pconf, pid, move |status| on_death(&s, slot, status));
     log::process(
         Level::Info,
         &format!(
-            "mod_wsgi (pid={}): Starting process '{}' with threads={} (pid {}).",
+            "mod_wsgi (pid={}): Starting process '{}' with threads={} (pid {pid}).",
             ppid(),
-            s.group.group.name,
-            s.group.group.threads,
-            pid_of(s)
+            group.group.name,
+            group.group.threads,
         ),
     );
 }
 
-unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
-    crate::apache::entry::guard("daemon maintenance", (), || {
-        let slot = data as *mut Slot;
-        // SAFETY: data is the slot registered in spawn; registrations are
-        // removed before the slots are freed (stop_all).
-        let sup = unsafe { (*slot).sup };
-        match reason {
-            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => on_death(sup, slot, status),
-            _ => {}
-        }
-    })
-}
-
-fn mpm_stopping() -> bool {
-    let mut state: c_int = 0;
-    // SAFETY: ap_mpm_query writes one int.
-    unsafe { ffi::ap_mpm_query(ffi::AP_MPMQ_MPM_STATE, &mut state) };
-    state == ffi::AP_MPMQ_STOPPING
-}
-
-fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
-    // SAFETY: slot is one of sup's live boxes (see spawn).
-    let s = unsafe { &mut *slot };
-    let pid = pid_of(s);
-    // SAFETY: unregisters the registration made for this slot.
-    unsafe { ffi::apr_proc_other_child_unregister(slot as *mut c_void) };
+fn on_death(sup: &Rc<Supervisor>, slot: usize, status: c_int) {
+    let Some((pid, group)) = sup.slots().get(slot).map(|s| (s.pid, s.group.clone())) else {
+        return;
+    };
     exit_table::record(pid, ExitInfo::ApacheReported(status));
     let why = explain_exit(pid as u32).unwrap_or_else(|| format!("ended with status {status}"));
     let planned = exit_table::lookup(pid)
         .iter()
         .any(|r| matches!(r, ExitInfo::Reason(c) if ExitReason::from_code(*c).is_some_and(ExitReason::is_planned)));
-    let stopping = sup.stopping.load(Ordering::Acquire) || mpm_stopping();
+    let stopping = sup.stopping.load(Ordering::Acquire) || mpm::is_stopping();
     log::process(
         if planned { Level::Info } else { Level::Error },
         &format!(
             "mod_wsgi (pid={}): Daemon process '{}' (pid {pid}) {why}{}",
             ppid(),
-            s.group.group.name,
+            group.group.name,
             if stopping {
                 "."
             } else {
@@ -912,43 +768,29 @@ fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
     if stopping {
         return;
     }
-    let lived = Instant::now().saturating_duration_since(s.started);
-    let delay = if !planned && lived < Duration::from_secs(10) {
-        s.quick_deaths += 1;
-        // 1, 2, 4, ... up to 20 seconds: a daemon that cannot start must not
-        // become a fork bomb.
-        Duration::from_secs((1u64 << (s.quick_deaths - 1).min(5)).min(20))
-    } else {
-        s.quick_deaths = 0;
-        Duration::ZERO
+    let Some(delay) = sup.slots().get_mut(slot).map(|s| {
+        let lived = Instant::now().saturating_duration_since(s.started);
+        let (delay, quick_deaths) = respawn_delay(planned, lived, s.quick_deaths);
+        s.quick_deaths = quick_deaths;
+        delay
+    }) else {
+        return;
     };
     spawn(sup, slot, delay);
 }
 
-/// Whether the restart in progress is a graceful one (SIGUSR1, `apachectl
-/// graceful`), from httpd's MPM data kept across restarts (`unixd.h`). Its
-/// pconf cleanup, which ran before ours, moved the flag to `was_graceful`.
-fn restart_is_graceful() -> bool {
-    // SAFETY: httpd's retained MPM data: created on first use and kept for
-    // the life of the process.
-    let r = unsafe { ffi::ap_unixd_mpm_get_retained_data() };
-    if r.is_null() {
-        return false;
+/// How long to wait before starting a daemon again that died after `lived`
+/// (an unplanned death within 10 s counts as quick), with `quick_deaths`
+/// quick deaths before this one in a row; and that count, updated. 1, 2,
+/// 4, ... up to 20 seconds: a daemon that cannot start must not become a
+/// fork bomb.
+fn respawn_delay(planned: bool, lived: Duration, quick_deaths: u32) -> (Duration, u32) {
+    if !planned && lived < Duration::from_secs(10) {
+        let n = quick_deaths.saturating_add(1);
+        (Duration::from_secs((1u64 << (n - 1).min(5)).min(20)), n)
+    } else {
+        (Duration::ZERO, 0)
     }
-    // SAFETY: as above; volatile reads because httpd's signal handlers write
-    // these fields.
-    let (was, ungraceful) = unsafe {
-        (
-            std::ptr::read_volatile(std::ptr::addr_of!((*r).was_graceful)),
-            std::ptr::read_volatile(std::ptr::addr_of!((*r).is_ungraceful)),
-        )
-    };
-    was != 0 && ungraceful == 0
-}
-
-fn exiting() -> bool {
-    // SAFETY: a read-only query of httpd's state.
-    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_EXITING }
 }
 
 /// The configuration pool is going away. Graceful restart: the daemons are
@@ -957,19 +799,15 @@ fn exiting() -> bool {
 /// `shutdown-timeout` to finish, then SIGKILL, and is reaped. Sockets are
 /// kept for the next generation, except at stop, when they are closed and
 /// removed.
-fn stop_all(sup: &'static Supervisor) {
+fn stop_all(sup: &Supervisor) {
     sup.stopping.store(true, Ordering::Release);
-    let _ = CURRENT.compare_exchange(
-        sup as *const Supervisor as *mut Supervisor,
-        std::ptr::null_mut(),
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    );
-    let exiting = exiting();
-    let graceful = !exiting && restart_is_graceful();
+    // The monitor hook has nothing more to watch in this generation.
+    retiring().clear();
+    let exiting = mpm::is_exiting();
+    let graceful = !exiting && mpm::restart_is_graceful();
     // The other-child registrations are gone already: each removed itself
     // with its own pconf cleanup, which ran before this one.
-    let slots = std::mem::take(&mut *sup.slots.lock().unwrap_or_else(|e| e.into_inner()));
+    let slots = std::mem::take(&mut *sup.slots());
     if graceful {
         retire(sup, &slots);
     } else {
@@ -996,12 +834,12 @@ fn stop_all(sup: &'static Supervisor) {
 /// Graceful restart: this generation's daemons stop accepting and finish
 /// their requests (SIGWINCH) while the next generation starts at once on the
 /// same sockets. Nothing here waits.
-fn retire(sup: &Supervisor, slots: &[Box<Slot>]) {
+fn retire(sup: &Supervisor, slots: &[Slot]) {
     let now = epoch_secs();
     let mut told = 0;
     let mut st = sup.state();
     for s in slots {
-        let pid = pid_of(s);
+        let pid = s.pid;
         if pid <= 0 {
             continue;
         }
@@ -1029,14 +867,14 @@ fn retire(sup: &Supervisor, slots: &[Box<Slot>]) {
 }
 
 /// Hard restart or stop: SIGTERM, `shutdown-timeout` (+1 s), SIGKILL, reap.
-fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
+fn terminate(sup: &Supervisor, slots: &[Slot]) {
     log::process(
         Level::Info,
         &format!("mod_wsgi (pid={}): Stopping the daemon processes.", ppid()),
     );
     let mut live: Vec<(i32, Instant)> = Vec::new();
     for s in slots {
-        let pid = pid_of(s);
+        let pid = s.pid;
         if pid > 0 && signals::kill(pid, libc::SIGTERM) {
             let grace =
                 Duration::from_secs(s.group.group.shutdown_timeout.max(1)) + Duration::from_secs(1);

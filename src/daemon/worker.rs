@@ -7,7 +7,7 @@
 //! startup-timeout, SIGUSR1), drains it when Apache restarts gracefully
 //! (SIGWINCH from the parent), or shuts it down (SIGTERM/SIGINT).
 
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use crate::apache::log::{self, Level};
 use crate::apache::module::server_config;
+use crate::apache::process as apache_process;
 use crate::apache::server::Server;
+use crate::apache::unixd;
 use crate::config::daemon::Ident;
 use crate::config::settings::GlobalSettings;
-use crate::ffi;
 use crate::python::{self, Outcome, ProcessInfo};
 
 use super::jail;
@@ -75,11 +76,6 @@ struct Running {
 
 fn pid() -> u32 {
     std::process::id()
-}
-
-fn main_server() -> Server {
-    // SAFETY: ap_server_conf is the main server, set before post_config.
-    unsafe { Server::from_raw(ffi::ap_server_conf) }
 }
 
 fn fail(rt: &GroupRuntime, msg: &str) -> ! {
@@ -153,21 +149,13 @@ pub(crate) fn run(
         ],
         on_fatal_signal,
     );
-    // SAFETY: closes the Apache listening sockets inherited from the parent.
-    unsafe { ffi::ap_close_listeners() };
+    apache_process::close_listeners();
     for &fd in others {
         descriptors::close(fd);
     }
     close_inherited_descriptors(&rt);
     if let Some(title) = g.process_title() {
-        // SAFETY: process->argv is the original argv of this process.
-        unsafe {
-            let s = ffi::ap_server_conf;
-            if !s.is_null() && !(*s).process.is_null() {
-                let p = (*s).process;
-                process::set_process_title((*p).argv, &title);
-            }
-        }
+        apache_process::set_title(&title);
     }
     if !delay.is_zero() {
         log::process(
@@ -223,7 +211,7 @@ pub(crate) fn run(
         process::set_locale_from_env();
     }
 
-    let global = server_config(main_server())
+    let global = server_config(Server::main())
         .map(|c| c.global.clone())
         .unwrap_or_default();
     start_python(&rt, &global);
@@ -252,7 +240,7 @@ pub(crate) fn run(
     }
     // Stacks go to the main server's error log (stderr when that is syslog).
     let stack_dump = (g.deadlock_timeout > 0)
-        .then(|| enable_stack_dumps(&rt, error_log_fd(main_server()).unwrap_or(2)))
+        .then(|| enable_stack_dumps(&rt, Server::main().error_log_fd().unwrap_or(2)))
         .flatten();
 
     let (wake_r, wake_w) = match descriptors::pipe() {
@@ -315,31 +303,13 @@ pub(crate) fn run(
     shut_down(&state, wake_w, reason, timeout, &sigset)
 }
 
-/// The descriptor of a server's ErrorLog (a file, or a pipe to a logger
-/// program); `None` for syslog.
-fn error_log_fd(s: Server) -> Option<RawFd> {
-    // SAFETY: a configured server_rec; its error_log is null (syslog) or an
-    // apr_file_t httpd opened for the life of the configuration.
-    unsafe {
-        let file = (*s.as_ptr()).error_log;
-        let mut fd: ffi::apr_os_file_t = -1;
-        if file.is_null() || ffi::apr_os_file_get(&mut fd, file) != ffi::APR_SUCCESS {
-            return None;
-        }
-        (fd >= 0).then_some(fd)
-    }
-}
-
 /// Every server's ErrorLog descriptor: Apache's logging in this process
 /// writes to them.
 fn error_log_fds() -> Vec<RawFd> {
-    let mut out = Vec::new();
-    let mut next = Some(main_server());
-    while let Some(s) = next {
-        next = s.next();
-        out.extend(error_log_fd(s));
-    }
-    out
+    Server::main()
+        .vhosts()
+        .filter_map(Server::error_log_fd)
+        .collect()
 }
 
 /// Keeps, of what the Apache parent had open, only what this process uses:
@@ -373,15 +343,8 @@ struct Identity {
 
 fn identity(rt: &GroupRuntime) -> Identity {
     let g = &rt.group;
-    // SAFETY: httpd's unixd configuration (User/Group), read-only.
-    let (apache_uid, apache_gid, apache_user) = unsafe {
-        let c = std::ptr::addr_of!(ffi::ap_unixd_config);
-        (
-            (*c).user_id,
-            (*c).group_id,
-            crate::apache::pool::str_from((*c).user_name).into_owned(),
-        )
-    };
+    let (apache_uid, apache_gid, apache_user) =
+        (unixd::user_id(), unixd::group_id(), unixd::user_name());
     let user = match &g.user {
         None => users::user_by_uid(apache_uid).unwrap_or(users::User {
             uid: apache_uid,
@@ -500,8 +463,7 @@ fn setup_access(rt: &GroupRuntime) {
             }
         }
     }
-    // SAFETY: an int httpd sets while reading CoreDumpDirectory.
-    if unsafe { ffi::ap_coredumpdir_configured } != 0 {
+    if unixd::core_dumps_configured() {
         // As httpd does for its own children after setuid.
         if let Err(e) = process::set_dumpable(true) {
             log::process(
@@ -698,9 +660,7 @@ fn accept_loop(st: &State, thread: usize) {
         // The next idle thread waits while this one serves.
         drop(leader);
         match accepted {
-            Ok(Some(fd)) => {
-                // SAFETY: fd was just accepted and is owned by the stream.
-                let stream = unsafe { UnixStream::from_raw_fd(fd) };
+            Ok(Some(stream)) => {
                 // Counted before `accepting` is read again, and shut_down
                 // clears `accepting` before it reads the count (both
                 // SeqCst): either this request is waited for, or it is
@@ -1147,7 +1107,7 @@ fn shut_down(
     while st.active.load(Ordering::SeqCst) > 0 {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let destroy = server_config(main_server()).is_none_or(|c| c.global.destroy_interpreter());
+    let destroy = server_config(Server::main()).is_none_or(|c| c.global.destroy_interpreter());
     // The deadlock heartbeat enters Python no more (if it is stuck entering
     // it, the reaper above ends the process).
     *st.python_stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;

@@ -3,7 +3,8 @@
 //! other end (SO_PEERCRED), and the C library's syslog socket.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 
 use super::descriptors::{close, open_descriptors};
 use super::{check, cstr};
@@ -170,11 +171,10 @@ pub(crate) fn socket_file_id(path: &str) -> Option<(u64, u64)> {
 }
 
 /// A non-blocking connection to a UNIX socket. `Err` carries the errno.
-pub(crate) fn connect_stream(path: &str) -> io::Result<std::os::unix::net::UnixStream> {
-    use std::os::fd::FromRawFd;
+pub(crate) fn connect_stream(path: &str) -> io::Result<UnixStream> {
     let fd = connect(path)?;
     // SAFETY: fd is a freshly connected socket that nothing else owns.
-    Ok(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
+    Ok(unsafe { UnixStream::from_raw_fd(fd) })
 }
 
 /// A non-blocking connect to a UNIX socket. `Err` carries the errno.
@@ -199,7 +199,7 @@ pub(crate) fn connect(path: &str) -> io::Result<RawFd> {
 }
 
 /// Accepts one connection (blocking mode), or `None` if none is pending.
-pub(crate) fn accept(listener: RawFd) -> io::Result<Option<RawFd>> {
+pub(crate) fn accept(listener: RawFd) -> io::Result<Option<UnixStream>> {
     // SAFETY: accept4 on our listening socket; no address wanted.
     let fd = unsafe {
         libc::accept4(
@@ -210,7 +210,8 @@ pub(crate) fn accept(listener: RawFd) -> io::Result<Option<RawFd>> {
         )
     };
     if fd >= 0 {
-        return Ok(Some(fd));
+        // SAFETY: fd was just accepted and nothing else owns it.
+        return Ok(Some(unsafe { UnixStream::from_raw_fd(fd) }));
     }
     let e = io::Error::last_os_error();
     match e.raw_os_error() {
