@@ -134,7 +134,7 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
             return;
         };
         let g = &cfg.global;
-        crate::daemon::supervisor::close_listeners_in_child();
+        crate::daemon::listeners::close_listeners_in_child();
         let threads = mpm::max_threads();
         let daemons = mpm::max_daemons();
         let mut state = ChildState {

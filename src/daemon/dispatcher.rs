@@ -20,13 +20,14 @@ use crate::apache::transport::EmbeddedTransport;
 use crate::python::RequestSpec;
 use crate::python::transport::Transport;
 
+use super::exit::explain_exit;
+use super::groups::GroupRuntime;
 use super::keys;
 use super::protocol::{self, Frame, RequestHead};
 use super::reader::ResponseReader;
 use super::relay::{LEVELS, Relay, Step};
-use super::supervisor::{self, GroupRuntime};
 use super::validate::Violation;
-use crate::os::{credentials, descriptors, process, sockets};
+use crate::os::{credentials, descriptors, process, sockets, users};
 
 /// The most verbose level enabled for this request.
 fn log_level(r: &Request) -> u8 {
@@ -67,14 +68,14 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
                         use std::os::unix::fs::MetadataExt;
                         format!(
                             "the socket is owned by '{}' with mode {:o}",
-                            supervisor::user_name(m.uid()),
+                            users::name_or_id(m.uid()),
                             m.mode() & 0o777
                         )
                     })
                     .unwrap_or_else(|_| "the socket cannot be inspected".into());
                 format!(
                     ": this Apache child runs as '{}' and {owner}; set socket-user= on the WSGIDaemonProcess, or make the WSGISocketPrefix directory accessible to the Apache User",
-                    supervisor::user_name(uid)
+                    users::name_or_id(uid)
                 )
             }
             libc::ECONNREFUSED | libc::ENOENT | libc::EAGAIN => format!(
@@ -107,7 +108,7 @@ fn exit_reason(pid: Option<u32>) -> String {
     };
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        if let Some(s) = supervisor::explain_exit(pid) {
+        if let Some(s) = explain_exit(pid) {
             if !s.contains(" or was killed by ") || Instant::now() >= deadline {
                 return s;
             }
@@ -116,7 +117,7 @@ fn exit_reason(pid: Option<u32>) -> String {
             return process::describe_wait_status(status);
         }
         if Instant::now() >= deadline {
-            return supervisor::explain_exit(pid).unwrap_or_else(|| {
+            return explain_exit(pid).unwrap_or_else(|| {
                 if std::path::Path::new(&format!("/proc/{pid}")).exists() {
                     "closed the connection without completing the response (the process is still running)".into()
                 } else {

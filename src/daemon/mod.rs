@@ -1,8 +1,10 @@
 //! Daemon mode: `WSGIDaemonProcess` groups of processes forked from the
 //! Apache parent, each serving requests that Apache children pass to it over a
 //! UNIX socket. `protocol` is the pure framing; `supervisor` runs in the
-//! Apache parent (sockets, fork, respawn, stop, graceful restarts), with
-//! `stash` the state it keeps across restarts; `dispatcher` in the Apache
+//! Apache parent (fork, respawn, stop, graceful restarts), with `listeners`
+//! the groups' sockets, `groups` the table of this generation's groups
+//! (inherited by Apache children), `exit` why daemons ended, and `stash`
+//! the state it keeps across restarts; `dispatcher` in the Apache
 //! children (connect, relay one request full duplex); `worker` in the daemon
 //! processes (privileges, Python, threads, recycling); `transport` is the
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses
@@ -15,8 +17,11 @@
 //! way into httpd.
 
 pub mod dispatcher;
+pub mod exit;
+pub mod groups;
 mod jail;
 pub mod keys;
+pub(crate) mod listeners;
 pub mod protocol;
 mod reader;
 mod relay;

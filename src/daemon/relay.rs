@@ -22,9 +22,9 @@ use crate::apache::transport::EmbeddedTransport;
 use crate::python::response::ResponseHead;
 use crate::python::transport::{Transport, Write};
 
+use super::groups::GroupRuntime;
 use super::protocol::{Frame, FrameError, kind};
 use super::reader::Piece;
-use super::supervisor::GroupRuntime;
 use super::validate::{self, BodyMeter, LogAdmit, LogBudget, Violation};
 
 pub(crate) const LEVELS: [Level; 9] = [

@@ -1,15 +1,14 @@
-//! The Apache parent's side of daemon mode: at post_config (never during
-//! configtest or the first configuration pass) it makes sure each group has
-//! its UNIX socket, forks the group's processes from the Python-free parent,
-//! and watches them with `apr_proc_other_child_register` (respawning a
-//! process that dies, with a growing delay if it keeps dying young).
+//! The Apache parent's side of daemon mode, process control: at
+//! post_config (never during configtest or the first configuration pass)
+//! it opens each group's socket ([`super::listeners`]), forks the group's
+//! processes from the Python-free parent, and has httpd's MPM watch them
+//! (respawning a process that dies, with a growing delay if it keeps dying
+//! young).
 //!
-//! Sockets outlive restarts: the listening descriptors and what they were
-//! made for are kept in the process pool's userdata ([`super::stash`]),
-//! because httpd unloads this module on every restart. The next generation
-//! reuses a socket whose group still wants it as it is, and closes and
-//! removes the others; so connections waiting in a backlog, and Apache
-//! children of the old generation, are never cut off.
+//! What must outlive a restart (the sockets, the daemons still draining,
+//! the exit table and the secrets' addresses) is kept in the process pool's
+//! userdata ([`super::stash`]), because httpd unloads this module on every
+//! restart.
 //!
 //! When the configuration pool is cleared: on a graceful restart the
 //! daemons are told to drain (SIGWINCH: stop accepting, finish in-flight
@@ -24,162 +23,24 @@ use std::ffi::{CStr, c_int};
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::apache::log::{self, Level};
-use crate::apache::module::server_config;
+use crate::apache::mpm;
 use crate::apache::pool::Pool;
 use crate::apache::process::{Forked, fork, watch};
 use crate::apache::server::Server;
-use crate::apache::{mpm, unixd};
-use crate::config::daemon::{DaemonGroup, Ident};
-use crate::config::settings::{GlobalSettings, ImportScript, ServerConfig};
-use crate::os::exit_table::{self, ExitInfo};
-use crate::os::{credentials, descriptors, process, signals, sockets, users};
+use crate::config::daemon::DaemonGroup;
+use crate::config::settings::GlobalSettings;
+use crate::os::{exit_table, process, signals};
 
+use super::exit::{self, explain_exit};
+use super::groups::{self, Defined, GroupRuntime, groups};
 use super::keys;
-use super::script_owner::ScriptOwner;
-use super::stash::{ParentState, RetiringRecord, SocketRecord};
+use super::listeners;
+use super::stash::{ParentState, RetiringRecord};
 use super::worker;
-
-/// One daemon group as this generation of the server runs it.
-pub struct GroupRuntime {
-    pub group: DaemonGroup,
-    pub socket_path: String,
-    pub listener: RawFd,
-    /// The server_rec (address) that defined the group: the main server's
-    /// groups are usable everywhere, a virtual host's only by virtual hosts
-    /// with the same ServerName.
-    pub server: usize,
-    pub server_hostname: String,
-    pub main_server: bool,
-    /// Scripts to load at daemon start (WSGIImportScript and preloading
-    /// aliases naming this group), with their application group.
-    pub preloads: Vec<(ImportScript, String)>,
-    /// The effective socket timeout (socket-timeout, else Apache's Timeout).
-    pub socket_timeout: Duration,
-    /// Who may connect to the socket (SO_PEERCRED): root, the Apache User
-    /// (or this process's user when Apache does not run as root) and the
-    /// socket-user.
-    pub peer_uids: Vec<u32>,
-    /// script-user= / script-group=, resolved (checked in Apache children).
-    pub(crate) script_owner: Option<ScriptOwner>,
-}
-
-static GROUPS: RwLock<Vec<Arc<GroupRuntime>>> = RwLock::new(Vec::new());
-
-/// The groups of the current generation (inherited by Apache children).
-pub fn groups() -> Vec<Arc<GroupRuntime>> {
-    GROUPS.read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-pub fn find(name: &str) -> Option<Arc<GroupRuntime>> {
-    GROUPS
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .find(|g| g.group.name == name)
-        .cloned()
-}
-
-/// Why a daemon chose to exit (recorded in the shared exit table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i32)]
-pub enum ExitReason {
-    MaximumRequests = 1,
-    RestartInterval = 2,
-    InactivityTimeout = 3,
-    RequestTimeout = 4,
-    StartupFailed = 5,
-    Shutdown = 6,
-    StartupTimeout = 7,
-    Evicted = 8,
-    Retired = 9,
-    DeadlockTimeout = 10,
-}
-
-impl ExitReason {
-    pub fn from_code(c: i32) -> Option<ExitReason> {
-        use ExitReason::*;
-        Some(match c {
-            1 => MaximumRequests,
-            2 => RestartInterval,
-            3 => InactivityTimeout,
-            4 => RequestTimeout,
-            5 => StartupFailed,
-            6 => Shutdown,
-            7 => StartupTimeout,
-            8 => Evicted,
-            9 => Retired,
-            10 => DeadlockTimeout,
-            _ => return None,
-        })
-    }
-    pub fn describe(self) -> &'static str {
-        match self {
-            ExitReason::MaximumRequests => "recycled after maximum-requests",
-            ExitReason::RestartInterval => "recycled after restart-interval",
-            ExitReason::InactivityTimeout => "recycled after inactivity-timeout",
-            ExitReason::RequestTimeout => "restarted because a request exceeded request-timeout",
-            ExitReason::StartupFailed => "failed to start (see the log lines above)",
-            ExitReason::Shutdown => "shut down by a signal",
-            ExitReason::StartupTimeout => {
-                "restarted because the application did not load within startup-timeout"
-            }
-            ExitReason::Evicted => "evicted (SIGUSR1)",
-            ExitReason::Retired => {
-                "replaced by a graceful restart of Apache (it finishes its requests first)"
-            }
-            ExitReason::DeadlockTimeout => {
-                "restarted because Python's GIL could not be taken within deadlock-timeout"
-            }
-        }
-    }
-    /// A planned exit, not a failure.
-    pub fn is_planned(self) -> bool {
-        !matches!(
-            self,
-            ExitReason::StartupFailed | ExitReason::RequestTimeout | ExitReason::DeadlockTimeout
-        )
-    }
-}
-
-/// Fatal signals the daemon records itself are stored as 1000 + signal.
-pub const FATAL_SIGNAL_BASE: i32 = 1000;
-
-/// What is known about why `pid` ended, in words; `None` if nothing yet.
-pub fn explain_exit(pid: u32) -> Option<String> {
-    let records = exit_table::lookup(pid as i32);
-    for r in &records {
-        if let ExitInfo::Reason(code) = r {
-            if *code > FATAL_SIGNAL_BASE {
-                return Some(format!(
-                    "killed by {}",
-                    signals::signal_name(code - FATAL_SIGNAL_BASE)
-                ));
-            }
-            if let Some(reason) = ExitReason::from_code(*code) {
-                return Some(reason.describe().to_string());
-            }
-        }
-    }
-    for r in &records {
-        if let ExitInfo::WaitStatus(s) = r {
-            return Some(process::describe_wait_status(*s));
-        }
-    }
-    // httpd's MPM passes on only a number, without saying whether the
-    // process exited or was killed.
-    records.iter().find_map(|r| match r {
-        ExitInfo::ApacheReported(v) if (1..=64).contains(v) => Some(format!(
-            "exited with status {v} or was killed by {}",
-            signals::signal_name(*v)
-        )),
-        ExitInfo::ApacheReported(v) => Some(format!("exited with status {v}")),
-        _ => None,
-    })
-}
 
 /// A forked daemon process the parent watches (httpd's MPM reports its
 /// death through [`watch`]).
@@ -256,139 +117,12 @@ fn ppid() -> u32 {
     std::process::id()
 }
 
-/// All daemon groups of the configuration, in definition order.
-fn collect(main: Server) -> Vec<(DaemonGroup, usize, String, bool)> {
-    let mut out = Vec::new();
-    // A virtual host without any WSGI directive has no configuration of its
-    // own: httpd points it at the main server's, whose groups count once.
-    let mut seen: Vec<*const ServerConfig> = Vec::new();
-    for (i, s) in main.vhosts().enumerate() {
-        let Some(cfg) = server_config(s) else {
-            continue;
-        };
-        let ptr: *const ServerConfig = cfg;
-        if seen.contains(&ptr) {
-            continue;
-        }
-        seen.push(ptr);
-        let host = s.hostname();
-        for g in &cfg.daemons {
-            out.push((g.clone(), s.as_ptr() as usize, host.clone(), i == 0));
-        }
-    }
-    out
-}
-
-/// WSGIImportScript / preloading aliases for `group`, from every server.
-fn preloads_for(main: Server, group: &str) -> Vec<(ImportScript, String)> {
-    let mut out: Vec<(ImportScript, String)> = Vec::new();
-    for s in main.vhosts() {
-        let Some(cfg) = server_config(s) else {
-            continue;
-        };
-        for script in cfg.preloads() {
-            if script.process_group != group {
-                continue;
-            }
-            let app = match script.application_group.as_str() {
-                "%{GLOBAL}" => String::new(),
-                g if g.contains("%{") => continue,
-                g => g.to_string(),
-            };
-            if !out.iter().any(|(o, a)| o.path == script.path && *a == app) {
-                out.push((script, app));
-            }
-        }
-    }
-    out
-}
-
-fn socket_prefix(pool: Pool, g: &GlobalSettings) -> String {
-    match &g.socket_prefix {
-        Some(p) if p.starts_with('/') => p.clone(),
-        Some(p) => pool.server_root_relative(p),
-        None => pool.runtime_dir_relative(c"wsgi"),
-    }
-}
-
-/// A file-name-safe form of the group name for the socket path.
-fn path_name(name: &str, index: usize) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(32)
-        .collect();
-    if clean == name {
-        clean
-    } else {
-        format!("{clean}-{index}")
-    }
-}
-
-fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
-    if !credentials::is_root() {
-        return Ok(None);
-    }
-    let (uid, gid) = (unixd::user_id(), unixd::group_id());
-    let uid = match &group.socket_user {
-        None => uid,
-        Some(Ident::Id(u)) => *u,
-        Some(Ident::Name(n)) => {
-            users::user_by_name(n)
-                .ok_or_else(|| {
-                    format!(
-                        "WSGIDaemonProcess {}: socket-user '{n}' does not exist",
-                        group.name
-                    )
-                })?
-                .uid
-        }
-    };
-    Ok(Some((uid, gid)))
-}
-
-/// script-user= / script-group= as ids (the configuration checked that
-/// they exist; one removed since fails the start).
-fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
-    let missing = |option: &str, who: &Ident| {
-        format!(
-            "WSGIDaemonProcess {}: {option} '{who}' does not exist",
-            group.name
-        )
-    };
-    if let Some(u) = &group.script_user {
-        let uid = match u {
-            Ident::Id(id) => users::user_by_uid(*id).map(|u| u.uid),
-            Ident::Name(n) => users::user_by_name(n).map(|u| u.uid),
-        };
-        return uid
-            .map(|uid| Some(ScriptOwner::User(uid)))
-            .ok_or_else(|| missing("script-user", u));
-    }
-    if let Some(g) = &group.script_group {
-        let gid = match g {
-            Ident::Id(id) => users::group_name(*id).map(|_| *id),
-            Ident::Name(n) => users::group_by_name(n),
-        };
-        return gid
-            .map(|gid| Some(ScriptOwner::Group(gid)))
-            .ok_or_else(|| missing("script-group", g));
-    }
-    Ok(None)
-}
-
 /// post_config in the real start (not configtest, not the first pass) and
 /// at every restart: sockets (kept from the last generation where they still
 /// fit), the daemons of earlier generations still draining, then the daemon
 /// processes. `Err` fails the server start.
 pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String> {
-    let all = collect(main);
+    let all = groups::collect(main);
     let Some(process) = main.process_pool() else {
         return Err("mod_wsgi: the Apache process record has no pool".into());
     };
@@ -397,7 +131,7 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
         .map(|t| ParentState::decode(&t))
         .unwrap_or_default();
     if all.is_empty() && inherited.sockets.is_empty() && inherited.retiring.is_empty() {
-        *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
+        groups::publish(Vec::new());
         return Ok(());
     }
     inherited.exit_table = exit_table::attach(inherited.exit_table);
@@ -407,7 +141,7 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
         );
     };
     inherited.key_store = key_store.addr();
-    let names: Vec<&str> = all.iter().map(|(g, ..)| g.name.as_str()).collect();
+    let names: Vec<&str> = all.iter().map(|d| d.group.name.as_str()).collect();
     key_store.rotate(&names)?;
     let retiring = std::mem::take(&mut inherited.retiring);
     let sup = Rc::new(Supervisor {
@@ -422,8 +156,8 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
     pconf.on_cleanup(move || stop_all(&on_clear));
     adopt_retiring(&sup, retiring);
 
-    let runtimes = open_sockets(&sup, main, pconf, g, all)?;
-    *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = runtimes.clone();
+    let runtimes = open_groups(&sup, main, pconf, g, all)?;
+    groups::publish(runtimes.clone());
     for rt in &runtimes {
         for index in 0..rt.group.processes as usize {
             let slot = {
@@ -476,7 +210,7 @@ fn on_retired_death(sup: &Supervisor, pid: i32, group: &str, status: c_int) {
         list.retain(|r| r.rec.pid != pid);
         killed
     };
-    exit_table::record(pid, ExitInfo::ApacheReported(status));
+    exit::record_reported(pid, status);
     let why = if killed {
         "killed by the parent with SIGKILL".to_string()
     } else {
@@ -520,159 +254,39 @@ pub fn monitor() {
     kill_overdue();
 }
 
-/// Each group's listening socket: the one an earlier generation left open,
-/// if it is still what the group asks for, otherwise a new one. Sockets no
-/// group wants any more are closed and their files removed.
-fn open_sockets(
+/// Each group as it runs in this generation: its socket (kept from the
+/// last generation or made anew, see [`listeners`]) and what was resolved
+/// for it. Sockets no group wants any more are closed and removed.
+fn open_groups(
     sup: &Supervisor,
     main: Server,
     pconf: Pool,
     g: &GlobalSettings,
-    all: Vec<(DaemonGroup, usize, String, bool)>,
+    all: Vec<Defined>,
 ) -> Result<Vec<Arc<GroupRuntime>>, String> {
-    let apache_timeout = main.timeout();
-    let prefix = socket_prefix(pconf, g);
-    struct Want {
-        group: DaemonGroup,
-        server: usize,
-        host: String,
-        is_main: bool,
-        path: String,
-        owner: Option<(u32, u32)>,
-        script_owner: Option<ScriptOwner>,
-    }
+    let prefix = listeners::prefix(pconf, g);
     let mut wants = Vec::new();
-    for (index, (group, server, host, is_main)) in all.into_iter().enumerate() {
-        let path = format!("{prefix}.{}.{}.sock", ppid(), path_name(&group.name, index));
-        let owner = socket_owner(&group)?;
-        let script_owner = script_owner(&group)?;
-        wants.push(Want {
-            group,
-            server,
-            host,
-            is_main,
-            path,
-            owner,
-            script_owner,
-        });
+    let mut owners = Vec::new();
+    for (index, def) in all.iter().enumerate() {
+        wants.push(listeners::Want::new(&prefix, index, &def.group)?);
+        owners.push(groups::script_owner(&def.group)?);
     }
-    let mut old = std::mem::take(&mut sup.state().sockets);
-    let kept: Vec<Option<SocketRecord>> = wants
-        .iter()
-        .map(|w| {
-            let i = old.iter().position(|r| {
-                r.same_socket(
-                    &w.path,
-                    w.owner,
-                    w.group.send_buffer_size,
-                    w.group.receive_buffer_size,
-                ) && sockets::is_listener_on(r.fd, &r.path)
-                    && sockets::socket_file_id(&r.path) == Some(r.file)
-            })?;
-            Some(old.remove(i))
-        })
-        .collect();
-    // Closed (and removed) before a changed group binds its path again.
-    for r in old {
-        descriptors::close(r.fd);
-        if sockets::socket_file_id(&r.path) == Some(r.file) {
-            let _ = std::fs::remove_file(&r.path);
-        }
-        log::process(
-            Level::Info,
-            &format!(
-                "mod_wsgi (pid={}): Closed the socket '{}' of daemon process group '{}' (the group was removed or its socket settings changed).",
-                ppid(),
-                r.path,
-                r.group
-            ),
-        );
-    }
+    let old = std::mem::take(&mut sup.state().sockets);
+    let (opened, error) = listeners::open(sup.process_pool, old, &wants);
     let mut records = Vec::new();
     let mut runtimes = Vec::new();
-    let mut error = None;
-    for (w, kept) in wants.into_iter().zip(kept) {
-        let record = match kept {
-            Some(mut r) => {
-                if r.backlog != w.group.listen_backlog {
-                    match sockets::relisten(r.fd, w.group.listen_backlog) {
-                        Ok(()) => r.backlog = w.group.listen_backlog,
-                        Err(e) => log::process(
-                            Level::Warn,
-                            &format!(
-                                "mod_wsgi (pid={}): cannot change the listen-backlog of '{}': {e}",
-                                ppid(),
-                                r.path
-                            ),
-                        ),
-                    }
-                }
-                r.group = w.group.name.clone();
-                r
-            }
-            // After a failure, only the sockets already open are recorded
-            // (and closed by the cleanup when Apache gives up).
-            None if error.is_some() => continue,
-            None => match sockets::listen(&sockets::ListenSpec {
-                path: &w.path,
-                backlog: w.group.listen_backlog,
-                owner: w.owner,
-                send_buffer: w.group.send_buffer_size,
-                receive_buffer: w.group.receive_buffer_size,
-            }) {
-                Ok(fd) => {
-                    // Whenever Apache exits, even when this module's own
-                    // cleanups are gone (a restart whose configuration fails
-                    // to load ends the process after pconf was cleared). The
-                    // path has Apache's pid in it, so nothing else can own
-                    // it. (A normal stop removes the file first; the second
-                    // unlink finds nothing.)
-                    sup.process_pool.remove_file_at_cleanup(&w.path);
-                    SocketRecord {
-                        group: w.group.name.clone(),
-                        path: w.path.clone(),
-                        fd,
-                        backlog: w.group.listen_backlog,
-                        owner: w.owner,
-                        send_buffer: w.group.send_buffer_size,
-                        receive_buffer: w.group.receive_buffer_size,
-                        file: sockets::socket_file_id(&w.path).unwrap_or((0, 0)),
-                    }
-                }
-                Err(e) => {
-                    error = Some(format!(
-                        "mod_wsgi: cannot create the socket '{}' for daemon process group '{}': {e}. \
-                         Check that the directory exists and is writable (WSGISocketPrefix).",
-                        w.path, w.group.name
-                    ));
-                    continue;
-                }
-            },
+    for ((def, script_owner), record) in all.into_iter().zip(owners).zip(opened) {
+        let Some(record) = record else {
+            continue;
         };
-        let socket_timeout = if w.group.socket_timeout > 0 {
-            Duration::from_micros(w.group.socket_timeout * 1_000_000)
-        } else {
-            apache_timeout.max(Duration::from_secs(1))
-        };
-        let mut peer_uids = vec![0, credentials::euid()];
-        peer_uids.extend(w.owner.map(|(uid, _)| uid));
-        if credentials::is_root() {
-            peer_uids.push(unixd::user_id());
-        }
-        peer_uids.sort_unstable();
-        peer_uids.dedup();
-        runtimes.push(Arc::new(GroupRuntime {
-            peer_uids,
-            script_owner: w.script_owner,
-            preloads: preloads_for(main, &w.group.name),
-            listener: record.fd,
-            socket_path: record.path.clone(),
-            group: w.group,
-            server: w.server,
-            server_hostname: w.host,
-            main_server: w.is_main,
-            socket_timeout,
-        }));
+        let preloads = groups::preloads_for(main, &def.group.name);
+        runtimes.push(Arc::new(GroupRuntime::new(
+            def,
+            &record,
+            script_owner,
+            preloads,
+            main.timeout(),
+        )));
         records.push(record);
     }
     sup.state().sockets = records;
@@ -746,11 +360,9 @@ fn on_death(sup: &Rc<Supervisor>, slot: usize, status: c_int) {
     let Some((pid, group)) = sup.slots().get(slot).map(|s| (s.pid, s.group.clone())) else {
         return;
     };
-    exit_table::record(pid, ExitInfo::ApacheReported(status));
+    exit::record_reported(pid, status);
     let why = explain_exit(pid as u32).unwrap_or_else(|| format!("ended with status {status}"));
-    let planned = exit_table::lookup(pid)
-        .iter()
-        .any(|r| matches!(r, ExitInfo::Reason(c) if ExitReason::from_code(*c).is_some_and(ExitReason::is_planned)));
+    let planned = exit::was_planned(pid);
     let stopping = sup.stopping.load(Ordering::Acquire) || mpm::is_stopping();
     log::process(
         if planned { Level::Info } else { Level::Error },
@@ -814,12 +426,8 @@ fn stop_all(sup: &Supervisor) {
         terminate(sup, &slots);
     }
     if exiting {
-        let sockets = std::mem::take(&mut sup.state().sockets);
-        for r in sockets {
-            descriptors::close(r.fd);
-            if sockets::socket_file_id(&r.path) == Some(r.file) {
-                let _ = std::fs::remove_file(&r.path);
-            }
+        for r in std::mem::take(&mut sup.state().sockets) {
+            listeners::close_and_remove(&r);
         }
         exit_table::destroy();
         sup.state().exit_table = 0;
@@ -828,7 +436,7 @@ fn stop_all(sup: &Supervisor) {
         exit_table::detach();
     }
     sup.persist();
-    *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
+    groups::publish(Vec::new());
 }
 
 /// Graceful restart: this generation's daemons stop accepting and finish
@@ -846,12 +454,7 @@ fn retire(sup: &Supervisor, slots: &[Slot]) {
         let g = &s.group.group;
         // A zombie ignores it; the next generation reaps it all the same.
         signals::kill(pid, libc::SIGWINCH);
-        st.retiring.push(RetiringRecord {
-            pid,
-            group: g.name.clone(),
-            kill_at: now + g.graceful_timeout + g.shutdown_timeout.max(1) + 5,
-            shutdown_timeout: g.shutdown_timeout,
-        });
+        st.retiring.push(retiring_record(pid, g, now));
         told += 1;
     }
     drop(st);
@@ -866,6 +469,28 @@ fn retire(sup: &Supervisor, slots: &[Slot]) {
     }
 }
 
+/// What the next generation keeps of daemon `pid` of `g`, told to drain at
+/// `now` (seconds since the epoch): it is killed if it is still running
+/// after graceful-timeout + shutdown-timeout (at least 1 s) + 5 s.
+fn retiring_record(pid: i32, g: &DaemonGroup, now: u64) -> RetiringRecord {
+    RetiringRecord {
+        pid,
+        group: g.name.clone(),
+        kill_at: kill_deadline(now, g.graceful_timeout, g.shutdown_timeout),
+        shutdown_timeout: g.shutdown_timeout,
+    }
+}
+
+fn kill_deadline(now: u64, graceful_timeout: u64, shutdown_timeout: u64) -> u64 {
+    now + graceful_timeout + shutdown_timeout.max(1) + 5
+}
+
+/// How long a daemon told to stop has before it is killed:
+/// shutdown-timeout (at least 1 s) + 1 s.
+fn stop_grace(shutdown_timeout: u64) -> Duration {
+    Duration::from_secs(shutdown_timeout.max(1)) + Duration::from_secs(1)
+}
+
 /// Hard restart or stop: SIGTERM, `shutdown-timeout` (+1 s), SIGKILL, reap.
 fn terminate(sup: &Supervisor, slots: &[Slot]) {
     log::process(
@@ -876,23 +501,23 @@ fn terminate(sup: &Supervisor, slots: &[Slot]) {
     for s in slots {
         let pid = s.pid;
         if pid > 0 && signals::kill(pid, libc::SIGTERM) {
-            let grace =
-                Duration::from_secs(s.group.group.shutdown_timeout.max(1)) + Duration::from_secs(1);
-            live.push((pid, Instant::now() + grace));
+            live.push((
+                pid,
+                Instant::now() + stop_grace(s.group.group.shutdown_timeout),
+            ));
         }
     }
     // Daemons of earlier generations still draining: their registrations
     // went with pconf's cleanups too, so they are waited for here.
     for r in std::mem::take(&mut sup.state().retiring) {
         if signals::kill(r.pid, libc::SIGTERM) {
-            let grace = Duration::from_secs(r.shutdown_timeout.max(1)) + Duration::from_secs(1);
-            live.push((r.pid, Instant::now() + grace));
+            live.push((r.pid, Instant::now() + stop_grace(r.shutdown_timeout)));
         }
     }
     while !live.is_empty() {
         live.retain(|&(pid, deadline)| {
             if let Some(status) = process::try_wait(pid) {
-                exit_table::record(pid, ExitInfo::WaitStatus(status));
+                exit::record_reaped(pid, status);
                 return false;
             }
             if Instant::now() >= deadline {
@@ -922,15 +547,45 @@ fn terminate(sup: &Supervisor, slots: &[Slot]) {
     }
 }
 
-/// In each Apache child (child_init): the daemons' listening sockets are not
-/// for it.
-pub fn close_listeners_in_child() {
-    for g in groups() {
-        descriptors::close(g.listener);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The human name of the user a uid is (for diagnostics).
-pub fn user_name(uid: u32) -> String {
-    users::user_by_uid(uid).map_or_else(|| format!("#{uid}"), |u| u.name)
+    #[test]
+    fn quick_deaths_back_off_up_to_20_seconds() {
+        let young = Duration::from_secs(3);
+        let mut deaths = 0;
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            let (delay, n) = respawn_delay(false, young, deaths);
+            deaths = n;
+            delays.push(delay.as_secs());
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 16, 20, 20, 20]);
+        assert_eq!(deaths, 8);
+    }
+
+    #[test]
+    fn a_planned_or_late_death_restarts_at_once() {
+        assert_eq!(
+            respawn_delay(true, Duration::from_secs(1), 4),
+            (Duration::ZERO, 0)
+        );
+        assert_eq!(
+            respawn_delay(false, Duration::from_secs(10), 4),
+            (Duration::ZERO, 0)
+        );
+        assert_eq!(
+            respawn_delay(false, Duration::from_millis(9_999), 0),
+            (Duration::from_secs(1), 1)
+        );
+    }
+
+    #[test]
+    fn draining_daemons_get_their_timeouts_plus_a_margin() {
+        assert_eq!(kill_deadline(1_000, 15, 0), 1_000 + 15 + 1 + 5);
+        assert_eq!(kill_deadline(1_000, 0, 30), 1_000 + 30 + 5);
+        assert_eq!(stop_grace(0), Duration::from_secs(2));
+        assert_eq!(stop_grace(5), Duration::from_secs(6));
+    }
 }

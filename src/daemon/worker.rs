@@ -22,12 +22,12 @@ use crate::config::daemon::Ident;
 use crate::config::settings::GlobalSettings;
 use crate::python::{self, Outcome, ProcessInfo};
 
+use super::exit::{self, ExitReason};
+use super::groups::GroupRuntime;
 use super::jail;
 use super::keys;
 use super::protocol::Frame;
-use super::supervisor::{ExitReason, FATAL_SIGNAL_BASE, GroupRuntime};
 use super::transport::{Conn, SocketTransport};
-use crate::os::exit_table::{self, ExitInfo};
 use crate::os::{credentials, descriptors, process, signals, sockets, users};
 
 struct State {
@@ -87,20 +87,14 @@ fn fail(rt: &GroupRuntime, msg: &str) -> ! {
             rt.group.name
         ),
     );
-    exit_table::record(
-        pid() as i32,
-        ExitInfo::Reason(ExitReason::StartupFailed as i32),
-    );
+    exit::record_reason(ExitReason::StartupFailed);
     process::exit_now(1)
 }
 
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
     // Async-signal-safe: atomics and clock_gettime only, then the default
     // action (the handler was installed with SA_RESETHAND).
-    exit_table::record(
-        std::process::id() as i32,
-        ExitInfo::Reason(FATAL_SIGNAL_BASE + sig),
-    );
+    exit::record_fatal_signal(sig);
     signals::raise(sig);
 }
 
@@ -1019,10 +1013,7 @@ fn deadlocked(st: &State, blocked: Duration) -> ! {
             }
         ),
     );
-    exit_table::record(
-        pid() as i32,
-        ExitInfo::Reason(ExitReason::DeadlockTimeout as i32),
-    );
+    exit::record_reason(ExitReason::DeadlockTimeout);
     if st.stack_dump.is_some() {
         // Raised in a thread without a Python thread state, so faulthandler
         // dumps the main interpreter's threads.
@@ -1061,7 +1052,7 @@ fn shut_down(
             reason.describe()
         ),
     );
-    exit_table::record(pid() as i32, ExitInfo::Reason(reason as i32));
+    exit::record_reason(reason);
     st.accepting.store(false, Ordering::SeqCst);
     descriptors::write_byte(wake_w);
     // New connections wait in the shared listen queue for another process

@@ -94,6 +94,16 @@ pub fn group_name(gid: u32) -> Option<String> {
     )
 }
 
+/// The name of user `uid`, or `#uid` (for messages).
+pub(crate) fn name_or_id(uid: u32) -> String {
+    user_by_uid(uid).map_or_else(|| format!("#{uid}"), |u| u.name)
+}
+
+/// The name of group `gid`, or `#gid` (for messages).
+pub(crate) fn group_name_or_id(gid: u32) -> String {
+    group_name(gid).unwrap_or_else(|| format!("#{gid}"))
+}
+
 /// The supplementary groups `initgroups(user, gid)` would give (as Apache
 /// does when it switches to its User).
 pub fn group_list(user: &str, gid: u32) -> Option<Vec<u32>> {
