@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
 use crate::apache::transport::EmbeddedTransport;
+use crate::os::{credentials, descriptors, process, sockets, users};
 use crate::python::RequestSpec;
 use crate::python::transport::Transport;
 
@@ -27,7 +28,6 @@ use super::protocol::{self, Frame, RequestHead};
 use super::reader::ResponseReader;
 use super::relay::{LEVELS, Relay, Step};
 use super::validate::Violation;
-use crate::os::{credentials, descriptors, process, sockets, users};
 
 /// The most verbose level enabled for this request.
 fn log_level(r: &Request) -> u8 {
