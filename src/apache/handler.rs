@@ -17,9 +17,7 @@ use super::hooks::child_state;
 use super::log::{self, Level};
 use super::request::Request;
 use super::transport::EmbeddedTransport;
-
-const OK: c_int = ffi::OK as c_int;
-const DECLINED: c_int = ffi::DECLINED as c_int;
+use super::{DECLINED, OK};
 
 /// The handler names we serve (`SetHandler wsgi-script`, `AddHandler wsgi-script .wsgi`).
 const HANDLERS: &[&[u8]] = &[b"wsgi-script", b"application/x-httpd-wsgi"];

@@ -16,9 +16,7 @@ use super::mpm;
 use super::pool::Pool;
 use super::request::Request;
 use super::server::Server;
-
-const OK: c_int = ffi::OK as c_int;
-const DECLINED: c_int = ffi::DECLINED as c_int;
+use super::{DECLINED, OK};
 
 /// Facts about this (child) process, fixed at child_init.
 #[derive(Debug, Default)]

@@ -396,6 +396,6 @@ fn done(step: Step) -> c_int {
     match step {
         Step::Done(c) => c,
         // Every path that calls this ends the relay.
-        Step::Continue => crate::ffi::OK as c_int,
+        Step::Continue => crate::apache::OK,
     }
 }

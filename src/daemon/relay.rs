@@ -16,6 +16,7 @@
 use std::ffi::c_int;
 use std::time::{Duration, Instant};
 
+use crate::apache::OK;
 use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
 use crate::apache::transport::EmbeddedTransport;
@@ -43,7 +44,6 @@ fn level_from(n: u8) -> Level {
     LEVELS.get(n as usize).copied().unwrap_or(Level::Trace1)
 }
 
-const OK: c_int = crate::ffi::OK as c_int;
 const BAD_GATEWAY: c_int = crate::ffi::HTTP_BAD_GATEWAY as c_int;
 
 pub(crate) enum Step {
