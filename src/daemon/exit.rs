@@ -1,7 +1,7 @@
 //! Why a daemon process ended, in words. A daemon records why it chose to
 //! exit ([`ExitReason`]) or which fatal signal hit it; the Apache parent
 //! records what it reaped and what httpd's MPM reported. All of it goes to
-//! the shared exit table ([`crate::os::exit_table`]), where the parent (for
+//! the shared exit table (`os::exit_table`), where the parent (for
 //! its log line) and the Apache children (for a failed request's 502) read
 //! it back.
 

@@ -1,6 +1,6 @@
 //! The Apache parent's side of daemon mode, process control: at
 //! post_config (never during configtest or the first configuration pass)
-//! it opens each group's socket ([`super::listeners`]), forks the group's
+//! it opens each group's socket (`listeners`), forks the group's
 //! processes from the Python-free parent, and has httpd's MPM watch them
 //! (respawning a process that dies, with a growing delay if it keeps dying
 //! young).

@@ -10,7 +10,7 @@
 //! `startup` (what it closes, limits, Python, preloads), `access` (user,
 //! groups, chroot), `accept` (the request threads), `watchdog` (signals,
 //! recycling timers, deadlock-timeout) and `shutdown` hold the parts;
-//! [`run`] is the order they run in.
+//! `run` is the order they run in.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
