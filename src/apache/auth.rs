@@ -20,9 +20,7 @@ use super::entry::guard;
 use super::log::{self, Level};
 use super::pool::{bytes_from, str_from};
 use super::request::Request;
-
-const OK: c_int = ffi::OK as c_int;
-const DECLINED: c_int = ffi::DECLINED as c_int;
+use super::{DECLINED, OK};
 
 /// A provider record httpd keeps a pointer to.
 #[repr(transparent)]

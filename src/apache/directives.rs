@@ -12,8 +12,8 @@ use crate::config::daemon::Ident;
 use crate::config::directives::{self, ConfigContext, DIRECTIVES, Scope, Target};
 use crate::config::script_alias::UriRegex;
 use crate::config::words::split_words;
-use crate::daemon::sys;
 use crate::ffi;
+use crate::os::{credentials, users};
 
 use super::entry::guard;
 use super::module::server_config_mut;
@@ -136,18 +136,18 @@ impl ConfigContext for ApacheRegex {
         daemon_names(self.0).borrow().iter().any(|n| n == name)
     }
     fn running_as_root(&self) -> bool {
-        sys::is_root()
+        credentials::is_root()
     }
     fn user_exists(&self, who: &Ident) -> bool {
         match who {
-            Ident::Name(n) => sys::user_by_name(n).is_some(),
-            Ident::Id(id) => sys::user_by_uid(*id).is_some(),
+            Ident::Name(n) => users::user_by_name(n).is_some(),
+            Ident::Id(id) => users::user_by_uid(*id).is_some(),
         }
     }
     fn group_exists(&self, who: &Ident) -> bool {
         match who {
-            Ident::Name(n) => sys::group_by_name(n).is_some(),
-            Ident::Id(id) => sys::group_name(*id).is_some(),
+            Ident::Name(n) => users::group_by_name(n).is_some(),
+            Ident::Id(id) => users::group_name(*id).is_some(),
         }
     }
 }

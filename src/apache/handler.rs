@@ -5,7 +5,7 @@
 use std::ffi::c_int;
 use std::sync::Arc;
 
-use crate::daemon::supervisor::{self, GroupRuntime};
+use crate::daemon::groups::{self as daemon_groups, GroupRuntime};
 
 use crate::config::groups::{self, GroupContext};
 use crate::config::settings::{AppSettings, GlobalSettings, MapHeadToGet};
@@ -17,9 +17,7 @@ use super::hooks::child_state;
 use super::log::{self, Level};
 use super::request::Request;
 use super::transport::EmbeddedTransport;
-
-const OK: c_int = ffi::OK as c_int;
-const DECLINED: c_int = ffi::DECLINED as c_int;
+use super::{DECLINED, OK};
 
 /// The handler names we serve (`SetHandler wsgi-script`, `AddHandler wsgi-script .wsgi`).
 const HANDLERS: &[&[u8]] = &[b"wsgi-script", b"application/x-httpd-wsgi"];
@@ -310,7 +308,7 @@ pub fn handle(r: Request) -> c_int {
 /// of the main server serve every virtual host; a virtual host's groups serve
 /// virtual hosts with the same ServerName (mod_wsgi's rule).
 fn daemon_group(r: &Request, name: &str) -> Result<Arc<GroupRuntime>, String> {
-    let Some(g) = supervisor::find(name) else {
+    let Some(g) = daemon_groups::find(name) else {
         return Err(format!(
             "No WSGI daemon process called '{name}' has been configured"
         ));

@@ -12,12 +12,11 @@ use super::entry::guard;
 use super::handler;
 use super::log::{self, Level};
 use super::module::server_config;
+use super::mpm;
 use super::pool::Pool;
 use super::request::Request;
 use super::server::Server;
-
-const OK: c_int = ffi::OK as c_int;
-const DECLINED: c_int = ffi::DECLINED as c_int;
+use super::{DECLINED, OK};
 
 /// Facts about this (child) process, fixed at child_init.
 #[derive(Debug, Default)]
@@ -34,16 +33,9 @@ pub fn child_state() -> Option<&'static ChildState> {
     CHILD.get()
 }
 
-fn mpm_query(what: i32) -> i32 {
-    let mut out: c_int = 0;
-    // SAFETY: ap_mpm_query writes one int for the given query code.
-    unsafe { ffi::ap_mpm_query(what, &mut out) };
-    out
-}
-
 fn process_info(g: &GlobalSettings) -> ProcessInfo {
-    let threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1);
-    let daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).max(1);
+    let threads = mpm::max_threads().max(1);
+    let daemons = mpm::max_daemons().max(1);
     ProcessInfo {
         process_group: String::new(),
         maximum_processes: daemons.into(),
@@ -55,11 +47,6 @@ fn process_info(g: &GlobalSettings) -> ProcessInfo {
         restrict_stdout: g.restrict_stdout.unwrap_or(false),
         restrict_signal: g.restrict_signal(),
     }
-}
-
-fn state_query(what: i32) -> i32 {
-    // SAFETY: a read-only query of httpd's state.
-    unsafe { ffi::ap_state_query(what) }
 }
 
 /// # Safety
@@ -88,8 +75,7 @@ pub unsafe extern "C" fn post_config(
             ffi::ap_add_version_component(pool.as_ptr(), pool.strdup(banner.trim_end_matches('\0')))
         };
         // Not configtest, not the first (pre-config) pass: the real start or a restart.
-        let real_start = state_query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_CONFIG
-            && state_query(ffi::AP_SQ_RUN_MODE) == ffi::AP_SQ_RM_NORMAL;
+        let real_start = mpm::is_real_start();
         if real_start {
             // Daemon processes are forked from here, before Python could
             // start in this process (below, WSGILazyInitialization Off only).
@@ -146,9 +132,9 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
             return;
         };
         let g = &cfg.global;
-        crate::daemon::supervisor::close_listeners_in_child();
-        let threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS);
-        let daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS);
+        crate::daemon::listeners::close_listeners_in_child();
+        let threads = mpm::max_threads();
+        let daemons = mpm::max_daemons();
         let mut state = ChildState {
             multithread: threads > 1,
             multiprocess: daemons != 1,
@@ -198,9 +184,7 @@ pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::s
 /// WSGIImportScript entries and preloading aliases of every virtual host.
 fn embedded_preloads(main: Server) -> Vec<(ImportScript, String)> {
     let mut out: Vec<(ImportScript, String)> = Vec::new();
-    let mut next = Some(main);
-    while let Some(s) = next {
-        next = s.next();
+    for s in main.vhosts() {
         if let Some(cfg) = server_config(s) {
             for script in cfg.preloads() {
                 let embedded =

@@ -1,7 +1,7 @@
 //! APR pools: Rust values whose lifetime is a pool's (dropped by a pool
 //! cleanup), C strings copied into a pool, and per-process userdata.
 
-use std::ffi::{CStr, CString, c_char, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 
 use crate::ffi;
 
@@ -117,6 +117,46 @@ impl Pool {
             if !old.is_null() {
                 ffi::apr_pool_destroy(old as *mut ffi::apr_pool_t);
             }
+        }
+    }
+
+    /// `path` relative to ServerRoot (an absolute path as it is), a string
+    /// in this pool; `""` if httpd finds the path invalid.
+    pub fn server_root_relative(self, path: &str) -> String {
+        // SAFETY: the pool is live; httpd returns a pool string or null.
+        unsafe { str_from(ffi::ap_server_root_relative(self.0, self.strdup(path))) }.into_owned()
+    }
+
+    /// `name` in httpd's DefaultRuntimeDir, a string in this pool; `""` if
+    /// httpd finds the path invalid.
+    pub fn runtime_dir_relative(self, name: &CStr) -> String {
+        // SAFETY: the pool is live; httpd returns a pool string or null.
+        unsafe { str_from(ffi::ap_runtime_dir_relative(self.0, name.as_ptr())) }.into_owned()
+    }
+
+    /// Removes the file at `path` when this pool is cleared or destroyed,
+    /// even after this module was unloaded (on the process pool: whenever
+    /// Apache exits, even when the module's own cleanups are gone because a
+    /// restart's configuration failed to load after pconf was cleared). The
+    /// cleanup is libc's `unlink`, not code in this module. Child cleanups
+    /// (fork+exec) do nothing.
+    pub fn remove_file_at_cleanup(self, path: &str) {
+        let c = self.strdup(path);
+        let unlink: unsafe extern "C" fn(*const c_char) -> c_int = libc::unlink;
+        // SAFETY: `int unlink(const char *)` has the C ABI of an APR cleanup
+        // (`apr_status_t (*)(void *)`: one pointer argument, an int result);
+        // the address is libc's own (taken through the GOT), valid after
+        // this module is unloaded; its argument is a C string in this pool,
+        // which outlives the cleanup.
+        unsafe {
+            let cleanup: unsafe extern "C" fn(*mut c_void) -> ffi::apr_status_t =
+                std::mem::transmute(unlink);
+            ffi::apr_pool_cleanup_register(
+                self.0,
+                c as *const c_void,
+                Some(cleanup),
+                Some(ffi::apr_pool_cleanup_null),
+            );
         }
     }
 

@@ -17,15 +17,16 @@ use std::time::{Duration, Instant};
 use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
 use crate::apache::transport::EmbeddedTransport;
+use crate::os::{credentials, descriptors, process, sockets, users};
 use crate::python::RequestSpec;
 use crate::python::transport::Transport;
 
+use super::exit::explain_exit;
+use super::groups::GroupRuntime;
 use super::keys;
 use super::protocol::{self, Frame, RequestHead};
 use super::reader::ResponseReader;
 use super::relay::{Relay, Step};
-use super::supervisor::{self, GroupRuntime};
-use super::sys;
 use super::validate::Violation;
 
 /// The most verbose level enabled for this request.
@@ -42,7 +43,7 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
     let started = Instant::now();
     let limit = Duration::from_secs(g.connect_timeout);
     loop {
-        let err = match sys::connect_stream(&rt.socket_path) {
+        let err = match sockets::connect_stream(&rt.socket_path) {
             Ok(s) => return Ok(s),
             Err(e) => e,
         };
@@ -61,20 +62,20 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
         }
         let hint = match errno {
             libc::EACCES => {
-                let uid = sys::euid();
+                let uid = credentials::euid();
                 let owner = std::fs::metadata(&rt.socket_path)
                     .map(|m| {
                         use std::os::unix::fs::MetadataExt;
                         format!(
                             "the socket is owned by '{}' with mode {:o}",
-                            supervisor::user_name(m.uid()),
+                            users::name_or_id(m.uid()),
                             m.mode() & 0o777
                         )
                     })
                     .unwrap_or_else(|_| "the socket cannot be inspected".into());
                 format!(
                     ": this Apache child runs as '{}' and {owner}; set socket-user= on the WSGIDaemonProcess, or make the WSGISocketPrefix directory accessible to the Apache User",
-                    supervisor::user_name(uid)
+                    users::name_or_id(uid)
                 )
             }
             libc::ECONNREFUSED | libc::ENOENT | libc::EAGAIN => format!(
@@ -107,16 +108,16 @@ fn exit_reason(pid: Option<u32>) -> String {
     };
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        if let Some(s) = supervisor::explain_exit(pid) {
+        if let Some(s) = explain_exit(pid) {
             if !s.contains(" or was killed by ") || Instant::now() >= deadline {
                 return s;
             }
         }
-        if let Some(status) = sys::zombie_status(pid) {
-            return sys::describe_wait_status(status);
+        if let Some(status) = process::zombie_status(pid) {
+            return process::describe_wait_status(status);
         }
         if Instant::now() >= deadline {
-            return supervisor::explain_exit(pid).unwrap_or_else(|| {
+            return explain_exit(pid).unwrap_or_else(|| {
                 if std::path::Path::new(&format!("/proc/{pid}")).exists() {
                     "closed the connection without completing the response (the process is still running)".into()
                 } else {
@@ -294,7 +295,7 @@ pub fn dispatch(
         if relay.flush_owed() {
             wait = wait.min(flush_delay.saturating_sub(last_data.elapsed()));
         }
-        let ready = match sys::poll(&[(fd, events)], Some(wait)) {
+        let ready = match descriptors::poll(&[(fd, events)], Some(wait)) {
             Ok(r) => r[0],
             Err(e) => return done(relay.failed(&format!("connection failed: {e}"), 502)),
         };
@@ -395,6 +396,6 @@ fn done(step: Step) -> c_int {
     match step {
         Step::Done(c) => c,
         // Every path that calls this ends the relay.
-        Step::Continue => crate::ffi::OK as c_int,
+        Step::Continue => crate::apache::OK,
     }
 }

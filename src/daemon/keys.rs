@@ -27,7 +27,7 @@ use std::sync::RwLock;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
-use super::sys;
+use crate::os::memory;
 
 /// How many configuration generations' secrets are kept (and accepted).
 pub(crate) const WINDOW: u64 = 16;
@@ -108,7 +108,7 @@ impl Store {
         let p = if addr != 0 {
             addr as *mut Table
         } else {
-            sys::private_wiped_mapping(std::mem::size_of::<Table>())? as *mut Table
+            memory::private_wiped_mapping(std::mem::size_of::<Table>())? as *mut Table
         };
         // SAFETY: `p` is a live, zero-initialised (or previously written),
         // suitably aligned mapping of a Table owned by this process; all-zero

@@ -1,29 +1,33 @@
 //! Daemon mode: `WSGIDaemonProcess` groups of processes forked from the
 //! Apache parent, each serving requests that Apache children pass to it over a
 //! UNIX socket. `protocol` is the pure framing; `supervisor` runs in the
-//! Apache parent (sockets, fork, respawn, stop, graceful restarts), with
-//! `stash` the state it keeps across restarts; `dispatcher` in the Apache
+//! Apache parent (fork, respawn, stop, graceful restarts), with `listeners`
+//! the groups' sockets, `groups` the table of this generation's groups
+//! (inherited by Apache children), `exit` why daemons ended, and `stash`
+//! the state it keeps across restarts; `dispatcher` in the Apache
 //! children (connect, relay one request full duplex); `worker` in the daemon
 //! processes (privileges, Python, threads, recycling); `transport` is the
-//! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses;
-//! `sys` holds the thin OS calls (fork, setuid, sockets) behind safe functions;
-//! `jail` (chroot= paths) and `script_owner` (script-user=/script-group=) are
-//! the pure rules of the options that restrict a group; `keys` the secrets
-//! that authenticate requests. In the Apache child, `reader` decodes what a
+//! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses
+//! (the OS calls all of them make are in [`crate::os`]); `jail` (chroot=
+//! paths) and `script_owner` (script-user=/script-group=) are the pure rules
+//! of the options that restrict a group; `keys` the secrets that
+//! authenticate requests. In the Apache child, `reader` decodes what a
 //! daemon sends back, `validate` holds the rules it must follow (it runs
 //! application code, so it is not trusted), and `relay` applies them on the
 //! way into httpd.
 
 pub mod dispatcher;
+pub mod exit;
+pub mod groups;
 mod jail;
 pub mod keys;
+pub(crate) mod listeners;
 pub mod protocol;
 mod reader;
 mod relay;
 pub(crate) mod script_owner;
 pub mod stash;
 pub mod supervisor;
-pub mod sys;
 pub mod transport;
 mod validate;
 pub mod worker;

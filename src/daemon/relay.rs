@@ -16,18 +16,18 @@
 use std::ffi::c_int;
 use std::time::{Duration, Instant};
 
+use crate::apache::OK;
 use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
 use crate::apache::transport::EmbeddedTransport;
 use crate::python::response::ResponseHead;
 use crate::python::transport::{Transport, Write};
 
+use super::groups::GroupRuntime;
 use super::protocol::{Frame, FrameError, kind};
 use super::reader::Piece;
-use super::supervisor::GroupRuntime;
 use super::validate::{self, BodyMeter, LogAdmit, LogBudget, Violation};
 
-const OK: c_int = crate::ffi::OK as c_int;
 const BAD_GATEWAY: c_int = crate::ffi::HTTP_BAD_GATEWAY as c_int;
 
 pub(crate) enum Step {

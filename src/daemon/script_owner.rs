@@ -8,7 +8,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::sys;
+use crate::os::users;
 
 /// Whom a group's scripts must belong to (resolved at server start).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,8 +115,8 @@ pub(crate) fn check(owner: &ScriptOwner, script: &str) -> Result<(), String> {
     let dir_path = path.parent().unwrap_or(Path::new("/"));
     let dir = facts(dir_path);
     let name = |id: u32| match owner {
-        ScriptOwner::User(_) => sys::user_by_uid(id).map_or_else(|| format!("#{id}"), |u| u.name),
-        ScriptOwner::Group(_) => sys::group_name(id).unwrap_or_else(|| format!("#{id}")),
+        ScriptOwner::User(_) => users::name_or_id(id),
+        ScriptOwner::Group(_) => users::group_name_or_id(id),
     };
     match refusal(owner, file, dir, &format!("{}/", dir_path.display()), name) {
         Some(msg) => Err(msg),

@@ -1,15 +1,14 @@
-//! The Apache parent's side of daemon mode: at post_config (never during
-//! configtest or the first configuration pass) it makes sure each group has
-//! its UNIX socket, forks the group's processes from the Python-free parent,
-//! and watches them with `apr_proc_other_child_register` (respawning a
-//! process that dies, with a growing delay if it keeps dying young).
+//! The Apache parent's side of daemon mode, process control: at
+//! post_config (never during configtest or the first configuration pass)
+//! it opens each group's socket (`listeners`), forks the group's
+//! processes from the Python-free parent, and has httpd's MPM watch them
+//! (respawning a process that dies, with a growing delay if it keeps dying
+//! young).
 //!
-//! Sockets outlive restarts: the listening descriptors and what they were
-//! made for are kept in the process pool's userdata ([`super::stash`]),
-//! because httpd unloads this module on every restart. The next generation
-//! reuses a socket whose group still wants it as it is, and closes and
-//! removes the others; so connections waiting in a backlog, and Apache
-//! children of the old generation, are never cut off.
+//! What must outlive a restart (the sockets, the daemons still draining,
+//! the exit table and the secrets' addresses) is kept in the process pool's
+//! userdata ([`super::stash`]), because httpd unloads this module on every
+//! restart.
 //!
 //! When the configuration pool is cleared: on a graceful restart the
 //! daemons are told to drain (SIGWINCH: stop accepting, finish in-flight
@@ -20,172 +19,36 @@
 //! SIGTERM, have `shutdown-timeout` seconds, and are then killed; at stop
 //! the sockets are closed and removed.
 
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, c_int};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::apache::log::{self, Level};
-use crate::apache::module::server_config;
+use crate::apache::mpm;
 use crate::apache::pool::Pool;
+use crate::apache::process::{Forked, fork, watch};
 use crate::apache::server::Server;
-use crate::config::daemon::{DaemonGroup, Ident};
-use crate::config::settings::{GlobalSettings, ImportScript, ServerConfig};
-use crate::ffi;
+use crate::config::daemon::DaemonGroup;
+use crate::config::settings::GlobalSettings;
+use crate::os::{exit_table, process, signals};
 
+use super::exit::{self, explain_exit};
+use super::groups::{self, Defined, GroupRuntime, groups};
 use super::keys;
-use super::script_owner::ScriptOwner;
-use super::stash::{ParentState, RetiringRecord, SocketRecord};
-use super::sys::{self, ExitInfo};
+use super::listeners;
+use super::stash::{ParentState, RetiringRecord};
 use super::worker;
 
-/// One daemon group as this generation of the server runs it.
-pub struct GroupRuntime {
-    pub group: DaemonGroup,
-    pub socket_path: String,
-    pub listener: RawFd,
-    /// The server_rec (address) that defined the group: the main server's
-    /// groups are usable everywhere, a virtual host's only by virtual hosts
-    /// with the same ServerName.
-    pub server: usize,
-    pub server_hostname: String,
-    pub main_server: bool,
-    /// Scripts to load at daemon start (WSGIImportScript and preloading
-    /// aliases naming this group), with their application group.
-    pub preloads: Vec<(ImportScript, String)>,
-    /// The effective socket timeout (socket-timeout, else Apache's Timeout).
-    pub socket_timeout: Duration,
-    /// Who may connect to the socket (SO_PEERCRED): root, the Apache User
-    /// (or this process's user when Apache does not run as root) and the
-    /// socket-user.
-    pub peer_uids: Vec<u32>,
-    /// script-user= / script-group=, resolved (checked in Apache children).
-    pub(crate) script_owner: Option<ScriptOwner>,
-}
-
-static GROUPS: RwLock<Vec<Arc<GroupRuntime>>> = RwLock::new(Vec::new());
-
-/// The groups of the current generation (inherited by Apache children).
-pub fn groups() -> Vec<Arc<GroupRuntime>> {
-    GROUPS.read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-pub fn find(name: &str) -> Option<Arc<GroupRuntime>> {
-    GROUPS
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .find(|g| g.group.name == name)
-        .cloned()
-}
-
-/// Why a daemon chose to exit (recorded in the shared exit table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i32)]
-pub enum ExitReason {
-    MaximumRequests = 1,
-    RestartInterval = 2,
-    InactivityTimeout = 3,
-    RequestTimeout = 4,
-    StartupFailed = 5,
-    Shutdown = 6,
-    StartupTimeout = 7,
-    Evicted = 8,
-    Retired = 9,
-    DeadlockTimeout = 10,
-}
-
-impl ExitReason {
-    pub fn from_code(c: i32) -> Option<ExitReason> {
-        use ExitReason::*;
-        Some(match c {
-            1 => MaximumRequests,
-            2 => RestartInterval,
-            3 => InactivityTimeout,
-            4 => RequestTimeout,
-            5 => StartupFailed,
-            6 => Shutdown,
-            7 => StartupTimeout,
-            8 => Evicted,
-            9 => Retired,
-            10 => DeadlockTimeout,
-            _ => return None,
-        })
-    }
-    pub fn describe(self) -> &'static str {
-        match self {
-            ExitReason::MaximumRequests => "recycled after maximum-requests",
-            ExitReason::RestartInterval => "recycled after restart-interval",
-            ExitReason::InactivityTimeout => "recycled after inactivity-timeout",
-            ExitReason::RequestTimeout => "restarted because a request exceeded request-timeout",
-            ExitReason::StartupFailed => "failed to start (see the log lines above)",
-            ExitReason::Shutdown => "shut down by a signal",
-            ExitReason::StartupTimeout => {
-                "restarted because the application did not load within startup-timeout"
-            }
-            ExitReason::Evicted => "evicted (SIGUSR1)",
-            ExitReason::Retired => {
-                "replaced by a graceful restart of Apache (it finishes its requests first)"
-            }
-            ExitReason::DeadlockTimeout => {
-                "restarted because Python's GIL could not be taken within deadlock-timeout"
-            }
-        }
-    }
-    /// A planned exit, not a failure.
-    pub fn is_planned(self) -> bool {
-        !matches!(
-            self,
-            ExitReason::StartupFailed | ExitReason::RequestTimeout | ExitReason::DeadlockTimeout
-        )
-    }
-}
-
-/// Fatal signals the daemon records itself are stored as 1000 + signal.
-pub const FATAL_SIGNAL_BASE: i32 = 1000;
-
-/// What is known about why `pid` ended, in words; `None` if nothing yet.
-pub fn explain_exit(pid: u32) -> Option<String> {
-    let records = sys::exit_lookup(pid as i32);
-    for r in &records {
-        if let ExitInfo::Reason(code) = r {
-            if *code > FATAL_SIGNAL_BASE {
-                return Some(format!(
-                    "killed by {}",
-                    sys::signal_name(code - FATAL_SIGNAL_BASE)
-                ));
-            }
-            if let Some(reason) = ExitReason::from_code(*code) {
-                return Some(reason.describe().to_string());
-            }
-        }
-    }
-    for r in &records {
-        if let ExitInfo::WaitStatus(s) = r {
-            return Some(sys::describe_wait_status(*s));
-        }
-    }
-    // httpd's MPM passes on only a number, without saying whether the
-    // process exited or was killed.
-    records.iter().find_map(|r| match r {
-        ExitInfo::ApacheReported(v) if (1..=64).contains(v) => Some(format!(
-            "exited with status {v} or was killed by {}",
-            sys::signal_name(*v)
-        )),
-        ExitInfo::ApacheReported(v) => Some(format!("exited with status {v}")),
-        _ => None,
-    })
-}
-
-/// A forked daemon process the parent watches.
+/// A forked daemon process the parent watches (httpd's MPM reports its
+/// death through [`watch`]).
 struct Slot {
-    sup: &'static Supervisor,
     group: Arc<GroupRuntime>,
     index: usize,
-    /// Inline in the boxed slot: its address stays valid for APR's
-    /// other-child registration until stop_all removes it.
-    proc_: ffi::apr_proc_t,
+    /// 0 until forked (and when the last fork failed).
+    pid: i32,
     started: Instant,
     /// Consecutive deaths soon after start.
     quick_deaths: u32,
@@ -195,24 +58,27 @@ struct Slot {
 /// a graceful restart: reaped when it exits, never restarted, killed if it
 /// overstays.
 struct Retiring {
-    sup: &'static Supervisor,
     rec: RetiringRecord,
-    /// Inline in the box: APR keeps its address while registered.
-    proc_: ffi::apr_proc_t,
-    registered: bool,
     killed: bool,
 }
 
+/// The daemons of earlier generations this generation watches (for the
+/// monitor hook); emptied when the configuration pool is cleared.
+static RETIRING: Mutex<Vec<Retiring>> = Mutex::new(Vec::new());
+
+fn retiring() -> MutexGuard<'static, Vec<Retiring>> {
+    RETIRING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// This generation's daemons, shared by the callbacks httpd runs in the
+/// Apache parent's one thread (hooks, the MPM's reports of dead children,
+/// pool cleanups); dropped after the configuration pool's cleanup.
 struct Supervisor {
-    pconf: *mut ffi::apr_pool_t,
+    pconf: Pool,
     /// The process pool (it outlives pconf): the stash lives there.
-    process_pool: *mut ffi::apr_pool_t,
-    /// Boxed: APR keeps each slot's address (other-child registration).
-    #[allow(clippy::vec_box)]
-    slots: Mutex<Vec<Box<Slot>>>,
-    /// Boxed for the same reason.
-    #[allow(clippy::vec_box)]
-    retiring: Mutex<Vec<Box<Retiring>>>,
+    process_pool: Pool,
+    /// Indexed by the callbacks of each slot's registration.
+    slots: Mutex<Vec<Slot>>,
     /// What the next generation inherits; written through to the process
     /// pool at every change ([`Supervisor::persist`]).
     state: Mutex<ParentState>,
@@ -221,46 +87,23 @@ struct Supervisor {
     stopping: AtomicBool,
 }
 
-// SAFETY: used only by the Apache parent's single thread (hooks, the MPM's
-// maintenance callbacks and pool cleanups); the raw pointers are pool memory.
-unsafe impl Send for Supervisor {}
-// SAFETY: as above.
-unsafe impl Sync for Supervisor {}
-
-/// This generation's supervisor, for the monitor hook (null outside the
-/// Apache parent's run).
-static CURRENT: AtomicPtr<Supervisor> = AtomicPtr::new(std::ptr::null_mut());
-
 const STATE_KEY: &CStr = c"mod_wsgi_rs.daemon_state.v1";
 const STATE_POOL_KEY: &CStr = c"mod_wsgi_rs.daemon_state_pool.v1";
 
 impl Supervisor {
-    fn state(&self) -> std::sync::MutexGuard<'_, ParentState> {
+    fn state(&self) -> MutexGuard<'_, ParentState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes the state through to the process pool.
     fn persist(&self) {
         let text = self.state().encode();
-        // SAFETY: the process pool lives as long as the process.
-        unsafe { Pool::from_raw(self.process_pool) }.set_retained_text(
-            STATE_KEY,
-            STATE_POOL_KEY,
-            &text,
-        );
-    }
-}
-
-fn process_pool(main: Server) -> Option<Pool> {
-    // SAFETY: a configured server_rec's process record lives as long as the
-    // process, and so does its pool.
-    unsafe {
-        let p = (*main.as_ptr()).process;
-        if p.is_null() || (*p).pool.is_null() {
-            None
-        } else {
-            Some(Pool::from_raw((*p).pool))
-        }
+        self.process_pool
+            .set_retained_text(STATE_KEY, STATE_POOL_KEY, &text);
     }
 }
 
@@ -270,153 +113,8 @@ fn epoch_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn pid_of(slot: &Slot) -> i32 {
-    slot.proc_.pid
-}
-
 fn ppid() -> u32 {
     std::process::id()
-}
-
-/// All daemon groups of the configuration, in definition order.
-fn collect(main: Server) -> Vec<(DaemonGroup, usize, String, bool)> {
-    let mut out = Vec::new();
-    let mut next = Some(main);
-    let mut is_main = true;
-    // A virtual host without any WSGI directive has no configuration of its
-    // own: httpd points it at the main server's, whose groups count once.
-    let mut seen: Vec<*const ServerConfig> = Vec::new();
-    while let Some(s) = next {
-        next = s.next();
-        let first = std::mem::replace(&mut is_main, false);
-        let Some(cfg) = server_config(s) else {
-            continue;
-        };
-        let ptr: *const ServerConfig = cfg;
-        if seen.contains(&ptr) {
-            continue;
-        }
-        seen.push(ptr);
-        // SAFETY: a configured server_rec.
-        let host =
-            unsafe { crate::apache::pool::str_from((*s.as_ptr()).server_hostname) }.into_owned();
-        for g in &cfg.daemons {
-            out.push((g.clone(), s.as_ptr() as usize, host.clone(), first));
-        }
-    }
-    out
-}
-
-/// WSGIImportScript / preloading aliases for `group`, from every server.
-fn preloads_for(main: Server, group: &str) -> Vec<(ImportScript, String)> {
-    let mut out: Vec<(ImportScript, String)> = Vec::new();
-    let mut next = Some(main);
-    while let Some(s) = next {
-        next = s.next();
-        let Some(cfg) = server_config(s) else {
-            continue;
-        };
-        for script in cfg.preloads() {
-            if script.process_group != group {
-                continue;
-            }
-            let app = match script.application_group.as_str() {
-                "%{GLOBAL}" => String::new(),
-                g if g.contains("%{") => continue,
-                g => g.to_string(),
-            };
-            if !out.iter().any(|(o, a)| o.path == script.path && *a == app) {
-                out.push((script, app));
-            }
-        }
-    }
-    out
-}
-
-fn socket_prefix(pool: Pool, g: &GlobalSettings) -> String {
-    // SAFETY: the pool is live; httpd returns a pool string (or null).
-    let p = unsafe {
-        match &g.socket_prefix {
-            Some(p) if p.starts_with('/') => return p.clone(),
-            Some(p) => ffi::ap_server_root_relative(pool.as_ptr(), pool.strdup(p)),
-            None => ffi::ap_runtime_dir_relative(pool.as_ptr(), c"wsgi".as_ptr()),
-        }
-    };
-    // SAFETY: a pool string or null.
-    unsafe { crate::apache::pool::str_from(p) }.into_owned()
-}
-
-/// A file-name-safe form of the group name for the socket path.
-fn path_name(name: &str, index: usize) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(32)
-        .collect();
-    if clean == name {
-        clean
-    } else {
-        format!("{clean}-{index}")
-    }
-}
-
-fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
-    if !sys::is_root() {
-        return Ok(None);
-    }
-    // SAFETY: httpd's unixd configuration, set while reading User/Group.
-    let (uid, gid) = unsafe { (ffi::ap_unixd_config.user_id, ffi::ap_unixd_config.group_id) };
-    let uid = match &group.socket_user {
-        None => uid,
-        Some(Ident::Id(u)) => *u,
-        Some(Ident::Name(n)) => {
-            sys::user_by_name(n)
-                .ok_or_else(|| {
-                    format!(
-                        "WSGIDaemonProcess {}: socket-user '{n}' does not exist",
-                        group.name
-                    )
-                })?
-                .uid
-        }
-    };
-    Ok(Some((uid, gid)))
-}
-
-/// script-user= / script-group= as ids (the configuration checked that
-/// they exist; one removed since fails the start).
-fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
-    let missing = |option: &str, who: &Ident| {
-        format!(
-            "WSGIDaemonProcess {}: {option} '{who}' does not exist",
-            group.name
-        )
-    };
-    if let Some(u) = &group.script_user {
-        let uid = match u {
-            Ident::Id(id) => sys::user_by_uid(*id).map(|u| u.uid),
-            Ident::Name(n) => sys::user_by_name(n).map(|u| u.uid),
-        };
-        return uid
-            .map(|uid| Some(ScriptOwner::User(uid)))
-            .ok_or_else(|| missing("script-user", u));
-    }
-    if let Some(g) = &group.script_group {
-        let gid = match g {
-            Ident::Id(id) => sys::group_name(*id).map(|_| *id),
-            Ident::Name(n) => sys::group_by_name(n),
-        };
-        return gid
-            .map(|gid| Some(ScriptOwner::Group(gid)))
-            .ok_or_else(|| missing("script-group", g));
-    }
-    Ok(None)
 }
 
 /// post_config in the real start (not configtest, not the first pass) and
@@ -424,8 +122,8 @@ fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
 /// fit), the daemons of earlier generations still draining, then the daemon
 /// processes. `Err` fails the server start.
 pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String> {
-    let all = collect(main);
-    let Some(process) = process_pool(main) else {
+    let all = groups::collect(main);
+    let Some(process) = main.process_pool() else {
         return Err("mod_wsgi: the Apache process record has no pool".into());
     };
     let mut inherited = process
@@ -433,133 +131,86 @@ pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String
         .map(|t| ParentState::decode(&t))
         .unwrap_or_default();
     if all.is_empty() && inherited.sockets.is_empty() && inherited.retiring.is_empty() {
-        *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
+        groups::publish(Vec::new());
         return Ok(());
     }
-    inherited.exit_table = sys::exit_table_attach(inherited.exit_table);
+    inherited.exit_table = exit_table::attach(inherited.exit_table);
     let Some(mut key_store) = keys::Store::attach(inherited.key_store) else {
         return Err(
             "mod_wsgi: cannot make the memory for daemon process secrets (an anonymous mapping with MADV_WIPEONFORK, Linux 4.14 or later)".into(),
         );
     };
     inherited.key_store = key_store.addr();
-    let names: Vec<&str> = all.iter().map(|(g, ..)| g.name.as_str()).collect();
+    let names: Vec<&str> = all.iter().map(|d| d.group.name.as_str()).collect();
     key_store.rotate(&names)?;
     let retiring = std::mem::take(&mut inherited.retiring);
-    let sup = pconf.alloc(Supervisor {
-        pconf: pconf.as_ptr(),
-        process_pool: process.as_ptr(),
+    let sup = Rc::new(Supervisor {
+        pconf,
+        process_pool: process,
         slots: Mutex::new(Vec::new()),
-        retiring: Mutex::new(Vec::new()),
         state: Mutex::new(inherited),
         key_store: Mutex::new(key_store),
         stopping: AtomicBool::new(false),
     });
-    // SAFETY: allocated in pconf just above; lives until pconf is cleared,
-    // after the cleanup below (registered later, so it runs first).
-    let sup: &'static Supervisor = unsafe { &*sup };
-    pconf.on_cleanup(move || stop_all(sup));
-    CURRENT.store(
-        sup as *const Supervisor as *mut Supervisor,
-        Ordering::Release,
-    );
-    adopt_retiring(sup, retiring);
+    let on_clear = sup.clone();
+    pconf.on_cleanup(move || stop_all(&on_clear));
+    adopt_retiring(&sup, retiring);
 
-    let runtimes = open_sockets(sup, main, pconf, g, all)?;
-    *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = runtimes.clone();
+    let runtimes = open_groups(&sup, main, pconf, g, all)?;
+    groups::publish(runtimes.clone());
     for rt in &runtimes {
         for index in 0..rt.group.processes as usize {
-            let mut slots = sup.slots.lock().unwrap_or_else(|e| e.into_inner());
-            slots.push(Box::new(Slot {
-                sup,
-                group: rt.clone(),
-                index,
-                proc_: ffi::apr_proc_t::default(),
-                started: Instant::now(),
-                quick_deaths: 0,
-            }));
-            let slot: *mut Slot = &mut **slots.last_mut().expect("just pushed");
-            drop(slots);
-            spawn(sup, slot, Duration::ZERO);
+            let slot = {
+                let mut slots = sup.slots();
+                slots.push(Slot {
+                    group: rt.clone(),
+                    index,
+                    pid: 0,
+                    started: Instant::now(),
+                    quick_deaths: 0,
+                });
+                slots.len() - 1
+            };
+            spawn(&sup, slot, Duration::ZERO);
         }
     }
     Ok(())
 }
 
 /// Watches the daemons an earlier generation left draining.
-fn adopt_retiring(sup: &'static Supervisor, records: Vec<RetiringRecord>) {
+fn adopt_retiring(sup: &Rc<Supervisor>, records: Vec<RetiringRecord>) {
     let mut kept = Vec::new();
     {
-        let mut list = sup.retiring.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = retiring();
         for rec in records {
             // Only this process reaps its children, and it has not since the
             // record was written: a missing process means a bad record.
-            if !sys::process_exists(rec.pid) {
+            if !process::process_exists(rec.pid) {
                 continue;
             }
-            let proc_ = ffi::apr_proc_t {
-                pid: rec.pid,
-                ..Default::default()
-            };
-            list.push(Box::new(Retiring {
-                sup,
+            list.push(Retiring {
                 rec: rec.clone(),
-                proc_,
-                registered: true,
                 killed: false,
-            }));
-            let r: *mut Retiring = &mut **list.last_mut().expect("just pushed");
-            // SAFETY: proc_ and r live in the box, which outlives the
-            // registration (removed on death, or by APR's pconf cleanup
-            // before stop_all drops the boxes).
-            unsafe {
-                ffi::apr_proc_other_child_register(
-                    std::ptr::addr_of_mut!((*r).proc_),
-                    Some(retiring_maintenance),
-                    r as *mut c_void,
-                    std::ptr::null_mut(),
-                    sup.pconf,
-                )
-            };
+            });
+            let (s, pid, group) = (sup.clone(), rec.pid, rec.group.clone());
+            watch(sup.pconf, rec.pid, move |status| {
+                on_retired_death(&s, pid, &group, status)
+            });
             kept.push(rec);
         }
     }
     sup.state().retiring = kept;
-    kill_overdue(sup);
+    kill_overdue();
 }
 
-unsafe extern "C" fn retiring_maintenance(reason: c_int, data: *mut c_void, status: c_int) {
-    crate::apache::entry::guard("daemon maintenance", (), || {
-        let r = data as *mut Retiring;
-        match reason {
-            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => on_retired_death(r, status),
-            // SAFETY: r is a live box in sup.retiring (see adopt_retiring).
-            ffi::APR_OC_REASON_UNREGISTER => unsafe { (*r).registered = false },
-            _ => {}
-        }
-    })
-}
-
-fn on_retired_death(r: *mut Retiring, status: c_int) {
-    // SAFETY: r is a live box in sup.retiring (see adopt_retiring); fields
-    // are read through the pointer because unregistering calls back into
-    // retiring_maintenance.
-    let (sup, pid, registered, killed, group) = unsafe {
-        (
-            (*r).sup,
-            (*r).rec.pid,
-            (*r).registered,
-            (*r).killed,
-            (*r).rec.group.clone(),
-        )
+fn on_retired_death(sup: &Supervisor, pid: i32, group: &str, status: c_int) {
+    let killed = {
+        let mut list = retiring();
+        let killed = list.iter().any(|r| r.rec.pid == pid && r.killed);
+        list.retain(|r| r.rec.pid != pid);
+        killed
     };
-    if registered {
-        // SAFETY: unregisters the registration made in adopt_retiring.
-        unsafe { ffi::apr_proc_other_child_unregister(r as *mut c_void) };
-    }
-    // SAFETY: as above.
-    unsafe { (*r).registered = false };
-    sys::exit_record(pid, ExitInfo::ApacheReported(status));
+    exit::record_reported(pid, status);
     let why = if killed {
         "killed by the parent with SIGKILL".to_string()
     } else {
@@ -579,15 +230,10 @@ fn on_retired_death(r: *mut Retiring, status: c_int) {
 /// Kills daemons of earlier generations that did not exit within
 /// graceful-timeout + shutdown-timeout (they enforce those themselves; this
 /// is the safety net). Runs at each restart and from the monitor hook.
-fn kill_overdue(sup: &Supervisor) {
+fn kill_overdue() {
     let now = epoch_secs();
-    for r in sup
-        .retiring
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter_mut()
-    {
-        if r.registered && !r.killed && r.rec.kill_at <= now {
+    for r in retiring().iter_mut() {
+        if !r.killed && r.rec.kill_at <= now {
             log::process(
                 Level::Warn,
                 &format!(
@@ -597,7 +243,7 @@ fn kill_overdue(sup: &Supervisor) {
                     r.rec.pid
                 ),
             );
-            sys::kill(r.rec.pid, libc::SIGKILL);
+            signals::kill(r.rec.pid, libc::SIGKILL);
             r.killed = true;
         }
     }
@@ -605,164 +251,42 @@ fn kill_overdue(sup: &Supervisor) {
 
 /// The MPM's monitor hook (the Apache parent, about every 10 seconds).
 pub fn monitor() {
-    let p = CURRENT.load(Ordering::Acquire);
-    if p.is_null() {
-        return;
-    }
-    // SAFETY: CURRENT is cleared by stop_all before pconf (which holds the
-    // supervisor) is cleared; the monitor hook runs in the same thread.
-    kill_overdue(unsafe { &*p });
+    kill_overdue();
 }
 
-/// Each group's listening socket: the one an earlier generation left open,
-/// if it is still what the group asks for, otherwise a new one. Sockets no
-/// group wants any more are closed and their files removed.
-fn open_sockets(
-    sup: &'static Supervisor,
+/// Each group as it runs in this generation: its socket (kept from the
+/// last generation or made anew, see [`listeners`]) and what was resolved
+/// for it. Sockets no group wants any more are closed and removed.
+fn open_groups(
+    sup: &Supervisor,
     main: Server,
     pconf: Pool,
     g: &GlobalSettings,
-    all: Vec<(DaemonGroup, usize, String, bool)>,
+    all: Vec<Defined>,
 ) -> Result<Vec<Arc<GroupRuntime>>, String> {
-    // SAFETY: the main server's timeout, set by the Timeout directive.
-    let apache_timeout = unsafe { (*main.as_ptr()).timeout } as u64;
-    let prefix = socket_prefix(pconf, g);
-    struct Want {
-        group: DaemonGroup,
-        server: usize,
-        host: String,
-        is_main: bool,
-        path: String,
-        owner: Option<(u32, u32)>,
-        script_owner: Option<ScriptOwner>,
-    }
+    let prefix = listeners::prefix(pconf, g);
     let mut wants = Vec::new();
-    for (index, (group, server, host, is_main)) in all.into_iter().enumerate() {
-        let path = format!("{prefix}.{}.{}.sock", ppid(), path_name(&group.name, index));
-        let owner = socket_owner(&group)?;
-        let script_owner = script_owner(&group)?;
-        wants.push(Want {
-            group,
-            server,
-            host,
-            is_main,
-            path,
-            owner,
-            script_owner,
-        });
+    let mut owners = Vec::new();
+    for (index, def) in all.iter().enumerate() {
+        wants.push(listeners::Want::new(&prefix, index, &def.group)?);
+        owners.push(groups::script_owner(&def.group)?);
     }
-    let mut old = std::mem::take(&mut sup.state().sockets);
-    let kept: Vec<Option<SocketRecord>> = wants
-        .iter()
-        .map(|w| {
-            let i = old.iter().position(|r| {
-                r.same_socket(
-                    &w.path,
-                    w.owner,
-                    w.group.send_buffer_size,
-                    w.group.receive_buffer_size,
-                ) && sys::is_listener_on(r.fd, &r.path)
-                    && sys::socket_file_id(&r.path) == Some(r.file)
-            })?;
-            Some(old.remove(i))
-        })
-        .collect();
-    // Closed (and removed) before a changed group binds its path again.
-    for r in old {
-        sys::close(r.fd);
-        if sys::socket_file_id(&r.path) == Some(r.file) {
-            let _ = std::fs::remove_file(&r.path);
-        }
-        log::process(
-            Level::Info,
-            &format!(
-                "mod_wsgi (pid={}): Closed the socket '{}' of daemon process group '{}' (the group was removed or its socket settings changed).",
-                ppid(),
-                r.path,
-                r.group
-            ),
-        );
-    }
+    let old = std::mem::take(&mut sup.state().sockets);
+    let (opened, error) = listeners::open(sup.process_pool, old, &wants);
     let mut records = Vec::new();
     let mut runtimes = Vec::new();
-    let mut error = None;
-    for (w, kept) in wants.into_iter().zip(kept) {
-        let record = match kept {
-            Some(mut r) => {
-                if r.backlog != w.group.listen_backlog {
-                    match sys::relisten(r.fd, w.group.listen_backlog) {
-                        Ok(()) => r.backlog = w.group.listen_backlog,
-                        Err(e) => log::process(
-                            Level::Warn,
-                            &format!(
-                                "mod_wsgi (pid={}): cannot change the listen-backlog of '{}': {e}",
-                                ppid(),
-                                r.path
-                            ),
-                        ),
-                    }
-                }
-                r.group = w.group.name.clone();
-                r
-            }
-            // After a failure, only the sockets already open are recorded
-            // (and closed by the cleanup when Apache gives up).
-            None if error.is_some() => continue,
-            None => match sys::listen(&sys::ListenSpec {
-                path: &w.path,
-                backlog: w.group.listen_backlog,
-                owner: w.owner,
-                send_buffer: w.group.send_buffer_size,
-                receive_buffer: w.group.receive_buffer_size,
-            }) {
-                Ok(fd) => {
-                    unlink_at_exit(sup, &w.path);
-                    SocketRecord {
-                        group: w.group.name.clone(),
-                        path: w.path.clone(),
-                        fd,
-                        backlog: w.group.listen_backlog,
-                        owner: w.owner,
-                        send_buffer: w.group.send_buffer_size,
-                        receive_buffer: w.group.receive_buffer_size,
-                        file: sys::socket_file_id(&w.path).unwrap_or((0, 0)),
-                    }
-                }
-                Err(e) => {
-                    error = Some(format!(
-                        "mod_wsgi: cannot create the socket '{}' for daemon process group '{}': {e}. \
-                         Check that the directory exists and is writable (WSGISocketPrefix).",
-                        w.path, w.group.name
-                    ));
-                    continue;
-                }
-            },
+    for ((def, script_owner), record) in all.into_iter().zip(owners).zip(opened) {
+        let Some(record) = record else {
+            continue;
         };
-        let socket_timeout = Duration::from_micros(if w.group.socket_timeout > 0 {
-            w.group.socket_timeout * 1_000_000
-        } else {
-            apache_timeout.max(1_000_000)
-        });
-        let mut peer_uids = vec![0, sys::euid()];
-        peer_uids.extend(w.owner.map(|(uid, _)| uid));
-        if sys::is_root() {
-            // SAFETY: httpd's unixd configuration, set while reading User.
-            peer_uids.push(unsafe { ffi::ap_unixd_config.user_id });
-        }
-        peer_uids.sort_unstable();
-        peer_uids.dedup();
-        runtimes.push(Arc::new(GroupRuntime {
-            peer_uids,
-            script_owner: w.script_owner,
-            preloads: preloads_for(main, &w.group.name),
-            listener: record.fd,
-            socket_path: record.path.clone(),
-            group: w.group,
-            server: w.server,
-            server_hostname: w.host,
-            main_server: w.is_main,
-            socket_timeout,
-        }));
+        let preloads = groups::preloads_for(main, &def.group.name);
+        runtimes.push(Arc::new(GroupRuntime::new(
+            def,
+            &record,
+            script_owner,
+            preloads,
+            main.timeout(),
+        )));
         records.push(record);
     }
     sup.state().sockets = records;
@@ -773,134 +297,79 @@ fn open_sockets(
     }
 }
 
-/// Removes the socket file at `path` when the process pool is destroyed,
-/// i.e. whenever Apache exits, even when this module's own cleanups are gone
-/// (a restart whose configuration fails to load ends the process after pconf
-/// was cleared). The cleanup is libc's `unlink`, not code in this module,
-/// which is unloaded by then. The path has Apache's pid in it, so nothing
-/// else can own it. (A normal stop removes the file first; the second unlink
-/// finds nothing.)
-fn unlink_at_exit(sup: &Supervisor, path: &str) {
-    // SAFETY: the process pool lives as long as the process.
-    let process = unsafe { Pool::from_raw(sup.process_pool) };
-    let c = process.strdup(path);
-    let unlink: unsafe extern "C" fn(*const std::ffi::c_char) -> c_int = libc::unlink;
-    // SAFETY: `int unlink(const char *)` has the C ABI of an APR cleanup
-    // (`apr_status_t (*)(void *)`: one pointer argument, an int result); the
-    // address is libc's own (taken through the GOT), valid after this module
-    // is unloaded; its argument is a C string in the process pool, which
-    // outlives the cleanup. Child cleanups (fork+exec) do nothing.
-    unsafe {
-        let cleanup: unsafe extern "C" fn(*mut c_void) -> ffi::apr_status_t =
-            std::mem::transmute(unlink);
-        ffi::apr_pool_cleanup_register(
-            sup.process_pool,
-            c as *const c_void,
-            Some(cleanup),
-            Some(ffi::apr_pool_cleanup_null),
-        );
-    }
-}
-
 /// Forks one daemon process for `slot` (the child never returns).
-fn spawn(sup: &'static Supervisor, slot: *mut Slot, delay: Duration) {
-    // SAFETY: slot points into a Box owned by sup.slots, which lives as long
-    // as pconf; only this (parent) thread touches it.
-    let s = unsafe { &mut *slot };
-    s.proc_ = ffi::apr_proc_t::default();
-    let proc_: *mut ffi::apr_proc_t = &mut s.proc_;
+fn spawn(sup: &Rc<Supervisor>, slot: usize, delay: Duration) {
+    let Some((group, index)) = sup.slots().get_mut(slot).map(|s| {
+        s.pid = 0;
+        (s.group.clone(), s.index)
+    }) else {
+        return;
+    };
     // The daemon's own secrets, copied out of the store, which it does not
     // inherit.
     let secrets = keys::DaemonKeys::new(
         sup.key_store
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .window(&s.group.group.name),
+            .window(&group.group.name),
     );
-    // SAFETY: proc_ is writable; apr_proc_fork forks this process.
-    let rv = unsafe { ffi::apr_proc_fork(proc_, sup.pconf) };
-    if rv == ffi::APR_INCHILD as ffi::apr_status_t {
-        let others: Vec<RawFd> = groups()
-            .iter()
-            .filter(|g| !Arc::ptr_eq(g, &s.group))
-            .map(|g| g.listener)
-            .collect();
-        worker::run(s.group.clone(), s.index, delay, &others, secrets);
-    }
-    drop(secrets);
-    if rv != ffi::APR_INPARENT as ffi::apr_status_t {
-        log::process(
-            Level::Alert,
-            &format!(
-                "mod_wsgi (pid={}): cannot fork a process for daemon process group '{}': error {rv}",
-                ppid(),
-                s.group.group.name
-            ),
-        );
-        return;
-    }
-    s.started = Instant::now() + delay;
-    // SAFETY: proc_ and slot live in the boxed slot, which outlives the
-    // registration (removed by on_death before re-registering, and by stop_all).
-    unsafe {
-        ffi::apr_proc_other_child_register(
-            proc_,
-            Some(maintenance),
-            slot as *mut c_void,
-            std::ptr::null_mut(),
-            sup.pconf,
-        )
+    let pid = match fork(sup.pconf) {
+        Ok(Forked::Child) => {
+            let others: Vec<RawFd> = groups()
+                .iter()
+                .filter(|g| !Arc::ptr_eq(g, &group))
+                .map(|g| g.listener)
+                .collect();
+            worker::run(group, index, delay, &others, secrets)
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop(secrets);
+            pid
+        }
+        Err(rv) => {
+            drop(secrets);
+            log::process(
+                Level::Alert,
+                &format!(
+                    "mod_wsgi (pid={}): cannot fork a process for daemon process group '{}': error {rv}",
+                    ppid(),
+                    group.group.name
+                ),
+            );
+            return;
+        }
     };
+    if let Some(s) = sup.slots().get_mut(slot) {
+        s.pid = pid;
+        s.started = Instant::now() + delay;
+    }
+    let s = sup.clone();
+    watch(sup.pconf, pid, move |status| on_death(&s, slot, status));
     log::process(
         Level::Info,
         &format!(
-            "mod_wsgi (pid={}): Starting process '{}' with threads={} (pid {}).",
+            "mod_wsgi (pid={}): Starting process '{}' with threads={} (pid {pid}).",
             ppid(),
-            s.group.group.name,
-            s.group.group.threads,
-            pid_of(s)
+            group.group.name,
+            group.group.threads,
         ),
     );
 }
 
-unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
-    crate::apache::entry::guard("daemon maintenance", (), || {
-        let slot = data as *mut Slot;
-        // SAFETY: data is the slot registered in spawn; registrations are
-        // removed before the slots are freed (stop_all).
-        let sup = unsafe { (*slot).sup };
-        match reason {
-            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => on_death(sup, slot, status),
-            _ => {}
-        }
-    })
-}
-
-fn mpm_stopping() -> bool {
-    let mut state: c_int = 0;
-    // SAFETY: ap_mpm_query writes one int.
-    unsafe { ffi::ap_mpm_query(ffi::AP_MPMQ_MPM_STATE, &mut state) };
-    state == ffi::AP_MPMQ_STOPPING
-}
-
-fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
-    // SAFETY: slot is one of sup's live boxes (see spawn).
-    let s = unsafe { &mut *slot };
-    let pid = pid_of(s);
-    // SAFETY: unregisters the registration made for this slot.
-    unsafe { ffi::apr_proc_other_child_unregister(slot as *mut c_void) };
-    sys::exit_record(pid, ExitInfo::ApacheReported(status));
+fn on_death(sup: &Rc<Supervisor>, slot: usize, status: c_int) {
+    let Some((pid, group)) = sup.slots().get(slot).map(|s| (s.pid, s.group.clone())) else {
+        return;
+    };
+    exit::record_reported(pid, status);
     let why = explain_exit(pid as u32).unwrap_or_else(|| format!("ended with status {status}"));
-    let planned = sys::exit_lookup(pid)
-        .iter()
-        .any(|r| matches!(r, ExitInfo::Reason(c) if ExitReason::from_code(*c).is_some_and(ExitReason::is_planned)));
-    let stopping = sup.stopping.load(Ordering::Acquire) || mpm_stopping();
+    let planned = exit::was_planned(pid);
+    let stopping = sup.stopping.load(Ordering::Acquire) || mpm::is_stopping();
     log::process(
         if planned { Level::Info } else { Level::Error },
         &format!(
             "mod_wsgi (pid={}): Daemon process '{}' (pid {pid}) {why}{}",
             ppid(),
-            s.group.group.name,
+            group.group.name,
             if stopping {
                 "."
             } else {
@@ -911,43 +380,29 @@ fn on_death(sup: &'static Supervisor, slot: *mut Slot, status: c_int) {
     if stopping {
         return;
     }
-    let lived = Instant::now().saturating_duration_since(s.started);
-    let delay = if !planned && lived < Duration::from_secs(10) {
-        s.quick_deaths += 1;
-        // 1, 2, 4, ... up to 20 seconds: a daemon that cannot start must not
-        // become a fork bomb.
-        Duration::from_secs((1u64 << (s.quick_deaths - 1).min(5)).min(20))
-    } else {
-        s.quick_deaths = 0;
-        Duration::ZERO
+    let Some(delay) = sup.slots().get_mut(slot).map(|s| {
+        let lived = Instant::now().saturating_duration_since(s.started);
+        let (delay, quick_deaths) = respawn_delay(planned, lived, s.quick_deaths);
+        s.quick_deaths = quick_deaths;
+        delay
+    }) else {
+        return;
     };
     spawn(sup, slot, delay);
 }
 
-/// Whether the restart in progress is a graceful one (SIGUSR1, `apachectl
-/// graceful`), from httpd's MPM data kept across restarts (`unixd.h`). Its
-/// pconf cleanup, which ran before ours, moved the flag to `was_graceful`.
-fn restart_is_graceful() -> bool {
-    // SAFETY: httpd's retained MPM data: created on first use and kept for
-    // the life of the process.
-    let r = unsafe { ffi::ap_unixd_mpm_get_retained_data() };
-    if r.is_null() {
-        return false;
+/// How long to wait before starting a daemon again that died after `lived`
+/// (an unplanned death within 10 s counts as quick), with `quick_deaths`
+/// quick deaths before this one in a row; and that count, updated. 1, 2,
+/// 4, ... up to 20 seconds: a daemon that cannot start must not become a
+/// fork bomb.
+fn respawn_delay(planned: bool, lived: Duration, quick_deaths: u32) -> (Duration, u32) {
+    if !planned && lived < Duration::from_secs(10) {
+        let n = quick_deaths.saturating_add(1);
+        (Duration::from_secs((1u64 << (n - 1).min(5)).min(20)), n)
+    } else {
+        (Duration::ZERO, 0)
     }
-    // SAFETY: as above; volatile reads because httpd's signal handlers write
-    // these fields.
-    let (was, ungraceful) = unsafe {
-        (
-            std::ptr::read_volatile(std::ptr::addr_of!((*r).was_graceful)),
-            std::ptr::read_volatile(std::ptr::addr_of!((*r).is_ungraceful)),
-        )
-    };
-    was != 0 && ungraceful == 0
-}
-
-fn exiting() -> bool {
-    // SAFETY: a read-only query of httpd's state.
-    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_EXITING }
 }
 
 /// The configuration pool is going away. Graceful restart: the daemons are
@@ -956,63 +411,50 @@ fn exiting() -> bool {
 /// `shutdown-timeout` to finish, then SIGKILL, and is reaped. Sockets are
 /// kept for the next generation, except at stop, when they are closed and
 /// removed.
-fn stop_all(sup: &'static Supervisor) {
+fn stop_all(sup: &Supervisor) {
     sup.stopping.store(true, Ordering::Release);
-    let _ = CURRENT.compare_exchange(
-        sup as *const Supervisor as *mut Supervisor,
-        std::ptr::null_mut(),
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    );
-    let exiting = exiting();
-    let graceful = !exiting && restart_is_graceful();
+    // The monitor hook has nothing more to watch in this generation.
+    retiring().clear();
+    let exiting = mpm::is_exiting();
+    let graceful = !exiting && mpm::restart_is_graceful();
     // The other-child registrations are gone already: each removed itself
     // with its own pconf cleanup, which ran before this one.
-    let slots = std::mem::take(&mut *sup.slots.lock().unwrap_or_else(|e| e.into_inner()));
+    let slots = std::mem::take(&mut *sup.slots());
     if graceful {
         retire(sup, &slots);
     } else {
         terminate(sup, &slots);
     }
     if exiting {
-        let sockets = std::mem::take(&mut sup.state().sockets);
-        for r in sockets {
-            sys::close(r.fd);
-            if sys::socket_file_id(&r.path) == Some(r.file) {
-                let _ = std::fs::remove_file(&r.path);
-            }
+        for r in std::mem::take(&mut sup.state().sockets) {
+            listeners::close_and_remove(&r);
         }
-        sys::exit_table_destroy();
+        exit_table::destroy();
         sup.state().exit_table = 0;
     } else {
         // The next generation adopts the mapping.
-        sys::exit_table_detach();
+        exit_table::detach();
     }
     sup.persist();
-    *GROUPS.write().unwrap_or_else(|e| e.into_inner()) = Vec::new();
+    groups::publish(Vec::new());
 }
 
 /// Graceful restart: this generation's daemons stop accepting and finish
 /// their requests (SIGWINCH) while the next generation starts at once on the
 /// same sockets. Nothing here waits.
-fn retire(sup: &Supervisor, slots: &[Box<Slot>]) {
+fn retire(sup: &Supervisor, slots: &[Slot]) {
     let now = epoch_secs();
     let mut told = 0;
     let mut st = sup.state();
     for s in slots {
-        let pid = pid_of(s);
+        let pid = s.pid;
         if pid <= 0 {
             continue;
         }
         let g = &s.group.group;
         // A zombie ignores it; the next generation reaps it all the same.
-        sys::kill(pid, libc::SIGWINCH);
-        st.retiring.push(RetiringRecord {
-            pid,
-            group: g.name.clone(),
-            kill_at: now + g.graceful_timeout + g.shutdown_timeout.max(1) + 5,
-            shutdown_timeout: g.shutdown_timeout,
-        });
+        signals::kill(pid, libc::SIGWINCH);
+        st.retiring.push(retiring_record(pid, g, now));
         told += 1;
     }
     drop(st);
@@ -1027,33 +469,55 @@ fn retire(sup: &Supervisor, slots: &[Box<Slot>]) {
     }
 }
 
+/// What the next generation keeps of daemon `pid` of `g`, told to drain at
+/// `now` (seconds since the epoch): it is killed if it is still running
+/// after graceful-timeout + shutdown-timeout (at least 1 s) + 5 s.
+fn retiring_record(pid: i32, g: &DaemonGroup, now: u64) -> RetiringRecord {
+    RetiringRecord {
+        pid,
+        group: g.name.clone(),
+        kill_at: kill_deadline(now, g.graceful_timeout, g.shutdown_timeout),
+        shutdown_timeout: g.shutdown_timeout,
+    }
+}
+
+fn kill_deadline(now: u64, graceful_timeout: u64, shutdown_timeout: u64) -> u64 {
+    now + graceful_timeout + shutdown_timeout.max(1) + 5
+}
+
+/// How long a daemon told to stop has before it is killed:
+/// shutdown-timeout (at least 1 s) + 1 s.
+fn stop_grace(shutdown_timeout: u64) -> Duration {
+    Duration::from_secs(shutdown_timeout.max(1)) + Duration::from_secs(1)
+}
+
 /// Hard restart or stop: SIGTERM, `shutdown-timeout` (+1 s), SIGKILL, reap.
-fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
+fn terminate(sup: &Supervisor, slots: &[Slot]) {
     log::process(
         Level::Info,
         &format!("mod_wsgi (pid={}): Stopping the daemon processes.", ppid()),
     );
     let mut live: Vec<(i32, Instant)> = Vec::new();
     for s in slots {
-        let pid = pid_of(s);
-        if pid > 0 && sys::kill(pid, libc::SIGTERM) {
-            let grace =
-                Duration::from_secs(s.group.group.shutdown_timeout.max(1)) + Duration::from_secs(1);
-            live.push((pid, Instant::now() + grace));
+        let pid = s.pid;
+        if pid > 0 && signals::kill(pid, libc::SIGTERM) {
+            live.push((
+                pid,
+                Instant::now() + stop_grace(s.group.group.shutdown_timeout),
+            ));
         }
     }
     // Daemons of earlier generations still draining: their registrations
     // went with pconf's cleanups too, so they are waited for here.
     for r in std::mem::take(&mut sup.state().retiring) {
-        if sys::kill(r.pid, libc::SIGTERM) {
-            let grace = Duration::from_secs(r.shutdown_timeout.max(1)) + Duration::from_secs(1);
-            live.push((r.pid, Instant::now() + grace));
+        if signals::kill(r.pid, libc::SIGTERM) {
+            live.push((r.pid, Instant::now() + stop_grace(r.shutdown_timeout)));
         }
     }
     while !live.is_empty() {
         live.retain(|&(pid, deadline)| {
-            if let Some(status) = sys::try_wait(pid) {
-                sys::exit_record(pid, ExitInfo::WaitStatus(status));
+            if let Some(status) = process::try_wait(pid) {
+                exit::record_reaped(pid, status);
                 return false;
             }
             if Instant::now() >= deadline {
@@ -1064,11 +528,11 @@ fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
                         ppid()
                     ),
                 );
-                sys::kill(pid, libc::SIGKILL);
+                signals::kill(pid, libc::SIGKILL);
                 // Reaped below once the kernel has it.
                 let until = Instant::now() + Duration::from_secs(2);
                 while Instant::now() < until {
-                    if sys::try_wait(pid).is_some() {
+                    if process::try_wait(pid).is_some() {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(5));
@@ -1083,15 +547,45 @@ fn terminate(sup: &Supervisor, slots: &[Box<Slot>]) {
     }
 }
 
-/// In each Apache child (child_init): the daemons' listening sockets are not
-/// for it.
-pub fn close_listeners_in_child() {
-    for g in groups() {
-        sys::close(g.listener);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The human name of the user a uid is (for diagnostics).
-pub fn user_name(uid: u32) -> String {
-    sys::user_by_uid(uid).map_or_else(|| format!("#{uid}"), |u| u.name)
+    #[test]
+    fn quick_deaths_back_off_up_to_20_seconds() {
+        let young = Duration::from_secs(3);
+        let mut deaths = 0;
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            let (delay, n) = respawn_delay(false, young, deaths);
+            deaths = n;
+            delays.push(delay.as_secs());
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 16, 20, 20, 20]);
+        assert_eq!(deaths, 8);
+    }
+
+    #[test]
+    fn a_planned_or_late_death_restarts_at_once() {
+        assert_eq!(
+            respawn_delay(true, Duration::from_secs(1), 4),
+            (Duration::ZERO, 0)
+        );
+        assert_eq!(
+            respawn_delay(false, Duration::from_secs(10), 4),
+            (Duration::ZERO, 0)
+        );
+        assert_eq!(
+            respawn_delay(false, Duration::from_millis(9_999), 0),
+            (Duration::from_secs(1), 1)
+        );
+    }
+
+    #[test]
+    fn draining_daemons_get_their_timeouts_plus_a_margin() {
+        assert_eq!(kill_deadline(1_000, 15, 0), 1_000 + 15 + 1 + 5);
+        assert_eq!(kill_deadline(1_000, 0, 30), 1_000 + 30 + 5);
+        assert_eq!(stop_grace(0), Duration::from_secs(2));
+        assert_eq!(stop_grace(5), Duration::from_secs(6));
+    }
 }

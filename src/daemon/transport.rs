@@ -10,6 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::apache::log::{self, Level};
+use crate::os::descriptors;
 use crate::python::response::ResponseHead;
 use crate::python::transport::{InputError, OutputError, Transport, Write};
 
@@ -136,11 +137,11 @@ impl Conn {
             while done < n {
                 let at = offset + sent + done as u64;
                 let step = if use_sendfile {
-                    super::sys::sendfile(sock, fd, at, n - done)
+                    descriptors::sendfile(sock, fd, at, n - done)
                 } else {
                     buf.resize(protocol::CHUNK, 0);
                     let want = (n - done).min(buf.len());
-                    let k = super::sys::pread(fd, &mut buf[..want], at)
+                    let k = descriptors::pread(fd, &mut buf[..want], at)
                         .map_err(|e| self.fail(format!("reading the file: {e}")))?;
                     self.send_raw(&buf[..k])?;
                     Ok(k)

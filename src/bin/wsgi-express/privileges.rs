@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use mod_wsgi_rs::daemon::sys;
+use mod_wsgi_rs::os as sys;
 
 use crate::app::App;
 use crate::warn;

@@ -10,7 +10,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use mod_wsgi_rs::daemon::sys;
+use mod_wsgi_rs::os as sys;
 
 use crate::absolute;
 

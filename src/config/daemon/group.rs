@@ -86,7 +86,7 @@ pub struct DaemonGroup {
 
 impl DaemonGroup {
     /// A group with mod_wsgi's defaults (`wsgi_daemon.c` initialisers).
-    pub(super) fn new(name: &str) -> DaemonGroup {
+    pub(crate) fn new(name: &str) -> DaemonGroup {
         DaemonGroup {
             name: name.to_string(),
             processes: 1,

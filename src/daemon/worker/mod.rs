@@ -1,0 +1,238 @@
+//! A daemon process, from the moment the Apache parent forked it: it drops
+//! privileges, starts Python with the group's settings, preloads scripts,
+//! then runs `threads` threads accepting connections from Apache children
+//! and serving each request through the WSGI adapter. Its main thread waits
+//! for signals and timers and recycles the process gracefully
+//! (maximum-requests, restart-interval, inactivity-timeout, request-timeout,
+//! startup-timeout, SIGUSR1), drains it when Apache restarts gracefully
+//! (SIGWINCH from the parent), or shuts it down (SIGTERM/SIGINT).
+//!
+//! `startup` (what it closes, limits, Python, preloads), `access` (user,
+//! groups, chroot), `accept` (the request threads), `watchdog` (signals,
+//! recycling timers, deadlock-timeout) and `shutdown` hold the parts;
+//! `run` is the order they run in.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::apache::log::{self, Level};
+use crate::apache::module::server_config;
+use crate::apache::process as apache_process;
+use crate::apache::server::Server;
+use crate::os::{descriptors, process, signals};
+
+use super::exit::{self, ExitReason};
+use super::groups::GroupRuntime;
+use super::keys;
+
+mod accept;
+mod access;
+mod shutdown;
+mod startup;
+mod watchdog;
+
+use startup::{
+    apply_limits, close_inherited_descriptors, preload_scripts, set_environment, start_python,
+    wait_before_restart,
+};
+
+/// What the threads of a daemon process share.
+struct State {
+    rt: Arc<GroupRuntime>,
+    /// Only the thread holding this waits for a connection (leader/follower,
+    /// as mod_wsgi): otherwise every idle thread wakes for each connection and
+    /// all but one find nothing to accept.
+    accept_lock: Mutex<()>,
+    accepting: AtomicBool,
+    wake: RawFd,
+    wake_w: RawFd,
+    active: AtomicUsize,
+    served: AtomicU64,
+    /// Seconds since `born` of the last request start or end.
+    last_activity: AtomicU64,
+    /// Each thread's current request (request-timeout, deadlock-timeout).
+    running: Mutex<Vec<Option<Running>>>,
+    /// A request produced a response (startup-timeout).
+    app_loaded: AtomicBool,
+    first_request: Mutex<Option<Instant>>,
+    born: Instant,
+    /// This group's secrets (request authentication).
+    secrets: keys::DaemonKeys,
+    /// Script modules are named by this process's own rule.
+    case_sensitive: bool,
+    /// Milliseconds since `born` when the deadlock heartbeat last entered
+    /// the main interpreter.
+    gil_seen: AtomicU64,
+    /// Set (under the lock) before Python stops: the heartbeat must not
+    /// enter it any more.
+    python_stopped: Mutex<bool>,
+    /// The descriptor faulthandler writes Python stacks to when the stack
+    /// signal is raised; `None` when it could not be registered.
+    stack_dump: Option<RawFd>,
+}
+
+/// A request a thread is running.
+#[derive(Clone)]
+struct Running {
+    started: Instant,
+    /// Method, URI and script, for the deadlock report.
+    what: String,
+    /// The thread's id as Python's stack dump shows it.
+    thread_id: u64,
+}
+
+fn pid() -> u32 {
+    std::process::id()
+}
+
+fn fail(rt: &GroupRuntime, msg: &str) -> ! {
+    log::process(
+        Level::Alert,
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{}' cannot start: {msg}",
+            pid(),
+            rt.group.name
+        ),
+    );
+    exit::record_reason(ExitReason::StartupFailed);
+    process::exit_now(1)
+}
+
+extern "C" fn on_fatal_signal(sig: libc::c_int) {
+    // Async-signal-safe: atomics and clock_gettime only, then the default
+    // action (the handler was installed with SA_RESETHAND).
+    exit::record_fatal_signal(sig);
+    signals::raise(sig);
+}
+
+/// Signals the daemon's main thread waits for (shutdown, drain, recycle...).
+const HANDLED_SIGNALS: [i32; 7] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGXCPU,
+];
+
+/// The daemon process's life; never returns.
+pub(crate) fn run(
+    rt: Arc<GroupRuntime>,
+    index: usize,
+    delay: Duration,
+    others: &[RawFd],
+    secrets: keys::DaemonKeys,
+) -> ! {
+    // This process is a copy of the root parent, whose memory holds other
+    // modules' secrets (mod_ssl's private keys): from now on only root may
+    // read or trace it (CoreDumpDirectory re-enables dumps later, as httpd
+    // does for its children).
+    if let Err(e) = process::set_dumpable(false) {
+        fail(&rt, &format!("cannot make the process non-dumpable: {e}"));
+    }
+    let g = &rt.group;
+    // Other groups' secrets (inherited with the Apache children's table)
+    // are none of this process's business.
+    keys::forget_current();
+    let parent = process::parent_pid();
+    // Handlers inherited from the Apache parent make no sense here; the
+    // main thread takes these signals synchronously instead.
+    signals::reset_signal_handlers(&HANDLED_SIGNALS);
+    let sigset = signals::block_signals(&HANDLED_SIGNALS);
+    signals::on_fatal_signals(
+        &[
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGABRT,
+            libc::SIGFPE,
+            libc::SIGILL,
+        ],
+        on_fatal_signal,
+    );
+    apache_process::close_listeners();
+    for &fd in others {
+        descriptors::close(fd);
+    }
+    close_inherited_descriptors(&rt);
+    if let Some(title) = g.process_title() {
+        apache_process::set_title(&title);
+    }
+    wait_before_restart(&rt, delay, &sigset);
+    apply_limits(&rt);
+    access::setup_access(&rt);
+    process::exit_with_parent(parent);
+    set_environment(&rt);
+
+    let global = server_config(Server::main())
+        .map(|c| c.global.clone())
+        .unwrap_or_default();
+    start_python(&rt, &global);
+    let case_sensitive = global.case_sensitive();
+    preload_scripts(&rt, case_sensitive);
+    // Stacks go to the main server's error log (stderr when that is syslog).
+    let stack_dump = (g.deadlock_timeout > 0)
+        .then(|| watchdog::enable_stack_dumps(&rt, Server::main().error_log_fd().unwrap_or(2)))
+        .flatten();
+
+    let (wake_r, wake_w) = match descriptors::pipe() {
+        Ok(p) => p,
+        Err(e) => fail(&rt, &format!("cannot create a pipe: {e}")),
+    };
+    let state = Arc::new(State {
+        rt: rt.clone(),
+        accept_lock: Mutex::new(()),
+        accepting: AtomicBool::new(true),
+        wake: wake_r,
+        wake_w,
+        active: AtomicUsize::new(0),
+        served: AtomicU64::new(0),
+        last_activity: AtomicU64::new(0),
+        running: Mutex::new(vec![None; g.threads as usize]),
+        app_loaded: AtomicBool::new(false),
+        first_request: Mutex::new(None),
+        born: Instant::now(),
+        secrets,
+        case_sensitive,
+        gil_seen: AtomicU64::new(0),
+        python_stopped: Mutex::new(false),
+        stack_dump,
+    });
+    for t in 0..g.threads as usize {
+        let st = state.clone();
+        let mut b = std::thread::Builder::new().name(format!("wsgi-{}", g.name));
+        if let Some(size) = g.stack_size {
+            b = b.stack_size(size as usize);
+        }
+        if let Err(e) = b.spawn(move || accept::accept_loop(&st, t)) {
+            fail(&rt, &format!("cannot start a request thread: {e}"));
+        }
+    }
+    if g.deadlock_timeout > 0 {
+        let st = state.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("wsgi-{}-gil", g.name))
+            .spawn(move || watchdog::heartbeat(&st));
+        if let Err(e) = started {
+            fail(
+                &rt,
+                &format!("cannot start the deadlock-timeout thread: {e}"),
+            );
+        }
+    }
+    log::process(
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): Daemon process '{}' #{} ready: {} thread(s) on {}.",
+            pid(),
+            g.name,
+            index + 1,
+            g.threads,
+            rt.socket_path
+        ),
+    );
+    let (reason, timeout) = watchdog::supervise(&state, &sigset);
+    shutdown::shut_down(&state, wake_w, reason, timeout, &sigset)
+}
