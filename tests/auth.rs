@@ -80,30 +80,13 @@ def allow_access(environ, host):
     return True
 "#;
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn basic(apache: &Apache, path: &str, user: &str, password: &str) -> Response {
-    let auth = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
-    apache.request("GET", path, &[("Authorization", &auth)], b"")
+    apache.request(
+        "GET",
+        path,
+        &[("Authorization", &basic_auth(user, password))],
+        b"",
+    )
 }
 
 fn auth_conf(extra_body: &str) -> ApacheConfig {
@@ -261,10 +244,7 @@ fn the_environ_the_scripts_see() {
         "GET",
         "/basic/env/x?q=1&r=2",
         &[
-            (
-                "Authorization",
-                &format!("Basic {}", base64(b"env:whatever")),
-            ),
+            ("Authorization", &basic_auth("env", "whatever")),
             ("X-Custom", "hello"),
         ],
         b"",
@@ -439,12 +419,6 @@ fn auth_script_reloading() {
         "{}",
         apache.error_log()
     );
-}
-
-fn set_mtime(path: &std::path::Path, secs_ago: u64) {
-    let t = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(t).unwrap();
 }
 
 fn curl_digest(apache: &Apache, path: &str, user_password: &str) -> u16 {

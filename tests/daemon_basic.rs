@@ -10,17 +10,6 @@ use common::*;
 
 const APP: &str = include_str!("apps/daemon.wsgi");
 
-fn json_field(body: &str, key: &str) -> String {
-    let needle = format!("\"{key}\": ");
-    let start = body
-        .find(&needle)
-        .unwrap_or_else(|| panic!("{key} not in {body}"))
-        + needle.len();
-    let rest = &body[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim_matches('"').to_string()
-}
-
 /// POSTs `body` while reading the response at the same time (a client that
 /// writes everything first would itself block on an echoing server).
 fn post_duplex(apache: &Apache, path: &str, body: &[u8]) -> Response {

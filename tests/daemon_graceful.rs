@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
-use std::os::unix::fs::MetadataExt;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,63 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const APP: &str = include_str!("apps/daemon.wsgi");
-
-/// (pid, state) of every child of `parent`.
-fn children_of(parent: i32) -> Vec<(i32, char)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(parent) {
-            out.push((pid, fields[0].chars().next().unwrap_or('?')));
-        }
-    }
-    out
-}
-
-fn zombies_of(parent: i32) -> Vec<i32> {
-    children_of(parent)
-        .into_iter()
-        .filter(|(_, s)| *s == 'Z')
-        .map(|(p, _)| p)
-        .collect()
-}
-
-/// Waits (bounded) until `f` holds.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn socket_files(dir: &TestDir) -> BTreeMap<String, u64> {
-    std::fs::read_dir(&dir.0)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".sock"))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                e.metadata().map(|m| m.ino()).unwrap_or(0),
-            )
-        })
-        .collect()
-}
 
 #[derive(Default)]
 struct Tally {
@@ -212,10 +154,7 @@ fn graceful_restarts_under_load_lose_nothing() {
         zombies_of(apache.pid())
     );
     for p in &old_generations {
-        assert!(
-            !std::path::Path::new(&format!("/proc/{p}")).exists(),
-            "old daemon {p} still exists"
-        );
+        assert!(!exists(*p), "old daemon {p} still exists");
     }
     let log = apache.error_log();
     assert!(log.contains("of an earlier generation has exited"), "{log}");
@@ -243,7 +182,7 @@ fn graceful_restarts_under_load_lose_nothing() {
     );
     assert_eq!(socket_files(&dir), sockets);
     for p in &before {
-        assert!(!std::path::Path::new(&format!("/proc/{p}")).exists());
+        assert!(!exists(*p));
     }
     assert!(
         wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
@@ -425,9 +364,7 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
         wait_until(Duration::from_secs(16), || {
             get_status(port, "/") == 200
                 && pids_with_cmdline("(wsgi:ds-slow)").len() == 1
-                && old
-                    .iter()
-                    .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+                && old.iter().all(|p| !exists(*p))
         }),
         "{:?} {old:?}\n{}",
         pids_with_cmdline("(wsgi:ds-slow)"),
@@ -524,11 +461,7 @@ fn an_old_daemon_that_never_exits_is_killed_and_reaped() {
     // graceful-timeout + shutdown-timeout + 5 s, checked by the monitor
     // hook about every 10 s.
     assert!(
-        wait_until(Duration::from_secs(30), || !std::path::Path::new(&format!(
-            "/proc/{}",
-            old[0]
-        ))
-        .exists()),
+        wait_until(Duration::from_secs(30), || !exists(old[0])),
         "{}",
         apache.error_log()
     );

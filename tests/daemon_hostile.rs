@@ -10,23 +10,16 @@
 //! nobody.)
 
 mod common;
-mod wsgi_util;
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use wsgi_util::*;
+
+const ROOT: &str = "Apache's User www-data and the daemon user nobody are involved";
 
 const HOSTILE: &str = include_str!("apps/hostile.wsgi");
-
-fn require_root() {
-    assert!(
-        is_root(),
-        "this test must run as root (Apache's User www-data and the daemon user nobody are involved)"
-    );
-}
 
 /// The Apache children of `apache` (daemons carry their display-name, so
 /// their command line no longer names the configuration file).
@@ -35,22 +28,6 @@ fn apache_children(apache: &Apache) -> Vec<i32> {
         .into_iter()
         .filter(|&p| p != apache.pid() && ppid(p) == Some(apache.pid()))
         .collect()
-}
-
-fn status_field(pid: i32, field: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix(field).map(|v| v.trim().to_string()))
-}
-
-fn ppid(pid: i32) -> Option<i32> {
-    status_field(pid, "PPid:")?.parse().ok()
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    let v = status_field(pid, "VmRSS:").unwrap_or_else(|| panic!("no VmRSS for pid {pid}"));
-    v.trim_end_matches("kB").trim().parse().unwrap()
 }
 
 fn the_child(apache: &Apache) -> i32 {
@@ -64,7 +41,7 @@ fn the_child(apache: &Apache) -> i32 {
 }
 
 fn hostile_server(tag: &str) -> (TestDir, Apache) {
-    require_root();
+    require_root(ROOT);
     let dir = TestDir::new(tag);
     dir.write("hostile.wsgi", HOSTILE);
     let conf = ApacheConfig::new(&format!(
@@ -102,8 +79,7 @@ fn assert_not_injected(case: &str, r: &Response) {
 #[track_caller]
 fn assert_violation_logged(apache: &Apache, what: &str) {
     assert!(
-        wait_log_line(
-            apache,
+        apache.wait_log_line(
             &[
                 "Daemon process 'hostile' (pid ",
                 "violated the protocol",
@@ -168,7 +144,7 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
     // One line per violation, and never a frame's content.
     let log = apache.error_log();
     assert_eq!(
-        log_lines_with(&apache, &["violated the protocol"]),
+        apache.log_lines_with(&["violated the protocol"]),
         CLEAN_502.len(),
         "{log}"
     );
@@ -213,22 +189,14 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
         "{}",
         apache.error_log()
     );
-    assert!(wait_log_line(
-        &apache,
-        &["large-log-line:LLLL", "more bytes cut]"],
-        SECS10
-    ));
+    assert!(apache.wait_log_line(&["large-log-line:LLLL", "more bytes cut]"], SECS10));
     let longest = apache.error_log().lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 9 << 10, "a log line of {longest} bytes");
     // A daemon cannot start a line of its own in the error log (httpd
     // escapes control characters in messages).
     let r = apache.get("/h?log-crlf");
     assert_eq!(r.status, 200, "{}", apache.error_log());
-    assert!(wait_log_line(
-        &apache,
-        &["first-half\\r\\n[Mon Jan 01", "forged-line"],
-        SECS10
-    ));
+    assert!(apache.wait_log_line(&["first-half\\r\\n[Mon Jan 01", "forged-line"], SECS10));
     assert!(
         !apache
             .error_log()
@@ -245,21 +213,17 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
         "{}",
         apache.error_log()
     );
-    assert!(wait_log_line(
-        &apache,
-        &["further log lines of this request are dropped"],
-        SECS10
-    ));
-    assert_eq!(log_lines_with(&apache, &["flood-line "]), 1000);
+    assert!(apache.wait_log_line(&["further log lines of this request are dropped"], SECS10));
+    assert_eq!(apache.log_lines_with(&["flood-line "]), 1000);
     assert_eq!(
-        log_lines_with(&apache, &["further log lines of this request are dropped"]),
+        apache.log_lines_with(&["further log lines of this request are dropped"]),
         1
     );
 
     // The child kept serving, and nothing crashed.
     assert_eq!(apache.get("/h?ok").text(), "ok");
     assert_eq!(the_child(&apache), child, "the Apache child was replaced");
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -291,7 +255,7 @@ fn a_thousand_hostile_requests_keep_the_child_flat() {
     run(1000);
     let after = rss_kib(child);
     assert_eq!(the_child(&apache), child, "the Apache child was replaced");
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
     assert!(
         after < before + 4096,
         "the Apache child grew from {before} KiB to {after} KiB over 1,000 hostile requests"
@@ -341,10 +305,10 @@ def application(environ, start_response):
 "#;
 
 fn options_server(tag: &str) -> (TestDir, Apache) {
-    require_root();
+    require_root(ROOT);
     let dir = TestDir::new(tag);
     dir.write("opts.wsgi", OPTIONS_APP);
-    writable_dir(&dir, "marks");
+    dir.writable_dir("marks");
     let user = daemon_user();
     let groups = [
         ("dflt", ""),
@@ -384,8 +348,7 @@ fn header_buffer_size_limits_one_header_line() {
     let r = apache.get("/small/header/9000");
     assert_eq!(r.status, 502, "{}", apache.error_log());
     assert!(
-        wait_log_line(
-            &apache,
+        apache.wait_log_line(
             &[
                 "Daemon process 'small' (pid ",
                 "a response header line of 9007 bytes, over header-buffer-size (8192)",
@@ -399,12 +362,8 @@ fn header_buffer_size_limits_one_header_line() {
     // The default is 32768.
     assert_eq!(apache.get("/dflt/header/30000").status, 200);
     assert_eq!(apache.get("/dflt/header/40000").status, 502);
-    assert!(wait_log_line(
-        &apache,
-        &["over header-buffer-size (32768)"],
-        SECS10
-    ));
-    assert_no_crash(&apache);
+    assert!(apache.wait_log_line(&["over header-buffer-size (32768)"], SECS10));
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -412,8 +371,7 @@ fn response_socket_timeout_gives_up_on_a_client_that_stops_reading() {
     let (dir, apache) = options_server("rst");
     // Apache's Timeout is 20 s (tests/common): only response-socket-timeout=2
     // explains giving up much earlier.
-    let mut s = send_request(
-        &apache,
+    let mut s = apache.send_request(
         "GET /slowclient/endless/slow HTTP/1.1\r\nHost: localhost\r\n\r\n",
         b"",
     );
@@ -430,8 +388,7 @@ fn response_socket_timeout_gives_up_on_a_client_that_stops_reading() {
         apache.error_log()
     );
     assert!(
-        wait_log_line(
-            &apache,
+        apache.wait_log_line(
             &[
                 "Failed to proxy response from daemon process 'slowclient' to client",
                 "(response-socket-timeout (2s))"
@@ -446,7 +403,7 @@ fn response_socket_timeout_gives_up_on_a_client_that_stops_reading() {
         "gave up after {waited:?}, before the client was ever stalled for 2 s"
     );
     drop(s);
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 /// Requests `path` and reports whether the first item (`size` bytes of `f`)
@@ -460,8 +417,7 @@ fn first_item_arrives(
     size: usize,
     wait: Duration,
 ) -> bool {
-    let mut s: TcpStream = send_request(
-        apache,
+    let mut s: TcpStream = apache.send_request(
         &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
         b"",
     );
@@ -524,7 +480,7 @@ fn flush_delay_and_buffer_size_decide_when_output_is_flushed() {
         ),
         "flushed 100000 bytes although response-buffer-size is 8 MiB"
     );
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -549,6 +505,6 @@ fn a_daemon_s_error_status_reaches_the_client() {
     );
     let r = chunked(5000);
     assert_eq!(r.status, 413, "{}", apache.error_log());
-    assert_eq!(log_lines_with(&apache, &["violated the protocol"]), 0);
-    assert_no_crash(&apache);
+    assert_eq!(apache.log_lines_with(&["violated the protocol"]), 0);
+    apache.assert_no_crash();
 }

@@ -27,12 +27,7 @@ const APP: &str = include_str!("apps/hygiene.wsgi");
 const NOBODY: u32 = 65534;
 const NOGROUP: u32 = 65534;
 
-fn require_root() {
-    assert!(
-        is_root(),
-        "this test must run as root (daemons switch users; chroot needs bind mounts)"
-    );
-}
+const ROOT: &str = "daemons switch users; chroot needs bind mounts";
 
 /// The app's `key=value` lines.
 fn facts(apache: &Apache, path: &str) -> BTreeMap<String, String> {
@@ -131,7 +126,7 @@ fn make_jail(dir: &TestDir, name: &str) -> (PathBuf, Vec<BindMount>) {
 
 #[test]
 fn a_chrooted_daemon_sees_only_its_jail() {
-    require_root();
+    require_root(ROOT);
     let dir = TestDir::new("chroot");
     let (jail, _mounts) = make_jail(&dir, "jail");
     dir.write("outside/app.wsgi", APP);
@@ -227,7 +222,7 @@ fn chown(path: &Path, uid: u32, gid: u32, mode: u32) {
 
 #[test]
 fn script_user_and_script_group_refuse_scripts_that_are_not_theirs() {
-    require_root();
+    require_root(ROOT);
     let dir = TestDir::new("script-owner");
     // (directory, owner, group, dir mode, file mode)
     let layout = [
@@ -360,17 +355,6 @@ fn listener_inode(path: &Path) -> String {
         .unwrap_or_else(|| panic!("no listener on {path}"))
 }
 
-fn status_line(pid: i32, key: &str) -> String {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{key}:"))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap()
-}
-
 fn hygiene_config(core_dumps: bool) -> ApacheConfig {
     ApacheConfig::new(&format!(
         "{}CustomLog {{dir}}/access.log \"%h %r %>s\"\n\
@@ -387,7 +371,7 @@ fn hygiene_config(core_dumps: bool) -> ApacheConfig {
 
 #[test]
 fn a_daemon_keeps_nothing_of_the_root_parent() {
-    require_root();
+    require_root(ROOT);
     let dir = TestDir::new("hygiene");
     dir.write("app.wsgi", APP);
     let apache = Apache::start(&dir, &hygiene_config(false));
@@ -397,12 +381,12 @@ fn a_daemon_keeps_nothing_of_the_root_parent() {
     // Exactly the target ids, real, effective, saved and file system; the
     // user's groups (nobody: nogroup).
     let ids = format!("{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}");
-    assert_eq!(status_line(pid, "Uid"), ids);
+    assert_eq!(status_field(pid, "Uid").unwrap(), ids);
     assert_eq!(
-        status_line(pid, "Gid"),
+        status_field(pid, "Gid").unwrap(),
         ids.replace(&NOBODY.to_string(), &NOGROUP.to_string())
     );
-    assert_eq!(status_line(pid, "Groups"), NOGROUP.to_string());
+    assert_eq!(status_field(pid, "Groups").unwrap(), NOGROUP.to_string());
     // Not dumpable: the kernel makes its /proc files root's, so processes
     // of the same user (other apps running as nobody) cannot read its
     // memory or ptrace it.
@@ -418,16 +402,12 @@ fn a_daemon_keeps_nothing_of_the_root_parent() {
     assert_eq!(sockets.len(), 1);
     let listener = format!("socket:[{}]", listener_inode(&sockets[0]));
     // The connection of the request just served may still be closing.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut fds = descriptors(pid);
-    while fds
-        .values()
-        .any(|t| t.starts_with("socket:") && *t != listener)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-        fds = descriptors(pid);
-    }
+    let settled = |fds: &BTreeMap<i32, String>| {
+        !fds.values()
+            .any(|t| t.starts_with("socket:") && *t != listener)
+    };
+    let fds = wait_for(SECS5, || Some(descriptors(pid)).filter(settled))
+        .unwrap_or_else(|| descriptors(pid));
     let mut unexplained = Vec::new();
     let mut pipes = BTreeMap::new();
     for (fd, target) in &fds {

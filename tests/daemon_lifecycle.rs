@@ -11,20 +11,10 @@ use common::*;
 
 const APP: &str = include_str!("apps/daemon.wsgi");
 
-fn field(body: &str, key: &str) -> String {
-    let needle = format!("\"{key}\": ");
-    let Some(start) = body.find(&needle) else {
-        panic!("{key} not in {body}");
-    };
-    let rest = &body[start + needle.len()..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim_matches('"').to_string()
-}
-
 fn pid_of(apache: &Apache, path: &str) -> i32 {
     let r = apache.get(path);
     assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
-    field(&r.text(), "pid").parse().unwrap()
+    json_field(&r.text(), "pid").parse().unwrap()
 }
 
 #[test]
@@ -53,7 +43,7 @@ fn crashes_recycling_threads_and_restarts() {
     // WSGIImportScript ran in the daemon before it accepted requests;
     // WSGIRestrictEmbedded On refuses embedded mode but daemons work.
     let info = apache.get("/life/info").text();
-    assert_eq!(field(&info, "imported"), "yes", "{info}");
+    assert_eq!(json_field(&info, "imported"), "yes", "{info}");
     assert_eq!(apache.get("/embedded/info").status, 500);
     assert!(
         apache
@@ -114,11 +104,11 @@ fn crashes_recycling_threads_and_restarts() {
     pids.dedup();
     assert_eq!(pids.len(), 2, "{pids:?}");
     assert_eq!(
-        field(&apache.get("/pair/info").text(), "multiprocess"),
+        json_field(&apache.get("/pair/info").text(), "multiprocess"),
         "true"
     );
     assert_eq!(
-        field(&apache.get("/pair/info").text(), "multithread"),
+        json_field(&apache.get("/pair/info").text(), "multithread"),
         "false"
     );
 
@@ -174,27 +164,20 @@ fn crashes_recycling_threads_and_restarts() {
     for sig in [libc::SIGUSR1, libc::SIGUSR1, libc::SIGUSR1, libc::SIGHUP] {
         let old = pid_of(&apache, "/life/info");
         apache.signal(sig);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let r = apache.get("/life/info");
-            if r.status == 200 && field(&r.text(), "pid").parse::<i32>().unwrap() != old {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no new daemon after restart:\n{}",
-                apache.error_log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                let r = apache.get("/life/info");
+                r.status == 200 && json_field(&r.text(), "pid").parse::<i32>().unwrap() != old
+            }),
+            "no new daemon after restart:\n{}",
+            apache.error_log()
+        );
         // After a graceful restart the old daemon drains (here: nothing to
         // finish) and exits by itself; the parent does not wait for it.
-        let gone = || std::fs::read(format!("/proc/{old}/cmdline")).map_or(true, |c| c.is_empty());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !gone() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(gone(), "old daemon {old} still running");
+        assert!(
+            wait_until(SECS10, || !running(old)),
+            "old daemon {old} still running"
+        );
         assert_eq!(socket_names(&dir).len(), 3, "{:?}", socket_names(&dir));
     }
     assert!(apache.is_running());

@@ -38,15 +38,10 @@ struct Setup {
 }
 
 fn setup(tag: &str) -> Setup {
-    assert!(
-        is_root(),
-        "this test must run as root (Apache's User www-data and a daemon user are involved)"
-    );
+    require_root("Apache's User www-data and a daemon user are involved");
     let dir = TestDir::new(tag);
     dir.write("app.wsgi", APP);
-    let marks = dir.0.join("marks");
-    std::fs::create_dir(&marks).unwrap();
-    std::fs::set_permissions(&marks, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let marks = dir.writable_dir("marks");
     let marker = marks.join("evil.ran");
     let evil = dir.write("evil.wsgi", &evil_script(&marker));
     let conf = ApacheConfig::new(&format!(

@@ -190,12 +190,6 @@ def application(environ, start_response):
     );
 }
 
-fn set_mtime(path: &std::path::Path, secs_ago: u64) {
-    let t = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(t).unwrap();
-}
-
 #[test]
 fn script_reloading_on_and_off() {
     let dir = TestDir::new("reload");
@@ -295,9 +289,7 @@ fn concurrent_requests_during_reload_never_fail() {
 #[test]
 fn import_script_runs_at_child_start() {
     let dir = TestDir::new("import");
-    let marker = dir.0.join("markers");
-    std::fs::create_dir_all(&marker).unwrap();
-    std::fs::set_permissions(&marker, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marker = dir.writable_dir("markers");
     dir.write(
         "preload.py",
         &format!("import os, mod_wsgi\nopen('{}/imported-%d' % os.getpid(), 'w').write(mod_wsgi.application_group)\nPRELOADED = True\n", marker.display()),
@@ -317,20 +309,12 @@ fn import_script_runs_at_child_start() {
     );
     let apache = Apache::start(&dir, &conf);
     // Side effects exist before the first request arrives.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let ready = || {
-        let names: Vec<String> = std::fs::read_dir(&marker)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = dir.list("markers");
         names.iter().any(|n| n.starts_with("imported-"))
             && names.iter().any(|n| n.starts_with("alias-"))
     };
-    while !ready() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(ready(), "{}", apache.error_log());
+    assert!(wait_until(SECS10, ready), "{}", apache.error_log());
     assert_eq!(apache.get("/app").text(), "1");
     assert_eq!(apache.get("/pre").text(), "pre");
 }
@@ -352,28 +336,23 @@ fn restart_cycle(lazy: bool, mpm: Mpm) {
             libc::SIGUSR1
         });
         let needle = "resuming normal operations";
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while apache.error_log().matches(needle).count() < round + 1
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(Duration::from_secs(20), || {
+            apache.error_log().matches(needle).count() > round
+        });
         assert_eq!(
             apache.error_log().matches(needle).count(),
             round + 1,
             "graceful restart {round}"
         );
         // New children come up and serve both interpreters.
-        let mut ok = false;
-        for _ in 0..100 {
-            let (s, g) = (apache.get("/s"), apache.get("/g"));
-            if s.status == 200 && g.status == 200 {
-                ok = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(ok, "serving after graceful {round}: {}", apache.error_log());
+        let ok = wait_for_every(Duration::from_secs(20), Duration::from_millis(100), || {
+            (apache.get("/s").status == 200 && apache.get("/g").status == 200).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "serving after graceful {round}: {}",
+            apache.error_log()
+        );
         assert!(apache.is_running());
     }
     let log = apache.error_log();
@@ -589,9 +568,7 @@ fn load_across_interpreters_prefork() {
 #[test]
 fn shutdown_callbacks_run_when_a_child_exits() {
     let dir = TestDir::new("shutdown");
-    let marker = dir.0.join("markers");
-    std::fs::create_dir_all(&marker).unwrap();
-    std::fs::set_permissions(&marker, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marker = dir.writable_dir("markers");
     dir.write(
         "s.wsgi",
         &format!(
@@ -616,11 +593,7 @@ def application(e, sr):
     let pid = apache.get("/s").text();
     assert_eq!(apache.get("/g").text(), pid);
     apache.stop();
-    let names: Vec<String> = std::fs::read_dir(&marker)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = dir.list("markers");
     // Both interpreters (sub and main) ran their callbacks and atexit handlers.
     let mut expected = vec![
         format!("atexit-main-{pid}"),
@@ -653,16 +626,15 @@ fn restrict_stdout_and_case_insensitivity() {
         text.starts_with("sys.stdout access restricted by mod_wsgi"),
         "{text}"
     );
-    let expected_name = format!("_mod_wsgi_{}", md5_hex(&dir.path("p.wsgi").to_lowercase()));
+    let expected_name = format!(
+        "_mod_wsgi_{}",
+        md5_hex(dir.path("p.wsgi").to_lowercase().as_bytes())
+    );
     assert!(text.contains(&expected_name), "{text} vs {expected_name}");
     assert!(
         text.ends_with(&format!("localhost:{}|/print", apache.port)),
         "{text}"
     );
-}
-
-fn md5_hex(s: &str) -> String {
-    filter("md5sum", &[], s.as_bytes())
 }
 
 #[test]

@@ -3,13 +3,11 @@
 //! end to end, and wsgi.errors / print() routing to the error log.
 
 mod common;
-mod wsgi_util;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::*;
-use wsgi_util::*;
 
 const APP: &str = include_str!("apps/environ.wsgi");
 
@@ -35,21 +33,17 @@ fn has(env: &Env, key: &str, json: &str) {
 }
 
 fn htpasswd_line(user: &str, password: &str) -> String {
-    let out = Command::new("python3")
+    let out = Command::new(PYTHON_EXECUTABLE)
         .arg("-c")
         .arg(format!(
             "import base64,hashlib;print(base64.b64encode(hashlib.sha1(b'{password}').digest()).decode())"
         ))
         .output()
-        .expect("python3");
+        .expect("run the embedded Python");
     format!(
         "{user}:{{SHA}}{}\n",
         String::from_utf8_lossy(&out.stdout).trim()
     )
-}
-
-fn base64(s: &str) -> String {
-    filter("base64", &["-w0"], s.as_bytes())
 }
 
 const CONF: &str = r#"
@@ -349,7 +343,7 @@ fn environ_matches_mod_wsgi() {
 
     // httpd's Basic auth: REMOTE_USER and AUTH_TYPE.
     assert_eq!(apache.get("/basic").status, 401);
-    let auth = format!("Basic {}", base64("alice:s3cret"));
+    let auth = basic_auth("alice", "s3cret");
     let env = environ(&apache.request("GET", "/basic", &[("Authorization", &auth)], b""));
     has(&env, "REMOTE_USER", "\"alice\"");
     has(&env, "AUTH_TYPE", "\"Basic\"");
@@ -370,7 +364,7 @@ fn environ_matches_mod_wsgi() {
     has(&env, "wsgi.url_scheme", "\"https\"");
     assert!(!env.contains_key("HTTPS"));
 
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -467,25 +461,17 @@ fn errors_and_print_go_to_the_error_log() {
         "logging:WARNING:through the logging module",
     ] {
         assert!(
-            wait_log_line(
-                &apache,
-                &["[wsgi:error]", "[client 127.0.0.1:", text],
-                SECS5
-            ),
+            apache.wait_log_line(&["[wsgi:error]", "[client 127.0.0.1:", text], SECS5),
             "no request-context log line for {text:?}:\n{}",
             apache.error_log()
         );
-        assert_eq!(log_lines_with(&apache, &[text]), 1, "{text:?} logged once");
+        assert_eq!(apache.log_lines_with(&[text]), 1, "{text:?} logged once");
     }
     // Outside a request: a server-level line (no client).
     assert_eq!(apache.get("/env/thread-print").text(), "thread");
-    assert!(wait_log_line(
-        &apache,
-        &["[wsgi:error]", "printed from a background thread"],
-        SECS5
-    ));
+    assert!(apache.wait_log_line(&["[wsgi:error]", "printed from a background thread"], SECS5));
     assert_eq!(
-        log_lines_with(&apache, &["[client ", "printed from a background thread"]),
+        apache.log_lines_with(&["[client ", "printed from a background thread"]),
         0
     );
 }

@@ -4,10 +4,8 @@
 //! produce their real output.
 
 mod common;
-mod wsgi_util;
 
 use common::*;
-use wsgi_util::*;
 
 /// The error log has no sign of a validator complaint.
 fn assert_validator_quiet(apache: &Apache) {
@@ -65,22 +63,14 @@ fn wsgiref_validator_passes() {
 
         let r = apache.get(&format!("{v}/errors"));
         assert_eq!(r.status, 204);
-        assert!(wait_log_line(
-            &apache,
-            &["[client ", "validated errors stream"],
-            SECS5
-        ));
-        assert!(wait_log_line(
-            &apache,
-            &["[client ", "validated writelines"],
-            SECS5
-        ));
+        assert!(apache.wait_log_line(&["[client ", "validated errors stream"], SECS5));
+        assert!(apache.wait_log_line(&["[client ", "validated writelines"], SECS5));
     }
     assert_eq!(apache.get("/v/missing").status, 404);
     // Give close()/__del__ complaints time to reach the log.
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_validator_quiet(&apache);
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 fn framework_server() -> (TestDir, Apache, String) {
@@ -245,13 +235,9 @@ fn flask_application() {
     let r = apache.get("/flask/boom");
     assert_eq!(r.status, 500);
     assert!(r.text().contains("Internal Server Error"));
-    assert!(wait_log_line(
-        &apache,
-        &["[client ", "RuntimeError: flask view failed"],
-        SECS5
-    ));
+    assert!(apache.wait_log_line(&["[client ", "RuntimeError: flask view failed"], SECS5));
 
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -320,5 +306,5 @@ fn django_application() {
     assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
     assert_eq!(r.text(), "posted widget");
 
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }

@@ -3,20 +3,18 @@
 //! garbage, big uploads, and the GIL being released while a read blocks.
 
 mod common;
-mod wsgi_util;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::*;
-use wsgi_util::*;
 
 const APP: &str = include_str!("apps/input.wsgi");
 
 fn server(tag: &str) -> (TestDir, Apache) {
     let dir = TestDir::new(tag);
     dir.write("input.wsgi", APP);
-    writable_dir(&dir, "notes");
+    dir.writable_dir("notes");
     let body = "CustomLog {dir}/access.log \"%>s %m %U%q\"\n\
         WSGIScriptAlias /i {dir}/input.wsgi\n\
         WSGIScriptAlias /c {dir}/input.wsgi\n\
@@ -44,43 +42,13 @@ fn chunked(apache: &Apache, path: &str, body: &[u8]) -> Response {
     )
 }
 
-fn chunk_encode(data: &[u8], size: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for c in data.chunks(size) {
-        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        out.extend_from_slice(c);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    out
-}
-
 fn access_log(dir: &TestDir) -> String {
     std::fs::read_to_string(dir.0.join("access.log")).unwrap_or_default()
 }
 
 /// Waits (bounded) for an access-log line (`status method path`).
 fn wait_access(dir: &TestDir, line: &str) -> bool {
-    let deadline = Instant::now() + SECS10;
-    while Instant::now() < deadline {
-        if access_log(dir).lines().any(|l| l == line) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn pseudo_random(n: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
+    wait_until(SECS10, || access_log(dir).lines().any(|l| l == line))
 }
 
 #[test]
@@ -131,9 +99,7 @@ fn input_methods() {
     );
 
     // Expect: 100-continue: the interim response is sent when the app reads.
-    let mut s = send_request(
-        &apache,
-        "POST /i/read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    let mut s = apache.send_request("POST /i/read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
         b"",
     );
     let mut buf = Vec::new();
@@ -151,9 +117,7 @@ fn input_methods() {
     assert!(r.text().contains(r#""len": 5"#), "{}", r.text());
 
     // Reading after the response started: no "100 Continue" in the body.
-    let mut s = send_request(
-        &apache,
-        "POST /i/write-then-read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    let mut s = apache.send_request("POST /i/write-then-read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
         b"",
     );
     let mut buf = Vec::new();
@@ -177,7 +141,7 @@ fn input_methods() {
             sha256_hex(&data)
         )
     );
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -187,11 +151,7 @@ fn chunked_requests_and_body_limits() {
     // WSGIChunkedRequest Off (the default): 411, as mod_wsgi.
     let r = chunked(&apache, "/i/read", b"5\r\nhello\r\n0\r\n\r\n");
     assert_eq!(r.status, 411, "{}", apache.error_log());
-    assert!(wait_log_line(
-        &apache,
-        &["status 411", "needs WSGIChunkedRequest On"],
-        SECS5
-    ));
+    assert!(apache.wait_log_line(&["status 411", "needs WSGIChunkedRequest On"], SECS5));
 
     // On: the body is de-chunked; no CONTENT_LENGTH.
     let r = chunked(
@@ -243,11 +203,7 @@ fn chunked_requests_and_body_limits() {
     assert_eq!(r.status, 400, "{}", apache.error_log());
     let note = wait_file(&dir.0.join("notes/bad-chunk"), SECS5).unwrap_or_default();
     assert!(note.starts_with("OSError:"), "{note}");
-    assert!(wait_log_line(
-        &apache,
-        &["OSError", "request data read error"],
-        SECS5
-    ));
+    assert!(apache.wait_log_line(&["OSError", "request data read error"], SECS5));
 
     // Transfer-Encodings httpd refuses before we see the request (2.4.71
     // answers 400 for an unknown coding; older releases 501).
@@ -273,11 +229,7 @@ fn chunked_requests_and_body_limits() {
     let big = vec![b'x'; 2 * 1024 * 1024];
     let r = post(&apache, "/l/upload?tag=limit-cl", &big);
     assert_eq!(r.status, 413, "{}", apache.error_log());
-    assert!(wait_log_line(
-        &apache,
-        &["status 413", "larger than LimitRequestBody"],
-        SECS5
-    ));
+    assert!(apache.wait_log_line(&["status 413", "larger than LimitRequestBody"], SECS5));
     let r = chunked(
         &apache,
         "/l/upload?tag=limit-chunked",
@@ -291,7 +243,7 @@ fn chunked_requests_and_body_limits() {
     assert_eq!(r.status, 200);
 
     assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -326,7 +278,7 @@ fn concurrent_uploads_and_downloads() {
     for w in workers {
         w.join().expect("worker");
     }
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -337,9 +289,7 @@ fn bad_clients_and_gil_release() {
     // Disconnect mid-upload: OSError in the app, a log line, a 400 in the
     // access log, and the child keeps serving.
     {
-        let mut s = send_request(
-            &apache,
-            "POST /i/upload?tag=gone HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n",
+        let mut s = apache.send_request("POST /i/upload?tag=gone HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n",
             &[b'z'; 1000],
         );
         s.flush().unwrap();
@@ -349,7 +299,7 @@ fn bad_clients_and_gil_release() {
     let note = wait_file(&dir.0.join("notes/gone"), SECS10).unwrap_or_default();
     assert!(note.starts_with("OSError:"), "{note}");
     assert!(
-        wait_log_line(&apache, &["OSError", "request data read error"], SECS5),
+        apache.wait_log_line(&["OSError", "request data read error"], SECS5),
         "{}",
         apache.error_log()
     );
@@ -364,8 +314,8 @@ fn bad_clients_and_gil_release() {
     let r = apache.request("GET", "/i/ok", &[("X-Huge", &huge)], b"");
     assert_eq!(r.status, 400);
     assert!(
-        wait_log_line(&apache, &["LimitRequestFieldSize"], SECS5)
-            || wait_log_line(&apache, &["exceeds"], SECS5),
+        apache.wait_log_line(&["LimitRequestFieldSize"], SECS5)
+            || apache.wait_log_line(&["exceeds"], SECS5),
         "{}",
         apache.error_log()
     );
@@ -380,9 +330,7 @@ fn bad_clients_and_gil_release() {
 
     // The GIL is released while a read blocks: another request in the same
     // interpreter is served while the upload is stalled.
-    let mut s = send_request(
-        &apache,
-        "POST /i/slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 10\r\n\r\n",
+    let mut s = apache.send_request("POST /i/slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 10\r\n\r\n",
         b"01234",
     );
     assert!(wait_file(&dir.0.join("notes/slow"), SECS10).is_some());
@@ -407,5 +355,5 @@ fn bad_clients_and_gil_release() {
         pid0,
         "the child must keep serving"
     );
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
