@@ -87,13 +87,13 @@ while True:
 sys.stdout.buffer.write(out)
 "#;
     let mut child = Command::new("runuser")
-        .args(["-u", user, "--", "/usr/bin/python3", "-c", CLIENT])
+        .args(["-u", user, "--", PYTHON_EXECUTABLE, "-c", CLIENT])
         .arg(socket)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("runuser (util-linux) and /usr/bin/python3");
+        .expect("runuser (util-linux)");
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(

@@ -250,6 +250,7 @@ fn configtest_accepts_good_and_rejects_malformed_aliases() {
 
 #[test]
 fn module_exports_wsgi_module() {
+    require_program("nm", "binutils");
     let out = Command::new("nm")
         .arg("-D")
         .arg("--defined-only")
