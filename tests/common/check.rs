@@ -66,3 +66,23 @@ pub fn each_case<C: Debug>(cases: impl IntoIterator<Item = C>, mut check: impl F
         failed.join("\n")
     );
 }
+
+/// Runs each named check (independent checks against one server), so that
+/// one failing check does not hide the others; then fails naming each
+/// check that failed and why.
+#[track_caller]
+pub fn each_check(checks: &[(&str, &dyn Fn())]) {
+    let mut failed = Vec::new();
+    for (name, check) in checks {
+        if let Err(e) = catch_unwind(AssertUnwindSafe(check)) {
+            failed.push(format!("--- {name}:\n{}", panic_text(&*e)));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} checks failed:\n{}",
+        failed.len(),
+        checks.len(),
+        failed.join("\n")
+    );
+}
