@@ -262,12 +262,16 @@ fn setup_only_writes_a_config_apache_accepts() {
 }
 
 #[test]
-fn errors_are_clear() {
+fn a_missing_script_is_an_error_naming_it() {
     let dir = TestDir::new("express-errors");
     let out = run_express(&dir.0, &["missing.wsgi"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("'missing.wsgi' does not exist"));
+}
 
+#[test]
+fn a_missing_module_is_an_error_naming_it() {
+    let dir = TestDir::new("express-errors-module");
     let app = dir.write("hello.wsgi", &hello_source());
     let out = run_express(
         &dir.0,
@@ -275,11 +279,19 @@ fn errors_are_clear() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--module /nonexistent/mod.so"));
+}
 
+#[test]
+fn a_bad_option_value_is_an_error_naming_the_option() {
+    let dir = TestDir::new("express-errors-threads");
     let out = run_express(&dir.0, &["--threads", "zero", "x.wsgi"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
 
+#[test]
+fn help_lists_the_options() {
+    let dir = TestDir::new("express-help");
     let out = run_express(&dir.0, &["--help"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--python-home"));
@@ -314,44 +326,50 @@ fn unreadable_app_as_root_is_an_error_that_says_what_to_fix() {
     let private = dir.0.join("private");
     fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
     let app = dir.path("private/hello.wsgi");
-    for extra in [&[][..], &["--setup-only"][..], &["--no-keep-caps"][..]] {
-        let root = dir.path("root");
-        let mut args = extra.to_vec();
-        args.extend(["--server-root", &root, &app]);
-        let out = run_express(&dir.0, &args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("run as 'www-data', which cannot read")
-                && err.contains(private.to_str().unwrap())
-                && err.contains("To fix"),
-            "{err}"
-        );
-        assert!(!err.contains("SECBIT"), "{err}");
-    }
+    each_case(
+        [&[][..], &["--setup-only"][..], &["--no-keep-caps"][..]],
+        |extra| {
+            let root = dir.path("root");
+            let mut args = extra.to_vec();
+            args.extend(["--server-root", &root, &app]);
+            let out = run_express(&dir.0, &args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("run as 'www-data', which cannot read")
+                    && err.contains(private.to_str().unwrap())
+                    && err.contains("To fix"),
+                "{err}"
+            );
+            assert!(!err.contains("SECBIT"), "{err}");
+        },
+    );
 }
 
-/// The server root is made safely: a symbolic link or someone else's
-/// directory at its (predictable) path is refused, never followed; files in
-/// it are replaced, never written through a link.
-#[test]
-fn the_server_root_is_never_followed_through_a_link() {
-    let dir = TestDir::new("express-root");
-    dir.write("app/hello.wsgi", &hello_source());
-    let app = dir.path("app/hello.wsgi");
-    let target = dir.0.join("elsewhere");
-    fs::create_dir(&target).unwrap();
-    let link = dir.0.join("linked-root");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
-    let out = run_express(
+/// `--setup-only` with `--server-root ROOT` for an app of `dir`.
+fn setup_only(dir: &TestDir, root: &Path) -> Output {
+    let app = dir.write("app/hello.wsgi", &hello_source());
+    run_express(
         &dir.0,
         &[
             "--setup-only",
             "--server-root",
-            link.to_str().unwrap(),
-            &app,
+            root.to_str().unwrap(),
+            app.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+/// The server root is made safely: a symbolic link at its (predictable)
+/// path is refused, never followed.
+#[test]
+fn a_server_root_that_is_a_symbolic_link_is_refused() {
+    let dir = TestDir::new("express-root-link");
+    let target = dir.0.join("elsewhere");
+    fs::create_dir(&target).unwrap();
+    let link = dir.0.join("linked-root");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = setup_only(&dir, &link);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -362,36 +380,28 @@ fn the_server_root_is_never_followed_through_a_link() {
         fs::read_dir(&target).unwrap().next().is_none(),
         "wrote through the link"
     );
+}
 
-    if is_root() {
-        let foreign = dir.0.join("foreign-root");
-        fs::create_dir(&foreign).unwrap();
-        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
-        let out = run_express(
-            &dir.0,
-            &[
-                "--setup-only",
-                "--server-root",
-                foreign.to_str().unwrap(),
-                &app,
-            ],
-        );
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
-    }
+/// Someone else's directory at the server root's path is refused.
+#[test]
+fn a_server_root_owned_by_another_user_is_refused() {
+    require_root("the directory is given to another user, nobody");
+    let dir = TestDir::new("express-root-foreign");
+    let foreign = dir.0.join("foreign-root");
+    fs::create_dir(&foreign).unwrap();
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    let out = setup_only(&dir, &foreign);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
+}
 
-    // A link planted where httpd.conf goes is replaced, not followed.
+/// Files in the server root are replaced, never written through a link.
+#[test]
+fn a_link_planted_where_httpd_conf_goes_is_replaced_not_followed() {
+    let dir = TestDir::new("express-root-conf");
     let root = dir.0.join("root");
-    let out = run_express(
-        &dir.0,
-        &[
-            "--setup-only",
-            "--server-root",
-            root.to_str().unwrap(),
-            &app,
-        ],
-    );
+    let out = setup_only(&dir, &root);
     assert!(
         out.status.success(),
         "{}",
@@ -401,15 +411,7 @@ fn the_server_root_is_never_followed_through_a_link() {
     fs::write(&victim, "keep me").unwrap();
     fs::remove_file(root.join("httpd.conf")).unwrap();
     std::os::unix::fs::symlink(&victim, root.join("httpd.conf")).unwrap();
-    let out = run_express(
-        &dir.0,
-        &[
-            "--setup-only",
-            "--server-root",
-            root.to_str().unwrap(),
-            &app,
-        ],
-    );
+    let out = setup_only(&dir, &root);
     assert!(
         out.status.success(),
         "{}",
