@@ -52,38 +52,50 @@ fn wait_access(dir: &TestDir, line: &str) -> bool {
 }
 
 #[test]
-fn input_methods() {
+fn wsgi_input_read_methods_return_what_pep_3333_says() {
     let (_dir, apache) = server("input");
+    let cases: [(&str, &[u8], &str); 9] = [
+        (
+            "/i/readline",
+            b"line1\nline2\nlast",
+            r#"["line1\n", "line2\n", "last"]"#,
+        ),
+        (
+            "/i/readline?n=3",
+            b"abcdefg\nhi\n",
+            r#"["abc", "def", "g\n", "hi\n"]"#,
+        ),
+        (
+            "/i/readlines",
+            b"a\nb\nc\n",
+            r#"{"first": ["a\n", "b\n", "c\n"], "rest": []}"#,
+        ),
+        (
+            "/i/readlines?hint=3",
+            b"aa\nbb\ncc\n",
+            r#"{"first": ["aa\n"], "rest": ["bb\n", "cc\n"]}"#,
+        ),
+        ("/i/iter", b"x\ny\nz", r#"["x\n", "y\n", "z"]"#),
+        ("/i/read-n?n=4", b"0123456789", r#"["0123", "4567", "89"]"#),
+        ("/i/read-none?arg=none", b"all of it", r#""all of it""#),
+        ("/i/read-none", b"all of it", r#""all of it""#),
+        (
+            "/i/mixed",
+            b"abcdef\nghij\nkl\n",
+            r#"["abc", "def\n", "gh", ["ij\n", "kl\n"]]"#,
+        ),
+    ];
+    each_case(cases, |&(path, body, want)| {
+        let r = post(&apache, path, body);
+        assert_eq!(r.status, 200, "{}", apache.error_log());
+        assert_eq!(r.text(), want);
+    });
+    apache.assert_no_crash();
+}
 
-    let r = post(&apache, "/i/readline", b"line1\nline2\nlast");
-    assert_eq!(r.status, 200, "{}", apache.error_log());
-    assert_eq!(r.text(), r#"["line1\n", "line2\n", "last"]"#);
-
-    let r = post(&apache, "/i/readline?n=3", b"abcdefg\nhi\n");
-    assert_eq!(r.text(), r#"["abc", "def", "g\n", "hi\n"]"#);
-
-    let r = post(&apache, "/i/readlines", b"a\nb\nc\n");
-    assert_eq!(r.text(), r#"{"first": ["a\n", "b\n", "c\n"], "rest": []}"#);
-    let r = post(&apache, "/i/readlines?hint=3", b"aa\nbb\ncc\n");
-    assert_eq!(r.text(), r#"{"first": ["aa\n"], "rest": ["bb\n", "cc\n"]}"#);
-
-    let r = post(&apache, "/i/iter", b"x\ny\nz");
-    assert_eq!(r.text(), r#"["x\n", "y\n", "z"]"#);
-
-    let r = post(&apache, "/i/read-n?n=4", b"0123456789");
-    assert_eq!(r.text(), r#"["0123", "4567", "89"]"#);
-    assert_eq!(
-        post(&apache, "/i/read-none?arg=none", b"all of it").text(),
-        r#""all of it""#
-    );
-    assert_eq!(
-        post(&apache, "/i/read-none", b"all of it").text(),
-        r#""all of it""#
-    );
-
-    let r = post(&apache, "/i/mixed", b"abcdef\nghij\nkl\n");
-    assert_eq!(r.text(), r#"["abc", "def\n", "gh", ["ij\n", "kl\n"]]"#);
-
+#[test]
+fn a_body_is_read_to_its_end_and_input_is_terminated() {
+    let (_dir, apache) = server("input-end");
     // No body: b'' at once, and again at the end; input_terminated is True.
     let r = apache.get("/i/read");
     assert_eq!(
@@ -97,7 +109,12 @@ fn input_methods() {
         "{}",
         r.text()
     );
+    apache.assert_no_crash();
+}
 
+#[test]
+fn expect_100_continue_is_answered_when_the_app_reads() {
+    let (_dir, apache) = server("input-expect");
     // Expect: 100-continue: the interim response is sent when the app reads.
     let mut s = apache.send_request("POST /i/read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
         b"",
@@ -115,7 +132,12 @@ fn input_methods() {
     let r = parse_response(&buf, false);
     assert_eq!(r.status, 200);
     assert!(r.text().contains(r#""len": 5"#), "{}", r.text());
+    apache.assert_no_crash();
+}
 
+#[test]
+fn reading_after_the_response_started_sends_no_100_continue() {
+    let (_dir, apache) = server("input-expect-late");
     // Reading after the response started: no "100 Continue" in the body.
     let mut s = apache.send_request("POST /i/write-then-read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
         b"",
@@ -128,7 +150,12 @@ fn input_methods() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "first|read:body");
     assert!(!String::from_utf8_lossy(&buf).contains("100 Continue"));
+    apache.assert_no_crash();
+}
 
+#[test]
+fn a_5_mib_upload_is_read_intact() {
+    let (_dir, apache) = server("input-big");
     // A 5 MiB upload is read intact.
     let data = pseudo_random(5 * 1024 * 1024);
     let r = post(&apache, "/i/upload?tag=big", &data);
@@ -145,14 +172,20 @@ fn input_methods() {
 }
 
 #[test]
-fn chunked_requests_and_body_limits() {
-    let (dir, apache) = server("chunked");
-
+fn a_chunked_request_is_411_unless_wsgi_chunked_request_is_on() {
+    let (_dir, apache) = server("chunked-off");
     // WSGIChunkedRequest Off (the default): 411, as mod_wsgi.
     let r = chunked(&apache, "/i/read", b"5\r\nhello\r\n0\r\n\r\n");
     assert_eq!(r.status, 411, "{}", apache.error_log());
     assert!(apache.wait_log_line(&["status 411", "needs WSGIChunkedRequest On"], SECS5));
 
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    apache.assert_no_crash();
+}
+
+#[test]
+fn a_chunked_body_is_dechunked_without_a_content_length() {
+    let (_dir, apache) = server("chunked-on");
     // On: the body is de-chunked; no CONTENT_LENGTH.
     let r = chunked(
         &apache,
@@ -176,7 +209,13 @@ fn chunked_requests_and_body_limits() {
         b"3\r\na\nb\r\n2\r\nc\n\r\n0\r\n\r\n",
     );
     assert_eq!(r.text(), r#"["a\n", "bc\n"]"#);
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    apache.assert_no_crash();
+}
 
+#[test]
+fn a_5_mib_chunked_upload_is_read_intact() {
+    let (_dir, apache) = server("chunked-big");
     // A 5 MiB chunked upload, intact.
     let data = pseudo_random(5 * 1024 * 1024 + 123);
     let r = chunked(
@@ -193,7 +232,13 @@ fn chunked_requests_and_body_limits() {
             sha256_hex(&data)
         )
     );
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    apache.assert_no_crash();
+}
 
+#[test]
+fn an_invalid_chunked_body_is_an_oserror_in_the_app_and_a_400() {
+    let (dir, apache) = server("chunked-bad");
     // An invalid chunked body: OSError in the app, 400, logged.
     let r = chunked(
         &apache,
@@ -204,11 +249,24 @@ fn chunked_requests_and_body_limits() {
     let note = wait_file(&dir.0.join("notes/bad-chunk"), SECS5).unwrap_or_default();
     assert!(note.starts_with("OSError:"), "{note}");
     assert!(apache.wait_log_line(&["OSError", "request data read error"], SECS5));
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    apache.assert_no_crash();
+}
 
+#[test]
+fn an_unknown_transfer_coding_is_refused_before_the_app() {
+    let (_dir, apache) = server("chunked-gzip");
     // Transfer-Encodings httpd refuses before we see the request (2.4.71
     // answers 400 for an unknown coding; older releases 501).
     let r = apache.request("POST", "/c/read", &[("Transfer-Encoding", "gzip")], b"");
     assert!(matches!(r.status, 400 | 501), "{}", r.status);
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    apache.assert_no_crash();
+}
+
+#[test]
+fn transfer_encoding_with_content_length_is_dechunked() {
+    let (_dir, apache) = server("chunked-te-cl");
     // Both Transfer-Encoding and Content-Length: httpd 2.4.71 drops the
     // Content-Length and de-chunks (RFC 9112 §6.3), closing the connection after.
     let r = apache.request(
@@ -223,7 +281,13 @@ fn chunked_requests_and_body_limits() {
         "{}",
         r.text()
     );
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    apache.assert_no_crash();
+}
 
+#[test]
+fn limit_request_body_refuses_bodies_over_the_limit_with_413() {
+    let (dir, apache) = server("chunked-limit");
     // LimitRequestBody: a declared length over the limit is 413 before the
     // app runs; a chunked body that grows over it is 413 once read.
     let big = vec![b'x'; 2 * 1024 * 1024];
@@ -241,7 +305,6 @@ fn chunked_requests_and_body_limits() {
     // Under the limit is fine.
     let r = post(&apache, "/l/upload?tag=limit-ok", &big[..1000]);
     assert_eq!(r.status, 200);
-
     assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
     apache.assert_no_crash();
 }
@@ -282,10 +345,9 @@ fn concurrent_uploads_and_downloads() {
 }
 
 #[test]
-fn bad_clients_and_gil_release() {
-    let (dir, apache) = server("badclient");
+fn a_client_disconnecting_mid_upload_is_an_oserror_and_a_400() {
+    let (dir, apache) = server("badclient-gone");
     let pid0 = apache.get("/i/pid").text();
-
     // Disconnect mid-upload: OSError in the app, a log line, a 400 in the
     // access log, and the child keeps serving.
     {
@@ -308,7 +370,18 @@ fn bad_clients_and_gil_release() {
         "{}",
         access_log(&dir)
     );
+    assert_eq!(
+        apache.get("/i/pid").text(),
+        pid0,
+        "the child must keep serving"
+    );
+    apache.assert_no_crash();
+}
 
+#[test]
+fn a_100_kb_request_header_is_a_400() {
+    let (_dir, apache) = server("badclient-header");
+    let pid0 = apache.get("/i/pid").text();
     // A 100 KB request header: httpd answers 400 and logs it.
     let huge = "a".repeat(100 * 1024);
     let r = apache.request("GET", "/i/ok", &[("X-Huge", &huge)], b"");
@@ -319,7 +392,18 @@ fn bad_clients_and_gil_release() {
         "{}",
         apache.error_log()
     );
+    assert_eq!(
+        apache.get("/i/pid").text(),
+        pid0,
+        "the child must keep serving"
+    );
+    apache.assert_no_crash();
+}
 
+#[test]
+fn a_request_line_that_is_not_http_is_a_400() {
+    let (_dir, apache) = server("badclient-garbage");
+    let pid0 = apache.get("/i/pid").text();
     // A request line that is not HTTP: 400.
     let raw = apache.raw(b"GARBAGE\r\n\r\n");
     assert!(
@@ -327,7 +411,18 @@ fn bad_clients_and_gil_release() {
         "{:?}",
         String::from_utf8_lossy(&raw)
     );
+    assert_eq!(
+        apache.get("/i/pid").text(),
+        pid0,
+        "the child must keep serving"
+    );
+    apache.assert_no_crash();
+}
 
+#[test]
+fn the_gil_is_released_while_a_read_blocks() {
+    let (dir, apache) = server("badclient-gil");
+    let pid0 = apache.get("/i/pid").text();
     // The GIL is released while a read blocks: another request in the same
     // interpreter is served while the upload is stalled.
     let mut s = apache.send_request("POST /i/slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 10\r\n\r\n",
@@ -349,7 +444,6 @@ fn bad_clients_and_gil_release() {
     let r = parse_response(&buf, false);
     assert_eq!(r.status, 200);
     assert!(r.text().starts_with("{\"len\": 10,"), "{}", r.text());
-
     assert_eq!(
         apache.get("/i/pid").text(),
         pid0,
