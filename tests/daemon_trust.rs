@@ -169,7 +169,7 @@ fn refused(s: &Setup, reply: &[u8], what: &str) {
 fn a_request_without_the_secret_is_refused() {
     let s = setup("trust-forged");
     // Well-formed, sealed with a guessed secret, for every plausible generation.
-    for generation in [0, 1, 2, u64::MAX] {
+    each_case([0, 1, 2, u64::MAX], |&generation| {
         let forged = protocol::seal_request(&request_for(&s.evil), generation, &[0u8; 32]);
         let reply = send_as(
             "www-data",
@@ -177,7 +177,7 @@ fn a_request_without_the_secret_is_refused() {
             &encode(&[Frame::Request(forged), Frame::EndOfBody]),
         );
         refused(&s, &reply, &format!("generation {generation}"));
-    }
+    });
     let log = s.apache.error_log();
     assert!(
         log.contains("does not match (forged or altered)")

@@ -85,7 +85,7 @@ fn threading_local_persists_per_thread() {
     let conf = ApacheConfig::new("WSGIScriptAlias /sub {dir}/state.wsgi\nWSGIScriptAlias /main {dir}/state.wsgi application-group=%{GLOBAL}\n")
         .threads(1, 1);
     let apache = Apache::start(&dir, &conf);
-    for path in ["/sub", "/main"] {
+    each_case(["/sub", "/main"], |&path| {
         let first = fields(&apache.get(path));
         for i in 2..=4 {
             let f = fields(&apache.get(path));
@@ -97,7 +97,7 @@ fn threading_local_persists_per_thread() {
             );
             assert_eq!(f[4], first[4], "same thread ident on {path}");
         }
-    }
+    });
 }
 
 #[test]
@@ -190,19 +190,17 @@ def application(environ, start_response):
     );
 }
 
-#[test]
-fn script_reloading_on_and_off() {
-    let dir = TestDir::new("reload");
-    let on = dir.write(
-        "on.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v1']\n",
-    );
-    let off = dir.write(
-        "off.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v1']\n",
-    );
-    set_mtime(&on, 100);
-    set_mtime(&off, 100);
+/// A script that answers `version`.
+fn versioned(version: &str) -> String {
+    format!("def application(e, sr):\n    sr('200 OK', [])\n    return [b'{version}']\n")
+}
+
+/// on.wsgi at /on and off.wsgi at /off (WSGIScriptReloading Off), both
+/// answering v1 and written long enough ago that a rewrite is a change.
+fn reloading_server(tag: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
+    set_mtime(&dir.write("on.wsgi", &versioned("v1")), 100);
+    set_mtime(&dir.write("off.wsgi", &versioned("v1")), 100);
     let conf = ApacheConfig::new(
         "WSGIScriptAlias /on {dir}/on.wsgi\nWSGIScriptAlias /off {dir}/off.wsgi\n<Location /off>\nWSGIScriptReloading Off\n</Location>\n",
     )
@@ -210,30 +208,32 @@ fn script_reloading_on_and_off() {
     let apache = Apache::start(&dir, &conf);
     assert_eq!(apache.get("/on").text(), "v1");
     assert_eq!(apache.get("/off").text(), "v1");
-    dir.write(
-        "on.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v2']\n",
-    );
-    dir.write(
-        "off.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v2']\n",
-    );
+    (dir, apache)
+}
+
+#[test]
+fn an_edited_script_is_reloaded_and_recovers_from_a_syntax_error() {
+    let (dir, apache) = reloading_server("reload");
+    dir.write("on.wsgi", &versioned("v2"));
     assert_eq!(apache.get("/on").text(), "v2", "{}", apache.error_log());
-    assert_eq!(
-        apache.get("/off").text(),
-        "v1",
-        "WSGIScriptReloading Off keeps the loaded code"
-    );
     // A syntax error introduced by an edit is a 500 with the traceback...
     dir.write("on.wsgi", "def application(e, sr)\n    return []\n");
     assert_eq!(apache.get("/on").status, 500);
     assert!(apache.error_log().contains("SyntaxError"));
     // ...and fixing the file recovers without a restart.
-    dir.write(
-        "on.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v3']\n",
-    );
+    dir.write("on.wsgi", &versioned("v3"));
     assert_eq!(apache.get("/on").text(), "v3");
+}
+
+#[test]
+fn script_reloading_off_keeps_the_loaded_code() {
+    let (dir, apache) = reloading_server("reload-off");
+    dir.write("off.wsgi", &versioned("v2"));
+    assert_eq!(
+        apache.get("/off").text(),
+        "v1",
+        "WSGIScriptReloading Off keeps the loaded code"
+    );
 }
 
 #[test]
@@ -664,21 +664,28 @@ fn application_group_expansions() {
         assert_eq!(r.status, 200, "{path}: {}", apache.error_log());
         fields(&r)[0].clone()
     };
-    assert_eq!(group("/env", None), "shop");
-    assert_eq!(group("/envglobal", None), "");
-    assert_eq!(group("/server", None), format!("localhost:{port}"));
-    // The port is the request's (from Host:, as ap_get_server_port reports it);
-    // 80 and 443 are left out.
-    assert_eq!(
-        group("/host", Some("Other.Example.com")),
-        "other.example.com"
-    );
     let with_port = format!("Other.Example.com:{port}");
-    assert_eq!(
-        group("/host", Some(&with_port)),
-        format!("other.example.com:{port}")
+    each_case(
+        [
+            ("/env", None, "shop".to_string()),
+            ("/envglobal", None, String::new()),
+            ("/server", None, format!("localhost:{port}")),
+            // The port is the request's (from Host:, as ap_get_server_port
+            // reports it); 80 and 443 are left out.
+            (
+                "/host",
+                Some("Other.Example.com"),
+                "other.example.com".to_string(),
+            ),
+            (
+                "/host",
+                Some(with_port.as_str()),
+                format!("other.example.com:{port}"),
+            ),
+            ("/named", None, "my-app".to_string()),
+        ],
+        |(path, host, want)| assert_eq!(&group(path, *host), want, "{path} {host:?}"),
     );
-    assert_eq!(group("/named", None), "my-app");
 }
 
 fn raw_get(apache: &Apache, path: &str, host: &str) -> Response {
