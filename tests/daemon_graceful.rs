@@ -54,6 +54,17 @@ fn load(
         .collect()
 }
 
+/// No zombie is left among Apache's children (waiting up to 5 s for the
+/// parent to reap).
+#[track_caller]
+fn assert_no_zombies(apache: &Apache) {
+    assert!(
+        wait_until(SECS5, || zombies_of(apache.pid()).is_empty()),
+        "zombies: {:?}",
+        zombies_of(apache.pid())
+    );
+}
+
 fn get_status(port: u16, path: &str) -> u16 {
     Client::new(port, false).get(path).map_or(0, |(s, _)| s)
 }
@@ -155,12 +166,7 @@ fn graceful_restarts_under_load_lose_nothing() {
         pids_with_cmdline("(wsgi:gr-bench)"),
         apache.error_log()
     );
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
     for p in &old_generations {
         assert!(!exists(*p), "old daemon {p} still exists");
     }
@@ -201,12 +207,7 @@ fn a_hard_restart_keeps_the_socket_and_replaces_the_daemons() {
     for p in &before {
         assert!(!exists(*p));
     }
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
 
     // Stop: no daemon, no socket file.
     apache.stop();
@@ -316,12 +317,7 @@ fn removed_group_is_stopped_and_new_group_works() {
         "{}",
         apache.error_log()
     );
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
 
     apache.stop();
     for name in ["(wsgi:rg-keep)", "(wsgi:rg-added)", "(wsgi:rg-gone)"] {
@@ -399,12 +395,7 @@ fn a_hard_restart_stops_a_draining_old_daemon_within_shutdown_timeout() {
     assert!(started.elapsed() < Duration::from_secs(16));
     // A hard restart cuts requests: that one did not complete normally.
     assert!(!matches!(long.join().unwrap(), Ok((200, _))));
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
 }
 
 #[test]

@@ -26,6 +26,24 @@ fn server(tag: &str) -> (TestDir, Apache) {
     (dir, apache)
 }
 
+/// The child still answers, and nothing crashed.
+#[track_caller]
+fn assert_still_serving(apache: &Apache) {
+    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
+    apache.assert_no_crash();
+}
+
+/// The child that answered `pid0` still serves, and nothing crashed.
+#[track_caller]
+fn assert_same_child_serving(apache: &Apache, pid0: &str) {
+    assert_eq!(
+        apache.get("/i/pid").text(),
+        pid0,
+        "the child must keep serving"
+    );
+    apache.assert_no_crash();
+}
+
 fn post(apache: &Apache, path: &str, body: &[u8]) -> Response {
     apache.request("POST", path, &[("Content-Type", "text/plain")], body)
 }
@@ -179,8 +197,7 @@ fn a_chunked_request_is_411_unless_wsgi_chunked_request_is_on() {
     assert_eq!(r.status, 411, "{}", apache.error_log());
     assert!(apache.wait_log_line(&["status 411", "needs WSGIChunkedRequest On"], SECS5));
 
-    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    apache.assert_no_crash();
+    assert_still_serving(&apache);
 }
 
 #[test]
@@ -209,8 +226,7 @@ fn a_chunked_body_is_dechunked_without_a_content_length() {
         b"3\r\na\nb\r\n2\r\nc\n\r\n0\r\n\r\n",
     );
     assert_eq!(r.text(), r#"["a\n", "bc\n"]"#);
-    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    apache.assert_no_crash();
+    assert_still_serving(&apache);
 }
 
 #[test]
@@ -232,8 +248,7 @@ fn a_5_mib_chunked_upload_is_read_intact() {
             sha256_hex(&data)
         )
     );
-    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    apache.assert_no_crash();
+    assert_still_serving(&apache);
 }
 
 #[test]
@@ -249,8 +264,7 @@ fn an_invalid_chunked_body_is_an_oserror_in_the_app_and_a_400() {
     let note = wait_file(&dir.0.join("notes/bad-chunk"), SECS5).unwrap_or_default();
     assert!(note.starts_with("OSError:"), "{note}");
     assert!(apache.wait_log_line(&["OSError", "request data read error"], SECS5));
-    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    apache.assert_no_crash();
+    assert_still_serving(&apache);
 }
 
 #[test]
@@ -260,8 +274,7 @@ fn an_unknown_transfer_coding_is_refused_before_the_app() {
     // answers 400 for an unknown coding; older releases 501).
     let r = apache.request("POST", "/c/read", &[("Transfer-Encoding", "gzip")], b"");
     assert!(matches!(r.status, 400 | 501), "{}", r.status);
-    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    apache.assert_no_crash();
+    assert_still_serving(&apache);
 }
 
 #[test]
@@ -281,8 +294,7 @@ fn transfer_encoding_with_content_length_is_dechunked() {
         "{}",
         r.text()
     );
-    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    apache.assert_no_crash();
+    assert_still_serving(&apache);
 }
 
 #[test]
@@ -305,8 +317,7 @@ fn limit_request_body_refuses_bodies_over_the_limit_with_413() {
     // Under the limit is fine.
     let r = post(&apache, "/l/upload?tag=limit-ok", &big[..1000]);
     assert_eq!(r.status, 200);
-    assert_eq!(apache.get("/i/ok").text(), "\"ok\"");
-    apache.assert_no_crash();
+    assert_still_serving(&apache);
 }
 
 #[test]
@@ -370,12 +381,7 @@ fn a_client_disconnecting_mid_upload_is_an_oserror_and_a_400() {
         "{}",
         access_log(&dir)
     );
-    assert_eq!(
-        apache.get("/i/pid").text(),
-        pid0,
-        "the child must keep serving"
-    );
-    apache.assert_no_crash();
+    assert_same_child_serving(&apache, &pid0);
 }
 
 #[test]
@@ -392,12 +398,7 @@ fn a_100_kb_request_header_is_a_400() {
         "{}",
         apache.error_log()
     );
-    assert_eq!(
-        apache.get("/i/pid").text(),
-        pid0,
-        "the child must keep serving"
-    );
-    apache.assert_no_crash();
+    assert_same_child_serving(&apache, &pid0);
 }
 
 #[test]
@@ -411,12 +412,7 @@ fn a_request_line_that_is_not_http_is_a_400() {
         "{:?}",
         String::from_utf8_lossy(&raw)
     );
-    assert_eq!(
-        apache.get("/i/pid").text(),
-        pid0,
-        "the child must keep serving"
-    );
-    apache.assert_no_crash();
+    assert_same_child_serving(&apache, &pid0);
 }
 
 #[test]
@@ -444,10 +440,5 @@ fn the_gil_is_released_while_a_read_blocks() {
     let r = parse_response(&buf, false);
     assert_eq!(r.status, 200);
     assert!(r.text().starts_with("{\"len\": 10,"), "{}", r.text());
-    assert_eq!(
-        apache.get("/i/pid").text(),
-        pid0,
-        "the child must keep serving"
-    );
-    apache.assert_no_crash();
+    assert_same_child_serving(&apache, &pid0);
 }
