@@ -11,7 +11,8 @@
 #    development files and venv module as the distribution names them
 #    (python3 python3-dev python3-venv for /usr/bin/python3,
 #    python3.X-dev python3.X-venv for /usr/bin/python3.X), and curl openssl
-#    strace for some tests (installed with apt-get when missing; needs root).
+#    strace binutils for some tests (installed with apt-get when missing;
+#    needs root). A test whose tool is missing fails, naming the package.
 # 2. cargo must be on PATH (or in ~/.cargo/bin).
 # 3. The test venv (Flask + Django, readable by the Apache user) at
 #    ${MOD_WSGI_RS_TEST_VENV:-/var/cache/mod_wsgi_rs/test-venv-X.Y}, as
@@ -36,7 +37,7 @@ say() { echo "setup: $*" >&2; }
 # --- 1. system packages ------------------------------------------------------
 python="${PYO3_PYTHON:-/usr/bin/python3}"
 packages=(apache2 apache2-dev libclang-dev
-    curl openssl strace) # the last three: tools some integration tests drive
+    curl openssl strace binutils) # the last four: tools some integration tests run
 case "$python" in
     /usr/bin/python3) packages+=(python3 python3-dev python3-venv) ;;
     /usr/bin/python3.*) packages+=("${python#/usr/bin/}-dev" "${python#/usr/bin/}-venv") ;;

@@ -6,7 +6,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 
@@ -80,30 +79,13 @@ def allow_access(environ, host):
     return True
 "#;
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn basic(apache: &Apache, path: &str, user: &str, password: &str) -> Response {
-    let auth = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
-    apache.request("GET", path, &[("Authorization", &auth)], b"")
+    apache.request(
+        "GET",
+        path,
+        &[("Authorization", &basic_auth(user, password))],
+        b"",
+    )
 }
 
 fn auth_conf(extra_body: &str) -> ApacheConfig {
@@ -153,7 +135,7 @@ fn auth_server(tag: &str) -> (TestDir, Apache) {
 /// The JSON the `env` user's check_password logged.
 fn logged_environ(apache: &Apache) -> String {
     assert!(
-        apache.wait_for_log("AUTH-ENVIRON ", Duration::from_secs(10)),
+        apache.wait_for_log("AUTH-ENVIRON ", SECS10),
         "{}",
         apache.error_log()
     );
@@ -168,7 +150,7 @@ fn logged_environ(apache: &Apache) -> String {
 }
 
 #[test]
-fn basic_auth_with_check_password() {
+fn basic_auth_challenges_and_accepts_only_the_right_password() {
     let (_dir, apache) = auth_server("basic");
 
     // No credentials: the challenge.
@@ -191,19 +173,27 @@ fn basic_auth_with_check_password() {
     assert!(log.contains("Password Mismatch"), "{log}");
     assert!(log.contains("user nobody not found"), "{log}");
 
+    // The server keeps serving authenticated requests afterwards.
+    assert_eq!(basic(&apache, "/basic/again", "spy", "secret").status, 200);
+}
+
+#[test]
+fn check_password_returning_a_string_names_the_user() {
+    let (_dir, apache) = auth_server("basic-alias");
     // A string result is the user name Apache records from then on.
     let r = basic(&apache, "/basic/page", "alias", "pw");
     assert_eq!(r.text(), "user=canonical type=Basic path=/basic/page");
     assert_eq!(basic(&apache, "/basic/page", "alias", "nope").status, 401);
+}
 
+#[test]
+fn check_password_raising_or_returning_a_wrong_type_is_a_500() {
+    let (_dir, apache) = auth_server("basic-errors");
     // An exception is a 500 with the traceback in the error log.
     let r = basic(&apache, "/basic/page", "boom", "x");
     assert_eq!(r.status, 500);
     assert!(
-        apache.wait_for_log(
-            "RuntimeError: check_password failed on purpose",
-            Duration::from_secs(10)
-        ),
+        apache.wait_for_log("RuntimeError: check_password failed on purpose", SECS10),
         "{}",
         apache.error_log()
     );
@@ -220,19 +210,23 @@ fn basic_auth_with_check_password() {
     assert!(
         apache.wait_for_log(
             "TypeError: Basic auth provider must return True, False, None",
-            Duration::from_secs(10)
+            SECS10
         ),
         "{}",
         apache.error_log()
     );
+    assert_eq!(basic(&apache, "/basic/again", "spy", "secret").status, 200);
+}
 
-    // `wsgi` providers without their script directive: logged, and a 500 /
-    // a denial, as in mod_wsgi.
+#[test]
+fn wsgi_providers_without_their_script_directive_are_refused() {
+    let (_dir, apache) = auth_server("basic-noscript");
+    // Logged, and a 500 / a denial, as in mod_wsgi.
     assert_eq!(basic(&apache, "/noscript/x", "spy", "secret").status, 500);
     assert!(
         apache.wait_for_log(
             "Location of WSGI user authentication script not provided.",
-            Duration::from_secs(10)
+            SECS10
         ),
         "{}",
         apache.error_log()
@@ -244,14 +238,11 @@ fn basic_auth_with_check_password() {
     assert!(
         apache.wait_for_log(
             "Location of WSGI group authorization script not provided.",
-            Duration::from_secs(10)
+            SECS10
         ),
         "{}",
         apache.error_log()
     );
-
-    // The server keeps serving authenticated requests afterwards.
-    assert_eq!(basic(&apache, "/basic/again", "spy", "secret").status, 200);
 }
 
 #[test]
@@ -261,10 +252,7 @@ fn the_environ_the_scripts_see() {
         "GET",
         "/basic/env/x?q=1&r=2",
         &[
-            (
-                "Authorization",
-                &format!("Basic {}", base64(b"env:whatever")),
-            ),
+            ("Authorization", &basic_auth("env", "whatever")),
             ("X-Custom", "hello"),
         ],
         b"",
@@ -311,21 +299,21 @@ fn the_environ_the_scripts_see() {
         line.contains("[wsgi:error]") && line.contains("[client 127.0.0.1:"),
         "{line}"
     );
+}
 
-    // application-group= names the interpreter.
+#[test]
+fn the_application_group_option_names_the_auth_script_s_interpreter() {
+    let (_dir, apache) = auth_server("authenv-group");
     assert_eq!(basic(&apache, "/subgroup/x", "env", "x").status, 200);
     assert!(
-        apache.wait_for_log(
-            r#""mod_wsgi.application_group": "auth-sub""#,
-            Duration::from_secs(10)
-        ),
+        apache.wait_for_log(r#""mod_wsgi.application_group": "auth-sub""#, SECS10),
         "{}",
         apache.error_log()
     );
 }
 
 #[test]
-fn require_wsgi_group() {
+fn require_wsgi_group_admits_members_only() {
     let (_dir, apache) = auth_server("groups");
     // In the required group (a str and a bytes name both count).
     let r = basic(&apache, "/groups/page", "spy", "secret");
@@ -336,7 +324,7 @@ fn require_wsgi_group() {
     assert!(
         apache.wait_for_log(
             "Authorization of user 'clerk' to access '/groups/page' failed. User is not a member of designated groups.",
-            Duration::from_secs(10)
+            SECS10
         ),
         "{}",
         apache.error_log()
@@ -344,14 +332,16 @@ fn require_wsgi_group() {
     let r = basic(&apache, "/groups/page", "loner", "secret");
     assert_eq!(r.status, 401);
     assert!(
-        apache.wait_for_log(
-            "User is not a member of any groups.",
-            Duration::from_secs(10)
-        ),
+        apache.wait_for_log("User is not a member of any groups.", SECS10),
         "{}",
         apache.error_log()
     );
-    // Any of several (quoted) names on the Require line; iterators are fine.
+}
+
+#[test]
+fn require_wsgi_group_accepts_any_of_several_names() {
+    let (_dir, apache) = auth_server("groups-either");
+    // Quoted names on the Require line; iterators are fine.
     assert_eq!(
         basic(&apache, "/groups/either/x", "clerk", "secret").status,
         200
@@ -360,7 +350,11 @@ fn require_wsgi_group() {
         basic(&apache, "/groups/either/x", "loner", "secret").status,
         401
     );
-    // The user name check_password substituted is the one groups are asked for.
+}
+
+#[test]
+fn groups_are_asked_for_the_user_name_check_password_returned() {
+    let (_dir, apache) = auth_server("groups-alias");
     assert_eq!(basic(&apache, "/groups/page", "alias", "pw").status, 200);
 }
 
@@ -371,52 +365,63 @@ fn access_script_allows_denies_and_declines() {
     let r = apache.get("/access/deny");
     assert_eq!(r.status, 403);
     assert!(
-        apache.wait_for_log(
-            "Client denied by server configuration: '",
-            Duration::from_secs(10)
-        ),
+        apache.wait_for_log("Client denied by server configuration: '", SECS10),
         "{}",
         apache.error_log()
     );
     // None: no opinion; the Require lines decide (all granted here).
     assert_eq!(apache.get("/access/none").status, 200);
-    // The host argument: the client's address without HostnameLookups.
-    assert_eq!(apache.get("/access/host").status, 200);
-    assert_eq!(apache.get("/access/other-host").status, 403);
-    // An exception denies, with the traceback logged.
-    assert_eq!(apache.get("/access/raise").status, 403);
-    assert!(
-        apache.wait_for_log(
-            "ValueError: allow_access failed on purpose",
-            Duration::from_secs(10)
-        ),
-        "{}",
-        apache.error_log()
-    );
     // Locations without the directive never run it.
     assert_eq!(apache.get("/elsewhere").status, 200);
 }
 
 #[test]
-fn auth_script_reloading() {
-    let dir = TestDir::new("authreload");
+fn access_script_host_argument_is_the_client_address() {
+    let (_dir, apache) = auth_server("access-host");
+    // Without HostnameLookups.
+    assert_eq!(apache.get("/access/host").status, 200);
+    assert_eq!(apache.get("/access/other-host").status, 403);
+}
+
+#[test]
+fn access_script_raising_denies_with_the_traceback_logged() {
+    let (_dir, apache) = auth_server("access-raise");
+    assert_eq!(apache.get("/access/raise").status, 403);
+    assert!(
+        apache.wait_for_log("ValueError: allow_access failed on purpose", SECS10),
+        "{}",
+        apache.error_log()
+    );
+}
+
+/// An auth_server whose /basic script (auth.wsgi) and /fixed script
+/// (fixed.wsgi, WSGIScriptReloading Off) accept the password "one", written
+/// long enough ago that a rewrite is seen as a change.
+fn reloading_server(tag: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
     dir.write("app.wsgi", APP);
     dir.write("access.wsgi", ACCESS_SCRIPT);
-    let v1 = "def check_password(environ, user, password):\n    return password == 'one'\n";
-    let v2 = "def check_password(environ, user, password):\n    return password == 'two'\n";
-    let auth = dir.write("auth.wsgi", v1);
-    set_mtime(&auth, 100);
+    set_mtime(&dir.write("auth.wsgi", PASSWORD_ONE), 100);
+    set_mtime(&dir.write("fixed.wsgi", PASSWORD_ONE), 100);
     let conf = auth_conf(
         "<Location /fixed>\n  AuthType Basic\n  AuthName \"Fixed\"\n  AuthBasicProvider wsgi\n\
            WSGIScriptReloading Off\n  WSGIAuthUserScript {dir}/fixed.wsgi\n  Require valid-user\n</Location>\n",
     );
-    let fixed = dir.write("fixed.wsgi", v1);
-    set_mtime(&fixed, 100);
     let apache = Apache::start(&dir, &conf);
     assert_eq!(basic(&apache, "/basic/x", "u", "one").status, 200);
     assert_eq!(basic(&apache, "/fixed/x", "u", "one").status, 200);
-    dir.write("auth.wsgi", v2);
-    dir.write("fixed.wsgi", v2);
+    (dir, apache)
+}
+
+const PASSWORD_ONE: &str =
+    "def check_password(environ, user, password):\n    return password == 'one'\n";
+const PASSWORD_TWO: &str =
+    "def check_password(environ, user, password):\n    return password == 'two'\n";
+
+#[test]
+fn a_changed_auth_script_is_reloaded() {
+    let (dir, apache) = reloading_server("authreload");
+    dir.write("auth.wsgi", PASSWORD_TWO);
     assert_eq!(
         basic(&apache, "/basic/x", "u", "two").status,
         200,
@@ -425,26 +430,26 @@ fn auth_script_reloading() {
     );
     assert_eq!(basic(&apache, "/basic/x", "u", "one").status, 401);
     assert!(apache.error_log().contains("Reloading WSGI script '"));
-    // WSGIScriptReloading Off keeps the loaded code.
+}
+
+#[test]
+fn script_reloading_off_keeps_the_loaded_auth_script() {
+    let (dir, apache) = reloading_server("authreload-off");
+    dir.write("fixed.wsgi", PASSWORD_TWO);
     assert_eq!(basic(&apache, "/fixed/x", "u", "one").status, 200);
     assert_eq!(basic(&apache, "/fixed/x", "u", "two").status, 401);
-    // A script without the function is a 500 with a clear message.
+}
+
+#[test]
+fn an_auth_script_without_check_password_is_a_500_saying_so() {
+    let (dir, apache) = reloading_server("authreload-nofunc");
     dir.write("auth.wsgi", "x = 1\n");
     assert_eq!(basic(&apache, "/basic/x", "u", "two").status, 500);
     assert!(
-        apache.wait_for_log(
-            "does not provide 'Basic' auth provider",
-            Duration::from_secs(10)
-        ),
+        apache.wait_for_log("does not provide 'Basic' auth provider", SECS10),
         "{}",
         apache.error_log()
     );
-}
-
-fn set_mtime(path: &std::path::Path, secs_ago: u64) {
-    let t = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(t).unwrap();
 }
 
 fn curl_digest(apache: &Apache, path: &str, user_password: &str) -> u16 {
@@ -473,10 +478,8 @@ fn curl_digest(apache: &Apache, path: &str, user_password: &str) -> u16 {
 
 #[test]
 fn digest_auth_with_get_realm_hash() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("curl is not installed: skipping the Digest test");
-        return;
-    }
+    // httpd's Digest challenge is answered by curl.
+    require_program("curl", "curl");
     let dir = TestDir::new("digest");
     dir.write("app.wsgi", APP);
     dir.write(
@@ -522,10 +525,7 @@ def get_realm_hash(environ, user, realm):
     assert_eq!(curl_digest(&apache, "/digest/x", "nobody:x"), 401);
     assert_eq!(curl_digest(&apache, "/digest/x", "boom:x"), 500);
     assert!(
-        apache.wait_for_log(
-            "KeyError: 'get_realm_hash failed on purpose'",
-            Duration::from_secs(10)
-        ),
+        apache.wait_for_log("KeyError: 'get_realm_hash failed on purpose'", SECS10),
         "{}",
         apache.error_log()
     );
@@ -661,7 +661,7 @@ fn django_check_password_and_groups_for_user() {
     assert!(
         apache.wait_for_log(
             "Authorization of user 'bob' to access '/agents/' failed. User is not a member of any groups.",
-            Duration::from_secs(10)
+            SECS10
         ),
         "{}",
         apache.error_log()
@@ -675,10 +675,9 @@ fn django_check_password_and_groups_for_user() {
 
 #[test]
 fn mod_ssl_functions_over_tls() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("curl is not installed: skipping the TLS test");
-        return;
-    }
+    // openssl makes the certificate; curl speaks TLS to Apache.
+    require_program("curl", "curl");
+    require_program("openssl", "openssl");
     let dir = TestDir::new("authtls");
     dir.write("app.wsgi", APP);
     dir.write("auth.wsgi", AUTH_SCRIPT);
@@ -692,13 +691,13 @@ fn mod_ssl_functions_over_tls() {
         .arg("-out")
         .arg(dir.0.join("cert.pem"))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!("openssl cannot make a certificate: skipping the TLS test");
-        return;
-    }
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "openssl could not make a self-signed certificate: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let conf = auth_conf(
         "SSLEngine on\nSSLCertificateFile {dir}/cert.pem\nSSLCertificateKeyFile {dir}/key.pem\n",
     )
@@ -716,7 +715,7 @@ fn mod_ssl_functions_over_tls() {
     };
     assert_eq!(curl("tls:x"), "200", "{}", apache.error_log());
     assert!(
-        apache.wait_for_log("TLS https=1 protocol='TLSv1.", Duration::from_secs(10)),
+        apache.wait_for_log("TLS https=1 protocol='TLSv1.", SECS10),
         "{}",
         apache.error_log()
     );
@@ -728,15 +727,16 @@ fn mod_ssl_functions_over_tls() {
     // Kept beyond its call, the function refuses to run.
     assert_eq!(curl("stale:x"), "200");
     assert!(
-        apache.wait_for_log("STALE request object has expired", Duration::from_secs(10)),
+        apache.wait_for_log("STALE request object has expired", SECS10),
         "{}",
         apache.error_log()
     );
 }
 
-#[test]
-fn htaccess_and_authn_provider_alias() {
-    let dir = TestDir::new("authalias");
+/// An auth_server plus a `.htaccess`-protected /ht (AllowOverride
+/// AuthConfig) and an `<AuthnProviderAlias wsgi agents-db>` at /aliased.
+fn override_server(tag: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
     dir.write("app.wsgi", APP);
     dir.write("auth.wsgi", AUTH_SCRIPT);
     dir.write("access.wsgi", ACCESS_SCRIPT);
@@ -760,21 +760,28 @@ fn htaccess_and_authn_provider_alias() {
          </Location>\n",
     );
     let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+#[test]
+fn wsgi_auth_directives_work_in_htaccess() {
+    let (_dir, apache) = override_server("authhtaccess");
     // .htaccess under AllowOverride AuthConfig.
     assert_eq!(apache.get("/ht/x").status, 401, "{}", apache.error_log());
     let r = basic(&apache, "/ht/x", "spy", "secret");
     assert_eq!(r.status, 200, "{}", apache.error_log());
     assert_eq!(r.text(), "user=spy type=Basic path=/x");
     assert_eq!(basic(&apache, "/ht/x", "spy", "wrong").status, 401);
-    // <AuthnProviderAlias>: the script and its interpreter come from the alias.
+}
+
+#[test]
+fn an_authn_provider_alias_brings_its_script_and_interpreter() {
+    let (_dir, apache) = override_server("authalias");
     assert_eq!(basic(&apache, "/aliased/x", "spy", "secret").status, 200);
     assert_eq!(basic(&apache, "/aliased/x", "nobody", "x").status, 401);
     assert_eq!(basic(&apache, "/aliased/x", "env", "x").status, 200);
     assert!(
-        apache.wait_for_log(
-            r#""mod_wsgi.application_group": "aliased""#,
-            Duration::from_secs(10)
-        ),
+        apache.wait_for_log(r#""mod_wsgi.application_group": "aliased""#, SECS10),
         "{}",
         apache.error_log()
     );
@@ -783,29 +790,10 @@ fn htaccess_and_authn_provider_alias() {
 #[test]
 fn directives_outside_directory_sections_are_refused() {
     let dir = TestDir::new("authctx");
-    dir.write("auth.wsgi", AUTH_SCRIPT);
-    let conf = dir.write(
-        "bad.conf",
-        &format!(
-            "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
-             ErrorLog {d}/error.log\nLoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
-             LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
-             LoadModule wsgi_module {so}\nWSGIAuthUserScript {d}/auth.wsgi\n",
-            d = dir.0.display(),
-            port = free_port(),
-            so = module_path().display()
-        ),
-    );
-    let out = Command::new("apache2")
-        .arg("-t")
-        .arg("-f")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run apache2 -t");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("WSGIAuthUserScript not allowed here"), "{err}");
+    let script = dir.write("auth.wsgi", AUTH_SCRIPT);
+    let (ok, out) = configtest(&format!("WSGIAuthUserScript {}", script.display()));
+    assert!(!ok, "{out}");
+    assert!(out.contains("WSGIAuthUserScript not allowed here"), "{out}");
 }
 
 #[test]
@@ -824,7 +812,7 @@ fn scripts_run_under_restrict_embedded() {
     assert!(
         apache.wait_for_log(
             "Embedded mode of mod_wsgi disabled by runtime configuration",
-            Duration::from_secs(10)
+            SECS10
         ),
         "{}",
         apache.error_log()

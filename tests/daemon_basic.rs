@@ -10,17 +10,6 @@ use common::*;
 
 const APP: &str = include_str!("apps/daemon.wsgi");
 
-fn json_field(body: &str, key: &str) -> String {
-    let needle = format!("\"{key}\": ");
-    let start = body
-        .find(&needle)
-        .unwrap_or_else(|| panic!("{key} not in {body}"))
-        + needle.len();
-    let rest = &body[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim_matches('"').to_string()
-}
-
 /// POSTs `body` while reading the response at the same time (a client that
 /// writes everything first would itself block on an echoing server).
 fn post_duplex(apache: &Apache, path: &str, body: &[u8]) -> Response {
@@ -42,26 +31,42 @@ fn post_duplex(apache: &Apache, path: &str, body: &[u8]) -> Response {
     parse_response(&out, false)
 }
 
-#[test]
-fn hello_io_and_file_wrapper_in_a_daemon() {
-    let dir = TestDir::new("daemon-basic");
-    dir.write("app.wsgi", APP);
-    let big_file: Vec<u8> = (0..3 * 1024 * 1024 + 123u32)
+/// A file of several body frames, served by the daemon from a position.
+fn big_file() -> Vec<u8> {
+    (0..3 * 1024 * 1024 + 123u32)
         .map(|i| (i % 251) as u8)
-        .collect();
-    dir.write_bytes("big.bin", &big_file);
+        .collect()
+}
+
+/// An Apache with the daemon group `group` (threads=4, display-name
+/// %{GROUP}, so the group name tells each test's daemons apart) at /app and
+/// /override (WSGIErrorOverride On), and the same script embedded at /emb.
+fn daemon_server(group: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(&format!("daemon-{group}"));
+    dir.write("app.wsgi", APP);
+    dir.write_bytes("big.bin", &big_file());
     let conf = ApacheConfig::new(&format!(
-        "WSGIDaemonProcess basic {}threads=4 display-name=%{{GROUP}}\n\
-         WSGIScriptAlias /app {{dir}}/app.wsgi process-group=basic application-group=%{{GLOBAL}}\n\
+        "WSGIDaemonProcess {group} {}threads=4 display-name=%{{GROUP}}\n\
+         WSGIScriptAlias /app {{dir}}/app.wsgi process-group={group} application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /emb {{dir}}/app.wsgi\n\
-         WSGIScriptAlias /override {{dir}}/app.wsgi process-group=basic application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /override {{dir}}/app.wsgi process-group={group} application-group=%{{GLOBAL}}\n\
          <Location /override>\n  WSGIErrorOverride On\n  ErrorDocument 404 \"Apache says: not found\"\n</Location>\n",
         daemon_user()
     ));
     let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+fn daemon_info(apache: &Apache) -> String {
     let r = apache.get("/app/info?x=1");
     assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
-    let body = r.text();
+    r.text()
+}
+
+#[test]
+fn a_daemon_request_has_the_daemon_s_environ_and_process() {
+    let (_dir, apache) = daemon_server("basic");
+    let body = daemon_info(&apache);
     assert_eq!(json_field(&body, "process_group"), "basic");
     assert_eq!(json_field(&body, "module_process_group"), "basic");
     assert_eq!(json_field(&body, "multithread"), "true");
@@ -69,9 +74,6 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
     assert_eq!(json_field(&body, "query"), "x=1");
     assert_eq!(json_field(&body, "script_name"), "/app");
     let daemon_pid: i32 = json_field(&body, "pid").parse().unwrap();
-    if is_root() {
-        assert_eq!(json_field(&body, "uid"), "65534", "runs as nobody");
-    }
     // The embedded copy runs in an Apache child: another process.
     let emb = apache.get("/emb/info").text();
     assert_eq!(json_field(&emb, "process_group"), "");
@@ -83,7 +85,18 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
         "{:?}",
         String::from_utf8_lossy(&cmdline)
     );
+}
 
+#[test]
+fn a_daemon_with_user_nobody_runs_as_nobody() {
+    require_root("the daemon switches to user=nobody");
+    let (_dir, apache) = daemon_server("asnobody");
+    assert_eq!(json_field(&daemon_info(&apache), "uid"), "65534");
+}
+
+#[test]
+fn request_and_response_bodies_go_through_the_daemon() {
+    let (_dir, apache) = daemon_server("bodies");
     assert_eq!(apache.get("/app/").text(), "hello from the daemon");
     let r = apache.request("POST", "/app/sha", &[], b"abc");
     assert_eq!(r.text(), format!("3 {}", sha256_hex(b"abc")));
@@ -107,6 +120,15 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
     assert!(r.body[..65536].iter().all(|&b| b == b'A'));
     assert!(r.body[65536 * 63..].iter().all(|&b| b == b'A' + 63 % 26));
 
+    // HEAD
+    let r = apache.request("HEAD", "/app/", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn file_wrapper_in_a_daemon_sends_files_byte_exact() {
+    let (_dir, apache) = daemon_server("files");
     // wsgi.file_wrapper sends the script itself.
     let r = apache.get("/app/file");
     assert_eq!(r.status, 200);
@@ -114,6 +136,7 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
 
     // A file of several body frames, from a position the app seeked to,
     // goes out byte-exact (sendfile from the daemon).
+    let big_file = big_file();
     let r = apache.get("/app/bigfile?1000");
     assert_eq!(r.status, 200, "{}", apache.error_log());
     assert_eq!(
@@ -121,8 +144,12 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
         Some(&*(big_file.len() - 1000).to_string())
     );
     assert_eq!(sha256_hex(&r.body), sha256_hex(&big_file[1000..]));
+}
 
-    // 10 MiB in, 10 MiB out at the same time: no deadlock.
+#[test]
+fn big_bodies_both_ways_at_once_do_not_deadlock() {
+    let (_dir, apache) = daemon_server("duplex");
+    // 10 MiB in, 10 MiB out at the same time.
     let big: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
     let started = Instant::now();
     let r = post_duplex(&apache, "/app/echo", &big);
@@ -135,11 +162,15 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
     assert_eq!(r.status, 200, "{}", apache.error_log());
     assert_eq!(r.body.len(), 160 * 65536 + format!("|{}", big.len()).len());
     assert!(r.text().ends_with(&format!("|{}", big.len())));
+}
 
-    // Application errors: 500 with the traceback in the log, client context kept.
+#[test]
+fn a_daemon_application_error_is_a_500_logged_with_the_client() {
+    let (_dir, apache) = daemon_server("apperror");
+    // The traceback in the log, client context kept.
     let r = apache.get("/app/error");
     assert_eq!(r.status, 500);
-    assert!(apache.wait_for_log("RuntimeError: boom in the daemon", Duration::from_secs(5)));
+    assert!(apache.wait_for_log("RuntimeError: boom in the daemon", SECS5));
     let line = apache
         .error_log()
         .lines()
@@ -147,23 +178,34 @@ fn hello_io_and_file_wrapper_in_a_daemon() {
         .unwrap()
         .to_string();
     assert!(line.contains("[client 127.0.0.1:"), "{line}");
+}
+
+#[test]
+fn a_daemon_s_status_reason_and_headers_reach_the_client() {
+    let (_dir, apache) = daemon_server("status");
     let r = apache.get("/app/status");
     assert_eq!((r.status, r.reason.as_str()), (404, "Not Here"));
     assert_eq!(r.header("x-a"), Some("1"));
     assert_eq!(r.text(), "nope");
+}
+
+#[test]
+fn error_override_replaces_a_daemon_s_error_body_with_apache_s() {
+    let (_dir, apache) = daemon_server("override");
     // WSGIErrorOverride On: Apache's error document replaces the app's body.
     let r = apache.get("/override/status");
     assert_eq!(r.status, 404, "{}", apache.error_log());
     assert_eq!(r.text(), "Apache says: not found");
     assert_eq!(r.header("x-a"), None);
     assert_eq!(apache.get("/override/").text(), "hello from the daemon");
-    // HEAD
-    let r = apache.request("HEAD", "/app/", &[], b"");
-    assert_eq!(r.status, 200);
-    assert!(r.body.is_empty());
-    // An undefined group: mod_wsgi's message.
+}
+
+#[test]
+fn no_daemon_or_socket_outlives_apache() {
+    let (dir, apache) = daemon_server("outlive");
+    assert_eq!(apache.get("/app/").text(), "hello from the daemon");
     drop(apache);
-    let left = pids_with_cmdline("(wsgi:basic)");
+    let left = pids_with_cmdline("(wsgi:outlive)");
     let states: Vec<String> = left
         .iter()
         .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())

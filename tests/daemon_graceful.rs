@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
-use std::os::unix::fs::MetadataExt;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,63 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const APP: &str = include_str!("apps/daemon.wsgi");
-
-/// (pid, state) of every child of `parent`.
-fn children_of(parent: i32) -> Vec<(i32, char)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(parent) {
-            out.push((pid, fields[0].chars().next().unwrap_or('?')));
-        }
-    }
-    out
-}
-
-fn zombies_of(parent: i32) -> Vec<i32> {
-    children_of(parent)
-        .into_iter()
-        .filter(|(_, s)| *s == 'Z')
-        .map(|(p, _)| p)
-        .collect()
-}
-
-/// Waits (bounded) until `f` holds.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn socket_files(dir: &TestDir) -> BTreeMap<String, u64> {
-    std::fs::read_dir(&dir.0)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".sock"))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                e.metadata().map(|m| m.ino()).unwrap_or(0),
-            )
-        })
-        .collect()
-}
 
 #[derive(Default)]
 struct Tally {
@@ -112,23 +54,35 @@ fn load(
         .collect()
 }
 
+/// No zombie is left among Apache's children (waiting up to 5 s for the
+/// parent to reap).
+#[track_caller]
+fn assert_no_zombies(apache: &Apache) {
+    assert!(
+        wait_until(SECS5, || zombies_of(apache.pid()).is_empty()),
+        "zombies: {:?}",
+        zombies_of(apache.pid())
+    );
+}
+
 fn get_status(port: u16, path: &str) -> u16 {
     Client::new(port, false).get(path).map_or(0, |(s, _)| s)
 }
 
-#[test]
-fn graceful_restarts_under_load_lose_nothing() {
-    let dir = TestDir::new("daemon-graceful");
+/// An Apache with one daemon group (processes=2 threads=8, display name
+/// `(wsgi:{name})`) at `/`, serving; its one socket file.
+fn bench_server(name: &str) -> (TestDir, Apache, std::collections::BTreeMap<String, u64>) {
+    let dir = TestDir::new(&format!("daemon-{name}"));
     dir.write("app.wsgi", APP);
     let conf = ApacheConfig::new(&format!(
         "WSGIRestrictEmbedded On\n\
          WSGISocketRotation Off\n\
-         WSGIDaemonProcess bench {}processes=2 threads=8 display-name=(wsgi:gr-bench)\n\
+         WSGIDaemonProcess bench {}processes=2 threads=8 display-name=(wsgi:{name})\n\
          WSGIScriptAlias / {{dir}}/app.wsgi process-group=bench application-group=%{{GLOBAL}}\n",
         daemon_user()
     ))
     .threads(8, 2);
-    let mut apache = Apache::start(&dir, &conf);
+    let apache = Apache::start(&dir, &conf);
     let port = apache.port;
     assert!(
         wait_until(Duration::from_secs(10), || get_status(port, "/") == 200),
@@ -137,6 +91,13 @@ fn graceful_restarts_under_load_lose_nothing() {
     );
     let sockets = socket_files(&dir);
     assert_eq!(sockets.len(), 1, "{sockets:?}");
+    (dir, apache, sockets)
+}
+
+#[test]
+fn graceful_restarts_under_load_lose_nothing() {
+    let (dir, mut apache, sockets) = bench_server("gr-bench");
+    let port = apache.port;
 
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -205,17 +166,9 @@ fn graceful_restarts_under_load_lose_nothing() {
         pids_with_cmdline("(wsgi:gr-bench)"),
         apache.error_log()
     );
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
     for p in &old_generations {
-        assert!(
-            !std::path::Path::new(&format!("/proc/{p}")).exists(),
-            "old daemon {p} still exists"
-        );
+        assert!(!exists(*p), "old daemon {p} still exists");
     }
     let log = apache.error_log();
     assert!(log.contains("of an earlier generation has exited"), "{log}");
@@ -228,13 +181,22 @@ fn graceful_restarts_under_load_lose_nothing() {
         assert!(!log.contains(bad), "{bad}:\n{log}");
     }
 
-    // A hard restart keeps the socket too, and replaces the daemons.
-    let before = pids_with_cmdline("(wsgi:gr-bench)");
+    // Stop: no daemon, no socket file.
+    apache.stop();
+    assert!(pids_with_cmdline("(wsgi:gr-bench)").is_empty());
+    assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
+}
+
+#[test]
+fn a_hard_restart_keeps_the_socket_and_replaces_the_daemons() {
+    let (dir, mut apache, sockets) = bench_server("gr-hard");
+    let port = apache.port;
+    let before = pids_with_cmdline("(wsgi:gr-hard)");
     apache.signal(libc::SIGHUP);
     assert!(
         wait_until(Duration::from_secs(20), || {
             get_status(port, "/") == 200
-                && pids_with_cmdline("(wsgi:gr-bench)")
+                && pids_with_cmdline("(wsgi:gr-hard)")
                     .iter()
                     .all(|p| !before.contains(p))
         }),
@@ -243,18 +205,13 @@ fn graceful_restarts_under_load_lose_nothing() {
     );
     assert_eq!(socket_files(&dir), sockets);
     for p in &before {
-        assert!(!std::path::Path::new(&format!("/proc/{p}")).exists());
+        assert!(!exists(*p));
     }
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
 
     // Stop: no daemon, no socket file.
     apache.stop();
-    assert!(pids_with_cmdline("(wsgi:gr-bench)").is_empty());
+    assert!(pids_with_cmdline("(wsgi:gr-hard)").is_empty());
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
 }
 
@@ -360,12 +317,7 @@ fn removed_group_is_stopped_and_new_group_works() {
         "{}",
         apache.error_log()
     );
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
 
     apache.stop();
     for name in ["(wsgi:rg-keep)", "(wsgi:rg-added)", "(wsgi:rg-gone)"] {
@@ -374,42 +326,51 @@ fn removed_group_is_stopped_and_new_group_works() {
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
 }
 
-#[test]
-fn hard_restart_and_stop_while_an_old_generation_drains() {
-    let dir = TestDir::new("daemon-drain-stop");
+/// An Apache with one slow-draining daemon group (graceful-timeout=30,
+/// shutdown-timeout=1, display name `(wsgi:{name})`), serving.
+fn draining_server(name: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(&format!("daemon-{name}"));
     dir.write("app.wsgi", APP);
     let conf = ApacheConfig::new(&format!(
         "WSGIRestrictEmbedded On\n\
-         WSGIDaemonProcess slow {}threads=2 graceful-timeout=30 shutdown-timeout=1 display-name=(wsgi:ds-slow)\n\
+         WSGIDaemonProcess slow {}threads=2 graceful-timeout=30 shutdown-timeout=1 display-name=(wsgi:{name})\n\
          WSGIScriptAlias / {{dir}}/app.wsgi process-group=slow application-group=%{{GLOBAL}}\n",
         daemon_user()
     ));
-    let mut apache = Apache::start(&dir, &conf);
+    let apache = Apache::start(&dir, &conf);
     let port = apache.port;
     assert!(wait_until(Duration::from_secs(10), || get_status(
         port, "/"
     ) == 200));
-    let in_flight = |secs: u32| {
-        let h = std::thread::spawn(move || {
-            Client::new(port, false)
-                .get(&format!("/sleep?{secs}"))
-                .map(|(s, b)| (s, String::from_utf8_lossy(&b).into_owned()))
-        });
-        std::thread::sleep(Duration::from_millis(300));
-        h
-    };
+    (dir, apache)
+}
 
+/// A request of `secs` seconds, in flight when this returns.
+fn in_flight(port: u16, secs: u32) -> std::thread::JoinHandle<Result<(u16, String), String>> {
+    let h = std::thread::spawn(move || {
+        Client::new(port, false)
+            .get(&format!("/sleep?{secs}"))
+            .map(|(s, b)| (s, String::from_utf8_lossy(&b).into_owned()))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    h
+}
+
+#[test]
+fn a_hard_restart_stops_a_draining_old_daemon_within_shutdown_timeout() {
+    let (_dir, apache) = draining_server("ds-hard");
+    let port = apache.port;
     // Graceful restart with a long request in flight: the old daemon drains
     // (graceful-timeout=30); a hard restart then stops it within
     // shutdown-timeout, and it is reaped.
-    let old = pids_with_cmdline("(wsgi:ds-slow)");
-    let long = in_flight(20);
+    let old = pids_with_cmdline("(wsgi:ds-hard)");
+    let long = in_flight(port, 20);
     apache.signal(libc::SIGUSR1);
     assert!(wait_until(Duration::from_secs(10), || {
-        get_status(port, "/") == 200 && pids_with_cmdline("(wsgi:ds-slow)").len() == 2
+        get_status(port, "/") == 200 && pids_with_cmdline("(wsgi:ds-hard)").len() == 2
     }));
     assert_eq!(
-        pids_with_cmdline("(wsgi:ds-slow)")
+        pids_with_cmdline("(wsgi:ds-hard)")
             .iter()
             .filter(|p| old.contains(p))
             .count(),
@@ -424,31 +385,29 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
     assert!(
         wait_until(Duration::from_secs(16), || {
             get_status(port, "/") == 200
-                && pids_with_cmdline("(wsgi:ds-slow)").len() == 1
-                && old
-                    .iter()
-                    .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+                && pids_with_cmdline("(wsgi:ds-hard)").len() == 1
+                && old.iter().all(|p| !exists(*p))
         }),
         "{:?} {old:?}\n{}",
-        pids_with_cmdline("(wsgi:ds-slow)"),
+        pids_with_cmdline("(wsgi:ds-hard)"),
         apache.error_log()
     );
     assert!(started.elapsed() < Duration::from_secs(16));
     // A hard restart cuts requests: that one did not complete normally.
     assert!(!matches!(long.join().unwrap(), Ok((200, _))));
-    assert!(
-        wait_until(Duration::from_secs(5), || zombies_of(apache.pid())
-            .is_empty()),
-        "zombies: {:?}",
-        zombies_of(apache.pid())
-    );
+    assert_no_zombies(&apache);
+}
 
+#[test]
+fn stop_right_after_a_graceful_restart_leaves_nothing() {
+    let (dir, mut apache) = draining_server("ds-stop");
+    let port = apache.port;
     // Stop right after a graceful restart with a request in flight: the
     // draining daemon is stopped too, and nothing is left.
-    let long = in_flight(3);
+    let long = in_flight(port, 3);
     apache.signal(libc::SIGUSR1);
     assert!(wait_until(Duration::from_secs(10), || pids_with_cmdline(
-        "(wsgi:ds-slow)"
+        "(wsgi:ds-stop)"
     )
     .len()
         == 2));
@@ -457,9 +416,9 @@ fn hard_restart_and_stop_while_an_old_generation_drains() {
     assert!(started.elapsed() < Duration::from_secs(12));
     let _ = long.join();
     assert!(
-        pids_with_cmdline("(wsgi:ds-slow)").is_empty(),
+        pids_with_cmdline("(wsgi:ds-stop)").is_empty(),
         "{:?}",
-        pids_with_cmdline("(wsgi:ds-slow)")
+        pids_with_cmdline("(wsgi:ds-stop)")
     );
     assert!(socket_files(&dir).is_empty(), "{:?}", socket_files(&dir));
 }
@@ -524,11 +483,7 @@ fn an_old_daemon_that_never_exits_is_killed_and_reaped() {
     // graceful-timeout + shutdown-timeout + 5 s, checked by the monitor
     // hook about every 10 s.
     assert!(
-        wait_until(Duration::from_secs(30), || !std::path::Path::new(&format!(
-            "/proc/{}",
-            old[0]
-        ))
-        .exists()),
+        wait_until(Duration::from_secs(30), || !exists(old[0])),
         "{}",
         apache.error_log()
     );

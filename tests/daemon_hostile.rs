@@ -10,23 +10,16 @@
 //! nobody.)
 
 mod common;
-mod wsgi_util;
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use wsgi_util::*;
+
+const ROOT: &str = "Apache's User www-data and the daemon user nobody are involved";
 
 const HOSTILE: &str = include_str!("apps/hostile.wsgi");
-
-fn require_root() {
-    assert!(
-        is_root(),
-        "this test must run as root (Apache's User www-data and the daemon user nobody are involved)"
-    );
-}
 
 /// The Apache children of `apache` (daemons carry their display-name, so
 /// their command line no longer names the configuration file).
@@ -35,22 +28,6 @@ fn apache_children(apache: &Apache) -> Vec<i32> {
         .into_iter()
         .filter(|&p| p != apache.pid() && ppid(p) == Some(apache.pid()))
         .collect()
-}
-
-fn status_field(pid: i32, field: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix(field).map(|v| v.trim().to_string()))
-}
-
-fn ppid(pid: i32) -> Option<i32> {
-    status_field(pid, "PPid:")?.parse().ok()
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    let v = status_field(pid, "VmRSS:").unwrap_or_else(|| panic!("no VmRSS for pid {pid}"));
-    v.trim_end_matches("kB").trim().parse().unwrap()
 }
 
 fn the_child(apache: &Apache) -> i32 {
@@ -64,7 +41,7 @@ fn the_child(apache: &Apache) -> i32 {
 }
 
 fn hostile_server(tag: &str) -> (TestDir, Apache) {
-    require_root();
+    require_root(ROOT);
     let dir = TestDir::new(tag);
     dir.write("hostile.wsgi", HOSTILE);
     let conf = ApacheConfig::new(&format!(
@@ -102,8 +79,7 @@ fn assert_not_injected(case: &str, r: &Response) {
 #[track_caller]
 fn assert_violation_logged(apache: &Apache, what: &str) {
     assert!(
-        wait_log_line(
-            apache,
+        apache.wait_log_line(
             &[
                 "Daemon process 'hostile' (pid ",
                 "violated the protocol",
@@ -148,12 +124,43 @@ const CLEAN_502: &[(&str, &str)] = &[
     ),
 ];
 
-#[test]
-fn hostile_frames_get_a_clean_502_and_the_child_survives() {
-    let (_dir, apache) = hostile_server("hostile");
-    let child = the_child(&apache);
+/// A hostile_server and its one Apache child, which every test checks is
+/// still the same and still serving at the end.
+struct Hostile {
+    _dir: TestDir,
+    apache: Apache,
+    child: i32,
+}
 
-    for &(case, what) in CLEAN_502 {
+impl Hostile {
+    fn start(tag: &str) -> Hostile {
+        let (dir, apache) = hostile_server(tag);
+        let child = the_child(&apache);
+        Hostile {
+            _dir: dir,
+            apache,
+            child,
+        }
+    }
+
+    /// The child kept serving, and nothing crashed.
+    #[track_caller]
+    fn assert_child_survived(&self) {
+        assert_eq!(self.apache.get("/h?ok").text(), "ok");
+        assert_eq!(
+            the_child(&self.apache),
+            self.child,
+            "the Apache child was replaced"
+        );
+        self.apache.assert_no_crash();
+    }
+}
+
+#[test]
+fn hostile_frames_get_a_clean_502_naming_what_was_wrong() {
+    let h = Hostile::start("hostile");
+    let apache = &h.apache;
+    each_case(CLEAN_502, |&(case, what)| {
         let r = apache.get(&format!("/h?{case}"));
         assert_eq!(
             r.status,
@@ -163,12 +170,12 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
             apache.error_log()
         );
         assert_not_injected(case, &r);
-        assert_violation_logged(&apache, what);
-    }
+        assert_violation_logged(apache, what);
+    });
     // One line per violation, and never a frame's content.
     let log = apache.error_log();
     assert_eq!(
-        log_lines_with(&apache, &["violated the protocol"]),
+        apache.log_lines_with(&["violated the protocol"]),
         CLEAN_502.len(),
         "{log}"
     );
@@ -179,7 +186,13 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
     ] {
         assert!(!log.contains(secret), "{secret} was logged:\n{log}");
     }
+    h.assert_child_survived();
+}
 
+#[test]
+fn a_body_longer_than_its_content_length_is_cut_and_the_excess_never_sent() {
+    let h = Hostile::start("hostile-long");
+    let apache = &h.apache;
     // Output already went out: cut at Content-Length, connection closed; the
     // excess (an injected response) never reaches the client.
     let r = apache.get("/h?body-long");
@@ -187,24 +200,37 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
     assert_eq!(r.header("content-length"), Some("5"));
     assert_eq!(r.body, b"hello");
     assert_eq!(
-        r.raw.len(),
-        r.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4 + 5,
+        r.bytes_after_head(),
+        5,
         "bytes after the body: {:?}",
         String::from_utf8_lossy(&r.raw)
     );
     assert_not_injected("body-long", &r);
-    assert_violation_logged(&apache, "sent more body than its Content-Length (5 bytes)");
-    // Short: what came is sent, then the connection closes (incomplete).
+    assert_violation_logged(apache, "sent more body than its Content-Length (5 bytes)");
+    h.assert_child_survived();
+}
+
+#[test]
+fn a_body_shorter_than_its_content_length_is_sent_and_the_connection_closed() {
+    let h = Hostile::start("hostile-short");
+    let apache = &h.apache;
+    // What came is sent, then the connection closes (incomplete).
     let r = apache.get("/h?body-short");
     assert_eq!(r.status, 200, "{}", apache.error_log());
     assert_eq!(r.header("content-length"), Some("100"));
     assert_eq!(r.body, b"0123456789");
     assert!(!r.complete);
     assert_violation_logged(
-        &apache,
+        apache,
         "ended the body short of its Content-Length (10 of 100 bytes); the response was cut short and the connection closed",
     );
+    h.assert_child_survived();
+}
 
+#[test]
+fn a_daemon_s_large_log_lines_are_cut_with_a_marker() {
+    let h = Hostile::start("hostile-loglarge");
+    let apache = &h.apache;
     // Legal but large log lines are cut with a marker; the request goes on.
     let r = apache.get("/h?log-large");
     assert_eq!(
@@ -213,22 +239,28 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
         "{}",
         apache.error_log()
     );
-    assert!(wait_log_line(
-        &apache,
-        &["large-log-line:LLLL", "more bytes cut]"],
-        SECS10
-    ));
+    assert!(
+        apache.wait_log_line(&["large-log-line:LLLL", "more bytes cut]"], SECS10),
+        "{}",
+        apache.error_log()
+    );
     let longest = apache.error_log().lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 9 << 10, "a log line of {longest} bytes");
-    // A daemon cannot start a line of its own in the error log (httpd
-    // escapes control characters in messages).
+    h.assert_child_survived();
+}
+
+#[test]
+fn a_daemon_cannot_start_a_line_of_its_own_in_the_error_log() {
+    let h = Hostile::start("hostile-logcrlf");
+    let apache = &h.apache;
+    // httpd escapes control characters in messages.
     let r = apache.get("/h?log-crlf");
     assert_eq!(r.status, 200, "{}", apache.error_log());
-    assert!(wait_log_line(
-        &apache,
-        &["first-half\\r\\n[Mon Jan 01", "forged-line"],
-        SECS10
-    ));
+    assert!(
+        apache.wait_log_line(&["first-half\\r\\n[Mon Jan 01", "forged-line"], SECS10),
+        "{}",
+        apache.error_log()
+    );
     assert!(
         !apache
             .error_log()
@@ -237,7 +269,14 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
         "{}",
         apache.error_log()
     );
-    // A flood: the per-request budget, then one line saying the rest is dropped.
+    h.assert_child_survived();
+}
+
+#[test]
+fn a_daemon_s_log_flood_is_capped_per_request() {
+    let h = Hostile::start("hostile-flood");
+    let apache = &h.apache;
+    // The per-request budget, then one line saying the rest is dropped.
     let r = apache.get("/h?log-flood");
     assert_eq!(
         (r.status, r.text().as_str()),
@@ -245,21 +284,17 @@ fn hostile_frames_get_a_clean_502_and_the_child_survives() {
         "{}",
         apache.error_log()
     );
-    assert!(wait_log_line(
-        &apache,
-        &["further log lines of this request are dropped"],
-        SECS10
-    ));
-    assert_eq!(log_lines_with(&apache, &["flood-line "]), 1000);
+    assert!(
+        apache.wait_log_line(&["further log lines of this request are dropped"], SECS10),
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(apache.log_lines_with(&["flood-line "]), 1000);
     assert_eq!(
-        log_lines_with(&apache, &["further log lines of this request are dropped"]),
+        apache.log_lines_with(&["further log lines of this request are dropped"]),
         1
     );
-
-    // The child kept serving, and nothing crashed.
-    assert_eq!(apache.get("/h?ok").text(), "ok");
-    assert_eq!(the_child(&apache), child, "the Apache child was replaced");
-    assert_no_crash(&apache);
+    h.assert_child_survived();
 }
 
 #[test]
@@ -291,7 +326,7 @@ fn a_thousand_hostile_requests_keep_the_child_flat() {
     run(1000);
     let after = rss_kib(child);
     assert_eq!(the_child(&apache), child, "the Apache child was replaced");
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
     assert!(
         after < before + 4096,
         "the Apache child grew from {before} KiB to {after} KiB over 1,000 hostile requests"
@@ -340,11 +375,13 @@ def application(environ, start_response):
     return [b'']
 "#;
 
-fn options_server(tag: &str) -> (TestDir, Apache) {
-    require_root();
+/// An Apache with the daemon groups named in `wanted` (of: dflt, small,
+/// slowclient, noflush, bufsize), each at `/<group>`.
+fn options_server(tag: &str, wanted: &[&str]) -> (TestDir, Apache) {
+    require_root(ROOT);
     let dir = TestDir::new(tag);
     dir.write("opts.wsgi", OPTIONS_APP);
-    writable_dir(&dir, "marks");
+    dir.writable_dir("marks");
     let user = daemon_user();
     let groups = [
         ("dflt", ""),
@@ -357,7 +394,7 @@ fn options_server(tag: &str) -> (TestDir, Apache) {
         ),
     ];
     let mut body = String::new();
-    for (g, opts) in groups {
+    for (g, opts) in groups.into_iter().filter(|(g, _)| wanted.contains(g)) {
         body.push_str(&format!(
             "WSGIDaemonProcess {g} {user}threads=2 display-name=%{{GROUP}} {opts}\n\
              WSGIScriptAlias /{g} {{dir}}/opts.wsgi process-group={g} application-group=%{{GLOBAL}}\n\
@@ -376,7 +413,7 @@ fn options_server(tag: &str) -> (TestDir, Apache) {
 
 #[test]
 fn header_buffer_size_limits_one_header_line() {
-    let (_dir, apache) = options_server("hbs");
+    let (_dir, apache) = options_server("hbs", &["small"]);
     // "X-Big: " + value: 8000 fits 8192, 9000 does not.
     let r = apache.get("/small/header/8000");
     assert_eq!(r.status, 200, "{}", apache.error_log());
@@ -384,8 +421,7 @@ fn header_buffer_size_limits_one_header_line() {
     let r = apache.get("/small/header/9000");
     assert_eq!(r.status, 502, "{}", apache.error_log());
     assert!(
-        wait_log_line(
-            &apache,
+        apache.wait_log_line(
             &[
                 "Daemon process 'small' (pid ",
                 "a response header line of 9007 bytes, over header-buffer-size (8192)",
@@ -396,24 +432,28 @@ fn header_buffer_size_limits_one_header_line() {
         "{}",
         apache.error_log()
     );
-    // The default is 32768.
+    apache.assert_no_crash();
+}
+
+#[test]
+fn the_default_header_buffer_size_is_32768() {
+    let (_dir, apache) = options_server("hbs-default", &["dflt"]);
     assert_eq!(apache.get("/dflt/header/30000").status, 200);
     assert_eq!(apache.get("/dflt/header/40000").status, 502);
-    assert!(wait_log_line(
-        &apache,
-        &["over header-buffer-size (32768)"],
-        SECS10
-    ));
-    assert_no_crash(&apache);
+    assert!(
+        apache.wait_log_line(&["over header-buffer-size (32768)"], SECS10),
+        "{}",
+        apache.error_log()
+    );
+    apache.assert_no_crash();
 }
 
 #[test]
 fn response_socket_timeout_gives_up_on_a_client_that_stops_reading() {
-    let (dir, apache) = options_server("rst");
+    let (dir, apache) = options_server("rst", &["slowclient"]);
     // Apache's Timeout is 20 s (tests/common): only response-socket-timeout=2
     // explains giving up much earlier.
-    let mut s = send_request(
-        &apache,
+    let mut s = apache.send_request(
         "GET /slowclient/endless/slow HTTP/1.1\r\nHost: localhost\r\n\r\n",
         b"",
     );
@@ -430,8 +470,7 @@ fn response_socket_timeout_gives_up_on_a_client_that_stops_reading() {
         apache.error_log()
     );
     assert!(
-        wait_log_line(
-            &apache,
+        apache.wait_log_line(
             &[
                 "Failed to proxy response from daemon process 'slowclient' to client",
                 "(response-socket-timeout (2s))"
@@ -446,7 +485,7 @@ fn response_socket_timeout_gives_up_on_a_client_that_stops_reading() {
         "gave up after {waited:?}, before the client was ever stalled for 2 s"
     );
     drop(s);
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 /// Requests `path` and reports whether the first item (`size` bytes of `f`)
@@ -460,8 +499,7 @@ fn first_item_arrives(
     size: usize,
     wait: Duration,
 ) -> bool {
-    let mut s: TcpStream = send_request(
-        apache,
+    let mut s: TcpStream = apache.send_request(
         &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
         b"",
     );
@@ -478,30 +516,47 @@ fn first_item_arrives(
     arrived
 }
 
+// mod_buffer holds output until a flush: what reaches the client while the
+// application waits shows whether the relay flushed.
+
 #[test]
-fn flush_delay_and_buffer_size_decide_when_output_is_flushed() {
-    // mod_buffer holds output until a flush: what reaches the client while
-    // the application waits shows whether the relay flushed.
-    let (dir, apache) = options_server("flush");
-    // Default response-flush-delay (5 ms): the daemon going quiet flushes.
+fn the_default_flush_delay_flushes_when_the_daemon_goes_quiet() {
+    let (dir, apache) = options_server("flush-default", &["dflt"]);
+    // Default response-flush-delay (5 ms).
     assert!(
         first_item_arrives(&apache, &dir, "/dflt/stream/10:m1", "m1", 10, SECS10),
         "the first item was not flushed when the daemon went quiet"
     );
-    // response-flush-delay=60000: held back while the daemon is quiet (for
-    // the 2 s looked at), delivered at the end.
-    assert!(
-        !first_item_arrives(
-            &apache,
-            &dir,
-            "/noflush/stream/10:m2",
-            "m2",
-            10,
-            Duration::from_secs(2)
-        ),
-        "flushed although response-flush-delay is 60 s"
-    );
-    // ... unless response-buffer-size bytes went by without a flush.
+    apache.assert_no_crash();
+}
+
+#[test]
+fn a_long_flush_delay_holds_output_back_while_the_daemon_is_quiet() {
+    let (dir, apache) = options_server("flush-long", &["noflush"]);
+    // response-flush-delay=60000: held back (for the 2 s looked at),
+    // delivered at the end; also 100000 bytes, under the default
+    // response-buffer-size (8 MiB).
+    each_case([(10, "m2"), (100_000, "m4")], |&(size, marker)| {
+        assert!(
+            !first_item_arrives(
+                &apache,
+                &dir,
+                &format!("/noflush/stream/{size}:{marker}"),
+                marker,
+                size,
+                Duration::from_secs(2)
+            ),
+            "flushed {size} bytes although response-flush-delay is 60 s \
+             and response-buffer-size 8 MiB"
+        );
+    });
+    apache.assert_no_crash();
+}
+
+#[test]
+fn response_buffer_size_bytes_without_a_flush_force_one() {
+    let (dir, apache) = options_server("flush-bufsize", &["bufsize"]);
+    // response-flush-delay=60000, but response-buffer-size=65536.
     assert!(
         first_item_arrives(
             &apache,
@@ -513,18 +568,7 @@ fn flush_delay_and_buffer_size_decide_when_output_is_flushed() {
         ),
         "no flush after response-buffer-size (65536) bytes"
     );
-    assert!(
-        !first_item_arrives(
-            &apache,
-            &dir,
-            "/noflush/stream/100000:m4",
-            "m4",
-            100_000,
-            Duration::from_secs(2)
-        ),
-        "flushed 100000 bytes although response-buffer-size is 8 MiB"
-    );
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
 }
 
 #[test]
@@ -532,7 +576,7 @@ fn a_daemon_s_error_status_reaches_the_client() {
     // A chunked body that grows over LimitRequestBody fails while the daemon
     // reads it: the daemon answers with a status frame (413), which the
     // Apache child accepts and answers with.
-    let (_dir, apache) = options_server("status");
+    let (_dir, apache) = options_server("status", &["dflt"]);
     let chunked = |n: usize| {
         let mut raw = b"POST /dflt/read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         raw.extend_from_slice(format!("{n:x}\r\n").as_bytes());
@@ -549,6 +593,6 @@ fn a_daemon_s_error_status_reaches_the_client() {
     );
     let r = chunked(5000);
     assert_eq!(r.status, 413, "{}", apache.error_log());
-    assert_eq!(log_lines_with(&apache, &["violated the protocol"]), 0);
-    assert_no_crash(&apache);
+    assert_eq!(apache.log_lines_with(&["violated the protocol"]), 0);
+    apache.assert_no_crash();
 }

@@ -27,12 +27,7 @@ const APP: &str = include_str!("apps/hygiene.wsgi");
 const NOBODY: u32 = 65534;
 const NOGROUP: u32 = 65534;
 
-fn require_root() {
-    assert!(
-        is_root(),
-        "this test must run as root (daemons switch users; chroot needs bind mounts)"
-    );
-}
+const ROOT: &str = "daemons switch users; chroot needs bind mounts";
 
 /// The app's `key=value` lines.
 fn facts(apache: &Apache, path: &str) -> BTreeMap<String, String> {
@@ -129,11 +124,14 @@ fn make_jail(dir: &TestDir, name: &str) -> (PathBuf, Vec<BindMount>) {
     (jail, mounts)
 }
 
-#[test]
-fn a_chrooted_daemon_sees_only_its_jail() {
-    require_root();
-    let dir = TestDir::new("chroot");
-    let (jail, _mounts) = make_jail(&dir, "jail");
+/// A jail (make_jail) with a group `jailed` serving /jail (in it) and
+/// /outside (a script outside it), and a group `nopython` whose jail has no
+/// Python; when Apache was started. Drop order: Apache, then the mounts,
+/// then the directory.
+fn chroot_server(tag: &str) -> (TestDir, PathBuf, Vec<BindMount>, Apache, Instant) {
+    require_root(ROOT);
+    let dir = TestDir::new(tag);
+    let (jail, mounts) = make_jail(&dir, "jail");
     dir.write("outside/app.wsgi", APP);
     // A jail without Python: the daemon says so and is not restarted in a loop.
     dir.write("empty/app/app.wsgi", APP);
@@ -147,7 +145,12 @@ fn a_chrooted_daemon_sees_only_its_jail() {
     );
     let started = Instant::now();
     let apache = Apache::start(&dir, &conf);
+    (dir, jail, mounts, apache, started)
+}
 
+#[test]
+fn a_chrooted_daemon_sees_only_its_jail() {
+    let (_dir, jail, _mounts, apache, _started) = chroot_server("chroot");
     let f = facts(&apache, "/jail/");
     let mut expected = vec![
         "app",
@@ -178,7 +181,11 @@ fn a_chrooted_daemon_sees_only_its_jail() {
         fs::read_link(format!("/proc/{}/root", pid_of(&f))).unwrap(),
         jail
     );
+}
 
+#[test]
+fn a_script_outside_the_jail_is_refused() {
+    let (dir, _jail, _mounts, apache, _started) = chroot_server("chroot-outside");
     // A script outside the jail cannot be run there.
     let r = apache.get("/outside/");
     assert_eq!(r.status, 500, "{}", apache.error_log());
@@ -194,7 +201,11 @@ fn a_chrooted_daemon_sees_only_its_jail() {
         "{}",
         apache.error_log()
     );
+}
 
+#[test]
+fn a_jail_without_python_is_explained_and_retried_with_back_off() {
+    let (_dir, _jail, _mounts, apache, started) = chroot_server("chroot-nopython");
     // No Python in the jail: 503 after connect-timeout, and the log says
     // what the jail lacks.
     let r = apache.get("/nopython/");
@@ -225,10 +236,12 @@ fn chown(path: &Path, uid: u32, gid: u32, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-#[test]
-fn script_user_and_script_group_refuse_scripts_that_are_not_theirs() {
-    require_root();
-    let dir = TestDir::new("script-owner");
+/// Scripts owned and permitted as `layout` says, under a group `su`
+/// (script-user=nobody, at /u/<dir>) and a group `sg` (script-group=#65534,
+/// at /g/<dir>).
+fn script_owner_server(tag: &str) -> (TestDir, Apache) {
+    require_root(ROOT);
+    let dir = TestDir::new(tag);
     // (directory, owner, group, dir mode, file mode)
     let layout = [
         ("user-ok", NOBODY, NOGROUP, 0o755, 0o644),
@@ -251,44 +264,70 @@ fn script_user_and_script_group_refuse_scripts_that_are_not_theirs() {
          WSGIScriptAliasMatch ^/g/([a-z-]+) {dir}/$1/app.wsgi process-group=sg application-group=%{GLOBAL}\n",
     );
     let apache = Apache::start(&dir, &conf);
-    let refused = |path: &str, message: &str| {
-        let r = apache.get(path);
-        assert_eq!(
-            r.status,
-            403,
-            "{path}: {}\n{}",
-            r.text(),
-            apache.error_log()
-        );
-        let line = format!(
-            "{message}: {}",
-            dir.0
-                .join(path.split('/').nth(2).unwrap())
-                .join("app.wsgi")
-                .display()
-        );
-        assert!(
-            apache.wait_for_log(&line, Duration::from_secs(5)),
-            "{path}: no log line '{line}'\n{}",
-            apache.error_log()
-        );
-    };
+    (dir, apache)
+}
+
+/// `path` is refused with a 403 and a log line `message: <its script>`.
+#[track_caller]
+fn assert_refused(dir: &TestDir, apache: &Apache, path: &str, message: &str) {
+    let r = apache.get(path);
+    assert_eq!(
+        r.status,
+        403,
+        "{path}: {}\n{}",
+        r.text(),
+        apache.error_log()
+    );
+    let line = format!(
+        "{message}: {}",
+        dir.0
+            .join(path.split('/').nth(2).unwrap())
+            .join("app.wsgi")
+            .display()
+    );
+    assert!(
+        apache.wait_for_log(&line, Duration::from_secs(5)),
+        "{path}: no log line '{line}'\n{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn script_user_refuses_scripts_that_are_not_the_user_s() {
+    let (dir, apache) = script_owner_server("script-user");
     assert_eq!(facts(&apache, "/u/user-ok")["uid"], NOBODY.to_string());
-    refused("/u/user-gw", "WSGI script file is writable to group.");
-    refused(
-        "/u/root-owned",
-        "WSGI script file owner 'root' does not match user required for daemon process.",
+    each_case(
+        [
+            ("/u/user-gw", "WSGI script file is writable to group."),
+            (
+                "/u/root-owned",
+                "WSGI script file owner 'root' does not match user required for daemon process.",
+            ),
+            (
+                "/u/dir-gw",
+                "Parent directory of WSGI script file is writable to group.",
+            ),
+        ],
+        |(path, message)| assert_refused(&dir, &apache, path, message),
     );
-    refused(
-        "/u/dir-gw",
-        "Parent directory of WSGI script file is writable to group.",
-    );
-    // script-group: group-writable is fine, world-writable is not.
+    // The daemons never saw the refused requests.
+    assert!(!apache.error_log().contains("refused a request"));
+}
+
+#[test]
+fn script_group_refuses_scripts_that_are_not_the_group_s() {
+    let (dir, apache) = script_owner_server("script-group");
+    // Group-writable is fine, world-writable is not.
     assert_eq!(facts(&apache, "/g/group-ok")["uid"], NOBODY.to_string());
-    refused("/g/group-ww", "WSGI script file is writable to world.");
-    refused(
-        "/g/group-bad",
-        "WSGI script file group 'root' does not match group required for daemon process.",
+    each_case(
+        [
+            ("/g/group-ww", "WSGI script file is writable to world."),
+            (
+                "/g/group-bad",
+                "WSGI script file group 'root' does not match group required for daemon process.",
+            ),
+        ],
+        |(path, message)| assert_refused(&dir, &apache, path, message),
     );
     // The daemons never saw the refused requests.
     assert!(!apache.error_log().contains("refused a request"));
@@ -296,40 +335,50 @@ fn script_user_and_script_group_refuse_scripts_that_are_not_theirs() {
 
 #[test]
 fn options_that_would_do_nothing_fail_configtest() {
-    for (line, expect) in [
-        (
-            "WSGIDaemonProcess a interrupt-timeout=5",
-            "option 'interrupt-timeout' is not supported yet",
-        ),
-        (
-            "WSGIDaemonProcess a server-metrics=On",
-            "option 'server-metrics' is not supported yet",
-        ),
-        (
-            "WSGIDaemonProcess a script-user=nobody script-group=nogroup",
-            "script-user and script-group cannot both be given",
-        ),
-        (
-            "WSGIDaemonProcess a script-user=no-such-user-mwr",
-            "script-user 'no-such-user-mwr' does not exist",
-        ),
-        (
-            "WSGIDaemonProcess a script-group=#4294967",
-            "script-group '#4294967' does not exist",
-        ),
-    ] {
-        let (ok, out) = configtest(line);
-        assert!(!ok, "{line} accepted");
-        assert!(out.contains(expect), "{line}: {out}");
-    }
-    for line in [
-        "WSGIDaemonProcess a interrupt-timeout=0 server-metrics=Off deadlock-timeout=10",
-        "WSGIDaemonProcess a script-user=nobody",
-        "WSGIDaemonProcess a script-group=nogroup chroot=/srv",
-    ] {
-        let (ok, out) = configtest(line);
-        assert_eq!(ok, is_root() || !line.contains("chroot"), "{line}: {out}");
-    }
+    each_case(
+        [
+            (
+                "WSGIDaemonProcess a interrupt-timeout=5",
+                "option 'interrupt-timeout' is not supported yet",
+            ),
+            (
+                "WSGIDaemonProcess a server-metrics=On",
+                "option 'server-metrics' is not supported yet",
+            ),
+            (
+                "WSGIDaemonProcess a script-user=nobody script-group=nogroup",
+                "script-user and script-group cannot both be given",
+            ),
+            (
+                "WSGIDaemonProcess a script-user=no-such-user-mwr",
+                "script-user 'no-such-user-mwr' does not exist",
+            ),
+            (
+                "WSGIDaemonProcess a script-group=#4294967",
+                "script-group '#4294967' does not exist",
+            ),
+        ],
+        |(line, expect)| {
+            let (ok, out) = configtest(line);
+            assert!(!ok, "{line} accepted");
+            assert!(out.contains(expect), "{line}: {out}");
+        },
+    );
+}
+
+#[test]
+fn options_that_do_something_pass_configtest() {
+    each_case(
+        [
+            "WSGIDaemonProcess a interrupt-timeout=0 server-metrics=Off deadlock-timeout=10",
+            "WSGIDaemonProcess a script-user=nobody",
+            "WSGIDaemonProcess a script-group=nogroup chroot=/srv",
+        ],
+        |line| {
+            let (ok, out) = configtest(line);
+            assert_eq!(ok, is_root() || !line.contains("chroot"), "{line}: {out}");
+        },
+    );
 }
 
 /// Each open descriptor of `pid` and what it is.
@@ -360,17 +409,6 @@ fn listener_inode(path: &Path) -> String {
         .unwrap_or_else(|| panic!("no listener on {path}"))
 }
 
-fn status_line(pid: i32, key: &str) -> String {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{key}:"))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap()
-}
-
 fn hygiene_config(core_dumps: bool) -> ApacheConfig {
     ApacheConfig::new(&format!(
         "{}CustomLog {{dir}}/access.log \"%h %r %>s\"\n\
@@ -385,30 +423,44 @@ fn hygiene_config(core_dumps: bool) -> ApacheConfig {
     ))
 }
 
-#[test]
-fn a_daemon_keeps_nothing_of_the_root_parent() {
-    require_root();
-    let dir = TestDir::new("hygiene");
+/// A root Apache (with an access log and a virtual host's error log) and
+/// its `clean` daemon (user=nobody): the daemon's pid.
+fn hygiene_server(tag: &str, core_dumps: bool) -> (TestDir, Apache, i32) {
+    require_root(ROOT);
+    let dir = TestDir::new(tag);
     dir.write("app.wsgi", APP);
-    let apache = Apache::start(&dir, &hygiene_config(false));
-    let f = facts(&apache, "/app/");
-    let pid = pid_of(&f);
+    if core_dumps {
+        let cores = dir.0.join("cores");
+        fs::create_dir_all(&cores).unwrap();
+        fs::set_permissions(&cores, fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    let apache = Apache::start(&dir, &hygiene_config(core_dumps));
+    let pid = pid_of(&facts(&apache, "/app/"));
+    (dir, apache, pid)
+}
 
+#[test]
+fn a_daemon_has_exactly_its_user_s_ids_and_is_not_dumpable() {
+    let (_dir, _apache, pid) = hygiene_server("hygiene-ids", false);
     // Exactly the target ids, real, effective, saved and file system; the
     // user's groups (nobody: nogroup).
     let ids = format!("{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}");
-    assert_eq!(status_line(pid, "Uid"), ids);
+    assert_eq!(status_field(pid, "Uid").unwrap(), ids);
     assert_eq!(
-        status_line(pid, "Gid"),
+        status_field(pid, "Gid").unwrap(),
         ids.replace(&NOBODY.to_string(), &NOGROUP.to_string())
     );
-    assert_eq!(status_line(pid, "Groups"), NOGROUP.to_string());
+    assert_eq!(status_field(pid, "Groups").unwrap(), NOGROUP.to_string());
     // Not dumpable: the kernel makes its /proc files root's, so processes
     // of the same user (other apps running as nobody) cannot read its
     // memory or ptrace it.
     let status = fs::metadata(format!("/proc/{pid}/status")).unwrap();
     assert_eq!(status.uid(), 0, "the daemon is dumpable");
+}
 
+#[test]
+fn a_daemon_keeps_no_descriptor_of_the_root_parent() {
+    let (dir, apache, pid) = hygiene_server("hygiene-fds", false);
     // Descriptors. The parent has more open (the access log, the MPM's
     // pipe, its TCP listener...); the daemon keeps:
     let parent = descriptors(apache.pid());
@@ -418,16 +470,12 @@ fn a_daemon_keeps_nothing_of_the_root_parent() {
     assert_eq!(sockets.len(), 1);
     let listener = format!("socket:[{}]", listener_inode(&sockets[0]));
     // The connection of the request just served may still be closing.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut fds = descriptors(pid);
-    while fds
-        .values()
-        .any(|t| t.starts_with("socket:") && *t != listener)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-        fds = descriptors(pid);
-    }
+    let settled = |fds: &BTreeMap<i32, String>| {
+        !fds.values()
+            .any(|t| t.starts_with("socket:") && *t != listener)
+    };
+    let fds = wait_for(SECS5, || Some(descriptors(pid)).filter(settled))
+        .unwrap_or_else(|| descriptors(pid));
     let mut unexplained = Vec::new();
     let mut pipes = BTreeMap::new();
     for (fd, target) in &fds {
@@ -457,15 +505,13 @@ fn a_daemon_keeps_nothing_of_the_root_parent() {
     );
     assert_eq!(pipes.values().collect::<Vec<_>>(), vec![&2], "{fds:?}");
     assert!(fds.values().any(|t| *t == listener), "{fds:?}");
-    drop(apache);
+}
 
+#[test]
+fn core_dump_directory_makes_a_daemon_dumpable_again() {
     // CoreDumpDirectory: dumpable again after dropping root, as httpd makes
     // its own children (its /proc files are then the daemon user's).
-    let cores = dir.0.join("cores");
-    fs::create_dir_all(&cores).unwrap();
-    fs::set_permissions(&cores, fs::Permissions::from_mode(0o1777)).unwrap();
-    let apache = Apache::start(&dir, &hygiene_config(true));
-    let pid = pid_of(&facts(&apache, "/app/"));
+    let (_dir, _apache, pid) = hygiene_server("hygiene-cores", true);
     let status = fs::metadata(format!("/proc/{pid}/status")).unwrap();
     assert_eq!(status.uid(), NOBODY, "CoreDumpDirectory set: dumpable");
 }

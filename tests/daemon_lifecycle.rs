@@ -11,25 +11,18 @@ use common::*;
 
 const APP: &str = include_str!("apps/daemon.wsgi");
 
-fn field(body: &str, key: &str) -> String {
-    let needle = format!("\"{key}\": ");
-    let Some(start) = body.find(&needle) else {
-        panic!("{key} not in {body}");
-    };
-    let rest = &body[start + needle.len()..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim_matches('"').to_string()
-}
-
 fn pid_of(apache: &Apache, path: &str) -> i32 {
     let r = apache.get(path);
     assert_eq!(r.status, 200, "{}\n{}", r.text(), apache.error_log());
-    field(&r.text(), "pid").parse().unwrap()
+    json_field(&r.text(), "pid").parse().unwrap()
 }
 
-#[test]
-fn crashes_recycling_threads_and_restarts() {
-    let dir = TestDir::new("daemon-life");
+/// An Apache with three daemon groups (`life`: threads=4 with an import
+/// script; `recycle`: maximum-requests=3; `pair`: processes=2), embedded
+/// mode refused, and an alias naming an undefined group. Display names
+/// carry `tag`, so that each test finds its own daemons.
+fn lifecycle_server(tag: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(&format!("daemon-life-{tag}"));
     dir.write("app.wsgi", APP);
     dir.write(
         "preload.py",
@@ -37,9 +30,9 @@ fn crashes_recycling_threads_and_restarts() {
     );
     let conf = ApacheConfig::new(&format!(
         "WSGIRestrictEmbedded On\n\
-         WSGIDaemonProcess life {u}threads=4 display-name=(wsgi:life)\n\
-         WSGIDaemonProcess recycle {u}threads=2 maximum-requests=3 display-name=(wsgi:recycle)\n\
-         WSGIDaemonProcess pair {u}processes=2 threads=1 display-name=(wsgi:pair)\n\
+         WSGIDaemonProcess life {u}threads=4 display-name=(wsgi:{tag}-life)\n\
+         WSGIDaemonProcess recycle {u}threads=2 maximum-requests=3 display-name=(wsgi:{tag}-recycle)\n\
+         WSGIDaemonProcess pair {u}processes=2 threads=1 display-name=(wsgi:{tag}-pair)\n\
          WSGIImportScript {{dir}}/preload.py process-group=life application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /life {{dir}}/app.wsgi process-group=life application-group=%{{GLOBAL}}\n\
          WSGIScriptAlias /recycle {{dir}}/app.wsgi process-group=recycle application-group=%{{GLOBAL}}\n\
@@ -49,88 +42,102 @@ fn crashes_recycling_threads_and_restarts() {
         u = daemon_user()
     ));
     let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
 
-    // WSGIImportScript ran in the daemon before it accepted requests;
-    // WSGIRestrictEmbedded On refuses embedded mode but daemons work.
+/// `n` concurrent GETs of `path`, each on its own connection; their
+/// responses in the order the requests were started.
+fn concurrent_gets(apache: &Apache, path: &str, n: usize) -> Vec<Response> {
+    let port = apache.port;
+    let path = path.to_string();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            std::thread::spawn(move || parse_response(&exchange(port, head.as_bytes()), false))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn import_script_runs_in_the_daemon_before_its_first_request() {
+    let (_dir, apache) = lifecycle_server("import");
     let info = apache.get("/life/info").text();
-    assert_eq!(field(&info, "imported"), "yes", "{info}");
+    assert_eq!(json_field(&info, "imported"), "yes", "{info}");
+}
+
+#[test]
+fn restrict_embedded_refuses_embedded_mode_but_not_daemons() {
+    let (_dir, apache) = lifecycle_server("restrict");
     assert_eq!(apache.get("/embedded/info").status, 500);
     assert!(
         apache
             .error_log()
-            .contains("Embedded mode of mod_wsgi disabled")
+            .contains("Embedded mode of mod_wsgi disabled"),
+        "{}",
+        apache.error_log()
     );
-    // An undefined group: mod_wsgi's message.
-    assert_eq!(apache.get("/nogroup/info").status, 500);
-    assert!(apache.wait_for_log(
-        "No WSGI daemon process called 'missing' has been configured",
-        Duration::from_secs(5)
-    ));
+    assert_eq!(apache.get("/life/info").status, 200);
+}
 
-    // threads=4: four 1-second requests overlap.
+#[test]
+fn an_undefined_process_group_is_a_500_with_mod_wsgi_s_message() {
+    let (_dir, apache) = lifecycle_server("nogroup");
+    assert_eq!(apache.get("/nogroup/info").status, 500);
+    assert!(
+        apache.wait_for_log(
+            "No WSGI daemon process called 'missing' has been configured",
+            SECS5
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn threads_4_run_four_requests_at_once() {
+    let (_dir, apache) = lifecycle_server("threads");
+    // Four 1-second requests overlap.
     let started = Instant::now();
-    let handles: Vec<_> = (0..4)
-        .map(|_| {
-            let port = apache.port;
-            std::thread::spawn(move || {
-                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-                use std::io::{Read, Write};
-                s.write_all(b"GET /life/sleep?1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    .unwrap();
-                let mut out = Vec::new();
-                let _ = s.read_to_end(&mut out);
-                parse_response(&out, false).status
-            })
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().unwrap(), 200);
+    for r in concurrent_gets(&apache, "/life/sleep?1", 4) {
+        assert_eq!(r.status, 200, "{}", apache.error_log());
     }
     assert!(
         started.elapsed() < Duration::from_millis(2500),
         "threads=4 did not overlap: {:?}",
         started.elapsed()
     );
+}
 
-    // processes=2: concurrent requests are spread over two processes.
-    let handles: Vec<_> = (0..2)
-        .map(|_| {
-            let port = apache.port;
-            std::thread::spawn(move || {
-                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-                use std::io::{Read, Write};
-                s.write_all(
-                    b"GET /pair/sleep?0.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                )
-                .unwrap();
-                let mut out = Vec::new();
-                let _ = s.read_to_end(&mut out);
-                parse_response(&out, false).text()
-            })
-        })
+#[test]
+fn processes_2_spread_requests_over_two_processes() {
+    let (_dir, apache) = lifecycle_server("processes");
+    // Concurrent requests are spread over two processes.
+    let mut pids: Vec<String> = concurrent_gets(&apache, "/pair/sleep?0.5", 2)
+        .iter()
+        .map(Response::text)
         .collect();
-    let mut pids: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     pids.sort();
     pids.dedup();
     assert_eq!(pids.len(), 2, "{pids:?}");
     assert_eq!(
-        field(&apache.get("/pair/info").text(), "multiprocess"),
+        json_field(&apache.get("/pair/info").text(), "multiprocess"),
         "true"
     );
     assert_eq!(
-        field(&apache.get("/pair/info").text(), "multithread"),
+        json_field(&apache.get("/pair/info").text(), "multithread"),
         "false"
     );
+}
 
-    // A crash: 502 naming the group, the pid and the signal; then a new process.
+#[test]
+fn a_killed_daemon_is_a_502_naming_the_signal_and_is_replaced() {
+    let (_dir, apache) = lifecycle_server("kill");
     let before = pid_of(&apache, "/life/info");
     let r = apache.get("/life/kill");
     assert_eq!(r.status, 502, "{}", apache.error_log());
     assert!(
-        apache.wait_for_log(
-            &format!("Daemon process 'life' (pid {before})"),
-            Duration::from_secs(5)
-        ),
+        apache.wait_for_log(&format!("Daemon process 'life' (pid {before})"), SECS5),
         "{}",
         apache.error_log()
     );
@@ -141,21 +148,31 @@ fn crashes_recycling_threads_and_restarts() {
         .unwrap_or_default()
         .to_string();
     assert!(line.contains("signal 9 (SIGKILL)"), "{line}");
-    let after = pid_of(&apache, "/life/info");
-    assert_ne!(before, after);
+    assert_ne!(pid_of(&apache, "/life/info"), before);
+}
+
+#[test]
+fn a_daemon_that_exits_is_a_502_naming_the_status_and_is_replaced() {
+    let (_dir, apache) = lifecycle_server("exit");
+    let before = pid_of(&apache, "/life/info");
     // os._exit(3): the exit status.
     let r = apache.get("/life/exit");
-    assert_eq!(r.status, 502);
+    assert_eq!(r.status, 502, "{}", apache.error_log());
     assert!(
         apache.wait_for_log(
-            &format!("Daemon process 'life' (pid {after}) exited with status 3"),
-            Duration::from_secs(5)
+            &format!("Daemon process 'life' (pid {before}) exited with status 3"),
+            SECS5
         ),
         "{}",
         apache.error_log()
     );
     assert_eq!(apache.get("/life/").status, 200, "{}", apache.error_log());
+    assert_ne!(pid_of(&apache, "/life/info"), before);
+}
 
+#[test]
+fn maximum_requests_recycles_the_process() {
+    let (_dir, apache) = lifecycle_server("recycle");
     // maximum-requests=3: a new process after three requests, none failing.
     let first = pid_of(&apache, "/recycle/info");
     let mut seen = vec![first];
@@ -166,40 +183,44 @@ fn crashes_recycling_threads_and_restarts() {
         }
     }
     assert!(seen.len() >= 2, "never recycled: {seen:?}");
-    assert!(apache.wait_for_log("recycled after maximum-requests", Duration::from_secs(5)));
+    assert!(
+        apache.wait_for_log("recycled after maximum-requests", SECS5),
+        "{}",
+        apache.error_log()
+    );
+}
 
+#[test]
+fn restarts_replace_the_daemons_keep_the_sockets_and_stop_leaves_nothing() {
+    let (dir, mut apache) = lifecycle_server("restart");
     // Graceful restarts (x3) and a hard restart: requests keep working, old
     // daemons go away, sockets are not left behind.
-    let mut apache = apache;
     for sig in [libc::SIGUSR1, libc::SIGUSR1, libc::SIGUSR1, libc::SIGHUP] {
         let old = pid_of(&apache, "/life/info");
         apache.signal(sig);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let r = apache.get("/life/info");
-            if r.status == 200 && field(&r.text(), "pid").parse::<i32>().unwrap() != old {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no new daemon after restart:\n{}",
-                apache.error_log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                let r = apache.get("/life/info");
+                r.status == 200 && json_field(&r.text(), "pid").parse::<i32>().unwrap() != old
+            }),
+            "no new daemon after restart:\n{}",
+            apache.error_log()
+        );
         // After a graceful restart the old daemon drains (here: nothing to
         // finish) and exits by itself; the parent does not wait for it.
-        let gone = || std::fs::read(format!("/proc/{old}/cmdline")).map_or(true, |c| c.is_empty());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !gone() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(gone(), "old daemon {old} still running");
+        assert!(
+            wait_until(SECS10, || !running(old)),
+            "old daemon {old} still running"
+        );
         assert_eq!(socket_names(&dir).len(), 3, "{:?}", socket_names(&dir));
     }
     assert!(apache.is_running());
     drop(apache);
-    for name in ["(wsgi:life)", "(wsgi:recycle)", "(wsgi:pair)"] {
+    for name in [
+        "(wsgi:restart-life)",
+        "(wsgi:restart-recycle)",
+        "(wsgi:restart-pair)",
+    ] {
         assert!(pids_with_cmdline(name).is_empty(), "{name} left running");
     }
     assert!(socket_names(&dir).is_empty(), "{:?}", socket_names(&dir));
@@ -258,21 +279,24 @@ fn flask_from_a_venv_via_python_home() {
 fn configtest_checks_daemon_options() {
     let (ok, out) = configtest("WSGIDaemonProcess good processes=2 threads=5 maximum-requests=100");
     assert!(ok, "{out}");
-    for (line, expect) in [
-        ("WSGIDaemonProcess a thread=5", "unknown option 'thread'"),
-        (
-            "WSGIDaemonProcess a threads=many",
-            "expected a number of threads",
-        ),
-        ("WSGIDaemonProcess a user=root", "user=root is not allowed"),
-        ("WSGIDaemonProcess a\nWSGIDaemonProcess a", "already used"),
-        (
-            "WSGIImportScript /x.py process-group=nope application-group=%{GLOBAL}",
-            "process group 'nope' is not defined",
-        ),
-    ] {
-        let (ok, out) = configtest(line);
-        assert!(!ok, "{line} accepted");
-        assert!(out.contains(expect), "{line}: {out}");
-    }
+    each_case(
+        [
+            ("WSGIDaemonProcess a thread=5", "unknown option 'thread'"),
+            (
+                "WSGIDaemonProcess a threads=many",
+                "expected a number of threads",
+            ),
+            ("WSGIDaemonProcess a user=root", "user=root is not allowed"),
+            ("WSGIDaemonProcess a\nWSGIDaemonProcess a", "already used"),
+            (
+                "WSGIImportScript /x.py process-group=nope application-group=%{GLOBAL}",
+                "process group 'nope' is not defined",
+            ),
+        ],
+        |(line, expect)| {
+            let (ok, out) = configtest(line);
+            assert!(!ok, "{line} accepted");
+            assert!(out.contains(expect), "{line}: {out}");
+        },
+    );
 }

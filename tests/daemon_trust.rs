@@ -38,15 +38,10 @@ struct Setup {
 }
 
 fn setup(tag: &str) -> Setup {
-    assert!(
-        is_root(),
-        "this test must run as root (Apache's User www-data and a daemon user are involved)"
-    );
+    require_root("Apache's User www-data and a daemon user are involved");
     let dir = TestDir::new(tag);
     dir.write("app.wsgi", APP);
-    let marks = dir.0.join("marks");
-    std::fs::create_dir(&marks).unwrap();
-    std::fs::set_permissions(&marks, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let marks = dir.writable_dir("marks");
     let marker = marks.join("evil.ran");
     let evil = dir.write("evil.wsgi", &evil_script(&marker));
     let conf = ApacheConfig::new(&format!(
@@ -92,13 +87,13 @@ while True:
 sys.stdout.buffer.write(out)
 "#;
     let mut child = Command::new("runuser")
-        .args(["-u", user, "--", "/usr/bin/python3", "-c", CLIENT])
+        .args(["-u", user, "--", PYTHON_EXECUTABLE, "-c", CLIENT])
         .arg(socket)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("runuser (util-linux) and /usr/bin/python3");
+        .expect("runuser (util-linux)");
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -174,7 +169,7 @@ fn refused(s: &Setup, reply: &[u8], what: &str) {
 fn a_request_without_the_secret_is_refused() {
     let s = setup("trust-forged");
     // Well-formed, sealed with a guessed secret, for every plausible generation.
-    for generation in [0, 1, 2, u64::MAX] {
+    each_case([0, 1, 2, u64::MAX], |&generation| {
         let forged = protocol::seal_request(&request_for(&s.evil), generation, &[0u8; 32]);
         let reply = send_as(
             "www-data",
@@ -182,7 +177,7 @@ fn a_request_without_the_secret_is_refused() {
             &encode(&[Frame::Request(forged), Frame::EndOfBody]),
         );
         refused(&s, &reply, &format!("generation {generation}"));
-    }
+    });
     let log = s.apache.error_log();
     assert!(
         log.contains("does not match (forged or altered)")

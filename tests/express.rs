@@ -6,15 +6,14 @@
 mod common;
 
 use std::fs;
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{TestDir, free_port, is_root, parse_response};
+use common::*;
 
 const EXPRESS: &str = env!("CARGO_BIN_EXE_wsgi-express");
 
@@ -36,7 +35,7 @@ impl Express {
     /// Starts `wsgi-express ARGS --port P --server-root DIR/root` in `cwd`,
     /// with stdout/stderr going to files in `dir`, and waits for the port.
     fn start(dir: &TestDir, cwd: &Path, args: &[&str]) -> Express {
-        let module = common::module_path().display().to_string();
+        let module = module_path().display().to_string();
         let mut with_module = vec!["--module", module.as_str()];
         with_module.extend_from_slice(args);
         Express::start_plain(dir, cwd, &with_module)
@@ -63,6 +62,7 @@ impl Express {
             .stderr(fs::File::create(&stderr).unwrap())
             .spawn()
             .expect("run wsgi-express");
+        track_process_group(child.id() as i32);
         let mut e = Express {
             child,
             port,
@@ -70,52 +70,17 @@ impl Express {
             stdout,
             stderr,
         };
-        e.wait_ready();
+        let output = output_of(&e.stdout, &e.stderr);
+        wait_listening(&mut e.child, port, "wsgi-express", output);
         e
     }
 
     fn output(&self) -> String {
-        let read =
-            |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
-        format!(
-            "--- stdout\n{}--- stderr\n{}",
-            read(&self.stdout),
-            read(&self.stderr)
-        )
+        output_of(&self.stdout, &self.stderr)()
     }
 
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + common::START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "wsgi-express exited during start ({status}):\n{}",
-                    self.output()
-                );
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "wsgi-express did not start listening in time:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn get(&self, path: &str) -> common::Response {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        parse_response(&raw, false)
+    fn get(&self, path: &str) -> Response {
+        request(self.port, "GET", path, &[], b"")
     }
 
     /// Sends `sig` to the whole process group (as Ctrl-C in a terminal does)
@@ -124,14 +89,17 @@ impl Express {
         let pid = self.child.id() as i32;
         // SAFETY: signalling the process group of our own child.
         unsafe { libc::kill(-pid, sig) };
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        wait_until(within, || !matches!(self.child.try_wait(), Ok(None)))
+    }
+}
+
+/// What wsgi-express printed so far (its stdout and stderr files).
+fn output_of(stdout: &Path, stderr: &Path) -> impl Fn() -> String + use<> {
+    let (stdout, stderr) = (stdout.to_path_buf(), stderr.to_path_buf());
+    move || {
+        let read =
+            |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
+        format!("--- stdout\n{}--- stderr\n{}", read(&stdout), read(&stderr))
     }
 }
 
@@ -145,32 +113,7 @@ impl Drop for Express {
             unsafe { libc::kill(-pid, libc::SIGKILL) };
             let _ = self.child.wait();
         }
-        kill_leftovers(&self.root.join("httpd.conf"));
-    }
-}
-
-/// PIDs of processes whose command line names `conf` (Apache children that
-/// outlived their parent: there should be none).
-fn processes_using(conf: &Path) -> Vec<i32> {
-    let needle = conf.display().to_string();
-    let mut pids = Vec::new();
-    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(cmd) = fs::read(e.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmd).contains(&needle)
-        {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
-fn kill_leftovers(conf: &Path) {
-    for pid in processes_using(conf) {
-        // SAFETY: a PID whose command line names our private configuration.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        kill_leftovers(&self.root.join("httpd.conf").display().to_string());
     }
 }
 
@@ -182,7 +125,7 @@ fn run_express(cwd: &Path, args: &[&str]) -> Output {
         .current_dir(cwd)
         .env_remove("VIRTUAL_ENV")
         .arg("--module")
-        .arg(common::module_path())
+        .arg(module_path())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -217,13 +160,11 @@ fn serves_a_script_and_stops_on_sigint() {
         e.output()
     );
     // No child outlives the parent.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_using(&conf).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let conf = conf.display().to_string();
     assert!(
-        processes_using(&conf).is_empty(),
-        "Apache children left over"
+        wait_until(SECS5, || pids_with_cmdline(&conf).is_empty()),
+        "Apache children left over: {:?}",
+        pids_with_cmdline(&conf)
     );
 }
 
@@ -321,12 +262,16 @@ fn setup_only_writes_a_config_apache_accepts() {
 }
 
 #[test]
-fn errors_are_clear() {
+fn a_missing_script_is_an_error_naming_it() {
     let dir = TestDir::new("express-errors");
     let out = run_express(&dir.0, &["missing.wsgi"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("'missing.wsgi' does not exist"));
+}
 
+#[test]
+fn a_missing_module_is_an_error_naming_it() {
+    let dir = TestDir::new("express-errors-module");
     let app = dir.write("hello.wsgi", &hello_source());
     let out = run_express(
         &dir.0,
@@ -334,11 +279,19 @@ fn errors_are_clear() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--module /nonexistent/mod.so"));
+}
 
+#[test]
+fn a_bad_option_value_is_an_error_naming_the_option() {
+    let dir = TestDir::new("express-errors-threads");
     let out = run_express(&dir.0, &["--threads", "zero", "x.wsgi"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
 
+#[test]
+fn help_lists_the_options() {
+    let dir = TestDir::new("express-help");
     let out = run_express(&dir.0, &["--help"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--python-home"));
@@ -346,7 +299,7 @@ fn errors_are_clear() {
 
 #[test]
 fn flask_app_from_a_venv() {
-    let venv = common::test_venv();
+    let venv = test_venv();
     let dir = TestDir::new("express-flask");
     dir.write(
         "site/flaskapp.py",
@@ -367,53 +320,56 @@ fn flask_app_from_a_venv() {
 /// capabilities to read it anyway.
 #[test]
 fn unreadable_app_as_root_is_an_error_that_says_what_to_fix() {
-    assert!(
-        is_root(),
-        "this test must run as root (wsgi-express then runs Apache's children as www-data)"
-    );
+    require_root("wsgi-express then runs Apache's children as www-data");
     let dir = TestDir::new("express-private");
     dir.write("private/hello.wsgi", &hello_source());
     let private = dir.0.join("private");
     fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
     let app = dir.path("private/hello.wsgi");
-    for extra in [&[][..], &["--setup-only"][..], &["--no-keep-caps"][..]] {
-        let root = dir.path("root");
-        let mut args = extra.to_vec();
-        args.extend(["--server-root", &root, &app]);
-        let out = run_express(&dir.0, &args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("run as 'www-data', which cannot read")
-                && err.contains(private.to_str().unwrap())
-                && err.contains("To fix"),
-            "{err}"
-        );
-        assert!(!err.contains("SECBIT"), "{err}");
-    }
+    each_case(
+        [&[][..], &["--setup-only"][..], &["--no-keep-caps"][..]],
+        |extra| {
+            let root = dir.path("root");
+            let mut args = extra.to_vec();
+            args.extend(["--server-root", &root, &app]);
+            let out = run_express(&dir.0, &args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("run as 'www-data', which cannot read")
+                    && err.contains(private.to_str().unwrap())
+                    && err.contains("To fix"),
+                "{err}"
+            );
+            assert!(!err.contains("SECBIT"), "{err}");
+        },
+    );
 }
 
-/// The server root is made safely: a symbolic link or someone else's
-/// directory at its (predictable) path is refused, never followed; files in
-/// it are replaced, never written through a link.
-#[test]
-fn the_server_root_is_never_followed_through_a_link() {
-    let dir = TestDir::new("express-root");
-    dir.write("app/hello.wsgi", &hello_source());
-    let app = dir.path("app/hello.wsgi");
-    let target = dir.0.join("elsewhere");
-    fs::create_dir(&target).unwrap();
-    let link = dir.0.join("linked-root");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
-    let out = run_express(
+/// `--setup-only` with `--server-root ROOT` for an app of `dir`.
+fn setup_only(dir: &TestDir, root: &Path) -> Output {
+    let app = dir.write("app/hello.wsgi", &hello_source());
+    run_express(
         &dir.0,
         &[
             "--setup-only",
             "--server-root",
-            link.to_str().unwrap(),
-            &app,
+            root.to_str().unwrap(),
+            app.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+/// The server root is made safely: a symbolic link at its (predictable)
+/// path is refused, never followed.
+#[test]
+fn a_server_root_that_is_a_symbolic_link_is_refused() {
+    let dir = TestDir::new("express-root-link");
+    let target = dir.0.join("elsewhere");
+    fs::create_dir(&target).unwrap();
+    let link = dir.0.join("linked-root");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = setup_only(&dir, &link);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -424,36 +380,28 @@ fn the_server_root_is_never_followed_through_a_link() {
         fs::read_dir(&target).unwrap().next().is_none(),
         "wrote through the link"
     );
+}
 
-    if is_root() {
-        let foreign = dir.0.join("foreign-root");
-        fs::create_dir(&foreign).unwrap();
-        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
-        let out = run_express(
-            &dir.0,
-            &[
-                "--setup-only",
-                "--server-root",
-                foreign.to_str().unwrap(),
-                &app,
-            ],
-        );
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
-    }
+/// Someone else's directory at the server root's path is refused.
+#[test]
+fn a_server_root_owned_by_another_user_is_refused() {
+    require_root("the directory is given to another user, nobody");
+    let dir = TestDir::new("express-root-foreign");
+    let foreign = dir.0.join("foreign-root");
+    fs::create_dir(&foreign).unwrap();
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    let out = setup_only(&dir, &foreign);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
+}
 
-    // A link planted where httpd.conf goes is replaced, not followed.
+/// Files in the server root are replaced, never written through a link.
+#[test]
+fn a_link_planted_where_httpd_conf_goes_is_replaced_not_followed() {
+    let dir = TestDir::new("express-root-conf");
     let root = dir.0.join("root");
-    let out = run_express(
-        &dir.0,
-        &[
-            "--setup-only",
-            "--server-root",
-            root.to_str().unwrap(),
-            &app,
-        ],
-    );
+    let out = setup_only(&dir, &root);
     assert!(
         out.status.success(),
         "{}",
@@ -463,15 +411,7 @@ fn the_server_root_is_never_followed_through_a_link() {
     fs::write(&victim, "keep me").unwrap();
     fs::remove_file(root.join("httpd.conf")).unwrap();
     std::os::unix::fs::symlink(&victim, root.join("httpd.conf")).unwrap();
-    let out = run_express(
-        &dir.0,
-        &[
-            "--setup-only",
-            "--server-root",
-            root.to_str().unwrap(),
-            &app,
-        ],
-    );
+    let out = setup_only(&dir, &root);
     assert!(
         out.status.success(),
         "{}",

@@ -85,7 +85,7 @@ fn threading_local_persists_per_thread() {
     let conf = ApacheConfig::new("WSGIScriptAlias /sub {dir}/state.wsgi\nWSGIScriptAlias /main {dir}/state.wsgi application-group=%{GLOBAL}\n")
         .threads(1, 1);
     let apache = Apache::start(&dir, &conf);
-    for path in ["/sub", "/main"] {
+    each_case(["/sub", "/main"], |&path| {
         let first = fields(&apache.get(path));
         for i in 2..=4 {
             let f = fields(&apache.get(path));
@@ -97,7 +97,7 @@ fn threading_local_persists_per_thread() {
             );
             assert_eq!(f[4], first[4], "same thread ident on {path}");
         }
-    }
+    });
 }
 
 #[test]
@@ -190,25 +190,17 @@ def application(environ, start_response):
     );
 }
 
-fn set_mtime(path: &std::path::Path, secs_ago: u64) {
-    let t = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(t).unwrap();
+/// A script that answers `version`.
+fn versioned(version: &str) -> String {
+    format!("def application(e, sr):\n    sr('200 OK', [])\n    return [b'{version}']\n")
 }
 
-#[test]
-fn script_reloading_on_and_off() {
-    let dir = TestDir::new("reload");
-    let on = dir.write(
-        "on.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v1']\n",
-    );
-    let off = dir.write(
-        "off.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v1']\n",
-    );
-    set_mtime(&on, 100);
-    set_mtime(&off, 100);
+/// on.wsgi at /on and off.wsgi at /off (WSGIScriptReloading Off), both
+/// answering v1 and written long enough ago that a rewrite is a change.
+fn reloading_server(tag: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
+    set_mtime(&dir.write("on.wsgi", &versioned("v1")), 100);
+    set_mtime(&dir.write("off.wsgi", &versioned("v1")), 100);
     let conf = ApacheConfig::new(
         "WSGIScriptAlias /on {dir}/on.wsgi\nWSGIScriptAlias /off {dir}/off.wsgi\n<Location /off>\nWSGIScriptReloading Off\n</Location>\n",
     )
@@ -216,30 +208,32 @@ fn script_reloading_on_and_off() {
     let apache = Apache::start(&dir, &conf);
     assert_eq!(apache.get("/on").text(), "v1");
     assert_eq!(apache.get("/off").text(), "v1");
-    dir.write(
-        "on.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v2']\n",
-    );
-    dir.write(
-        "off.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v2']\n",
-    );
+    (dir, apache)
+}
+
+#[test]
+fn an_edited_script_is_reloaded_and_recovers_from_a_syntax_error() {
+    let (dir, apache) = reloading_server("reload");
+    dir.write("on.wsgi", &versioned("v2"));
     assert_eq!(apache.get("/on").text(), "v2", "{}", apache.error_log());
-    assert_eq!(
-        apache.get("/off").text(),
-        "v1",
-        "WSGIScriptReloading Off keeps the loaded code"
-    );
     // A syntax error introduced by an edit is a 500 with the traceback...
     dir.write("on.wsgi", "def application(e, sr)\n    return []\n");
     assert_eq!(apache.get("/on").status, 500);
     assert!(apache.error_log().contains("SyntaxError"));
     // ...and fixing the file recovers without a restart.
-    dir.write(
-        "on.wsgi",
-        "def application(e, sr):\n    sr('200 OK', [])\n    return [b'v3']\n",
-    );
+    dir.write("on.wsgi", &versioned("v3"));
     assert_eq!(apache.get("/on").text(), "v3");
+}
+
+#[test]
+fn script_reloading_off_keeps_the_loaded_code() {
+    let (dir, apache) = reloading_server("reload-off");
+    dir.write("off.wsgi", &versioned("v2"));
+    assert_eq!(
+        apache.get("/off").text(),
+        "v1",
+        "WSGIScriptReloading Off keeps the loaded code"
+    );
 }
 
 #[test]
@@ -295,9 +289,7 @@ fn concurrent_requests_during_reload_never_fail() {
 #[test]
 fn import_script_runs_at_child_start() {
     let dir = TestDir::new("import");
-    let marker = dir.0.join("markers");
-    std::fs::create_dir_all(&marker).unwrap();
-    std::fs::set_permissions(&marker, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marker = dir.writable_dir("markers");
     dir.write(
         "preload.py",
         &format!("import os, mod_wsgi\nopen('{}/imported-%d' % os.getpid(), 'w').write(mod_wsgi.application_group)\nPRELOADED = True\n", marker.display()),
@@ -317,20 +309,12 @@ fn import_script_runs_at_child_start() {
     );
     let apache = Apache::start(&dir, &conf);
     // Side effects exist before the first request arrives.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let ready = || {
-        let names: Vec<String> = std::fs::read_dir(&marker)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = dir.list("markers");
         names.iter().any(|n| n.starts_with("imported-"))
             && names.iter().any(|n| n.starts_with("alias-"))
     };
-    while !ready() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(ready(), "{}", apache.error_log());
+    assert!(wait_until(SECS10, ready), "{}", apache.error_log());
     assert_eq!(apache.get("/app").text(), "1");
     assert_eq!(apache.get("/pre").text(), "pre");
 }
@@ -352,28 +336,23 @@ fn restart_cycle(lazy: bool, mpm: Mpm) {
             libc::SIGUSR1
         });
         let needle = "resuming normal operations";
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while apache.error_log().matches(needle).count() < round + 1
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(Duration::from_secs(20), || {
+            apache.error_log().matches(needle).count() > round
+        });
         assert_eq!(
             apache.error_log().matches(needle).count(),
             round + 1,
             "graceful restart {round}"
         );
         // New children come up and serve both interpreters.
-        let mut ok = false;
-        for _ in 0..100 {
-            let (s, g) = (apache.get("/s"), apache.get("/g"));
-            if s.status == 200 && g.status == 200 {
-                ok = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(ok, "serving after graceful {round}: {}", apache.error_log());
+        let ok = wait_for_every(Duration::from_secs(20), Duration::from_millis(100), || {
+            (apache.get("/s").status == 200 && apache.get("/g").status == 200).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "serving after graceful {round}: {}",
+            apache.error_log()
+        );
         assert!(apache.is_running());
     }
     let log = apache.error_log();
@@ -589,9 +568,7 @@ fn load_across_interpreters_prefork() {
 #[test]
 fn shutdown_callbacks_run_when_a_child_exits() {
     let dir = TestDir::new("shutdown");
-    let marker = dir.0.join("markers");
-    std::fs::create_dir_all(&marker).unwrap();
-    std::fs::set_permissions(&marker, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marker = dir.writable_dir("markers");
     dir.write(
         "s.wsgi",
         &format!(
@@ -616,11 +593,7 @@ def application(e, sr):
     let pid = apache.get("/s").text();
     assert_eq!(apache.get("/g").text(), pid);
     apache.stop();
-    let names: Vec<String> = std::fs::read_dir(&marker)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = dir.list("markers");
     // Both interpreters (sub and main) ran their callbacks and atexit handlers.
     let mut expected = vec![
         format!("atexit-main-{pid}"),
@@ -653,16 +626,15 @@ fn restrict_stdout_and_case_insensitivity() {
         text.starts_with("sys.stdout access restricted by mod_wsgi"),
         "{text}"
     );
-    let expected_name = format!("_mod_wsgi_{}", md5_hex(&dir.path("p.wsgi").to_lowercase()));
+    let expected_name = format!(
+        "_mod_wsgi_{}",
+        md5_hex(dir.path("p.wsgi").to_lowercase().as_bytes())
+    );
     assert!(text.contains(&expected_name), "{text} vs {expected_name}");
     assert!(
         text.ends_with(&format!("localhost:{}|/print", apache.port)),
         "{text}"
     );
-}
-
-fn md5_hex(s: &str) -> String {
-    filter("md5sum", &[], s.as_bytes())
 }
 
 #[test]
@@ -692,21 +664,28 @@ fn application_group_expansions() {
         assert_eq!(r.status, 200, "{path}: {}", apache.error_log());
         fields(&r)[0].clone()
     };
-    assert_eq!(group("/env", None), "shop");
-    assert_eq!(group("/envglobal", None), "");
-    assert_eq!(group("/server", None), format!("localhost:{port}"));
-    // The port is the request's (from Host:, as ap_get_server_port reports it);
-    // 80 and 443 are left out.
-    assert_eq!(
-        group("/host", Some("Other.Example.com")),
-        "other.example.com"
-    );
     let with_port = format!("Other.Example.com:{port}");
-    assert_eq!(
-        group("/host", Some(&with_port)),
-        format!("other.example.com:{port}")
+    each_case(
+        [
+            ("/env", None, "shop".to_string()),
+            ("/envglobal", None, String::new()),
+            ("/server", None, format!("localhost:{port}")),
+            // The port is the request's (from Host:, as ap_get_server_port
+            // reports it); 80 and 443 are left out.
+            (
+                "/host",
+                Some("Other.Example.com"),
+                "other.example.com".to_string(),
+            ),
+            (
+                "/host",
+                Some(with_port.as_str()),
+                format!("other.example.com:{port}"),
+            ),
+            ("/named", None, "my-app".to_string()),
+        ],
+        |(path, host, want)| assert_eq!(&group(path, *host), want, "{path} {host:?}"),
     );
-    assert_eq!(group("/named", None), "my-app");
 }
 
 fn raw_get(apache: &Apache, path: &str, host: &str) -> Response {

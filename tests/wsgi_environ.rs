@@ -3,13 +3,11 @@
 //! end to end, and wsgi.errors / print() routing to the error log.
 
 mod common;
-mod wsgi_util;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::*;
-use wsgi_util::*;
 
 const APP: &str = include_str!("apps/environ.wsgi");
 
@@ -35,21 +33,17 @@ fn has(env: &Env, key: &str, json: &str) {
 }
 
 fn htpasswd_line(user: &str, password: &str) -> String {
-    let out = Command::new("python3")
+    let out = Command::new(PYTHON_EXECUTABLE)
         .arg("-c")
         .arg(format!(
             "import base64,hashlib;print(base64.b64encode(hashlib.sha1(b'{password}').digest()).decode())"
         ))
         .output()
-        .expect("python3");
+        .expect("run the embedded Python");
     format!(
         "{user}:{{SHA}}{}\n",
         String::from_utf8_lossy(&out.stdout).trim()
     )
-}
-
-fn base64(s: &str) -> String {
-    filter("base64", &["-w0"], s.as_bytes())
 }
 
 const CONF: &str = r#"
@@ -120,11 +114,10 @@ fn server(tag: &str, mpm: Mpm) -> (TestDir, Apache) {
     (dir, apache)
 }
 
-#[test]
-fn environ_matches_mod_wsgi() {
-    let (dir, apache) = server("environ", Mpm::Event);
-    let port = apache.port.to_string();
-    let d = dir.0.display().to_string();
+/// A server, and the environ of a POST to /env/a/b?x=1&y=%20 with
+/// headers that exercise mod_wsgi's rules.
+fn posted_environ(tag: &str) -> (TestDir, Apache, Env) {
+    let (dir, apache) = server(tag, Mpm::Event);
     let r = apache.request(
         "POST",
         "/env/a/b?x=1&y=%20",
@@ -141,7 +134,14 @@ fn environ_matches_mod_wsgi() {
         b"body",
     );
     let env = environ(&r);
+    (dir, apache, env)
+}
 
+#[test]
+fn cgi_variables_match_mod_wsgi() {
+    let (dir, apache, env) = posted_environ("environ-cgi");
+    let port = apache.port.to_string();
+    let d = dir.0.display().to_string();
     // CGI variables.
     has(&env, "REQUEST_METHOD", "\"POST\"");
     has(&env, "SCRIPT_NAME", "\"/env\"");
@@ -186,6 +186,13 @@ fn environ_matches_mod_wsgi() {
         assert!(!env.contains_key(k), "{k} must not be in the environ");
     }
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn http_headers_become_http_variables_by_mod_wsgi_s_rules() {
+    let (_dir, apache, env) = posted_environ("environ-headers");
+    let port = apache.port.to_string();
     // Headers: HTTP_*, with the spoofing, httpoxy and Authorization rules.
     has(&env, "HTTP_X_CUSTOM_HEADER", "\"custom\"");
     has(&env, "HTTP_USER_AGENT", "\"EnvTest/1.0\"");
@@ -201,10 +208,22 @@ fn environ_matches_mod_wsgi() {
         "needs WSGIPassAuthorization On"
     );
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn setenv_and_setenvif_values_reach_the_environ() {
+    let (_dir, apache, env) = posted_environ("environ-setenv");
     // SetEnv / SetEnvIf values.
     has(&env, "FROM_SETENV", "\"hello-setenv\"");
     has(&env, "FROM_SETENVIF", "\"matched\"");
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn every_cgi_value_is_a_str() {
+    let (_dir, apache, env) = posted_environ("environ-str");
     // Every CGI value is a str.
     let types = &env["__types__"];
     for (k, _) in env
@@ -217,6 +236,12 @@ fn environ_matches_mod_wsgi() {
         );
     }
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn the_wsgi_keys_are_pep_3333_s() {
+    let (_dir, apache, env) = posted_environ("environ-wsgi");
     // WSGI keys.
     has(&env, "wsgi.version", "[1, 0]");
     has(&env, "wsgi.url_scheme", "\"http\"");
@@ -238,6 +263,13 @@ fn environ_matches_mod_wsgi() {
         "[\"write\", \"writelines\", \"flush\"]",
     );
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn the_mod_wsgi_and_apache_keys_match_mod_wsgi() {
+    let (_dir, apache, env) = posted_environ("environ-modwsgi");
+    let port = apache.port.to_string();
     // mod_wsgi / apache keys.
     has(&env, "mod_wsgi.version", "[6, 0, 5]");
     has(&env, "mod_wsgi.process_group", "\"\"");
@@ -287,6 +319,12 @@ fn environ_matches_mod_wsgi() {
     // No internal keys leak.
     assert!(!env.keys().any(|k| k.starts_with("mod_wsgi.x-")));
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn non_ascii_paths_and_headers_are_latin1_decoded() {
+    let (_dir, apache) = server("environ-latin1", Mpm::Event);
     // Non-ASCII and percent-encoded paths: latin-1 decoded bytes (PEP 3333).
     let r = apache.request(
         "GET",
@@ -315,11 +353,23 @@ fn environ_matches_mod_wsgi() {
     let env = environ(&parse_response(&apache.raw(&req), false));
     has(&env, "HTTP_X_RAW", "\"caf\\u00e9\"");
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn repeated_slashes_are_collapsed() {
+    let (_dir, apache) = server("environ-slashes", Mpm::Event);
     // Repeated slashes are collapsed in SCRIPT_NAME and PATH_INFO.
     let env = environ(&apache.get("/env//a///b"));
     has(&env, "SCRIPT_NAME", "\"/env\"");
     has(&env, "PATH_INFO", "\"/a/b\"");
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn authorization_reaches_the_app_only_when_passed() {
+    let (_dir, apache) = server("environ-authz", Mpm::Event);
     // Authorization with WSGIPassAuthorization On.
     let env = environ(&apache.request("GET", "/auth", &[("Authorization", "Bearer t0k3n")], b""));
     has(&env, "HTTP_AUTHORIZATION", "\"Bearer t0k3n\"");
@@ -347,14 +397,26 @@ fn environ_matches_mod_wsgi() {
     has(&env, "HTTP_AUTHORIZATION", "\"Bearer t0k3n\"");
     has(&env, "HTTP_PROXY_AUTHORIZATION", "\"Basic cA==\"");
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn httpd_basic_auth_sets_remote_user_and_auth_type() {
+    let (_dir, apache) = server("environ-basic", Mpm::Event);
     // httpd's Basic auth: REMOTE_USER and AUTH_TYPE.
     assert_eq!(apache.get("/basic").status, 401);
-    let auth = format!("Basic {}", base64("alice:s3cret"));
+    let auth = basic_auth("alice", "s3cret");
     let env = environ(&apache.request("GET", "/basic", &[("Authorization", &auth)], b""));
     has(&env, "REMOTE_USER", "\"alice\"");
     has(&env, "AUTH_TYPE", "\"Basic\"");
     assert!(!env.contains_key("HTTP_AUTHORIZATION"));
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn an_internal_redirect_sets_the_redirect_variables() {
+    let (_dir, apache) = server("environ-redirect", Mpm::Event);
     // An internal redirect (ErrorDocument) to the app: REDIRECT_* variables.
     // (The app's own status is what the client gets, as with mod_wsgi and CGI.)
     let env = environ(&apache.get("/no-such-page?from=here"));
@@ -365,27 +427,41 @@ fn environ_matches_mod_wsgi() {
     has(&env, "PATH_INFO", "\"/errordoc\"");
     has(&env, "REQUEST_URI", "\"/no-such-page?from=here\"");
 
+    apache.assert_no_crash();
+}
+
+#[test]
+fn https_on_sets_the_url_scheme_and_is_removed() {
+    let (_dir, apache) = server("environ-https", Mpm::Event);
     // HTTPS=on (as mod_ssl sets it): wsgi.url_scheme https, HTTPS removed.
     let env = environ(&apache.get("/https"));
     has(&env, "wsgi.url_scheme", "\"https\"");
     assert!(!env.contains_key("HTTPS"));
 
-    assert_no_crash(&apache);
+    apache.assert_no_crash();
+    apache.assert_no_crash();
+}
+
+/// Proxy headers, trusted and untrusted, as a proxy in front would send them.
+const PROXY_HEADERS: [(&str, &str); 6] = [
+    ("X-Forwarded-For", "203.0.113.9, 127.0.0.1"),
+    ("X-Real-IP", "198.51.100.1"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "public.example.com"),
+    ("X-Forwarded-Port", "8443"),
+    ("X-Script-Name", "/mounted"),
+];
+
+/// The environ of a GET of `path` with PROXY_HEADERS.
+fn proxied_environ(tag: &str, path: &str) -> Env {
+    let (_dir, apache) = server(tag, Mpm::Event);
+    environ(&apache.request("GET", path, &PROXY_HEADERS, b""))
 }
 
 #[test]
-fn trusted_proxy_headers_end_to_end() {
-    let (_dir, apache) = server("proxy", Mpm::Event);
-    let headers = [
-        ("X-Forwarded-For", "203.0.113.9, 127.0.0.1"),
-        ("X-Real-IP", "198.51.100.1"),
-        ("X-Forwarded-Proto", "https"),
-        ("X-Forwarded-Host", "public.example.com"),
-        ("X-Forwarded-Port", "8443"),
-        ("X-Script-Name", "/mounted"),
-    ];
-    // Trusted peer (127.0.0.1): the environ is rewritten.
-    let env = environ(&apache.request("GET", "/proxy/p?q", &headers, b""));
+fn trusted_proxy_headers_from_a_trusted_peer_rewrite_the_environ() {
+    // Trusted peer (127.0.0.1).
+    let env = proxied_environ("proxy", "/proxy/p?q");
     has(&env, "REMOTE_ADDR", "\"203.0.113.9\"");
     has(&env, "wsgi.url_scheme", "\"https\"");
     has(&env, "HTTP_HOST", "\"public.example.com\"");
@@ -398,10 +474,13 @@ fn trusted_proxy_headers_end_to_end() {
     // The untrusted synonym of a trusted header is stripped.
     assert!(!env.contains_key("HTTP_X_REAL_IP"));
     has(&env, "HTTP_X_FORWARDED_FOR", "\"203.0.113.9, 127.0.0.1\"");
+}
 
-    // Untrusted peer (only 10/8 is trusted): nothing is rewritten, and the
-    // trusted headers are stripped so the app cannot be fooled by them.
-    let env = environ(&apache.request("GET", "/untrusted/p", &headers, b""));
+#[test]
+fn trusted_proxy_headers_from_an_untrusted_peer_are_stripped() {
+    // Only 10/8 is trusted: nothing is rewritten, and the trusted headers are
+    // stripped so the app cannot be fooled by them.
+    let env = proxied_environ("proxy-untrusted", "/untrusted/p");
     has(&env, "REMOTE_ADDR", "\"127.0.0.1\"");
     has(&env, "wsgi.url_scheme", "\"http\"");
     has(&env, "SCRIPT_NAME", "\"/untrusted\"");
@@ -411,9 +490,11 @@ fn trusted_proxy_headers_end_to_end() {
     assert!(!env.contains_key("mod_wsgi.mount_point"));
     // Headers not named in WSGITrustedProxyHeaders are left alone.
     has(&env, "HTTP_X_FORWARDED_HOST", "\"public.example.com\"");
+}
 
-    // Without the directives the headers are plain HTTP_* values.
-    let env = environ(&apache.request("GET", "/env/p", &headers, b""));
+#[test]
+fn without_trusted_proxy_directives_proxy_headers_are_plain_headers() {
+    let env = proxied_environ("proxy-none", "/env/p");
     has(&env, "REMOTE_ADDR", "\"127.0.0.1\"");
     has(&env, "HTTP_X_REAL_IP", "\"198.51.100.1\"");
     has(&env, "wsgi.url_scheme", "\"http\"");
@@ -453,39 +534,39 @@ fn prefork_is_multiprocess_not_multithread() {
 }
 
 #[test]
-fn errors_and_print_go_to_the_error_log() {
+fn errors_print_and_logging_in_a_request_go_to_its_log_lines() {
     let (_dir, apache) = server("errors", Mpm::Event);
     let r = apache.get("/env/log");
     assert_eq!((r.status, r.text().as_str()), (200, "logged"));
-    for text in [
-        "wsgi.errors line one",
-        "wsgi.errors line two",
-        "partial line without newline",
-        "printed to stdout",
-        "printed to stderr",
-        "stderr partial, flushed at the end of the request",
-        "logging:WARNING:through the logging module",
-    ] {
-        assert!(
-            wait_log_line(
-                &apache,
-                &["[wsgi:error]", "[client 127.0.0.1:", text],
-                SECS5
-            ),
-            "no request-context log line for {text:?}:\n{}",
-            apache.error_log()
-        );
-        assert_eq!(log_lines_with(&apache, &[text]), 1, "{text:?} logged once");
-    }
-    // Outside a request: a server-level line (no client).
+    each_case(
+        [
+            "wsgi.errors line one",
+            "wsgi.errors line two",
+            "partial line without newline",
+            "printed to stdout",
+            "printed to stderr",
+            "stderr partial, flushed at the end of the request",
+            "logging:WARNING:through the logging module",
+        ],
+        |text| {
+            assert!(
+                apache.wait_log_line(&["[wsgi:error]", "[client 127.0.0.1:", text], SECS5),
+                "no request-context log line for {text:?}:\n{}",
+                apache.error_log()
+            );
+            assert_eq!(apache.log_lines_with(&[text]), 1, "{text:?} logged once");
+        },
+    );
+}
+
+#[test]
+fn print_outside_a_request_is_a_server_level_log_line() {
+    let (_dir, apache) = server("errors-thread", Mpm::Event);
+    // No client.
     assert_eq!(apache.get("/env/thread-print").text(), "thread");
-    assert!(wait_log_line(
-        &apache,
-        &["[wsgi:error]", "printed from a background thread"],
-        SECS5
-    ));
+    assert!(apache.wait_log_line(&["[wsgi:error]", "printed from a background thread"], SECS5));
     assert_eq!(
-        log_lines_with(&apache, &["[client ", "printed from a background thread"]),
+        apache.log_lines_with(&["[client ", "printed from a background thread"]),
         0
     );
 }
