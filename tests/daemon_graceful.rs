@@ -71,7 +71,13 @@ fn get_status(port: u16, path: &str) -> u16 {
 
 /// An Apache with one daemon group (processes=2 threads=8, display name
 /// `(wsgi:{name})`) at `/`, serving; its one socket file.
-fn bench_server(name: &str) -> (TestDir, Apache, std::collections::BTreeMap<String, u64>) {
+fn bench_server(
+    name: &str,
+) -> (
+    TestDir,
+    Apache,
+    std::collections::BTreeMap<String, (u64, i64, i64)>,
+) {
     let dir = TestDir::new(&format!("daemon-{name}"));
     dir.write("app.wsgi", APP);
     let conf = ApacheConfig::new(&format!(

@@ -350,7 +350,10 @@ pub fn daemon_user() -> &'static str {
 }
 
 /// The daemon socket files in `dir` and their inodes.
-pub fn socket_files(dir: &TestDir) -> BTreeMap<String, u64> {
+/// The daemon socket files in `dir`, each with its identity: inode and
+/// change time (an inode number alone can be reused at once by a socket
+/// made anew).
+pub fn socket_files(dir: &TestDir) -> BTreeMap<String, (u64, i64, i64)> {
     fs::read_dir(&dir.0)
         .unwrap()
         .flatten()
@@ -358,7 +361,9 @@ pub fn socket_files(dir: &TestDir) -> BTreeMap<String, u64> {
         .map(|e| {
             (
                 e.file_name().to_string_lossy().into_owned(),
-                e.metadata().map(|m| m.ino()).unwrap_or(0),
+                e.metadata()
+                    .map(|m| (m.ino(), m.ctime(), m.ctime_nsec()))
+                    .unwrap_or_default(),
             )
         })
         .collect()
