@@ -7,10 +7,12 @@
 //! behind safe functions) serves every layer; `ffi` (generated bindings and
 //! the C shim) is reached only from `apache` and `os`.
 
-pub mod apache;
+// What outside code uses (wsgi-express; the tests that speak the daemon
+// protocol) is `pub`; everything else is the crate's own.
+pub(crate) mod apache;
 pub mod config;
 pub mod daemon;
-pub mod ffi;
-pub mod log;
+pub(crate) mod ffi;
+pub(crate) mod log;
 pub mod os;
 pub mod python;

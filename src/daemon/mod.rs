@@ -16,18 +16,18 @@
 //! application code, so it is not trusted), and `relay` applies them on the
 //! way into httpd.
 
-pub mod dispatcher;
-pub mod exit;
-pub mod groups;
+pub(crate) mod dispatcher;
+pub(crate) mod exit;
+pub(crate) mod groups;
 mod jail;
-pub mod keys;
+pub(crate) mod keys;
 pub(crate) mod listeners;
 pub mod protocol;
 mod reader;
 mod relay;
 pub(crate) mod script_owner;
-pub mod stash;
-pub mod supervisor;
-pub mod transport;
+pub(crate) mod stash;
+pub(crate) mod supervisor;
+pub(crate) mod transport;
 mod validate;
-pub mod worker;
+pub(crate) mod worker;

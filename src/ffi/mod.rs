@@ -10,6 +10,7 @@
     clippy::all,
     clippy::pedantic,
     unsafe_op_in_unsafe_fn,
+    unreachable_pub,
     rustdoc::all
 )]
 

@@ -4,18 +4,18 @@
 //! request through a [`transport::Transport`].
 
 pub mod adapter;
-pub mod auth;
+pub(crate) mod auth;
 mod closure;
 pub mod environ;
 mod error;
-pub mod interpreters;
+pub(crate) mod interpreters;
 mod isolation;
-pub mod module;
-pub mod request;
+pub(crate) mod module;
+pub(crate) mod request;
 pub mod response;
-pub mod runtime;
-pub mod script;
-pub mod transport;
+pub(crate) mod runtime;
+pub(crate) mod script;
+pub(crate) mod transport;
 
 use pyo3::prelude::*;
 
