@@ -96,7 +96,7 @@ impl Level {
 }
 
 /// Where process-wide log lines (not tied to a request) go.
-pub trait ProcessLogger: Send + Sync {
+pub(crate) trait ProcessLogger: Send + Sync {
     fn log(&self, level: Level, message: &str, at: &'static Location<'static>);
 }
 
@@ -104,13 +104,13 @@ static LOGGER: OnceLock<&'static dyn ProcessLogger> = OnceLock::new();
 
 /// Installs the process logger (once per load of this module: httpd loads
 /// it afresh at every restart, and with it these statics).
-pub fn set_process_logger(logger: &'static dyn ProcessLogger) {
+pub(crate) fn set_process_logger(logger: &'static dyn ProcessLogger) {
     let _ = LOGGER.set(logger);
 }
 
 /// Logs a line that belongs to this process rather than to a request.
 #[track_caller]
-pub fn process(level: Level, message: &str) {
+pub(crate) fn process(level: Level, message: &str) {
     let at = Location::caller();
     match LOGGER.get() {
         Some(logger) => logger.log(level, message, at),

@@ -51,7 +51,7 @@ static ACCESS_BEFORE: ModuleList<2> = ModuleList([c"mod_authz_host.c".as_ptr(), 
 ///
 /// # Safety
 /// `p` must be the pool httpd passes to `register_hooks`.
-pub unsafe fn register(p: *mut ffi::apr_pool_t) {
+pub(crate) unsafe fn register(p: *mut ffi::apr_pool_t) {
     // SAFETY: the provider records and ordering lists are statics; httpd
     // copies the names and keeps the provider pointers, which live forever.
     unsafe {

@@ -23,13 +23,13 @@ use super::regex;
 /// Our directives, then the all-zero record that ends httpd's table.
 const N: usize = DIRECTIVES.len() + 1;
 
-pub struct CommandTable([ffi::command_rec; N]);
+pub(crate) struct CommandTable([ffi::command_rec; N]);
 
 // SAFETY: built once at compile time and never written; httpd only reads it.
 unsafe impl Sync for CommandTable {}
 
 impl CommandTable {
-    pub const fn as_ptr(&self) -> *const ffi::command_rec {
+    pub(crate) const fn as_ptr(&self) -> *const ffi::command_rec {
         self.0.as_ptr()
     }
 }
@@ -107,7 +107,7 @@ const fn build(
     out
 }
 
-pub static COMMANDS: CommandTable = CommandTable(build(&NAMES, on_directive));
+pub(crate) static COMMANDS: CommandTable = CommandTable(build(&NAMES, on_directive));
 
 struct ApacheRegex(Pool);
 

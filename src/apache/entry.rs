@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::log::{self, Level};
 
 /// Runs `f`, returning `fallback` (after logging) if it panics.
-pub fn guard<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
+pub(crate) fn guard<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {

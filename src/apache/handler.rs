@@ -23,7 +23,7 @@ use super::{DECLINED, OK};
 const HANDLERS: &[&[u8]] = &[b"wsgi-script", b"application/x-httpd-wsgi"];
 
 /// WSGIScriptAlias / WSGIScriptAliasMatch: first match in configuration order.
-pub fn translate(r: Request) -> c_int {
+pub(crate) fn translate(r: Request) -> c_int {
     let Some(cfg) = r.server_config() else {
         return DECLINED;
     };
@@ -112,7 +112,7 @@ fn fail(r: &Request, status: i32, msg: &str) -> c_int {
     status
 }
 
-pub fn handle(r: Request) -> c_int {
+pub(crate) fn handle(r: Request) -> c_int {
     if !HANDLERS.contains(&r.handler()) {
         return DECLINED;
     }

@@ -20,7 +20,7 @@ use super::{DECLINED, OK};
 
 /// Facts about this (child) process, fixed at child_init.
 #[derive(Debug, Default)]
-pub struct ChildState {
+pub(crate) struct ChildState {
     pub multithread: bool,
     pub multiprocess: bool,
     /// Why Python is unavailable here, if it is.
@@ -29,7 +29,7 @@ pub struct ChildState {
 
 static CHILD: OnceLock<ChildState> = OnceLock::new();
 
-pub fn child_state() -> Option<&'static ChildState> {
+pub(crate) fn child_state() -> Option<&'static ChildState> {
     CHILD.get()
 }
 
@@ -51,7 +51,7 @@ fn process_info(g: &GlobalSettings) -> ProcessInfo {
 
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
-pub unsafe extern "C" fn post_config(
+pub(crate) unsafe extern "C" fn post_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
     _ptemp: *mut ffi::apr_pool_t,
@@ -115,7 +115,10 @@ pub unsafe extern "C" fn post_config(
 ///
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
-pub unsafe extern "C" fn monitor(_p: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) -> c_int {
+pub(crate) unsafe extern "C" fn monitor(
+    _p: *mut ffi::apr_pool_t,
+    _s: *mut ffi::server_rec,
+) -> c_int {
     guard("monitor", DECLINED, || {
         crate::daemon::supervisor::monitor();
         DECLINED
@@ -124,7 +127,7 @@ pub unsafe extern "C" fn monitor(_p: *mut ffi::apr_pool_t, _s: *mut ffi::server_
 
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
-pub unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+pub(crate) unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init", (), || {
         // SAFETY: httpd passes the main server, configured.
         let s = unsafe { Server::from_raw(s) };
@@ -221,18 +224,18 @@ fn embedded_preloads(main: Server) -> Vec<(ImportScript, String)> {
 
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
-pub unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
-    // SAFETY: httpd passes the live request being translated.
+pub(crate) unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     guard("translate_name", DECLINED, || {
+        // SAFETY: httpd passes the live request being translated.
         handler::translate(unsafe { Request::from_raw(r) })
     })
 }
 
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
-pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
-    // SAFETY: httpd passes the live request being handled.
+pub(crate) unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     guard("handler", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        // SAFETY: httpd passes the live request being handled.
         handler::handle(unsafe { Request::from_raw(r) })
     })
 }

@@ -10,7 +10,7 @@ use super::module::module_index;
 use super::request::Request;
 use super::server::Server;
 
-pub use crate::log::Level;
+pub(crate) use crate::log::Level;
 
 /// httpd's `APLOG_*` number for a level.
 fn raw(level: Level) -> c_int {
@@ -28,7 +28,7 @@ fn raw(level: Level) -> c_int {
 }
 
 /// The process logger the module installs: the main server's error log.
-pub struct ErrorLog;
+pub(crate) struct ErrorLog;
 
 impl crate::log::ProcessLogger for ErrorLog {
     fn log(&self, level: Level, message: &str, at: &'static Location<'static>) {
@@ -48,14 +48,14 @@ fn c_file(loc: &Location<'_>) -> CString {
 }
 
 /// Whether a message at `level` would be written for this request.
-pub fn enabled(r: &Request, level: Level) -> bool {
+pub(crate) fn enabled(r: &Request, level: Level) -> bool {
     // SAFETY: a Request wraps a live request_rec.
     unsafe { ffi::wsgi_shim_log_enabled(r.as_ptr(), ptr::null(), raw(level), module_index()) != 0 }
 }
 
 /// Logs against a request: the line carries the client address and request ids.
 #[track_caller]
-pub fn request(r: &Request, level: Level, msg: &str) {
+pub(crate) fn request(r: &Request, level: Level, msg: &str) {
     let r = r.as_ptr();
     let loc = Location::caller();
     let (file, text) = (c_file(loc), c_message(msg));
@@ -76,7 +76,7 @@ pub fn request(r: &Request, level: Level, msg: &str) {
 
 /// Logs against a server (a virtual host's ErrorLog when it has one).
 #[track_caller]
-pub fn server(s: Server, level: Level, msg: &str) {
+pub(crate) fn server(s: Server, level: Level, msg: &str) {
     server_at(s, level, msg, Location::caller())
 }
 
@@ -101,6 +101,6 @@ fn server_at(s: Server, level: Level, msg: &str, loc: &Location<'_>) {
 
 /// Logs against the main server, when no request or vhost is at hand.
 #[track_caller]
-pub fn process(level: Level, msg: &str) {
+pub(crate) fn process(level: Level, msg: &str) {
     crate::log::process(level, msg)
 }

@@ -6,22 +6,22 @@
 use std::ffi::c_int;
 
 /// What a hook or handler returns when it did its work.
-pub const OK: c_int = crate::ffi::OK as c_int;
+pub(crate) const OK: c_int = crate::ffi::OK as c_int;
 /// What a hook or handler returns when the request is not its business.
-pub const DECLINED: c_int = crate::ffi::DECLINED as c_int;
+pub(crate) const DECLINED: c_int = crate::ffi::DECLINED as c_int;
 
-pub mod auth;
-pub mod directives;
-pub mod entry;
-pub mod handler;
-pub mod hooks;
-pub mod log;
-pub mod module;
-pub mod mpm;
-pub mod pool;
-pub mod process;
-pub mod regex;
-pub mod request;
-pub mod server;
-pub mod transport;
-pub mod unixd;
+pub(crate) mod auth;
+pub(crate) mod directives;
+pub(crate) mod entry;
+pub(crate) mod handler;
+pub(crate) mod hooks;
+pub(crate) mod log;
+pub(crate) mod module;
+pub(crate) mod mpm;
+pub(crate) mod pool;
+pub(crate) mod process;
+pub(crate) mod regex;
+pub(crate) mod request;
+pub(crate) mod server;
+pub(crate) mod transport;
+pub(crate) mod unixd;

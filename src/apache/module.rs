@@ -17,23 +17,23 @@ use super::server::Server;
 /// httpd writes `module_index`, `next` and `dynamic_load_handle` into the
 /// record, so it lives in an `UnsafeCell` (writable memory, no `static mut`).
 #[repr(transparent)]
-pub struct ModuleRecord(UnsafeCell<ffi::module>);
+pub(crate) struct ModuleRecord(UnsafeCell<ffi::module>);
 
 // SAFETY: httpd mutates the record only while loading modules, single-threaded,
 // before any of our code reads it concurrently.
 unsafe impl Sync for ModuleRecord {}
 
 impl ModuleRecord {
-    pub fn as_ptr(&self) -> *mut ffi::module {
+    pub(crate) fn as_ptr(&self) -> *mut ffi::module {
         self.0.get()
     }
 }
 
 /// The name `<IfModule mod_wsgi.c>` tests, exactly as mod_wsgi's.
-pub const MODULE_NAME: &std::ffi::CStr = c"mod_wsgi.c";
+pub(crate) const MODULE_NAME: &std::ffi::CStr = c"mod_wsgi.c";
 
 #[unsafe(no_mangle)]
-pub static wsgi_module: ModuleRecord = ModuleRecord(UnsafeCell::new(ffi::module {
+pub(crate) static wsgi_module: ModuleRecord = ModuleRecord(UnsafeCell::new(ffi::module {
     version: ffi::MODULE_MAGIC_NUMBER_MAJOR,
     minor_version: ffi::MODULE_MAGIC_NUMBER_MINOR,
     module_index: -1,
@@ -52,7 +52,7 @@ pub static wsgi_module: ModuleRecord = ModuleRecord(UnsafeCell::new(ffi::module 
 }));
 
 /// Our index in httpd's configuration vectors (and for per-module log levels).
-pub fn module_index() -> c_int {
+pub(crate) fn module_index() -> c_int {
     // SAFETY: a plain read of an int httpd set when it loaded us.
     unsafe { (*wsgi_module.as_ptr()).module_index }
 }
@@ -61,7 +61,7 @@ pub fn module_index() -> c_int {
 ///
 /// # Safety
 /// `vector` must be a live per-server or per-directory configuration vector.
-pub unsafe fn config_slot(vector: *mut ffi::ap_conf_vector_t) -> *mut c_void {
+pub(crate) unsafe fn config_slot(vector: *mut ffi::ap_conf_vector_t) -> *mut c_void {
     let index = module_index();
     if vector.is_null() || index < 0 {
         return ptr::null_mut();
@@ -71,7 +71,7 @@ pub unsafe fn config_slot(vector: *mut ffi::ap_conf_vector_t) -> *mut c_void {
 }
 
 /// The per-server configuration of `s` (main server or virtual host).
-pub fn server_config<'a>(s: Server) -> Option<&'a ServerConfig> {
+pub(crate) fn server_config<'a>(s: Server) -> Option<&'a ServerConfig> {
     if s.as_ptr().is_null() {
         return None;
     }
@@ -85,7 +85,9 @@ pub fn server_config<'a>(s: Server) -> Option<&'a ServerConfig> {
 /// # Safety
 /// `s` must be a live server_rec whose configuration was created by httpd,
 /// and no other reference to its configuration may be live.
-pub unsafe fn server_config_mut<'a>(s: *const ffi::server_rec) -> Option<&'a mut ServerConfig> {
+pub(crate) unsafe fn server_config_mut<'a>(
+    s: *const ffi::server_rec,
+) -> Option<&'a mut ServerConfig> {
     // SAFETY: as above; config reading is single-threaded.
     unsafe { (config_slot((*s).module_config) as *mut ServerConfig).as_mut() }
 }
@@ -94,8 +96,8 @@ unsafe extern "C" fn create_server_config(
     p: *mut ffi::apr_pool_t,
     _s: *mut ffi::server_rec,
 ) -> *mut c_void {
-    // SAFETY: httpd passes its live configuration pool.
     guard("create_server_config", ptr::null_mut(), || {
+        // SAFETY: httpd passes its live configuration pool.
         unsafe { Pool::from_raw(p) }.alloc(ServerConfig::default()) as *mut c_void
     })
 }
@@ -119,8 +121,8 @@ unsafe extern "C" fn merge_server_config(
 }
 
 unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
-    // SAFETY: httpd passes a live pool (pconf, or the request pool for .htaccess).
     guard("create_dir_config", ptr::null_mut(), || {
+        // SAFETY: httpd passes a live pool (pconf, or the request pool for .htaccess).
         unsafe { Pool::from_raw(p) }.alloc(DirConfig::default()) as *mut c_void
     })
 }

@@ -15,17 +15,17 @@ fn query(what: c_int) -> c_int {
 }
 
 /// Threads per child process (`AP_MPMQ_MAX_THREADS`).
-pub fn max_threads() -> i32 {
+pub(crate) fn max_threads() -> i32 {
     query(ffi::AP_MPMQ_MAX_THREADS)
 }
 
 /// Child processes at most (`AP_MPMQ_MAX_DAEMONS`).
-pub fn max_daemons() -> i32 {
+pub(crate) fn max_daemons() -> i32 {
     query(ffi::AP_MPMQ_MAX_DAEMONS)
 }
 
 /// Whether the MPM is stopping (a stop or restart is under way).
-pub fn is_stopping() -> bool {
+pub(crate) fn is_stopping() -> bool {
     query(ffi::AP_MPMQ_MPM_STATE) == ffi::AP_MPMQ_STOPPING
 }
 
@@ -36,13 +36,13 @@ fn state(what: c_int) -> c_int {
 
 /// post_config of the real start or of a restart: not configtest, not the
 /// first (pre-config) pass.
-pub fn is_real_start() -> bool {
+pub(crate) fn is_real_start() -> bool {
     state(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_CONFIG
         && state(ffi::AP_SQ_RUN_MODE) == ffi::AP_SQ_RM_NORMAL
 }
 
 /// httpd is exiting (a stop, not a restart).
-pub fn is_exiting() -> bool {
+pub(crate) fn is_exiting() -> bool {
     state(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_EXITING
 }
 
@@ -50,7 +50,7 @@ pub fn is_exiting() -> bool {
 /// graceful`), from httpd's MPM data kept across restarts (`unixd.h`). The
 /// MPM's pconf cleanup, which runs before this module's, moved the flag to
 /// `was_graceful`.
-pub fn restart_is_graceful() -> bool {
+pub(crate) fn restart_is_graceful() -> bool {
     // SAFETY: httpd's retained MPM data: created on first use and kept for
     // the life of the process.
     let r = unsafe { ffi::ap_unixd_mpm_get_retained_data() };

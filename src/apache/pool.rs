@@ -7,7 +7,7 @@ use crate::ffi;
 
 /// A borrowed APR pool.
 #[derive(Clone, Copy)]
-pub struct Pool(*mut ffi::apr_pool_t);
+pub(crate) struct Pool(*mut ffi::apr_pool_t);
 
 unsafe extern "C" fn drop_boxed<T>(data: *mut c_void) -> ffi::apr_status_t {
     // SAFETY: registered by `Pool::alloc::<T>` with a pointer from Box::into_raw,
@@ -26,17 +26,17 @@ unsafe extern "C" fn run_closure(data: *mut c_void) -> ffi::apr_status_t {
 impl Pool {
     /// # Safety
     /// `p` must be a live pool for as long as this value is used.
-    pub unsafe fn from_raw(p: *mut ffi::apr_pool_t) -> Pool {
+    pub(crate) unsafe fn from_raw(p: *mut ffi::apr_pool_t) -> Pool {
         Pool(p)
     }
 
-    pub fn as_ptr(self) -> *mut ffi::apr_pool_t {
+    pub(crate) fn as_ptr(self) -> *mut ffi::apr_pool_t {
         self.0
     }
 
     /// Moves `value` into memory owned by the pool: it is dropped when the
     /// pool is cleared or destroyed (ngx-rust's `Pool::allocate`).
-    pub fn alloc<T: 'static>(self, value: T) -> *mut T {
+    pub(crate) fn alloc<T: 'static>(self, value: T) -> *mut T {
         let raw = Box::into_raw(Box::new(value));
         // SAFETY: the pool is live; the cleanup frees exactly this allocation.
         unsafe {
@@ -51,7 +51,7 @@ impl Pool {
     }
 
     /// Runs `f` when the pool is cleared or destroyed.
-    pub fn on_cleanup(self, f: impl FnOnce() + 'static) {
+    pub(crate) fn on_cleanup(self, f: impl FnOnce() + 'static) {
         let boxed: Box<Box<dyn FnOnce()>> = Box::new(Box::new(f));
         // SAFETY: the pool is live; run_closure consumes exactly this box.
         unsafe {
@@ -66,7 +66,7 @@ impl Pool {
 
     /// The value stored under `key` with [`Pool::userdata_or_insert`]: created
     /// on first use, dropped when the pool is cleared or destroyed.
-    pub fn userdata_or_insert<T: 'static>(
+    pub(crate) fn userdata_or_insert<T: 'static>(
         self,
         key: &'static CStr,
         make: impl FnOnce() -> T,
@@ -85,7 +85,7 @@ impl Pool {
     }
 
     /// Text stored with [`Pool::set_retained_text`] under `key`.
-    pub fn retained_text(self, key: &CStr) -> Option<String> {
+    pub(crate) fn retained_text(self, key: &CStr) -> Option<String> {
         let mut data: *mut c_void = std::ptr::null_mut();
         // SAFETY: the pool is live; userdata_get only reads its hash table.
         unsafe { ffi::apr_pool_userdata_get(&mut data, key.as_ptr(), self.0) };
@@ -98,7 +98,7 @@ impl Pool {
     /// no pointer into this module: it outlives the module's unload and
     /// reload on restart (use it on the process pool). The previous text is
     /// freed: each version lives in its own sub-pool, kept under `pool_key`.
-    pub fn set_retained_text(self, key: &CStr, pool_key: &CStr, text: &str) {
+    pub(crate) fn set_retained_text(self, key: &CStr, pool_key: &CStr, text: &str) {
         let mut old: *mut c_void = std::ptr::null_mut();
         let mut sub: *mut ffi::apr_pool_t = std::ptr::null_mut();
         // SAFETY: the pool is live; the sub-pool is a child of it (destroyed
@@ -122,14 +122,14 @@ impl Pool {
 
     /// `path` relative to ServerRoot (an absolute path as it is), a string
     /// in this pool; `""` if httpd finds the path invalid.
-    pub fn server_root_relative(self, path: &str) -> String {
+    pub(crate) fn server_root_relative(self, path: &str) -> String {
         // SAFETY: the pool is live; httpd returns a pool string or null.
         unsafe { str_from(ffi::ap_server_root_relative(self.0, self.strdup(path))) }.into_owned()
     }
 
     /// `name` in httpd's DefaultRuntimeDir, a string in this pool; `""` if
     /// httpd finds the path invalid.
-    pub fn runtime_dir_relative(self, name: &CStr) -> String {
+    pub(crate) fn runtime_dir_relative(self, name: &CStr) -> String {
         // SAFETY: the pool is live; httpd returns a pool string or null.
         unsafe { str_from(ffi::ap_runtime_dir_relative(self.0, name.as_ptr())) }.into_owned()
     }
@@ -140,7 +140,7 @@ impl Pool {
     /// restart's configuration failed to load after pconf was cleared). The
     /// cleanup is libc's `unlink`, not code in this module. Child cleanups
     /// (fork+exec) do nothing.
-    pub fn remove_file_at_cleanup(self, path: &str) {
+    pub(crate) fn remove_file_at_cleanup(self, path: &str) {
         let c = self.strdup(path);
         let unlink: unsafe extern "C" fn(*const c_char) -> c_int = libc::unlink;
         // SAFETY: `int unlink(const char *)` has the C ABI of an APR cleanup
@@ -161,7 +161,7 @@ impl Pool {
     }
 
     /// A NUL-terminated copy of `s` in the pool (interior NULs are dropped).
-    pub fn strdup(self, s: &str) -> *mut c_char {
+    pub(crate) fn strdup(self, s: &str) -> *mut c_char {
         let c = CString::new(s.replace('\0', "")).unwrap_or_default();
         // SAFETY: the pool is live and `c` is a valid C string.
         unsafe { ffi::apr_pstrdup(self.0, c.as_ptr()) }
@@ -173,7 +173,7 @@ impl Pool {
 ///
 /// # Safety
 /// `p` must be null or point at a NUL-terminated string that outlives `'a`.
-pub unsafe fn str_from<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
+pub(crate) unsafe fn str_from<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
     if p.is_null() {
         return "".into();
     }
@@ -185,7 +185,7 @@ pub unsafe fn str_from<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
 ///
 /// # Safety
 /// As for [`str_from`].
-pub unsafe fn bytes_from<'a>(p: *const c_char) -> &'a [u8] {
+pub(crate) unsafe fn bytes_from<'a>(p: *const c_char) -> &'a [u8] {
     if p.is_null() {
         return b"";
     }

@@ -13,7 +13,7 @@ use super::pool::Pool;
 use super::server::Server;
 
 /// Which side of [`fork`] this is.
-pub enum Forked {
+pub(crate) enum Forked {
     /// The new process.
     Child,
     /// This process; the child's pid.
@@ -21,7 +21,7 @@ pub enum Forked {
 }
 
 /// Forks this process with `apr_proc_fork`. `Err` is APR's status.
-pub fn fork(pool: Pool) -> Result<Forked, ffi::apr_status_t> {
+pub(crate) fn fork(pool: Pool) -> Result<Forked, ffi::apr_status_t> {
     let mut proc_ = ffi::apr_proc_t::default();
     // SAFETY: proc_ is a writable apr_proc_t; the pool is live.
     let rv = unsafe { ffi::apr_proc_fork(&mut proc_, pool.as_ptr()) };
@@ -55,7 +55,7 @@ struct Watch {
 /// `on_exit` runs with the status the MPM reports (an exit status or a
 /// signal number). If the pool is cleared first, `on_exit` is dropped
 /// without running.
-pub fn watch(pool: Pool, pid: i32, on_exit: impl FnOnce(c_int) + 'static) {
+pub(crate) fn watch(pool: Pool, pid: i32, on_exit: impl FnOnce(c_int) + 'static) {
     let w = Box::into_raw(Box::new(Watch {
         proc_: ffi::apr_proc_t {
             pid,
@@ -115,7 +115,7 @@ unsafe extern "C" fn on_event(reason: c_int, data: *mut c_void, status: c_int) {
 
 /// Closes Apache's listening sockets (in a process forked from the parent
 /// that does not serve them).
-pub fn close_listeners() {
+pub(crate) fn close_listeners() {
     // SAFETY: closes the listeners this process inherited; httpd's list of
     // them stays valid.
     unsafe { ffi::ap_close_listeners() };
@@ -123,7 +123,7 @@ pub fn close_listeners() {
 
 /// Shows `title` as this process's command line (`ps`, `/proc/PID/cmdline`)
 /// and thread name, over httpd's original argv.
-pub fn set_title(title: &str) {
+pub(crate) fn set_title(title: &str) {
     let Some(process) = Server::main().process() else {
         return;
     };

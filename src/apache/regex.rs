@@ -14,6 +14,7 @@ struct PoolRegex(*mut ffi::ap_regex_t);
 // SAFETY: a compiled PCRE pattern is immutable; ap_regexec allocates its match
 // data per call, so concurrent matching from worker threads is safe.
 unsafe impl Send for PoolRegex {}
+// SAFETY: as above.
 unsafe impl Sync for PoolRegex {}
 
 impl UriRegex for PoolRegex {
@@ -38,7 +39,7 @@ impl UriRegex for PoolRegex {
 }
 
 /// Compiles `pattern` into `pool` (freed with it).
-pub fn compile(pool: Pool, pattern: &str) -> Result<Arc<dyn UriRegex>, String> {
+pub(crate) fn compile(pool: Pool, pattern: &str) -> Result<Arc<dyn UriRegex>, String> {
     let c = CString::new(pattern).map_err(|_| "pattern contains a NUL byte".to_string())?;
     // SAFETY: the pool is live; ap_pregcomp registers the regex's cleanup on it.
     let re = unsafe { ffi::ap_pregcomp(pool.as_ptr(), c.as_ptr(), ffi::AP_REG_EXTENDED) };

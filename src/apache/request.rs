@@ -12,17 +12,17 @@ use super::server::Server;
 
 /// A borrowed request, valid for the duration of a hook call.
 #[derive(Clone, Copy)]
-pub struct Request(*mut ffi::request_rec);
+pub(crate) struct Request(*mut ffi::request_rec);
 
 impl Request {
     /// # Safety
     /// `r` must be a live request for as long as this value is used, on the
     /// thread httpd is processing it on.
-    pub unsafe fn from_raw(r: *mut ffi::request_rec) -> Request {
+    pub(crate) unsafe fn from_raw(r: *mut ffi::request_rec) -> Request {
         Request(r)
     }
 
-    pub fn as_ptr(self) -> *mut ffi::request_rec {
+    pub(crate) fn as_ptr(self) -> *mut ffi::request_rec {
         self.0
     }
 
@@ -31,63 +31,58 @@ impl Request {
         unsafe { &*self.0 }
     }
 
-    pub fn pool(self) -> Pool {
+    pub(crate) fn pool(self) -> Pool {
         // SAFETY: the request pool lives as long as the request.
         unsafe { Pool::from_raw(self.r().pool) }
     }
 
-    pub fn uri(&self) -> &[u8] {
+    pub(crate) fn uri(&self) -> &[u8] {
         // SAFETY: httpd strings of a live request.
         unsafe { bytes_from(self.r().uri) }
     }
 
-    pub fn handler(&self) -> &[u8] {
+    pub(crate) fn handler(&self) -> &[u8] {
         // SAFETY: as above.
         unsafe { bytes_from(self.r().handler) }
     }
 
-    pub fn filename(&self) -> String {
+    pub(crate) fn filename(&self) -> String {
         // SAFETY: as above.
         unsafe { str_from(self.r().filename) }.into_owned()
     }
 
-    pub fn path_info(&self) -> &[u8] {
+    pub(crate) fn path_info(&self) -> &[u8] {
         // SAFETY: as above.
         unsafe { bytes_from(self.r().path_info) }
     }
 
-    pub fn method(&self) -> String {
-        // SAFETY: as above.
-        unsafe { str_from(self.r().method) }.into_owned()
-    }
-
-    pub fn header_only(&self) -> bool {
+    pub(crate) fn header_only(&self) -> bool {
         self.r().header_only != 0
     }
 
-    pub fn finfo(&self) -> &ffi::apr_finfo_t {
+    pub(crate) fn finfo(&self) -> &ffi::apr_finfo_t {
         &self.r().finfo
     }
 
-    pub fn rejects_path_info(&self) -> bool {
+    pub(crate) fn rejects_path_info(&self) -> bool {
         self.r().used_path_info == ffi::AP_REQ_REJECT_PATH_INFO
     }
 
-    pub fn server(&self) -> *mut ffi::server_rec {
+    pub(crate) fn server(&self) -> *mut ffi::server_rec {
         self.r().server
     }
 
-    pub fn server_config(&self) -> Option<&ServerConfig> {
+    pub(crate) fn server_config(&self) -> Option<&ServerConfig> {
         // SAFETY: the request's server_rec is live and configured.
         server_config(unsafe { Server::from_raw(self.r().server) })
     }
 
-    pub fn dir_config(&self) -> Option<&DirConfig> {
+    pub(crate) fn dir_config(&self) -> Option<&DirConfig> {
         // SAFETY: the per-dir vector is live; our slot holds a DirConfig.
         unsafe { (config_slot(self.r().per_dir_config) as *const DirConfig).as_ref() }
     }
 
-    pub fn set_filename(self, name: &[u8]) {
+    pub(crate) fn set_filename(self, name: &[u8]) {
         let s = String::from_utf8_lossy(name);
         // Paths that are not UTF-8 are kept byte-exact.
         let p = if std::str::from_utf8(name).is_ok() {
@@ -106,25 +101,26 @@ impl Request {
         unsafe { ffi::apr_pstrdup(self.r().pool, c.as_ptr()) }
     }
 
-    pub fn set_handler(self, name: &'static CStr) {
+    pub(crate) fn set_handler(self, name: &'static CStr) {
         // SAFETY: a static string outlives the request.
         unsafe { (*self.0).handler = name.as_ptr() };
     }
 
-    pub fn note(&self, key: &CStr) -> Option<String> {
+    pub(crate) fn note(&self, key: &CStr) -> Option<String> {
         // SAFETY: notes is a live table of the request.
         let v = unsafe { ffi::apr_table_get(self.r().notes, key.as_ptr()) };
+        // SAFETY: a non-null table value is a NUL-terminated pool string.
         (!v.is_null()).then(|| unsafe { str_from(v) }.into_owned())
     }
 
-    pub fn set_note(self, key: &'static CStr, value: &str) {
+    pub(crate) fn set_note(self, key: &'static CStr, value: &str) {
         let v = self.pool().strdup(value);
         // SAFETY: static key, pool value; setn stores them without copying.
         unsafe { ffi::apr_table_setn(self.r().notes, key.as_ptr(), v) };
     }
 
     /// `%{ENV:name}` lookup order: notes, subprocess_env, process environment.
-    pub fn env_lookup(&self, name: &str) -> Option<String> {
+    pub(crate) fn env_lookup(&self, name: &str) -> Option<String> {
         let key = std::ffi::CString::new(name).ok()?;
         for table in [self.r().notes, self.r().subprocess_env] {
             // SAFETY: live request tables.
@@ -137,31 +133,25 @@ impl Request {
         std::env::var(name).ok()
     }
 
-    pub fn server_hostname(&self) -> String {
+    pub(crate) fn server_hostname(&self) -> String {
         // SAFETY: live server_rec.
         unsafe { str_from((*self.r().server).server_hostname) }.into_owned()
     }
 
-    pub fn server_port(&self) -> u16 {
+    pub(crate) fn server_port(&self) -> u16 {
         // SAFETY: live request.
         unsafe { ffi::ap_get_server_port(self.0) }
     }
 
-    pub fn hostname(&self) -> Option<String> {
+    pub(crate) fn hostname(&self) -> Option<String> {
         let h = self.r().hostname;
         // SAFETY: live request string.
         (!h.is_null()).then(|| unsafe { str_from(h) }.into_owned())
     }
 
-    pub fn header_in(&self, name: &CStr) -> Option<String> {
-        // SAFETY: live request table.
-        let v = unsafe { ffi::apr_table_get(self.r().headers_in, name.as_ptr()) };
-        (!v.is_null()).then(|| unsafe { str_from(v) }.into_owned())
-    }
-
     /// The request's log id (`%L`), generated now if httpd has not yet (it
     /// does so lazily, only for log formats that use it), as mod_wsgi does.
-    pub fn log_id(&self) -> String {
+    pub(crate) fn log_id(&self) -> String {
         // SAFETY: live request; the generate_log_id hook stores a pool string
         // in the request's own log_id field.
         unsafe {
@@ -174,7 +164,7 @@ impl Request {
     }
 
     /// The connection's log id, generated now if needed (see [`Self::log_id`]).
-    pub fn connection_log_id(&self) -> String {
+    pub(crate) fn connection_log_id(&self) -> String {
         // SAFETY: live connection; as above, for the connection's log_id.
         unsafe {
             let c = self.r().connection;
@@ -185,11 +175,11 @@ impl Request {
         }
     }
 
-    pub fn request_time(&self) -> f64 {
+    pub(crate) fn request_time(&self) -> f64 {
         self.r().request_time as f64 / 1_000_000.0
     }
 
-    pub fn local_port(&self) -> u16 {
+    pub(crate) fn local_port(&self) -> u16 {
         // SAFETY: live connection and its local address.
         unsafe {
             let a = (*self.r().connection).local_addr;
@@ -197,19 +187,19 @@ impl Request {
         }
     }
 
-    pub fn local_ip(&self) -> String {
+    pub(crate) fn local_ip(&self) -> String {
         // SAFETY: live connection string.
         unsafe { str_from((*self.r().connection).local_ip) }.into_owned()
     }
 
     /// Whether `Options ExecCGI` is on for the request's directory.
-    pub fn allows_exec_cgi(&self) -> bool {
+    pub(crate) fn allows_exec_cgi(&self) -> bool {
         // SAFETY: live request.
         unsafe { ffi::ap_allow_options(self.0) & ffi::OPT_EXECCGI != 0 }
     }
 
     /// `ap_setup_client_block`: body framing checks (411, 413, 400, 501).
-    pub fn setup_body(&self, allow_chunked: bool) -> Result<(), i32> {
+    pub(crate) fn setup_body(&self, allow_chunked: bool) -> Result<(), i32> {
         let policy = if allow_chunked {
             ffi::REQUEST_CHUNKED_DECHUNK
         } else {
@@ -224,7 +214,7 @@ impl Request {
 
     /// Whether a content filter (e.g. mod_deflate) runs before the protocol
     /// filters: mod_wsgi's WSGIMapHEADToGET Auto then maps HEAD to GET.
-    pub fn has_content_filters(&self) -> bool {
+    pub(crate) fn has_content_filters(&self) -> bool {
         let f = self.r().output_filters;
         // SAFETY: the filter chain and its records are live for the request.
         unsafe {
@@ -235,7 +225,7 @@ impl Request {
     }
 
     /// Copies what the environ needs out of the request.
-    pub fn facts(&self) -> RequestFacts {
+    pub(crate) fn facts(&self) -> RequestFacts {
         let r = self.r();
         // SAFETY: every pointer read here belongs to the live request, its
         // connection or its server; the table arrays are read as APR lays them out.

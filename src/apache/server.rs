@@ -10,25 +10,25 @@ use super::pool::{Pool, str_from};
 /// A server record httpd configured (or null, which httpd's logging accepts
 /// as "the main server").
 #[derive(Clone, Copy)]
-pub struct Server(*const ffi::server_rec);
+pub(crate) struct Server(*const ffi::server_rec);
 
 impl Server {
     /// # Safety
     /// `s` must be null or a server_rec that lives as long as this value is used.
-    pub unsafe fn from_raw(s: *const ffi::server_rec) -> Server {
+    pub(crate) unsafe fn from_raw(s: *const ffi::server_rec) -> Server {
         Server(s)
     }
 
     /// The main server (httpd's `ap_server_conf`: set once the configuration
     /// is read, before post_config, and kept for the life of each
     /// configuration generation).
-    pub fn main() -> Server {
+    pub(crate) fn main() -> Server {
         // SAFETY: a plain read of httpd's global; it points at the current
         // generation's main server_rec (or is null before the first one).
         Server(unsafe { ffi::ap_server_conf })
     }
 
-    pub fn as_ptr(self) -> *const ffi::server_rec {
+    pub(crate) fn as_ptr(self) -> *const ffi::server_rec {
         self.0
     }
 
@@ -39,19 +39,19 @@ impl Server {
     }
 
     /// The next virtual host in httpd's list.
-    pub fn next(self) -> Option<Server> {
+    pub(crate) fn next(self) -> Option<Server> {
         let next = self.get()?.next;
         (!next.is_null()).then_some(Server(next))
     }
 
     /// This server, then every virtual host after it in httpd's list: from
     /// the main server, every server of the configuration.
-    pub fn vhosts(self) -> impl Iterator<Item = Server> {
+    pub(crate) fn vhosts(self) -> impl Iterator<Item = Server> {
         std::iter::successors(self.get().map(|_| self), |s| s.next())
     }
 
     /// Its ServerName (`""` for the null server).
-    pub fn hostname(self) -> String {
+    pub(crate) fn hostname(self) -> String {
         let Some(s) = self.get() else {
             return String::new();
         };
@@ -60,7 +60,7 @@ impl Server {
     }
 
     /// Its Timeout (zero for the null server).
-    pub fn timeout(self) -> Duration {
+    pub(crate) fn timeout(self) -> Duration {
         self.get().map_or(Duration::ZERO, |s| {
             Duration::from_micros(u64::try_from(s.timeout).unwrap_or(0))
         })
@@ -68,7 +68,7 @@ impl Server {
 
     /// The descriptor of its ErrorLog (a file, or a pipe to a logger
     /// program); `None` for syslog.
-    pub fn error_log_fd(self) -> Option<RawFd> {
+    pub(crate) fn error_log_fd(self) -> Option<RawFd> {
         let file = self.get()?.error_log;
         if file.is_null() {
             return None;
@@ -91,7 +91,7 @@ impl Server {
 
     /// The process record's pool: it lives as long as the process (the
     /// configuration pool is cleared at every restart).
-    pub fn process_pool(self) -> Option<Pool> {
+    pub(crate) fn process_pool(self) -> Option<Pool> {
         let pool = self.process()?.pool;
         // SAFETY: the process pool lives as long as the process.
         (!pool.is_null()).then(|| unsafe { Pool::from_raw(pool) })

@@ -13,7 +13,7 @@ use crate::python::transport::{InputError, OutputError, Transport, Write};
 use super::log::{self, Level};
 use super::request::Request;
 
-pub struct EmbeddedTransport {
+pub(crate) struct EmbeddedTransport {
     r: *mut ffi::request_rec,
     out: *mut ffi::apr_bucket_brigade,
     input: *mut ffi::apr_bucket_brigade,
@@ -32,7 +32,7 @@ pub struct EmbeddedTransport {
 unsafe impl Send for EmbeddedTransport {}
 
 impl EmbeddedTransport {
-    pub fn new(req: Request, sendfile: bool) -> EmbeddedTransport {
+    pub(crate) fn new(req: Request, sendfile: bool) -> EmbeddedTransport {
         let r = req.as_ptr();
         // SAFETY: r is live; brigades are allocated from its pool.
         let (out, input) = unsafe {

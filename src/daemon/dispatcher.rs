@@ -167,7 +167,7 @@ const MAX_RESENDS: u32 = 3;
 /// Serves the request through the daemon group `rt`.
 /// With `error_override` (WSGIErrorOverride On), an application's 4xx/5xx
 /// response is replaced by Apache's own error document for that status.
-pub fn dispatch(
+pub(crate) fn dispatch(
     r: &Request,
     spec: RequestSpec,
     rt: &GroupRuntime,

@@ -11,7 +11,7 @@ use crate::os::{process, signals};
 /// Why a daemon chose to exit (recorded in the shared exit table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
-pub enum ExitReason {
+pub(crate) enum ExitReason {
     MaximumRequests = 1,
     RestartInterval = 2,
     InactivityTimeout = 3,
@@ -25,7 +25,7 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
-    pub fn from_code(c: i32) -> Option<ExitReason> {
+    pub(crate) fn from_code(c: i32) -> Option<ExitReason> {
         use ExitReason::*;
         Some(match c {
             1 => MaximumRequests,
@@ -41,7 +41,7 @@ impl ExitReason {
             _ => return None,
         })
     }
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             ExitReason::MaximumRequests => "recycled after maximum-requests",
             ExitReason::RestartInterval => "recycled after restart-interval",
@@ -62,7 +62,7 @@ impl ExitReason {
         }
     }
     /// A planned exit, not a failure.
-    pub fn is_planned(self) -> bool {
+    pub(crate) fn is_planned(self) -> bool {
         !matches!(
             self,
             ExitReason::StartupFailed | ExitReason::RequestTimeout | ExitReason::DeadlockTimeout
@@ -71,7 +71,7 @@ impl ExitReason {
 }
 
 /// Fatal signals the daemon records itself are stored as 1000 + signal.
-pub const FATAL_SIGNAL_BASE: i32 = 1000;
+pub(crate) const FATAL_SIGNAL_BASE: i32 = 1000;
 
 /// Records in the exit table why this process is exiting.
 pub(crate) fn record_reason(reason: ExitReason) {
@@ -104,7 +104,7 @@ pub(crate) fn was_planned(pid: i32) -> bool {
 }
 
 /// What is known about why `pid` ended, in words; `None` if nothing yet.
-pub fn explain_exit(pid: u32) -> Option<String> {
+pub(crate) fn explain_exit(pid: u32) -> Option<String> {
     explain(&exit_table::lookup(pid as i32))
 }
 

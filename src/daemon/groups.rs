@@ -19,7 +19,7 @@ use super::script_owner::ScriptOwner;
 use super::stash::SocketRecord;
 
 /// One daemon group as this generation of the server runs it.
-pub struct GroupRuntime {
+pub(crate) struct GroupRuntime {
     pub group: DaemonGroup,
     pub socket_path: String,
     pub listener: RawFd,
@@ -90,12 +90,12 @@ fn peer_uids(euid: u32, owner: Option<(u32, u32)>, apache_user: Option<u32>) -> 
 static GROUPS: RwLock<Vec<Arc<GroupRuntime>>> = RwLock::new(Vec::new());
 
 /// The groups of the current generation (inherited by Apache children).
-pub fn groups() -> Vec<Arc<GroupRuntime>> {
+pub(crate) fn groups() -> Vec<Arc<GroupRuntime>> {
     GROUPS.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// The group named `name` (an Apache child dispatching a request to it).
-pub fn find(name: &str) -> Option<Arc<GroupRuntime>> {
+pub(crate) fn find(name: &str) -> Option<Arc<GroupRuntime>> {
     GROUPS
         .read()
         .unwrap_or_else(|e| e.into_inner())

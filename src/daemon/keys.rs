@@ -34,7 +34,7 @@ pub(crate) const WINDOW: u64 = 16;
 
 /// One group's secret for one configuration generation.
 #[derive(Clone)]
-pub struct Key {
+pub(crate) struct Key {
     pub generation: u64,
     pub secret: [u8; 32],
 }

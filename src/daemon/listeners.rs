@@ -237,7 +237,7 @@ fn make(process_pool: Pool, w: &Want) -> Result<SocketRecord, String> {
 
 /// In each Apache child (child_init): the daemons' listening sockets are not
 /// for it.
-pub fn close_listeners_in_child() {
+pub(crate) fn close_listeners_in_child() {
     for g in groups() {
         descriptors::close(g.listener);
     }

@@ -10,7 +10,7 @@
 
 /// A listening socket the parent keeps open across restarts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SocketRecord {
+pub(crate) struct SocketRecord {
     pub group: String,
     pub path: String,
     pub fd: i32,
@@ -28,7 +28,13 @@ impl SocketRecord {
     /// Whether this socket can be kept for a group that wants a socket at
     /// `path` with this owner and these buffer sizes (the backlog is not
     /// compared: it can be changed in place with another `listen`).
-    pub fn same_socket(&self, path: &str, owner: Option<(u32, u32)>, send: u32, recv: u32) -> bool {
+    pub(crate) fn same_socket(
+        &self,
+        path: &str,
+        owner: Option<(u32, u32)>,
+        send: u32,
+        recv: u32,
+    ) -> bool {
         self.path == path
             && self.owner == owner
             && self.send_buffer == send
@@ -38,7 +44,7 @@ impl SocketRecord {
 
 /// A daemon process of an older generation, finishing its requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetiringRecord {
+pub(crate) struct RetiringRecord {
     pub pid: i32,
     pub group: String,
     /// Seconds since the epoch after which the parent kills it (it should
@@ -49,7 +55,7 @@ pub struct RetiringRecord {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ParentState {
+pub(crate) struct ParentState {
     /// Address of the shared exit table mapping (0: none).
     pub exit_table: usize,
     /// Address of the secrets' mapping (`keys::Store`; 0: none). The
@@ -91,7 +97,7 @@ fn unescape(s: &str) -> String {
 }
 
 impl ParentState {
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         if self.exit_table != 0 {
             out.push_str(&format!("X\t{:x}\n", self.exit_table));
@@ -129,7 +135,7 @@ impl ParentState {
 
     /// Reads what [`ParentState::encode`] wrote; lines it does not
     /// understand are skipped.
-    pub fn decode(text: &str) -> ParentState {
+    pub(crate) fn decode(text: &str) -> ParentState {
         let mut st = ParentState::default();
         for line in text.lines() {
             let f: Vec<&str> = line.split('\t').collect();

@@ -121,7 +121,7 @@ fn ppid() -> u32 {
 /// at every restart: sockets (kept from the last generation where they still
 /// fit), the daemons of earlier generations still draining, then the daemon
 /// processes. `Err` fails the server start.
-pub fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String> {
+pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String> {
     let all = groups::collect(main);
     let Some(process) = main.process_pool() else {
         return Err("mod_wsgi: the Apache process record has no pool".into());
@@ -250,7 +250,7 @@ fn kill_overdue() {
 }
 
 /// The MPM's monitor hook (the Apache parent, about every 10 seconds).
-pub fn monitor() {
+pub(crate) fn monitor() {
     kill_overdue();
 }
 

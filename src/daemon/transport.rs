@@ -19,7 +19,7 @@ use super::protocol::{self, Frame, FrameError, kind};
 /// Body bytes are gathered up to this size before a frame is sent.
 const BUFFER: usize = 64 << 10;
 
-pub struct Conn {
+pub(crate) struct Conn {
     /// Reads are buffered (a frame header is 5 bytes); writes go straight to
     /// the socket through `get_ref()`.
     stream: BufReader<UnixStream>,
@@ -41,7 +41,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: UnixStream, log_level: u8) -> Conn {
+    pub(crate) fn new(stream: UnixStream, log_level: u8) -> Conn {
         Conn {
             stream: BufReader::with_capacity(64 << 10, stream),
             pending_head: None,
@@ -58,12 +58,12 @@ impl Conn {
         }
     }
 
-    pub fn log_level_set(&mut self, level: u8) {
+    pub(crate) fn log_level_set(&mut self, level: u8) {
         self.log_level = level;
     }
 
     /// Reads one whole frame (blocking, bounded by the socket timeout).
-    pub fn read_frame(&mut self) -> Result<Frame, String> {
+    pub(crate) fn read_frame(&mut self) -> Result<Frame, String> {
         let mut h = [0u8; protocol::HEADER_LEN];
         self.stream
             .read_exact(&mut h)
@@ -102,7 +102,7 @@ impl Conn {
         Ok(())
     }
 
-    pub fn send(&mut self, frame: &Frame) -> Result<(), OutputError> {
+    pub(crate) fn send(&mut self, frame: &Frame) -> Result<(), OutputError> {
         let mut buf = Vec::new();
         protocol::encode(frame, &mut buf).map_err(|e| OutputError(e.to_string()))?;
         self.send_raw(&buf)
@@ -207,7 +207,7 @@ impl Conn {
 
     /// Ends the response the way the adapter's outcome says, if the adapter
     /// did not already (a status page, or the end of a committed body).
-    pub fn complete(&mut self, status: Option<u16>) {
+    pub(crate) fn complete(&mut self, status: Option<u16>) {
         if self.terminal_sent || self.failed.is_some() {
             return;
         }
@@ -236,12 +236,12 @@ impl Conn {
 
 /// What the adapter holds; the worker keeps another handle on the same
 /// connection to finish it after the adapter returns.
-pub struct SocketTransport {
+pub(crate) struct SocketTransport {
     conn: Arc<Mutex<Conn>>,
 }
 
 impl SocketTransport {
-    pub fn new(conn: Arc<Mutex<Conn>>) -> SocketTransport {
+    pub(crate) fn new(conn: Arc<Mutex<Conn>>) -> SocketTransport {
         SocketTransport { conn }
     }
     fn conn(&self) -> MutexGuard<'_, Conn> {

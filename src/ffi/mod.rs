@@ -9,6 +9,7 @@
     unnecessary_transmutes,
     clippy::all,
     clippy::pedantic,
+    clippy::undocumented_unsafe_blocks,
     unsafe_op_in_unsafe_fn,
     unreachable_pub,
     rustdoc::all

@@ -27,7 +27,7 @@ use super::transport::{InputError, OutputError, Transport, Write};
 
 /// What the auth environ is built from, copied out of the request.
 #[derive(Clone, Debug, Default)]
-pub struct AuthFacts {
+pub(crate) struct AuthFacts {
     /// Request headers in arrival order.
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// `ap_psignature("", r)` (empty with `ServerSignature Off`).
@@ -56,7 +56,7 @@ pub struct AuthFacts {
 
 /// One call of an access-control script.
 #[derive(Clone, Debug, Default)]
-pub struct AuthCall {
+pub(crate) struct AuthCall {
     pub script_path: String,
     /// `_mod_wsgi_<md5>`, shared with a WSGI application loaded from the
     /// same file into the same interpreter (Django's how-to does that).
@@ -70,7 +70,7 @@ pub struct AuthCall {
 }
 
 /// The request, as the script may reach it while it runs.
-pub trait AuthHost {
+pub(crate) trait AuthHost {
     /// Writes to the error log against the request.
     fn log(&self, level: Level, message: &str);
     fn log_enabled(&self, level: Level) -> bool;
@@ -84,7 +84,7 @@ pub trait AuthHost {
 /// first (later duplicates win); `Authorization` and `Proxy-Authorization` are
 /// never exposed; SetEnv values are not included (an `.htaccess` could
 /// otherwise steer the script).
-pub fn environ_vars(f: &AuthFacts) -> Vec<(String, Vec<u8>, Decode)> {
+pub(crate) fn environ_vars(f: &AuthFacts) -> Vec<(String, Vec<u8>, Decode)> {
     let mut vars: Vec<(String, Vec<u8>, Decode)> = Vec::new();
     let mut set = |key: &str, value: &[u8], decode: Decode| {
         if let Some(slot) = vars.iter_mut().find(|(k, _, _)| k == key) {
@@ -146,7 +146,7 @@ pub fn environ_vars(f: &AuthFacts) -> Vec<(String, Vec<u8>, Decode)> {
 
 /// `check_password(environ, user, password)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PasswordCheck {
+pub(crate) enum PasswordCheck {
     /// `True`.
     Granted,
     /// A (non-empty) string: granted, and the request's user becomes it.
@@ -161,7 +161,7 @@ pub enum PasswordCheck {
 
 /// `get_realm_hash(environ, user, realm)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RealmHash {
+pub(crate) enum RealmHash {
     /// The hex MD5 of `user:realm:password`.
     Found(Vec<u8>),
     UserNotFound,
@@ -170,7 +170,7 @@ pub enum RealmHash {
 
 /// `allow_access(environ, host)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// `True`: access allowed by this check (OK).
     Allow,
     /// `False`, a wrong result type or an exception: 403.
@@ -181,7 +181,7 @@ pub enum Access {
 
 /// How `Require wsgi-group NAME...` ends for the groups the script returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GroupDecision {
+pub(crate) enum GroupDecision {
     Granted,
     /// Denied: the user is in no group at all.
     NoGroups,
@@ -190,7 +190,7 @@ pub enum GroupDecision {
 }
 
 /// Matches the user's groups against the words of the `Require wsgi-group` line.
-pub fn group_decision(groups: &[Vec<u8>], require_args: &str) -> GroupDecision {
+pub(crate) fn group_decision(groups: &[Vec<u8>], require_args: &str) -> GroupDecision {
     if groups.is_empty() {
         return GroupDecision::NoGroups;
     }
@@ -205,7 +205,7 @@ pub fn group_decision(groups: &[Vec<u8>], require_args: &str) -> GroupDecision {
     }
 }
 
-pub fn check_password(
+pub(crate) fn check_password(
     call: &AuthCall,
     host: Rc<dyn AuthHost>,
     user: &[u8],
@@ -243,7 +243,7 @@ pub fn check_password(
     )
 }
 
-pub fn get_realm_hash(
+pub(crate) fn get_realm_hash(
     call: &AuthCall,
     host: Rc<dyn AuthHost>,
     user: &[u8],
@@ -281,7 +281,7 @@ pub fn get_realm_hash(
 
 /// `groups_for_user(environ, user)`: the group names, or `None` after a
 /// failure (logged), which denies.
-pub fn groups_for_user(
+pub(crate) fn groups_for_user(
     call: &AuthCall,
     host: Rc<dyn AuthHost>,
     user: &[u8],
@@ -335,7 +335,11 @@ pub fn groups_for_user(
 
 /// `allow_access(environ, host)`; `host` is the client's host name, or its
 /// address when httpd has no name for it.
-pub fn allow_access(call: &AuthCall, host: Rc<dyn AuthHost>, client: Option<&[u8]>) -> Access {
+pub(crate) fn allow_access(
+    call: &AuthCall,
+    host: Rc<dyn AuthHost>,
+    client: Option<&[u8]>,
+) -> Access {
     let missing = "host access script '{}' does not provide host validator";
     let log = host.clone();
     let script = call.script_path.clone();

@@ -32,7 +32,7 @@ use super::closure::{self, panic_message};
 use super::error::PythonError;
 
 /// One Python interpreter of this process.
-pub struct Interpreter {
+pub(crate) struct Interpreter {
     /// Application group name; `""` is the main interpreter.
     pub name: String,
     pub id: i64,
@@ -46,14 +46,16 @@ pub struct Interpreter {
 // SAFETY: the raw pointers are only dereferenced with this interpreter's
 // thread state attached; the objects live until `shutdown`.
 unsafe impl Send for Interpreter {}
+// SAFETY: as above.
 unsafe impl Sync for Interpreter {}
 
 /// Sets up a new interpreter: installs the `mod_wsgi` module, returns it.
-pub type Setup = dyn for<'py> Fn(Python<'py>, &str) -> PyResult<Bound<'py, PyModule>> + Send + Sync;
+pub(crate) type Setup =
+    dyn for<'py> Fn(Python<'py>, &str) -> PyResult<Bound<'py, PyModule>> + Send + Sync;
 
 /// How sub-interpreters are made.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// WSGIPerInterpreterGIL On: a GIL of their own (Python 3.12+ only;
     /// configtest refuses it for older versions).
     pub own_gil: bool,
@@ -182,7 +184,7 @@ unsafe fn restore(previous: Previous) {
 
 /// Registers the main interpreter; called once Python is initialised, with
 /// no thread state attached.
-pub fn register_main(setup: Arc<Setup>, options: Options) -> Result<(), PythonError> {
+pub(crate) fn register_main(setup: Arc<Setup>, options: Options) -> Result<(), PythonError> {
     let ts = bind_thread();
     // SAFETY: ts is this thread's main thread state; install runs with it attached.
     let installed = unsafe {
@@ -217,12 +219,12 @@ pub fn register_main(setup: Arc<Setup>, options: Options) -> Result<(), PythonEr
 }
 
 /// Whether the registry is up (Python initialised in this process).
-pub fn is_running() -> bool {
+pub(crate) fn is_running() -> bool {
     REGISTRY.read().map(|r| r.is_some()).unwrap_or(false)
 }
 
 /// The interpreter for an application group, created on first use.
-pub fn get(name: &str) -> Result<Arc<Interpreter>, PythonError> {
+pub(crate) fn get(name: &str) -> Result<Arc<Interpreter>, PythonError> {
     if let Some(i) = lookup(name)? {
         return Ok(i);
     }
@@ -285,7 +287,8 @@ unsafe fn new_interpreter(options: Options) -> Result<*mut ffi::PyThreadState, P
     }
     #[cfg(not(Py_3_12))]
     {
-        let _ = options;
+        // configtest refuses WSGIPerInterpreterGIL On before 3.12.
+        debug_assert!(!options.own_gil);
         // SAFETY: as guaranteed by the caller.
         let ts = unsafe { ffi::Py_NewInterpreter() };
         if ts.is_null() {
@@ -465,13 +468,13 @@ unsafe fn call_trampoline(
 }
 
 impl Interpreter {
-    pub fn is_main(&self) -> bool {
+    pub(crate) fn is_main(&self) -> bool {
         self.name.is_empty()
     }
 
     /// Runs `f` in this interpreter with its GIL held. A panic in `f` is
     /// caught and returned as `Err`.
-    pub fn run<R>(
+    pub(crate) fn run<R>(
         &self,
         f: impl FnOnce(Python<'_>, &Bound<'_, PyModule>) -> R,
     ) -> Result<R, PythonError> {
@@ -522,7 +525,7 @@ impl Interpreter {
 
 /// A Python exception as text (its traceback and value), safe in any
 /// interpreter when called with that interpreter attached.
-pub fn format_err(py: Python<'_>, e: &PyErr) -> String {
+pub(crate) fn format_err(py: Python<'_>, e: &PyErr) -> String {
     let tb = e
         .traceback(py)
         .and_then(|tb| tb.format().ok())
@@ -532,7 +535,7 @@ pub fn format_err(py: Python<'_>, e: &PyErr) -> String {
 
 /// The `traceback.format_exception` text, chained exceptions included, as
 /// mod_wsgi logs an application's exception.
-pub fn format_traceback(py: Python<'_>, e: &PyErr) -> String {
+pub(crate) fn format_traceback(py: Python<'_>, e: &PyErr) -> String {
     // The traceback is passed explicitly: on 3.11 a fetched exception's value
     // does not carry its __traceback__ yet.
     let formatted = PyModule::import(py, "traceback")
@@ -562,7 +565,7 @@ fn with_hint(py: Python<'_>, e: &PyErr, mut text: String) -> String {
 /// Tears everything down at process exit: `process_stopping` callbacks run in
 /// every interpreter; with `destroy`, sub-interpreters are ended (after clearing
 /// other threads' states) and Python is finalised.
-pub fn shutdown(destroy: bool, on_stop: impl Fn(Python<'_>, &Bound<'_, PyModule>)) {
+pub(crate) fn shutdown(destroy: bool, on_stop: impl Fn(Python<'_>, &Bound<'_, PyModule>)) {
     let Some(reg) = REGISTRY.write().unwrap_or_else(|e| e.into_inner()).take() else {
         return;
     };

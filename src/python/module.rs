@@ -15,7 +15,7 @@ use super::response::build_head;
 use super::transport::Write;
 
 /// The mod_wsgi release whose behaviour we match (`mod_wsgi.version`).
-pub const MOD_WSGI_VERSION: (u32, u32, u32) = (6, 0, 5);
+pub(crate) const MOD_WSGI_VERSION: (u32, u32, u32) = (6, 0, 5);
 
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
 
@@ -160,7 +160,7 @@ fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
 }
 
 /// Creates and installs the `mod_wsgi` module in the current interpreter.
-pub fn install<'py>(
+pub(crate) fn install<'py>(
     py: Python<'py>,
     info: &ProcessInfo,
     application_group: &str,
@@ -227,6 +227,6 @@ pub fn install<'py>(
 }
 
 /// The setup function the interpreter manager calls for each new interpreter.
-pub fn setup_fn(info: ProcessInfo) -> Arc<super::interpreters::Setup> {
+pub(crate) fn setup_fn(info: ProcessInfo) -> Arc<super::interpreters::Setup> {
     Arc::new(move |py, name| install(py, &info, name))
 }

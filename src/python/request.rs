@@ -18,7 +18,7 @@ use super::transport::{InputError, Transport, Write};
 
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
-pub struct ActiveRequest {
+pub(crate) struct ActiveRequest {
     pub handle: u64,
     pub transport: Box<dyn Transport>,
     pub input: InputState,
@@ -26,7 +26,7 @@ pub struct ActiveRequest {
 }
 
 #[derive(Default)]
-pub struct InputState {
+pub(crate) struct InputState {
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
@@ -36,7 +36,7 @@ pub struct InputState {
 }
 
 #[derive(Default)]
-pub struct OutputState {
+pub(crate) struct OutputState {
     /// Set by start_response; replaced while nothing has been sent.
     pub head: Option<ResponseHead>,
     /// The status line as the application gave it (for events).
@@ -56,7 +56,7 @@ thread_local! {
 }
 
 /// Makes `transport` this thread's active request until the guard drops.
-pub fn begin(transport: Box<dyn Transport>) -> ActiveGuard {
+pub(crate) fn begin(transport: Box<dyn Transport>) -> ActiveGuard {
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
     ACTIVE.with(|a| {
         *a.borrow_mut() = Some(ActiveRequest {
@@ -70,18 +70,18 @@ pub fn begin(transport: Box<dyn Transport>) -> ActiveGuard {
 }
 
 /// Whether no request is active on this thread (so [`begin`] may be called).
-pub fn is_idle() -> bool {
+pub(crate) fn is_idle() -> bool {
     ACTIVE.with(|a| a.try_borrow().is_ok_and(|a| a.is_none()))
 }
 
-pub struct ActiveGuard {
+pub(crate) struct ActiveGuard {
     pub handle: u64,
 }
 
 impl ActiveGuard {
     /// Ends the request's time as this thread's active request and gives its
     /// transport back (for `Transport::finish`, outside the GIL).
-    pub fn end(self) -> Option<Box<dyn Transport>> {
+    pub(crate) fn end(self) -> Option<Box<dyn Transport>> {
         ACTIVE.with(|a| {
             let mut a = a.borrow_mut();
             match a.as_ref() {
@@ -106,7 +106,7 @@ impl Drop for ActiveGuard {
 /// Runs `f` on this thread's request if `handle` is it (0 = whatever is active).
 /// `None` also when called re-entrantly from inside another `with` (a hook
 /// httpd runs while this request's output is being passed on).
-pub fn with<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> Option<T> {
+pub(crate) fn with<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> Option<T> {
     ACTIVE.with(|a| {
         let Ok(mut a) = a.try_borrow_mut() else {
             return None;
@@ -118,19 +118,19 @@ pub fn with<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> Option<T
     })
 }
 
-pub fn expired() -> PyErr {
+pub(crate) fn expired() -> PyErr {
     PyRuntimeError::new_err(
         "request object used outside its request (the request has finished, or this is another thread)",
     )
 }
 
 /// Like [`with`], raising RuntimeError when the handle is not live here.
-pub fn with_live<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> PyResult<T> {
+pub(crate) fn with_live<T>(handle: u64, f: impl FnOnce(&mut ActiveRequest) -> T) -> PyResult<T> {
     with(handle, f).ok_or_else(expired)
 }
 
 /// Logs for `handle` (or the thread's request for 0), or at server level.
-pub fn log(handle: u64, level: Level, message: &str) {
+pub(crate) fn log(handle: u64, level: Level, message: &str) {
     let done = with(handle, |r| r.transport.log(level, message));
     if done.is_none() {
         crate::log::process(level, message);
@@ -254,7 +254,7 @@ fn read_error(e: &InputError) -> PyErr {
 /// `wsgi.input.read(size)`: up to `size` bytes (all remaining if negative).
 /// A sized read goes from the input filters straight into the result object,
 /// with the GIL released once for the whole read.
-pub fn read<'py>(py: Python<'py>, handle: u64, size: i64) -> PyResult<Bound<'py, PyBytes>> {
+pub(crate) fn read<'py>(py: Python<'py>, handle: u64, size: i64) -> PyResult<Bound<'py, PyBytes>> {
     if size < 0 {
         return read_all(py, handle);
     }
@@ -306,7 +306,7 @@ fn read_all<'py>(py: Python<'py>, handle: u64) -> PyResult<Bound<'py, PyBytes>> 
 }
 
 /// `wsgi.input.readline(size)`: through the next `\n`, at most `size` bytes.
-pub fn readline(py: Python<'_>, handle: u64, size: i64) -> PyResult<Vec<u8>> {
+pub(crate) fn readline(py: Python<'_>, handle: u64, size: i64) -> PyResult<Vec<u8>> {
     let limit = if size < 0 { usize::MAX } else { size as usize };
     let mut scanned = 0;
     loop {
@@ -332,7 +332,7 @@ pub fn readline(py: Python<'_>, handle: u64, size: i64) -> PyResult<Vec<u8>> {
 }
 
 /// Why body output stopped.
-pub enum SendError {
+pub(crate) enum SendError {
     /// write() before start_response().
     NoHead,
     /// The client went away.
@@ -343,7 +343,7 @@ pub enum SendError {
 
 /// Sends body bytes for the request, committing the head first. Bytes beyond
 /// the app's Content-Length are dropped. The GIL is released around the I/O.
-pub fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Result<(), SendError> {
+pub(crate) fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Result<(), SendError> {
     // httpd's core output filter writes without blocking and sets aside up to
     // 64 KiB per connection; only a flush, or more than that, can block. So a
     // small response is passed with the GIL held, saving a GIL hand-off (and a

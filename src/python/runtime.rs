@@ -33,13 +33,6 @@ enum Lifecycle {
 
 static STATE: Mutex<Lifecycle> = Mutex::new(Lifecycle::NotStarted);
 
-pub fn is_running() -> bool {
-    matches!(
-        *STATE.lock().unwrap_or_else(|e| e.into_inner()),
-        Lifecycle::Running | Lifecycle::ReadyToFork
-    )
-}
-
 fn check(status: ffi::PyStatus, what: &str) -> Result<(), PythonError> {
     // SAFETY: inspecting a PyStatus value returned by CPython.
     if unsafe { ffi::PyStatus_Exception(status) } != 0 {
@@ -61,7 +54,7 @@ fn c(s: &str) -> Result<CString, PythonError> {
 }
 
 /// Initialises CPython for this process (the GIL is released on return).
-pub fn initialize(g: &GlobalSettings) -> Result<(), PythonError> {
+pub(crate) fn initialize(g: &GlobalSettings) -> Result<(), PythonError> {
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     match *state {
         Lifecycle::Running | Lifecycle::ReadyToFork => return Ok(()),
@@ -109,19 +102,16 @@ unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), P
         if Path::new(home).join("pyvenv.cfg").is_file() {
             let program = c(&format!("{home}/bin/python"))?;
             // SAFETY: cfg is initialised; CPython copies the string.
-            check(
-                unsafe {
-                    ffi::PyConfig_SetBytesString(cfg, &mut cfg.program_name, program.as_ptr())
-                },
-                "WSGIPythonHome",
-            )?;
+            let status = unsafe {
+                ffi::PyConfig_SetBytesString(cfg, &mut cfg.program_name, program.as_ptr())
+            };
+            check(status, "WSGIPythonHome")?;
         } else {
             let home_c = c(home)?;
-            // SAFETY: as above.
-            check(
-                unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.home, home_c.as_ptr()) },
-                "WSGIPythonHome",
-            )?;
+            // SAFETY: cfg is initialised; CPython copies the string.
+            let status =
+                unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.home, home_c.as_ptr()) };
+            check(status, "WSGIPythonHome")?;
         }
     } else if Path::new(BUILT_EXECUTABLE).is_file() {
         // CPython finds its prefix from the program's location. Left to
@@ -129,10 +119,9 @@ unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), P
         // version (or a copy the Apache user cannot read).
         let program = c(BUILT_EXECUTABLE)?;
         // SAFETY: cfg is initialised; CPython copies the string.
-        check(
-            unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.program_name, program.as_ptr()) },
-            "the Python program name",
-        )?;
+        let status =
+            unsafe { ffi::PyConfig_SetBytesString(cfg, &mut cfg.program_name, program.as_ptr()) };
+        check(status, "the Python program name")?;
     }
     if let Some(level) = g.python_optimize {
         cfg.optimization_level = level.into();
@@ -172,7 +161,7 @@ unsafe fn configure(cfg: &mut ffi::PyConfig, g: &GlobalSettings) -> Result<(), P
 /// as `os.fork()` does before each fork. httpd forks its children (and we
 /// our daemons) without telling us, so the parent stays in this state; it
 /// never runs Python again. Idempotent.
-pub fn prepare_for_forks() {
+pub(crate) fn prepare_for_forks() {
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     if *state != Lifecycle::Running {
         return;
@@ -193,7 +182,7 @@ pub fn prepare_for_forks() {
 /// In a process forked from a parent that had initialised Python
 /// (`WSGILazyInitialization Off`): lets CPython reset its locks and threads,
 /// then releases the GIL for the threads that serve requests.
-pub fn after_fork_in_child() {
+pub(crate) fn after_fork_in_child() {
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     if *state != Lifecycle::ReadyToFork {
         return;
@@ -210,12 +199,12 @@ pub fn after_fork_in_child() {
 }
 
 /// Marks Python finalised (after `interpreters::shutdown(destroy = true)`).
-pub fn mark_finalized() {
+pub(crate) fn mark_finalized() {
     *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Lifecycle::Finalized;
 }
 
 /// The path of the libpython this process runs (for the startup log line).
-pub fn libpython_path() -> String {
+pub(crate) fn libpython_path() -> String {
     let mut info = MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr only reads the address and fills `info`.
     let found =
@@ -236,7 +225,7 @@ pub fn libpython_path() -> String {
 
 /// Keeps this module loaded for the life of the process: with Python running
 /// in the Apache parent, a restart must not unload (and re-initialise) it.
-pub fn pin_module_in_memory() {
+pub(crate) fn pin_module_in_memory() {
     let mut info = MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr reads our own function's address; dlopen with NOLOAD only
     // bumps the reference count of the already-loaded object and sets NODELETE.

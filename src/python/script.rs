@@ -5,7 +5,7 @@ use md5::{Digest, Md5};
 /// `_mod_wsgi_<md5 of the path>`, as mod_wsgi names script modules (apps test
 /// `__name__.startswith('_mod_wsgi_')`). With case-insensitive file systems the
 /// path is lower-cased first so both spellings share one module.
-pub fn module_name(path: &str, case_sensitive: bool) -> String {
+pub(crate) fn module_name(path: &str, case_sensitive: bool) -> String {
     let path = if case_sensitive {
         path.to_string()
     } else {

@@ -13,7 +13,7 @@
 //! * `dir`: private test directories; `data`: digests and test bodies;
 //! * here: the Python the module embeds, and the test venv.
 
-#![allow(dead_code, unused_imports)] // each test crate uses a part
+#![allow(dead_code, unused_imports, unreachable_pub)] // each test crate uses a part
 
 mod apache;
 mod check;
