@@ -108,6 +108,21 @@ fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, Conf
     })
 }
 
+/// Records a script directive's script in the directory's settings.
+fn set_script(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    field: fn(&mut AuthSettings) -> &mut Option<AuthScript>,
+) -> Result<(), ConfigError> {
+    let auth = &mut target.dir(d.name)?.auth;
+    *field(auth) = Some(parse_script(d.name, words)?);
+    // Access-control scripts run in the Apache children whatever else is
+    // configured: Python must start there.
+    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
 /// `WSGIAccessScript path [application-group=NAME]`.
 pub(super) fn access_script(
     target: &mut Target<'_>,
@@ -115,10 +130,7 @@ pub(super) fn access_script(
     words: &[String],
     _: &dyn ConfigContext,
 ) -> Result<(), ConfigError> {
-    let auth = &mut target.dir(d.name)?.auth;
-    auth.access_script = Some(parse_script(d.name, words)?);
-    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
-    Ok(())
+    set_script(target, d, words, |a| &mut a.access_script)
 }
 
 /// `WSGIAuthUserScript path [application-group=NAME]`.
@@ -128,10 +140,7 @@ pub(super) fn auth_user_script(
     words: &[String],
     _: &dyn ConfigContext,
 ) -> Result<(), ConfigError> {
-    let auth = &mut target.dir(d.name)?.auth;
-    auth.auth_user_script = Some(parse_script(d.name, words)?);
-    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
-    Ok(())
+    set_script(target, d, words, |a| &mut a.auth_user_script)
 }
 
 /// `WSGIAuthGroupScript path [application-group=NAME]`.
@@ -141,10 +150,7 @@ pub(super) fn auth_group_script(
     words: &[String],
     _: &dyn ConfigContext,
 ) -> Result<(), ConfigError> {
-    let auth = &mut target.dir(d.name)?.auth;
-    auth.auth_group_script = Some(parse_script(d.name, words)?);
-    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
-    Ok(())
+    set_script(target, d, words, |a| &mut a.auth_group_script)
 }
 
 /// `WSGIGroupAuthoritative On | Off`.

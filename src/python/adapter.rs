@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
 use crate::log::Level;
 
@@ -14,6 +14,7 @@ use super::environ::{CgiEnviron, Decode};
 use super::interpreters::{format_err, format_traceback};
 use super::module::MOD_WSGI_VERSION;
 use super::request::{self, SendError};
+use super::text::environ_value;
 use super::transport::{Transport, Write};
 
 /// Everything about a request the adapter needs, gathered by the caller.
@@ -54,17 +55,6 @@ pub enum Outcome {
     Status(u16),
 }
 
-fn text<'py>(py: Python<'py>, bytes: &[u8], decode: Decode) -> Bound<'py, PyString> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if decode == Decode::FsPath || s.is_ascii() => PyString::new(py, s),
-        _ => {
-            // PEP 3333 "native strings": each byte is one latin-1 code point.
-            let s: String = bytes.iter().map(|&b| b as char).collect();
-            PyString::new(py, &s)
-        }
-    }
-}
-
 fn build_environ<'py>(
     py: Python<'py>,
     m: &Bound<'py, PyModule>,
@@ -73,7 +63,7 @@ fn build_environ<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     for (k, v, d) in &spec.cgi.vars {
-        env.set_item(k, text(py, v, *d))?;
+        env.set_item(k, environ_value(py, v, *d))?;
     }
     env.set_item("wsgi.version", (1, 0))?;
     env.set_item("wsgi.url_scheme", &spec.cgi.url_scheme)?;
@@ -92,14 +82,17 @@ fn build_environ<'py>(
     env.set_item("mod_wsgi.handler_script", "")?;
     env.set_item(
         "mod_wsgi.script_name",
-        text(py, &spec.cgi.original_script_name, Decode::Latin1),
+        environ_value(py, &spec.cgi.original_script_name, Decode::Latin1),
     )?;
     env.set_item(
         "mod_wsgi.path_info",
-        text(py, &spec.cgi.original_path_info, Decode::Latin1),
+        environ_value(py, &spec.cgi.original_path_info, Decode::Latin1),
     )?;
     if let Some(mount) = &spec.cgi.mount_point {
-        env.set_item("mod_wsgi.mount_point", text(py, mount, Decode::Latin1))?;
+        env.set_item(
+            "mod_wsgi.mount_point",
+            environ_value(py, mount, Decode::Latin1),
+        )?;
     }
     env.set_item("mod_wsgi.listener_host", &spec.listener_host)?;
     env.set_item("mod_wsgi.listener_port", spec.listener_port.to_string())?;

@@ -23,6 +23,7 @@ use super::interpreters::{self, format_traceback};
 use super::module::MOD_WSGI_VERSION;
 use super::request;
 use super::response::ResponseHead;
+use super::text::{environ_value, latin1, to_latin1};
 use super::transport::{InputError, OutputError, Transport, Write};
 
 /// What the auth environ is built from, copied out of the request.
@@ -374,27 +375,6 @@ pub(crate) fn allow_access(
     )
 }
 
-/// Bytes as a `str` of latin-1 code points (how mod_wsgi passes user names,
-/// passwords and realms).
-fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
-    let s: String = bytes.iter().map(|&b| b as char).collect();
-    PyString::new(py, &s)
-}
-
-fn to_latin1(s: &Bound<'_, PyString>) -> Option<Vec<u8>> {
-    let text = s.to_str().ok()?;
-    text.chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect()
-}
-
-fn text<'py>(py: Python<'py>, bytes: &[u8], decode: Decode) -> Bound<'py, PyString> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if decode == Decode::FsPath || s.is_ascii() => PyString::new(py, s),
-        _ => latin1(py, bytes),
-    }
-}
-
 thread_local! {
     /// The request an access-control script is running for on this thread,
     /// by handle: what `mod_ssl.is_https` / `mod_ssl.var_lookup` reach.
@@ -518,7 +498,7 @@ fn build_environ<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     for (k, v, d) in environ_vars(&call.facts) {
-        env.set_item(k, text(py, &v, d))?;
+        env.set_item(k, environ_value(py, &v, d))?;
     }
     env.set_item("apache.version", call.facts.apache_version)?;
     env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;

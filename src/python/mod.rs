@@ -15,6 +15,7 @@ pub(crate) mod request;
 pub mod response;
 pub(crate) mod runtime;
 pub(crate) mod script;
+mod text;
 pub(crate) mod transport;
 
 use pyo3::prelude::*;
