@@ -1,6 +1,7 @@
 //! The framing between an Apache child (the dispatcher) and a daemon process
 //! (the worker) over one UNIX socket connection per request. Pure: no FFI, no
-//! I/O, so every rule is unit tested.
+//! I/O, so every rule is unit tested. One concern; a third of the file is
+//! its tests (every frame kind, sealing, hostile lengths).
 //!
 //! Every frame is `[kind: u8][length: u32 big-endian][payload]`.
 //!

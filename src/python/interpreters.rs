@@ -1,5 +1,7 @@
 //! The interpreter manager: the only place that handles CPython interpreter
 //! and thread states directly (ARCHITECTURE.md, "Python in the process").
+//! One concern, kept whole on purpose: every `unsafe` that touches thread
+//! states is here, where its invariants can be read together.
 //!
 //! * One main interpreter (application group `""`, `%{GLOBAL}`) and one
 //!   sub-interpreter per named application group, created on first use;
