@@ -80,7 +80,7 @@ pub(crate) unsafe extern "C" fn post_config(
             // Daemon processes are forked from here, before Python could
             // start in this process (below, WSGILazyInitialization Off only).
             if let Err(e) = crate::daemon::supervisor::start(s, pool, &cfg.global) {
-                log::server(s, Level::Alert, &e);
+                log::server(s, Level::Alert, &e.to_string());
                 return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
             }
         }

@@ -15,6 +15,7 @@ use crate::config::daemon::{DaemonGroup, Ident};
 use crate::config::settings::{ImportScript, ServerConfig};
 use crate::os::{credentials, users};
 
+use super::error::StartError;
 use super::script_owner::ScriptOwner;
 use super::stash::SocketRecord;
 
@@ -174,12 +175,11 @@ pub(super) fn preloads_for(main: Server, group: &str) -> Vec<(ImportScript, Stri
 
 /// script-user= / script-group= as ids (the configuration checked that
 /// they exist; one removed since fails the start).
-pub(super) fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, String> {
-    let missing = |option: &str, who: &Ident| {
-        format!(
-            "WSGIDaemonProcess {}: {option} '{who}' does not exist",
-            group.name
-        )
+pub(super) fn script_owner(group: &DaemonGroup) -> Result<Option<ScriptOwner>, StartError> {
+    let missing = |option: &'static str, who: &Ident| StartError::NoSuchIdentity {
+        group: group.name.clone(),
+        option,
+        who: who.to_string(),
     };
     if let Some(u) = &group.script_user {
         let uid = match u {

@@ -5,6 +5,7 @@
 //! (and CONTEXT_DOCUMENT_ROOT) is rewritten when inside, removed otherwise.
 //! Pure.
 
+use super::error::Refused;
 use crate::python::RequestSpec;
 
 /// The jail directory without trailing slashes (`/` stays `/`).
@@ -31,12 +32,12 @@ pub(crate) fn inside(root: &str, path: &str) -> Option<String> {
 
 /// Rewrites a request's paths for a daemon chrooted into `root`; `Err` (the
 /// message to log) when its script is outside the jail.
-pub(crate) fn rewrite_request(root: &str, spec: &mut RequestSpec) -> Result<(), String> {
+pub(crate) fn rewrite_request(root: &str, spec: &mut RequestSpec) -> Result<(), Refused> {
     let Some(script) = inside(root, &spec.script_path).filter(|s| s != "/") else {
-        return Err(format!(
+        return Err(Refused(format!(
             "WSGI script '{}' is not located within chroot directory '{root}'; rejecting request.",
             spec.script_path
-        ));
+        )));
     };
     spec.script_path = script;
     let mut kept = Vec::with_capacity(spec.cgi.vars.len());
@@ -143,7 +144,7 @@ mod tests {
         let mut s = spec("/var/www/a.wsgi", "/var/www");
         let e = rewrite_request("/srv/jail", &mut s).unwrap_err();
         assert!(
-            e.contains("not located within chroot directory '/srv/jail'"),
+            e.0.contains("not located within chroot directory '/srv/jail'"),
             "{e}"
         );
         let mut s = spec("/srv/jail", "/srv/jail");

@@ -29,6 +29,8 @@ use zeroize::Zeroize;
 
 use crate::os::memory;
 
+use super::error::StartError;
+
 /// How many configuration generations' secrets are kept (and accepted).
 pub(crate) const WINDOW: u64 = 16;
 
@@ -124,7 +126,7 @@ impl Store {
     /// Starts a new generation: a fresh random secret for each of `groups`,
     /// installed as the current ones (for Apache children), and forgets the
     /// secrets older than the window.
-    pub(crate) fn rotate(&mut self, groups: &[&str]) -> Result<(), String> {
+    pub(crate) fn rotate(&mut self, groups: &[&str]) -> Result<(), StartError> {
         let generation = self.0.generation + 1;
         let oldest = generation.saturating_sub(WINDOW - 1);
         for e in self.0.entries.iter_mut() {
@@ -135,9 +137,7 @@ impl Store {
         let mut current = HashMap::new();
         for &name in groups {
             let mut secret = [0u8; 32];
-            getrandom::fill(&mut secret).map_err(|e| {
-                format!("mod_wsgi: cannot get random bytes for daemon secrets: {e}")
-            })?;
+            getrandom::fill(&mut secret).map_err(StartError::Random)?;
             let id = group_id(name);
             let slot = match self.0.entries.iter().position(|e| e.generation == 0) {
                 Some(i) => i,

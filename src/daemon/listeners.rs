@@ -6,6 +6,7 @@
 //! old generation are not cut off; the others are closed and their files
 //! removed, and the missing ones made. An Apache child closes them all.
 
+use super::error::StartError;
 use crate::apache::log::{self, Level};
 use crate::apache::pool::Pool;
 use crate::apache::unixd;
@@ -30,7 +31,7 @@ pub(super) struct Want {
 impl Want {
     /// The socket of `group`, the `index`th group of the configuration,
     /// under `prefix`. `Err` when its socket-user does not exist.
-    pub(super) fn new(prefix: &str, index: usize, group: &DaemonGroup) -> Result<Want, String> {
+    pub(super) fn new(prefix: &str, index: usize, group: &DaemonGroup) -> Result<Want, StartError> {
         Ok(Want {
             group: group.name.clone(),
             path: socket_path(prefix, std::process::id(), &group.name, index),
@@ -79,7 +80,7 @@ fn path_name(name: &str, index: usize) -> String {
 
 /// The socket file's owner when Apache runs as root: socket-user= (else
 /// Apache's User), and Apache's Group.
-fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
+fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, StartError> {
     if !credentials::is_root() {
         return Ok(None);
     }
@@ -89,11 +90,10 @@ fn socket_owner(group: &DaemonGroup) -> Result<Option<(u32, u32)>, String> {
         Some(Ident::Id(u)) => *u,
         Some(Ident::Name(n)) => {
             users::user_by_name(n)
-                .ok_or_else(|| {
-                    format!(
-                        "WSGIDaemonProcess {}: socket-user '{n}' does not exist",
-                        group.name
-                    )
+                .ok_or_else(|| StartError::NoSuchIdentity {
+                    group: group.name.clone(),
+                    option: "socket-user",
+                    who: n.clone(),
                 })?
                 .uid
         }
@@ -143,7 +143,7 @@ pub(super) fn open(
     process_pool: Pool,
     mut old: Vec<SocketRecord>,
     wants: &[Want],
-) -> (Vec<Option<SocketRecord>>, Option<String>) {
+) -> (Vec<Option<SocketRecord>>, Option<StartError>) {
     let kept: Vec<Option<SocketRecord>> = wants
         .iter()
         .map(|w| take_kept(&mut old, w, still_listening))
@@ -202,7 +202,7 @@ fn adjust(mut r: SocketRecord, w: &Want) -> SocketRecord {
 }
 
 /// A new socket for `w`.
-fn make(process_pool: Pool, w: &Want) -> Result<SocketRecord, String> {
+fn make(process_pool: Pool, w: &Want) -> Result<SocketRecord, StartError> {
     let fd = sockets::listen(&sockets::ListenSpec {
         path: &w.path,
         backlog: w.backlog,
@@ -210,12 +210,10 @@ fn make(process_pool: Pool, w: &Want) -> Result<SocketRecord, String> {
         send_buffer: w.send_buffer,
         receive_buffer: w.receive_buffer,
     })
-    .map_err(|e| {
-        format!(
-            "mod_wsgi: cannot create the socket '{}' for daemon process group '{}': {e}. \
-             Check that the directory exists and is writable (WSGISocketPrefix).",
-            w.path, w.group
-        )
+    .map_err(|source| StartError::Socket {
+        path: w.path.clone(),
+        group: w.group.clone(),
+        source,
     })?;
     // Whenever Apache exits, even when this module's own cleanups are gone
     // (a restart whose configuration fails to load ends the process after

@@ -17,6 +17,7 @@
 //! way into httpd.
 
 pub(crate) mod dispatcher;
+mod error;
 pub(crate) mod exit;
 pub(crate) mod groups;
 mod jail;

@@ -244,6 +244,8 @@ impl std::fmt::Display for FrameError {
     }
 }
 
+impl std::error::Error for FrameError {}
+
 fn limit(kind: u8) -> usize {
     if kind == kind::REQUEST {
         MAX_REQUEST

@@ -5,6 +5,7 @@
 //! their group either — else 403 with mod_wsgi's log message. Owners are
 //! compared by id (mod_wsgi compares the names of those ids).
 
+use super::error::Refused;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -106,11 +107,13 @@ fn facts(path: &Path) -> Option<Facts> {
 
 /// Checks `script` against the group's requirement; `Err` is the message
 /// to log with the 403.
-pub(crate) fn check(owner: &ScriptOwner, script: &str) -> Result<(), String> {
+pub(crate) fn check(owner: &ScriptOwner, script: &str) -> Result<(), Refused> {
     let path = Path::new(script);
     // The handler found the file a moment ago; gone since: refused too.
     let Some(file) = facts(path) else {
-        return Err(format!("Unable to stat WSGI script file '{script}'."));
+        return Err(Refused(format!(
+            "Unable to stat WSGI script file '{script}'."
+        )));
     };
     let dir_path = path.parent().unwrap_or(Path::new("/"));
     let dir = facts(dir_path);
@@ -119,7 +122,7 @@ pub(crate) fn check(owner: &ScriptOwner, script: &str) -> Result<(), String> {
         ScriptOwner::Group(_) => users::group_name_or_id(id),
     };
     match refusal(owner, file, dir, &format!("{}/", dir_path.display()), name) {
-        Some(msg) => Err(msg),
+        Some(msg) => Err(Refused(msg)),
         None => Ok(()),
     }
 }

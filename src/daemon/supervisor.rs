@@ -35,6 +35,7 @@ use crate::config::daemon::DaemonGroup;
 use crate::config::settings::GlobalSettings;
 use crate::os::{exit_table, process, signals};
 
+use super::error::StartError;
 use super::exit::{self, explain_exit};
 use super::groups::{self, Defined, GroupRuntime, groups};
 use super::keys;
@@ -121,10 +122,10 @@ fn ppid() -> u32 {
 /// at every restart: sockets (kept from the last generation where they still
 /// fit), the daemons of earlier generations still draining, then the daemon
 /// processes. `Err` fails the server start.
-pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), String> {
+pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), StartError> {
     let all = groups::collect(main);
     let Some(process) = main.process_pool() else {
-        return Err("mod_wsgi: the Apache process record has no pool".into());
+        return Err(StartError::NoProcessPool);
     };
     let mut inherited = process
         .retained_text(STATE_KEY)
@@ -136,9 +137,7 @@ pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(),
     }
     inherited.exit_table = exit_table::attach(inherited.exit_table);
     let Some(mut key_store) = keys::Store::attach(inherited.key_store) else {
-        return Err(
-            "mod_wsgi: cannot make the memory for daemon process secrets (an anonymous mapping with MADV_WIPEONFORK, Linux 4.14 or later)".into(),
-        );
+        return Err(StartError::NoKeyStore);
     };
     inherited.key_store = key_store.addr();
     let names: Vec<&str> = all.iter().map(|d| d.group.name.as_str()).collect();
@@ -263,7 +262,7 @@ fn open_groups(
     pconf: Pool,
     g: &GlobalSettings,
     all: Vec<Defined>,
-) -> Result<Vec<Arc<GroupRuntime>>, String> {
+) -> Result<Vec<Arc<GroupRuntime>>, StartError> {
     let prefix = listeners::prefix(pconf, g);
     let mut wants = Vec::new();
     let mut owners = Vec::new();

@@ -14,7 +14,8 @@ use crate::os::descriptors;
 use crate::python::response::ResponseHead;
 use crate::python::transport::{InputError, OutputError, Transport, Write};
 
-use super::protocol::{self, Frame, FrameError, kind};
+use super::error::ReadError;
+use super::protocol::{self, Frame, kind};
 
 /// Body bytes are gathered up to this size before a frame is sent.
 const BUFFER: usize = 64 << 10;
@@ -63,25 +64,22 @@ impl Conn {
     }
 
     /// Reads one whole frame (blocking, bounded by the socket timeout).
-    pub(crate) fn read_frame(&mut self) -> Result<Frame, String> {
+    pub(crate) fn read_frame(&mut self) -> Result<Frame, ReadError> {
         let mut h = [0u8; protocol::HEADER_LEN];
-        self.stream
-            .read_exact(&mut h)
-            .map_err(|e| format!("reading from the Apache child: {e}"))?;
-        let (k, len) = protocol::parse_header(&h).map_err(|e: FrameError| e.to_string())?;
+        self.stream.read_exact(&mut h)?;
+        let (k, len) = protocol::parse_header(&h)?;
         // Read into spare capacity (no zero-fill): body frames are large.
         let mut payload = Vec::with_capacity(len);
         (&mut self.stream)
             .take(len as u64)
-            .read_to_end(&mut payload)
-            .map_err(|e| format!("reading from the Apache child: {e}"))?;
+            .read_to_end(&mut payload)?;
         if payload.len() != len {
-            return Err("reading from the Apache child: the connection closed mid-frame".into());
+            return Err(ReadError::ClosedMidFrame);
         }
         if k == protocol::kind::DATA {
             return Ok(Frame::Data(payload));
         }
-        protocol::parse_payload(k, &payload).map_err(|e| e.to_string())
+        Ok(protocol::parse_payload(k, &payload)?)
     }
 
     /// Records a failure of the connection and returns it as an error.
@@ -286,7 +284,7 @@ impl Transport for SocketTransport {
                         "unexpected frame from the Apache child: {other:?}"
                     )))
                 }
-                Err(e) => c.input_error = Some(input_failed(e)),
+                Err(e) => c.input_error = Some(input_failed(e.to_string())),
             }
         }
     }
