@@ -1,15 +1,19 @@
 //! The command table httpd reads our directives with, generated at compile
 //! time from `config::directives::DIRECTIVES`. Every directive goes through
-//! one RAW_ARGS function that hands the words to its entry's parser.
+//! one RAW_ARGS function that hands the words to its entry's parser; a
+//! section (`<WSGIInterpreterOptions>`) also gets the lines httpd read
+//! inside it.
 
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
 
+use crate::config::ConfigError;
 use crate::config::DirConfig;
 use crate::config::daemon::Ident;
-use crate::config::directives::{self, ConfigContext, DIRECTIVES, Scope, Target};
+use crate::config::directives::{self, ConfigContext, DIRECTIVES, Scope, Syntax, Target};
+use crate::config::interpreter_options::NestedLine;
 use crate::config::script_alias::UriRegex;
 use crate::config::words::split_words;
 use crate::ffi;
@@ -161,8 +165,9 @@ unsafe extern "C" fn on_directive(
         "directive",
         c"internal error while reading a WSGI directive".as_ptr(),
         || {
-            // SAFETY: httpd passes a live cmd_parms for the directive being read.
-            let cmd = unsafe { &*cmd };
+            // SAFETY: httpd passes a live cmd_parms for the directive being
+            // read, ours for the duration of this call.
+            let cmd = unsafe { &mut *cmd };
             // SAFETY: cmd->cmd is our own command_rec, whose name is a static C string.
             let name = unsafe { str_from((*cmd.cmd).name) }.into_owned();
             // SAFETY: cmd->pool is the live configuration pool.
@@ -176,7 +181,7 @@ unsafe extern "C" fn on_directive(
 }
 
 fn apply(
-    cmd: &ffi::cmd_parms,
+    cmd: &mut ffi::cmd_parms,
     mconfig: *mut c_void,
     name: &str,
     args: *const c_char,
@@ -185,9 +190,7 @@ fn apply(
     let spec = directives::find(name).map_err(|e| e.to_string())?;
     if spec.scope == Scope::Global {
         // SAFETY: cmd is live; httpd's check only reads it.
-        let err = unsafe {
-            ffi::ap_check_cmd_context(cmd as *const _ as *mut _, ffi::GLOBAL_ONLY as u32)
-        };
+        let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY as u32) };
         if !err.is_null() {
             // SAFETY: httpd returns a pool string.
             return Err(unsafe { CStr::from_ptr(err) }
@@ -196,7 +199,7 @@ fn apply(
         }
     }
     // SAFETY: RAW_ARGS hands us the rest of the line as a C string.
-    let words = split_words(&unsafe { str_from(args) });
+    let args = unsafe { str_from(args) };
     let in_directory = !cmd.path.is_null();
     // <AuthnProviderAlias> reads its section without cmd->path: AuthConfig
     // directives always write the per-directory record httpd hands us.
@@ -211,8 +214,82 @@ fn apply(
         // SAFETY: cmd->server is the server being configured; reading config is single-threaded.
         Target::Server(unsafe { server_config_mut(cmd.server) }.ok_or("no server configuration")?)
     };
-    spec.apply(&mut target, &words, &ApacheRegex(pool))
-        .map_err(|e| e.to_string())
+    let ctx = ApacheRegex(pool);
+    match spec.syntax {
+        Syntax::Line(_) => spec
+            .apply(&mut target, &split_words(&args), &ctx)
+            .map_err(|e| e.to_string()),
+        Syntax::Section(_) => {
+            let body = SectionBody::of(cmd);
+            spec.apply_section(&mut target, &args, &body.lines, &ctx)
+                .map_err(|e| {
+                    if let ConfigError::Nested { index, .. } = &e {
+                        body.point_error_at(cmd, *index);
+                    }
+                    e.to_string()
+                })
+        }
+    }
+}
+
+/// The lines httpd read inside the section being applied: its children in
+/// the configuration tree, without the ones it already ran as it read them
+/// (`EXEC_ON_READ`: `Include`, `Define`, `<IfModule>`..., whose own lines
+/// follow them in the tree when they apply).
+struct SectionBody {
+    lines: Vec<NestedLine>,
+    /// The tree node of each line, for pointing httpd's message at it.
+    nodes: Vec<*const ffi::ap_directive_t>,
+}
+
+impl SectionBody {
+    fn of(cmd: &ffi::cmd_parms) -> SectionBody {
+        let mut body = SectionBody {
+            lines: Vec::new(),
+            nodes: Vec::new(),
+        };
+        if cmd.directive.is_null() {
+            return body;
+        }
+        // SAFETY: cmd->directive is the live tree node of the section being
+        // applied; its children and their strings live in pconf.
+        let mut node = unsafe { (*cmd.directive).first_child };
+        while !node.is_null() {
+            // SAFETY: as above, for each child.
+            let (name, args, next) = unsafe { ((*node).directive, (*node).args, (*node).next) };
+            if !name.is_null() && !executed_on_read(name) {
+                body.lines.push(NestedLine {
+                    // SAFETY: the node's strings are C strings in pconf.
+                    name: unsafe { str_from(name) }.into_owned(),
+                    // SAFETY: as above (or null: no arguments).
+                    args: unsafe { str_from(args) }.into_owned(),
+                });
+                body.nodes.push(node);
+            }
+            node = next;
+        }
+        body
+    }
+
+    /// Makes httpd's "Syntax error on line N" name the line at `index`.
+    fn point_error_at(&self, cmd: &mut ffi::cmd_parms, index: usize) {
+        if let Some(&node) = self.nodes.get(index) {
+            cmd.err_directive = node;
+        }
+    }
+}
+
+/// Whether httpd ran the directive `name` while reading the configuration.
+fn executed_on_read(name: *const c_char) -> bool {
+    // SAFETY: ap_top_module heads httpd's list of loaded modules (set while
+    // reading the configuration, on this thread); the lookup only reads the
+    // modules' command tables, and `name` is a live C string.
+    let cmd = unsafe {
+        let mut module = ffi::ap_top_module;
+        ffi::ap_find_command_in_modules(name, &mut module)
+    };
+    // SAFETY: a non-null result is a record of a loaded module's command table.
+    !cmd.is_null() && unsafe { (*cmd).req_override } & ffi::EXEC_ON_READ != 0
 }
 
 #[cfg(test)]

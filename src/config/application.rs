@@ -226,7 +226,7 @@ pub(super) fn trusted_proxies(
 }
 
 /// Rejects malformed `%{...}` references at configuration time.
-fn check_group_expansion(name: &'static str, value: &str) -> Result<(), ConfigError> {
+pub(super) fn check_group_expansion(name: &'static str, value: &str) -> Result<(), ConfigError> {
     if let Some(rest) = value.strip_prefix("%{") {
         let Some(inner) = rest.strip_suffix('}') else {
             return Err(ConfigError::UnclosedExpansion {

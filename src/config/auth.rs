@@ -56,14 +56,19 @@ impl AuthSettings {
     }
 }
 
-/// Set once any access-control script is configured: Python must then start
-/// in the Apache children even under `WSGIRestrictEmbedded On` (mod_wsgi's
-/// `wsgi_python_required`). Scripts named only in `.htaccess` files are read
-/// per request, too late for this, as in mod_wsgi.
+/// Set once any access-control or dispatch script is configured: Python
+/// must then start in the Apache children even under `WSGIRestrictEmbedded
+/// On` (mod_wsgi's `wsgi_python_required`). Scripts named only in
+/// `.htaccess` files are read per request, too late for this, as in mod_wsgi.
 static PYTHON_REQUIRED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn python_required() -> bool {
     PYTHON_REQUIRED.load(Ordering::Relaxed)
+}
+
+/// Records that a script that runs in the Apache children is configured.
+pub(super) fn require_python() {
+    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
 }
 
 /// `path [application-group=NAME]`.
@@ -119,7 +124,7 @@ fn set_script(
     *field(auth) = Some(parse_script(d.name, words)?);
     // Access-control scripts run in the Apache children whatever else is
     // configured: Python must start there.
-    PYTHON_REQUIRED.store(true, Ordering::Relaxed);
+    require_python();
     Ok(())
 }
 

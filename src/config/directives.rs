@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use super::daemon::Ident;
 use super::error::ConfigError;
+use super::interpreter_options::{self, NestedLine};
 use super::script_alias::UriRegex;
+use super::scripts::{self, ScriptSettings};
 use super::settings::{AppSettings, DirConfig, GlobalSettings, ServerConfig};
 use super::{application, auth, daemon, global};
 
@@ -35,13 +37,31 @@ pub(crate) enum Scope {
 type Parse =
     fn(&mut Target<'_>, &Directive, &[String], &dyn ConfigContext) -> Result<(), ConfigError>;
 
+/// How a section (`<Name args>` ... `</Name>`) is applied: the rest of its
+/// opening line (up to and including the `>`) and the lines inside it.
+type ParseSection = fn(
+    &mut Target<'_>,
+    &Directive,
+    &str,
+    &[NestedLine],
+    &dyn ConfigContext,
+) -> Result<(), ConfigError>;
+
+/// A one-line directive or a section.
+#[derive(Clone, Copy)]
+pub(crate) enum Syntax {
+    Line(Parse),
+    Section(ParseSection),
+}
+
 /// One entry of the directive table.
 pub(crate) struct Directive {
+    /// A section's name is its opening tag without the `>`.
     pub(crate) name: &'static str,
     pub(crate) scope: Scope,
     /// What follows the name, for messages.
     pub(super) usage: &'static str,
-    parse: Parse,
+    pub(crate) syntax: Syntax,
 }
 
 impl Directive {
@@ -52,7 +72,26 @@ impl Directive {
         words: &[String],
         ctx: &dyn ConfigContext,
     ) -> Result<(), ConfigError> {
-        (self.parse)(target, self, words, ctx)
+        match self.syntax {
+            Syntax::Line(parse) => parse(target, self, words, ctx),
+            Syntax::Section(_) => Err(ConfigError::SectionAsLine { section: self.name }),
+        }
+    }
+
+    /// Applies this section with the rest of its opening line and its lines.
+    pub(crate) fn apply_section(
+        &self,
+        target: &mut Target<'_>,
+        args: &str,
+        lines: &[NestedLine],
+        ctx: &dyn ConfigContext,
+    ) -> Result<(), ConfigError> {
+        match self.syntax {
+            Syntax::Section(parse) => parse(target, self, args, lines, ctx),
+            Syntax::Line(_) => Err(ConfigError::LineAsSection {
+                directive: self.name,
+            }),
+        }
     }
 }
 
@@ -61,7 +100,21 @@ const fn d(name: &'static str, scope: Scope, usage: &'static str, parse: Parse) 
         name,
         scope,
         usage,
-        parse,
+        syntax: Syntax::Line(parse),
+    }
+}
+
+const fn section(
+    name: &'static str,
+    scope: Scope,
+    usage: &'static str,
+    parse: ParseSection,
+) -> Directive {
+    Directive {
+        name,
+        scope,
+        usage,
+        syntax: Syntax::Section(parse),
     }
 }
 
@@ -248,6 +301,18 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         global::per_interpreter_gil,
     ),
     d(
+        "WSGIFreeThreading",
+        Scope::Global,
+        "Off: run Python with its GIL (On needs a free-threaded CPython build, which is not supported)",
+        global::free_threading,
+    ),
+    section(
+        "<WSGIInterpreterOptions",
+        Scope::Global,
+        "[process-group=NAME] [application-group=NAME]> ... </WSGIInterpreterOptions>: per-interpreter settings for the interpreters these select",
+        interpreter_options::section,
+    ),
+    d(
         "WSGICaseSensitivity",
         Scope::Global,
         "On | Off: whether script paths are case sensitive",
@@ -282,6 +347,18 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         Scope::Global,
         "On | Off: deprecated, use LogLevel wsgi:debug",
         global::verbose_debugging,
+    ),
+    d(
+        "WSGIHandlerScript",
+        Scope::FileInfo,
+        "name script-path [process-group=NAME] [application-group=NAME] [pass-authorization=On|Off]",
+        scripts::handler_script,
+    ),
+    d(
+        "WSGIDispatchScript",
+        Scope::FileInfo,
+        "script-path [application-group=NAME]: its process_group, application_group and callable_object functions choose them per request",
+        scripts::dispatch_script,
     ),
     d(
         "WSGIDaemonProcess",
@@ -356,6 +433,13 @@ impl Target<'_> {
         }
     }
 
+    pub(super) fn scripts(&mut self) -> &mut ScriptSettings {
+        match self {
+            Target::Server(s) => &mut s.scripts,
+            Target::Dir(d) => &mut d.scripts,
+        }
+    }
+
     /// The server record, for directive `name`, which is not allowed in a
     /// directory section.
     pub(super) fn server(&mut self, name: &'static str) -> Result<&mut ServerConfig, ConfigError> {
@@ -397,7 +481,14 @@ mod tests {
                 "{} twice",
                 d.name
             );
-            assert!(d.name.starts_with("WSGI"), "{}", d.name);
+            assert!(
+                d.name
+                    .strip_prefix('<')
+                    .unwrap_or(d.name)
+                    .starts_with("WSGI"),
+                "{}",
+                d.name
+            );
             assert!(!d.usage.trim().is_empty(), "{} has no usage", d.name);
             assert!(std::ptr::eq(find(d.name).unwrap(), d));
             assert!(std::ptr::eq(find(&d.name.to_lowercase()).unwrap(), d));
@@ -409,8 +500,9 @@ mod tests {
     }
 
     /// One valid line per directive: each entry's parser accepts it and
-    /// writes into the record (only the deprecated WSGIVerboseDebugging has
-    /// nothing to keep).
+    /// writes into the record (only the deprecated WSGIVerboseDebugging and
+    /// WSGIFreeThreading Off, which is what happens anyway, have nothing to
+    /// keep). The section is given one line.
     #[test]
     fn every_entry_parses_a_valid_line() {
         let home = std::env::temp_dir().join(format!("mwr-table-home-{}", std::process::id()));
@@ -446,12 +538,16 @@ mod tests {
             "WSGIPythonWarnings ignore",
             "WSGIDestroyInterpreter Off",
             "WSGIPerInterpreterGIL Off",
+            "WSGIFreeThreading Off",
+            "<WSGIInterpreterOptions application-group=a>",
             "WSGICaseSensitivity On",
             "WSGIPythonEggs /tmp/eggs",
             "WSGISwitchInterval 0.01",
             "WSGISocketPrefix /run/wsgi",
             "WSGISocketRotation Off",
             "WSGIVerboseDebugging On",
+            "WSGIHandlerScript my-handler /srv/handler.wsgi",
+            "WSGIDispatchScript /srv/dispatch.py",
             "WSGIDaemonProcess web",
             "WSGIAccessScript /srv/access.wsgi",
             "WSGIAuthUserScript /srv/auth.wsgi",
@@ -466,6 +562,19 @@ mod tests {
                 "samples in table order"
             );
             let ctx = TestContext::default();
+            if let Syntax::Section(_) = d.syntax {
+                let mut rec = ServerConfig::default();
+                let before = format!("{rec:?}");
+                let args = line.split_once(' ').map_or(">", |(_, a)| a);
+                let lines = [NestedLine {
+                    name: "WSGIRestrictStdout".into(),
+                    args: "On".into(),
+                }];
+                d.apply_section(&mut Target::Server(&mut rec), args, &lines, &ctx)
+                    .unwrap();
+                assert_ne!(before, format!("{rec:?}"), "{line}");
+                continue;
+            }
             let (before, after) = if d.scope == Scope::AuthConfig {
                 let mut rec = DirConfig::default();
                 let before = format!("{rec:?}");
@@ -479,7 +588,7 @@ mod tests {
             };
             assert_eq!(
                 before == after,
-                d.name == "WSGIVerboseDebugging",
+                matches!(d.name, "WSGIVerboseDebugging" | "WSGIFreeThreading"),
                 "{line}: {after}"
             );
         }

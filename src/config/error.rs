@@ -144,6 +144,101 @@ pub(crate) enum ConfigError {
         built: &'static str,
     },
 
+    #[error(
+        "{directive} On needs a free-threaded CPython build (3.13t or later, built with \
+         --disable-gil), which mod_wsgi-rs does not support; this module embeds Python \
+         {built}, which runs with its GIL. Remove the directive or set it Off"
+    )]
+    NeedsFreeThreadedPython {
+        directive: &'static str,
+        built: &'static str,
+    },
+
+    // <WSGIInterpreterOptions>.
+    #[error("{section}> directive missing closing '>'")]
+    SectionNotClosed { section: &'static str },
+    #[error(
+        "{section}>: '{word}' is not a selector; write process-group=NAME and/or application-group=NAME"
+    )]
+    NotASelector { section: &'static str, word: String },
+    #[error(
+        "{section}>: unknown selector '{selector}'; the selectors are process-group=NAME and application-group=NAME"
+    )]
+    UnknownSelector {
+        section: &'static str,
+        selector: String,
+    },
+    #[error("{section}>: {selector} is given more than once")]
+    DuplicateSelector {
+        section: &'static str,
+        selector: &'static str,
+    },
+    #[error(
+        "{section}>: {selector}={value}: a selector is compared with the group's name as resolved \
+         for each request, so it is a plain name; of the %{{...}} forms only %{{GLOBAL}} \
+         (the Apache children / the main interpreter) can be used"
+    )]
+    ExpandedSelector {
+        section: &'static str,
+        selector: &'static str,
+        value: String,
+    },
+    #[error(
+        "{name} is not allowed inside <WSGIInterpreterOptions>, which may hold only {}",
+        .allowed.join(", ")
+    )]
+    NotInInterpreterOptions {
+        name: String,
+        allowed: &'static [&'static str],
+    },
+    /// A line inside a section was refused (the Apache layer points httpd's
+    /// message at that line).
+    #[error("{source}")]
+    Nested {
+        index: usize,
+        source: Box<ConfigError>,
+    },
+    #[error(
+        "{section}> is a section: write it as {section} ...> followed by its lines and its end tag"
+    )]
+    SectionAsLine { section: &'static str },
+    #[error("{directive} is a directive, not a section")]
+    LineAsSection { directive: &'static str },
+
+    // WSGIHandlerScript, WSGIDispatchScript.
+    #[error(
+        "{directive} needs a handler name and a script path, e.g. `{directive} my-handler \
+         /srv/site/handler.wsgi`, then `SetHandler my-handler` or `AddHandler my-handler .ext`; \
+         usage: {directive} {usage}"
+    )]
+    HandlerScriptNeedsTwoArguments {
+        directive: &'static str,
+        usage: &'static str,
+    },
+    #[error("{directive}: invalid handler name '{handler}'")]
+    InvalidHandlerName {
+        directive: &'static str,
+        handler: String,
+    },
+    #[error(
+        "{directive}: '{handler}' is the handler of WSGI scripts themselves (SetHandler \
+         wsgi-script); give the handler script another name"
+    )]
+    ReservedHandlerName {
+        directive: &'static str,
+        handler: String,
+    },
+    #[error(
+        "{directive} needs the path of a Python script, e.g. `{directive} /srv/site/dispatch.py`"
+    )]
+    DispatchNeedsScript { directive: &'static str },
+    #[error(
+        "{directive}: process-group= is not an option: the dispatch script always runs in the \
+         Apache child process (its application-group= names the interpreter); its \
+         process_group(environ) function chooses each request's daemon process group"
+    )]
+    DispatchProcessGroup { directive: &'static str },
+
     // WSGIDaemonProcess.
     #[error("{directive} needs a group name, e.g. `{directive} myapp processes=2 threads=15`")]
     DaemonNeedsName { directive: &'static str },

@@ -62,6 +62,25 @@ pub(super) fn per_interpreter_gil(
     Ok(())
 }
 
+/// `WSGIFreeThreading Off` is what every supported build does already (the
+/// GIL stays on), so it is accepted and changes nothing; `On` needs a
+/// free-threaded CPython build, which this module is never built for.
+pub(super) fn free_threading(
+    target: &mut Target<'_>,
+    d: &Directive,
+    words: &[String],
+    _: &dyn ConfigContext,
+) -> Result<(), ConfigError> {
+    target.global(d.name)?;
+    if flag(d.name, words)? {
+        return Err(ConfigError::NeedsFreeThreadedPython {
+            directive: d.name,
+            built: python_home::BUILT_PYTHON,
+        });
+    }
+    Ok(())
+}
+
 /// Deprecated (`LogLevel wsgi:debug` replaces it): checked, then ignored.
 pub(super) fn verbose_debugging(
     target: &mut Target<'_>,

@@ -9,8 +9,10 @@ pub(crate) mod directives;
 mod error;
 mod global;
 pub(crate) mod groups;
+pub(crate) mod interpreter_options;
 pub mod python_home;
 pub(crate) mod script_alias;
+pub(crate) mod scripts;
 pub(crate) mod settings;
 #[cfg(test)]
 mod testing;
@@ -20,5 +22,7 @@ pub(crate) mod words;
 // records, what the supervisor, the daemon and Python start from); the rest of
 // this module is crate-private.
 pub use daemon::DaemonGroup;
+pub(crate) use error::ConfigError;
+pub use interpreter_options::{InterpreterOptions, InterpreterScopes, InterpreterSetup};
 pub use script_alias::UriRegex;
 pub use settings::{DirConfig, GlobalSettings, ImportScript, IpNet, ServerConfig};

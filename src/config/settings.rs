@@ -5,7 +5,9 @@
 use std::net::IpAddr;
 
 use super::daemon::DaemonGroup;
+use super::interpreter_options::InterpreterOptions;
 use super::script_alias::{Matcher, ScriptAlias, ScriptOptions};
+use super::scripts::ScriptSettings;
 
 /// Settings valid in server, virtual-host and directory context. `None` means
 /// "not set here": a more specific scope wins, then the mod_wsgi default.
@@ -89,6 +91,8 @@ pub struct GlobalSettings {
     /// WSGIPerInterpreterGIL: sub-interpreters with a GIL of their own
     /// (Python 3.12+).
     pub(super) per_interpreter_gil: Option<bool>,
+    /// `<WSGIInterpreterOptions>` containers, in configuration order.
+    pub(super) interpreter_options: Vec<InterpreterOptions>,
 }
 
 impl GlobalSettings {
@@ -132,6 +136,8 @@ pub struct ServerConfig {
     /// everywhere; a virtual host: by virtual hosts with its ServerName).
     pub(crate) daemons: Vec<DaemonGroup>,
     pub(crate) settings: AppSettings,
+    /// WSGIHandlerScript, WSGIDispatchScript.
+    pub(crate) scripts: ScriptSettings,
     /// Only meaningful in the main server's configuration.
     pub(crate) global: GlobalSettings,
 }
@@ -145,6 +151,7 @@ impl ServerConfig {
             import_scripts: vhost.import_scripts.clone(),
             daemons: vhost.daemons.clone(),
             settings: vhost.settings.over(&base.settings),
+            scripts: vhost.scripts.over(&base.scripts),
             global: base.global.clone(),
         }
     }
@@ -181,6 +188,8 @@ impl ServerConfig {
 #[derive(Clone, Debug, Default)]
 pub struct DirConfig {
     pub(crate) settings: AppSettings,
+    /// WSGIHandlerScript, WSGIDispatchScript.
+    pub(crate) scripts: ScriptSettings,
     /// WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript, WSGIGroupAuthoritative.
     pub(crate) auth: super::auth::AuthSettings,
 }
@@ -189,6 +198,7 @@ impl DirConfig {
     pub(crate) fn merge(base: &DirConfig, over: &DirConfig) -> DirConfig {
         DirConfig {
             settings: over.settings.over(&base.settings),
+            scripts: over.scripts.over(&base.scripts),
             auth: over.auth.over(&base.auth),
         }
     }
