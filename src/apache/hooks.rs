@@ -40,12 +40,8 @@ fn process_info(g: &GlobalSettings) -> ProcessInfo {
         process_group: String::new(),
         maximum_processes: daemons.into(),
         threads_per_process: threads.into(),
-        python_path: g.python_path.clone(),
         python_eggs: g.python_eggs.clone(),
-        switch_interval: g.switch_interval,
-        restrict_stdin: g.restrict_stdin.unwrap_or(false),
-        restrict_stdout: g.restrict_stdout.unwrap_or(false),
-        restrict_signal: g.restrict_signal(),
+        interpreters: g.interpreter_scopes(&g.python_path, g.switch_interval),
     }
 }
 

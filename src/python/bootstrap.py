@@ -429,11 +429,15 @@ def _setup(python_path, restrict_stdin, restrict_stdout, restrict_signal, switch
     import os
     import site
     _sys.argv = ['mod_wsgi']
-    if python_path:
+    # Layers (the process's directories, then each matching
+    # <WSGIInterpreterOptions>, least specific first): each layer's entries,
+    # and what their .pth files add, go in front of everything before them.
+    for layer in python_path:
+        if not layer:
+            continue
         before = list(_sys.path)
-        for entry in python_path:
+        for entry in layer:
             site.addsitedir(entry)
-        # Added entries (and what their .pth files add) go to the front.
         added = [p for p in _sys.path if p not in before]
         _sys.path[:] = added + before
     if python_eggs:

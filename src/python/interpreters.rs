@@ -55,18 +55,22 @@ unsafe impl Sync for Interpreter {}
 pub(crate) type Setup =
     dyn for<'py> Fn(Python<'py>, &str) -> PyResult<Bound<'py, PyModule>> + Send + Sync;
 
-/// How sub-interpreters are made.
+/// How a sub-interpreter is made.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Options {
-    /// WSGIPerInterpreterGIL On: a GIL of their own (Python 3.12+ only;
+    /// WSGIPerInterpreterGIL On: a GIL of its own (Python 3.12+ only;
     /// configtest refuses it for older versions).
     pub own_gil: bool,
 }
 
+/// How the sub-interpreter of an application group is made (its settings
+/// may be scoped to it: `<WSGIInterpreterOptions>`).
+pub(crate) type OptionsFor = dyn Fn(&str) -> Options + Send + Sync;
+
 struct Registry {
     interpreters: HashMap<String, Arc<Interpreter>>,
     setup: Arc<Setup>,
-    options: Options,
+    options: Arc<OptionsFor>,
 }
 
 static REGISTRY: RwLock<Option<Registry>> = RwLock::new(None);
@@ -186,7 +190,10 @@ unsafe fn restore(previous: Previous) {
 
 /// Registers the main interpreter; called once Python is initialised, with
 /// no thread state attached.
-pub(crate) fn register_main(setup: Arc<Setup>, options: Options) -> Result<(), PythonError> {
+pub(crate) fn register_main(
+    setup: Arc<Setup>,
+    options: Arc<OptionsFor>,
+) -> Result<(), PythonError> {
     let ts = bind_thread();
     // SAFETY: ts is this thread's main thread state; install runs with it attached.
     let installed = unsafe {
@@ -237,9 +244,9 @@ pub(crate) fn get(name: &str) -> Result<Arc<Interpreter>, PythonError> {
     let (setup, options) = {
         let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
         let reg = reg.as_ref().ok_or(PythonError::NotRunning)?;
-        (reg.setup.clone(), reg.options)
+        (reg.setup.clone(), reg.options.clone())
     };
-    let interp = Arc::new(create_sub_interpreter(name, &setup, options)?);
+    let interp = Arc::new(create_sub_interpreter(name, &setup, options(name))?);
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     let reg = reg.as_mut().ok_or(PythonError::ShutDown)?;
     reg.interpreters.insert(name.to_string(), interp.clone());

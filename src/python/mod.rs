@@ -33,11 +33,12 @@ pub fn start(global: &GlobalSettings, info: ProcessInfo) -> Result<(), PythonErr
         return Ok(());
     }
     runtime::initialize(global)?;
+    let scoped = info.clone();
     interpreters::register_main(
         module::setup_fn(info),
-        interpreters::Options {
-            own_gil: global.per_interpreter_gil(),
-        },
+        std::sync::Arc::new(move |application_group: &str| interpreters::Options {
+            own_gil: scoped.interpreter(application_group).own_gil,
+        }),
     )?;
     if let Ok(main) = interpreters::get("") {
         let _ = main.run(|py, _| {

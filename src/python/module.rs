@@ -8,7 +8,8 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
 
-use crate::log::Level;
+use crate::config::{InterpreterScopes, InterpreterSetup};
+use crate::log::{self, Level};
 
 use super::request::{self, SendError};
 use super::response::build_head;
@@ -19,18 +20,48 @@ pub(crate) const MOD_WSGI_VERSION: (u32, u32, u32) = (6, 0, 5);
 
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
 
-/// Process-wide facts and settings every interpreter is set up with.
+/// Process-wide facts and the settings each interpreter is set up with.
 #[derive(Clone, Debug, Default)]
 pub struct ProcessInfo {
+    /// The daemon process group (`""`: an Apache child).
     pub process_group: String,
     pub maximum_processes: i64,
     pub threads_per_process: i64,
-    pub python_path: Vec<String>,
     pub python_eggs: Option<String>,
-    pub switch_interval: Option<f64>,
-    pub restrict_stdin: bool,
-    pub restrict_stdout: bool,
-    pub restrict_signal: bool,
+    /// `sys.path`, switch interval, restrictions and GIL, per interpreter
+    /// (`<WSGIInterpreterOptions>`).
+    pub interpreters: InterpreterScopes,
+}
+
+impl ProcessInfo {
+    /// The settings of the interpreter of `application_group` in this process.
+    pub(crate) fn interpreter(&self, application_group: &str) -> InterpreterSetup {
+        self.interpreters
+            .resolve(&self.process_group, application_group)
+    }
+}
+
+/// The switch interval to set in a new interpreter. One that a container
+/// scopes to an application group is skipped (with a warning) in a
+/// sub-interpreter that shares the GIL: setting it there would change it for
+/// the whole process (mod_wsgi's WSGI0199).
+fn switch_interval(setup: &InterpreterSetup, application_group: &str) -> Option<f64> {
+    let interval = setup.switch_interval?;
+    if setup.switch_interval_scoped_to_group && !setup.own_gil && !application_group.is_empty() {
+        log::process(
+            Level::Warn,
+            &format!(
+                "mod_wsgi (pid={}): Skipping the switch interval {interval}s that \
+                 <WSGIInterpreterOptions> gives application group '{application_group}': \
+                 its interpreter shares the process's GIL, so it would change the \
+                 interval for every interpreter. Add WSGIPerInterpreterGIL On to that \
+                 container, or select by process-group= only.",
+                std::process::id()
+            ),
+        );
+        return None;
+    }
+    Some(interval)
 }
 
 fn handle_of(args: &Bound<'_, PyTuple>) -> PyResult<u64> {
@@ -211,13 +242,17 @@ pub(crate) fn install<'py>(
             .call1((BOOTSTRAP, "<mod_wsgi_rs bootstrap>", "exec"))?;
     builtins.getattr("exec")?.call1((code, &dict))?;
 
-    let setup = m.getattr("_setup")?;
-    setup.call1((
-        PyList::new(py, &info.python_path)?,
-        info.restrict_stdin,
-        info.restrict_stdout,
-        info.restrict_signal,
-        info.switch_interval,
+    let interp = info.interpreter(application_group);
+    let python_path = PyList::empty(py);
+    for layer in &interp.python_path {
+        python_path.append(PyList::new(py, layer)?)?;
+    }
+    m.getattr("_setup")?.call1((
+        python_path,
+        interp.restrict_stdin,
+        interp.restrict_stdout,
+        interp.restrict_signal,
+        switch_interval(&interp, application_group),
         info.python_eggs.as_deref(),
     ))?;
     let sys = PyModule::import(py, "sys")?;

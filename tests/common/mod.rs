@@ -11,6 +11,8 @@
 //!   install, rather than pass without checking), and case lists that
 //!   report every failing case;
 //! * `dir`: private test directories; `data`: digests and test bodies;
+//! * `ext`: whether the embedded Python has per-interpreter GILs, and a
+//!   single-phase-init C extension module compiled for it;
 //! * here: the Python the module embeds, and the test venv.
 
 #![allow(dead_code, unused_imports, unreachable_pub)] // each test crate uses a part
@@ -20,6 +22,7 @@ mod check;
 mod client;
 mod data;
 mod dir;
+mod ext;
 mod http;
 mod proc;
 mod wait;
@@ -29,6 +32,7 @@ pub use check::*;
 pub use client::*;
 pub use data::*;
 pub use dir::*;
+pub use ext::*;
 pub use http::*;
 pub use proc::*;
 pub use wait::*;

@@ -155,16 +155,17 @@ pub(super) fn start_python(rt: &GroupRuntime, global: &GlobalSettings) {
         process_group: g.name.clone(),
         maximum_processes: g.processes.into(),
         threads_per_process: g.threads.into(),
-        python_path: if g.python_path.is_empty() {
-            global.python_path.clone()
-        } else {
-            g.python_path.clone()
-        },
         python_eggs: g.python_eggs.clone().or_else(|| global.python_eggs.clone()),
-        switch_interval: g.switch_interval.or(global.switch_interval),
-        restrict_stdin: global.restrict_stdin.unwrap_or(false),
-        restrict_stdout: global.restrict_stdout.unwrap_or(false),
-        restrict_signal: global.restrict_signal(),
+        // <WSGIInterpreterOptions process-group=NAME> selects this group's
+        // interpreters.
+        interpreters: global.interpreter_scopes(
+            if g.python_path.is_empty() {
+                &global.python_path
+            } else {
+                &g.python_path
+            },
+            g.switch_interval.or(global.switch_interval),
+        ),
     };
     if python::interpreters::is_running() {
         // WSGILazyInitialization Off: Python was started in the Apache
