@@ -1,6 +1,8 @@
-//! translate_name (WSGIScriptAlias mapping) and the `wsgi-script` handler for
-//! embedded mode: request checks, settings resolution, environ facts, and the
-//! hand-off to the Python adapter through the embedded transport.
+//! translate_name (WSGIScriptAlias mapping) and the handler: for
+//! `wsgi-script` (the target file is the WSGI script) and for the names of
+//! WSGIHandlerScript (its script serves the target file): request checks,
+//! settings resolution, environ facts, and the
+//! hand-off to the Python adapter (embedded) or a daemon process.
 
 use std::ffi::c_int;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use crate::daemon::groups::{self as daemon_groups, GroupRuntime};
 
 use crate::config::groups::{self, GroupContext};
+use crate::config::scripts::{HANDLER_CALLABLE, HandlerScript, SCRIPT_HANDLERS};
 use crate::config::settings::{AppSettings, GlobalSettings, MapHeadToGet};
 use crate::ffi;
 use crate::python::environ::{self, EnvironPolicy, split_script_name};
@@ -18,9 +21,6 @@ use super::log::{self, Level};
 use super::request::Request;
 use super::transport::EmbeddedTransport;
 use super::{DECLINED, OK};
-
-/// The handler names we serve (`SetHandler wsgi-script`, `AddHandler wsgi-script .wsgi`).
-const HANDLERS: &[&[u8]] = &[b"wsgi-script", b"application/x-httpd-wsgi"];
 
 /// WSGIScriptAlias / WSGIScriptAliasMatch: first match in configuration order.
 pub(crate) fn translate(r: Request) -> c_int {
@@ -57,8 +57,22 @@ pub(crate) fn translate(r: Request) -> c_int {
     DECLINED
 }
 
-/// The effective settings: alias options over directory over server.
-fn settings(r: &Request) -> AppSettings {
+/// The WSGIHandlerScript a request's handler names: the request's
+/// directory's, else its server's (the directory's win by name).
+fn handler_script(r: &Request) -> Option<HandlerScript> {
+    let handler = r.handler();
+    if handler.is_empty() {
+        return None;
+    }
+    r.dir_config()
+        .and_then(|d| d.scripts.handler_script(handler))
+        .or_else(|| r.server_config()?.scripts.handler_script(handler))
+        .cloned()
+}
+
+/// The effective settings: the script's own options (a WSGIScriptAlias's,
+/// kept in notes; a WSGIHandlerScript's) over directory over server.
+fn settings(r: &Request, handler_script: Option<&HandlerScript>) -> AppSettings {
     let server = r
         .server_config()
         .map(|c| c.settings.clone())
@@ -67,6 +81,21 @@ fn settings(r: &Request) -> AppSettings {
         Some(d) => d.settings.over(&server),
         None => server,
     };
+    if let Some(h) = handler_script {
+        // As mod_wsgi: the callable is fixed; WSGIScriptAlias notes do not
+        // apply to a request another handler took over.
+        s.callable_object = Some(HANDLER_CALLABLE.into());
+        if let Some(g) = &h.process_group {
+            s.process_group = Some(g.clone());
+        }
+        if let Some(g) = &h.application_group {
+            s.application_group = Some(g.clone());
+        }
+        if let Some(p) = h.pass_authorization {
+            s.pass_authorization = Some(p);
+        }
+        return s;
+    }
     if let Some(g) = r.note(c"mod_wsgi.process_group") {
         s.process_group = Some(g);
     }
@@ -113,38 +142,24 @@ fn fail(r: &Request, status: i32, msg: &str) -> c_int {
 }
 
 pub(crate) fn handle(r: Request) -> c_int {
-    if !HANDLERS.contains(&r.handler()) {
-        return DECLINED;
-    }
+    // The target file is the WSGI script (`wsgi-script`), or a handler
+    // script serves it.
+    let handler_script = if SCRIPT_HANDLERS.iter().any(|h| h.as_bytes() == r.handler()) {
+        None
+    } else {
+        match handler_script(&r) {
+            Some(h) => Some(h),
+            None => return DECLINED,
+        }
+    };
     let pid = std::process::id();
     let filename = r.filename();
-    match r.finfo().filetype {
-        ffi::apr_filetype_e_APR_NOFILE => {
-            return fail(
-                &r,
-                ffi::HTTP_NOT_FOUND,
-                &format!(
-                    "mod_wsgi (pid={pid}): Target WSGI script not found or unable to stat: {filename}"
-                ),
-            );
-        }
-        ffi::apr_filetype_e_APR_DIR => {
-            return fail(
-                &r,
-                ffi::HTTP_FORBIDDEN,
-                &format!(
-                    "mod_wsgi (pid={pid}): Attempt to invoke directory as WSGI application: {filename}"
-                ),
-            );
-        }
-        _ => {}
-    }
-    if !r.allows_exec_cgi() && r.note(c"alias-forced-type").is_none() {
-        return fail(
-            &r,
-            ffi::HTTP_FORBIDDEN,
-            &format!("mod_wsgi (pid={pid}): Options ExecCGI is off in this directory: {filename}"),
-        );
+    // As mod_wsgi, only a WSGI script must exist and be allowed to run; a
+    // handler script decides itself what its target (existing or not) is.
+    if handler_script.is_none()
+        && let Err(status) = check_script(&r, &filename)
+    {
+        return status;
     }
     if r.rejects_path_info() && !r.path_info().is_empty() {
         return fail(
@@ -154,7 +169,7 @@ pub(crate) fn handle(r: Request) -> c_int {
         );
     }
 
-    let settings = settings(&r);
+    let settings = settings(&r, handler_script.as_ref());
     let no_global = GlobalSettings::default();
     let global = r.server_config().map_or(&no_global, |c| &c.global);
     let case_sensitive = global.case_sensitive();
@@ -165,12 +180,19 @@ pub(crate) fn handle(r: Request) -> c_int {
         script_name: String::from_utf8_lossy(&script_name).into_owned(),
         hostname: r.hostname(),
     };
-    let process_group =
-        groups::expand_process_group(settings.process_group.as_deref(), &groups, case_sensitive);
-    let daemon = if process_group.is_empty() {
+    let child = child_state();
+    let spec = request_spec(
+        &r,
+        &settings,
+        handler_script.as_ref(),
+        &groups,
+        case_sensitive,
+    );
+
+    let daemon = if spec.process_group.is_empty() {
         None
     } else {
-        match daemon_group(&r, &process_group) {
+        match daemon_group(&r, &spec.process_group) {
             Ok(g) => {
                 // script-user= / script-group=: where mod_wsgi checks them,
                 // before the request goes to the daemon.
@@ -194,7 +216,6 @@ pub(crate) fn handle(r: Request) -> c_int {
             }
         }
     };
-    let child = child_state();
     if daemon.is_none() {
         if global.restrict_embedded() {
             return fail(
@@ -240,53 +261,6 @@ pub(crate) fn handle(r: Request) -> c_int {
         );
     }
 
-    let application_group = groups::expand_application_group(
-        settings.application_group.as_deref(),
-        &groups,
-        case_sensitive,
-    );
-    let map_head = match settings.map_head_to_get.unwrap_or(MapHeadToGet::Auto) {
-        MapHeadToGet::On => true,
-        MapHeadToGet::Off => false,
-        MapHeadToGet::Auto => r.header_only() && r.has_content_filters(),
-    };
-    let policy = EnvironPolicy {
-        pass_authorization: settings.pass_authorization.unwrap_or(false),
-        trusted_proxy_headers: settings.trusted_proxy_headers.clone().unwrap_or_default(),
-        trusted_proxies: settings.trusted_proxies.clone().unwrap_or_default(),
-        map_head_to_get: map_head,
-    };
-    let cgi = environ::build(&r.facts(), &policy);
-    let spec = RequestSpec {
-        module_name: python::script::module_name(&filename, case_sensitive),
-        script_path: filename,
-        script_mtime: r.finfo().mtime,
-        reloading: settings.script_reloading.unwrap_or(true),
-        callable_object: settings
-            .callable_object
-            .clone()
-            .unwrap_or_else(|| "application".into()),
-        cgi,
-        process_group,
-        application_group,
-        handler: String::from_utf8_lossy(r.handler()).into_owned(),
-        multithread: child.is_some_and(|c| c.multithread),
-        multiprocess: child.is_some_and(|c| c.multiprocess),
-        is_head: r.header_only(),
-        request_start: r.request_time(),
-        request_id: r.log_id(),
-        connection_id: r.connection_log_id(),
-        thread_id: thread_index(),
-        server_pid: pid as i64,
-        listener_host: r.local_ip(),
-        listener_port: r.local_port(),
-        apache_version: (
-            ffi::AP_SERVER_MAJORVERSION_NUMBER as u32,
-            ffi::AP_SERVER_MINORVERSION_NUMBER as u32,
-            ffi::AP_SERVER_PATCHLEVEL_NUMBER as u32,
-        ),
-        enable_sendfile: settings.enable_sendfile.unwrap_or(false),
-    };
     let mut transport = EmbeddedTransport::new(r, spec.enable_sendfile);
     if let Some(group) = daemon {
         let error_override = settings.error_override.unwrap_or(false);
@@ -301,6 +275,110 @@ pub(crate) fn handle(r: Request) -> c_int {
     match python::serve(&spec, Box::new(transport)) {
         Outcome::Sent => OK,
         Outcome::Status(code) => code as c_int,
+    }
+}
+
+/// A WSGI script (the request's target) must exist, not be a directory,
+/// and be allowed to run (`Options ExecCGI`, unless a WSGIScriptAlias
+/// mapped it); `Err` is the status, already logged.
+fn check_script(r: &Request, filename: &str) -> Result<(), c_int> {
+    let pid = std::process::id();
+    match r.finfo().filetype {
+        ffi::apr_filetype_e_APR_NOFILE => {
+            return Err(fail(
+                r,
+                ffi::HTTP_NOT_FOUND,
+                &format!(
+                    "mod_wsgi (pid={pid}): Target WSGI script not found or unable to stat: {filename}"
+                ),
+            ));
+        }
+        ffi::apr_filetype_e_APR_DIR => {
+            return Err(fail(
+                r,
+                ffi::HTTP_FORBIDDEN,
+                &format!(
+                    "mod_wsgi (pid={pid}): Attempt to invoke directory as WSGI application: {filename}"
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if !r.allows_exec_cgi() && r.note(c"alias-forced-type").is_none() {
+        return Err(fail(
+            r,
+            ffi::HTTP_FORBIDDEN,
+            &format!("mod_wsgi (pid={pid}): Options ExecCGI is off in this directory: {filename}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The request as the configuration says to run it: its script, groups
+/// (expanded), callable and environ.
+fn request_spec(
+    r: &Request,
+    settings: &AppSettings,
+    handler_script: Option<&HandlerScript>,
+    groups: &Groups<'_>,
+    case_sensitive: bool,
+) -> RequestSpec {
+    let child = child_state();
+    let map_head = match settings.map_head_to_get.unwrap_or(MapHeadToGet::Auto) {
+        MapHeadToGet::On => true,
+        MapHeadToGet::Off => false,
+        MapHeadToGet::Auto => r.header_only() && r.has_content_filters(),
+    };
+    let policy = EnvironPolicy {
+        pass_authorization: settings.pass_authorization.unwrap_or(false),
+        trusted_proxy_headers: settings.trusted_proxy_headers.clone().unwrap_or_default(),
+        trusted_proxies: settings.trusted_proxies.clone().unwrap_or_default(),
+        map_head_to_get: map_head,
+    };
+    // A handler script is loaded (and reloaded) as a script of its own;
+    // the target stays SCRIPT_FILENAME.
+    let (script_path, script_mtime) = match handler_script {
+        Some(h) => (h.path.clone(), python::script::mtime(&h.path)),
+        None => (r.filename(), r.finfo().mtime),
+    };
+    RequestSpec {
+        module_name: python::script::module_name(&script_path, case_sensitive),
+        script_path,
+        script_mtime,
+        reloading: settings.script_reloading.unwrap_or(true),
+        callable_object: settings
+            .callable_object
+            .clone()
+            .unwrap_or_else(|| "application".into()),
+        cgi: environ::build(&r.facts(), &policy),
+        process_group: groups::expand_process_group(
+            settings.process_group.as_deref(),
+            groups,
+            case_sensitive,
+        ),
+        application_group: groups::expand_application_group(
+            settings.application_group.as_deref(),
+            groups,
+            case_sensitive,
+        ),
+        handler: String::from_utf8_lossy(r.handler()).into_owned(),
+        handler_script: handler_script.is_some(),
+        multithread: child.is_some_and(|c| c.multithread),
+        multiprocess: child.is_some_and(|c| c.multiprocess),
+        is_head: r.header_only(),
+        request_start: r.request_time(),
+        request_id: r.log_id(),
+        connection_id: r.connection_log_id(),
+        thread_id: thread_index(),
+        server_pid: std::process::id() as i64,
+        listener_host: r.local_ip(),
+        listener_port: r.local_port(),
+        apache_version: (
+            ffi::AP_SERVER_MAJORVERSION_NUMBER as u32,
+            ffi::AP_SERVER_MINORVERSION_NUMBER as u32,
+            ffi::AP_SERVER_PATCHLEVEL_NUMBER as u32,
+        ),
+        enable_sendfile: settings.enable_sendfile.unwrap_or(false),
     }
 }
 

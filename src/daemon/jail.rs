@@ -1,8 +1,9 @@
 //! `chroot=`: what paths become inside the daemon's new root. Apache
 //! children see the host's file system, the daemon only the jail, so (as
-//! mod_wsgi does in the daemon) the script path and SCRIPT_FILENAME lose the
-//! jail's prefix, a script outside the jail is refused, and DOCUMENT_ROOT
-//! (and CONTEXT_DOCUMENT_ROOT) is rewritten when inside, removed otherwise.
+//! mod_wsgi does in the daemon) the script path and SCRIPT_FILENAME (the
+//! same file, or a WSGIHandlerScript's target) lose the jail's prefix, a
+//! script or target outside the jail is refused, and DOCUMENT_ROOT (and
+//! CONTEXT_DOCUMENT_ROOT) is rewritten when inside, removed otherwise.
 //! Pure.
 
 use super::error::Refused;
@@ -43,7 +44,18 @@ pub(crate) fn rewrite_request(root: &str, spec: &mut RequestSpec) -> Result<(), 
     let mut kept = Vec::with_capacity(spec.cgi.vars.len());
     for (name, value, decode) in std::mem::take(&mut spec.cgi.vars) {
         let value = match name.as_str() {
-            "SCRIPT_FILENAME" => spec.script_path.clone().into_bytes(),
+            "SCRIPT_FILENAME" => match std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| inside(root, v))
+            {
+                Some(v) => v.into_bytes(),
+                None => {
+                    return Err(Refused(format!(
+                        "WSGI script '{}' is not located within chroot directory '{root}'; rejecting request.",
+                        String::from_utf8_lossy(&value)
+                    )));
+                }
+            },
             "DOCUMENT_ROOT" | "CONTEXT_DOCUMENT_ROOT" => {
                 match std::str::from_utf8(&value)
                     .ok()
@@ -119,6 +131,23 @@ mod tests {
             .iter()
             .find(|(n, ..)| n == name)
             .map(|(_, v, _)| v.as_slice())
+    }
+
+    #[test]
+    fn a_handler_script_and_its_target_are_both_rewritten() {
+        let mut s = spec("/srv/jail/app/handler.wsgi", "/srv/jail/htdocs");
+        s.cgi.vars[0].1 = b"/srv/jail/htdocs/page.tmpl".to_vec();
+        rewrite_request("/srv/jail", &mut s).unwrap();
+        assert_eq!(s.script_path, "/app/handler.wsgi");
+        assert_eq!(var(&s, "SCRIPT_FILENAME"), Some(&b"/htdocs/page.tmpl"[..]));
+        // A target outside the jail is refused.
+        let mut s = spec("/srv/jail/app/handler.wsgi", "/srv/jail/htdocs");
+        s.cgi.vars[0].1 = b"/var/www/page.tmpl".to_vec();
+        let e = rewrite_request("/srv/jail", &mut s).unwrap_err();
+        assert!(
+            e.0.contains("'/var/www/page.tmpl' is not located within"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::python::environ::{CgiEnviron, Decode};
 use crate::python::response::ResponseHead;
 
 /// Bumped on any incompatible change; both ends check it.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// An HMAC-SHA256 tag.
 pub const MAC_LEN: usize = 32;
 /// What the MAC covers besides the request, so that it means nothing else.
@@ -386,6 +386,7 @@ fn put_request(w: &mut Writer, h: &RequestHead) {
     w.str(&s.process_group);
     w.str(&s.application_group);
     w.str(&s.handler);
+    w.bool(s.handler_script);
     w.bool(s.multithread);
     w.bool(s.multiprocess);
     w.bool(s.is_head);
@@ -432,6 +433,7 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
         process_group: r.string()?,
         application_group: r.string()?,
         handler: r.string()?,
+        handler_script: r.bool()?,
         multithread: r.bool()?,
         multiprocess: r.bool()?,
         is_head: r.bool()?,
@@ -655,7 +657,8 @@ mod tests {
             },
             process_group: "web".into(),
             application_group: "".into(),
-            handler: "wsgi-script".into(),
+            handler: "my-handler".into(),
+            handler_script: true,
             multithread: true,
             multiprocess: false,
             is_head: false,

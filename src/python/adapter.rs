@@ -30,7 +30,12 @@ pub struct RequestSpec {
     pub cgi: CgiEnviron,
     pub process_group: String,
     pub application_group: String,
+    /// The httpd handler that took the request (`wsgi-script`, or a
+    /// WSGIHandlerScript's name).
     pub handler: String,
+    /// `script_path` is a WSGIHandlerScript's script, not the request's
+    /// target file (that is SCRIPT_FILENAME).
+    pub handler_script: bool,
     pub multithread: bool,
     pub multiprocess: bool,
     pub is_head: bool,
@@ -79,7 +84,12 @@ fn build_environ<'py>(
     env.set_item("mod_wsgi.application_group", &spec.application_group)?;
     env.set_item("mod_wsgi.callable_object", &spec.callable_object)?;
     env.set_item("mod_wsgi.request_handler", &spec.handler)?;
-    env.set_item("mod_wsgi.handler_script", "")?;
+    let handler_script = if spec.handler_script {
+        spec.script_path.as_str()
+    } else {
+        ""
+    };
+    env.set_item("mod_wsgi.handler_script", handler_script)?;
     env.set_item(
         "mod_wsgi.script_name",
         environ_value(py, &spec.cgi.original_script_name, Decode::Latin1),
@@ -155,12 +165,18 @@ fn run_request(
     spec: &RequestSpec,
     handle: u64,
 ) -> Outcome {
+    // The target file, for the script's `reload_required(resource)`.
+    let resource = spec
+        .cgi
+        .get("SCRIPT_FILENAME")
+        .map(|f| environ_value(py, f, Decode::FsPath));
     let script = match m.getattr("_load_script").and_then(|f| {
         f.call1((
             &spec.module_name,
             &spec.script_path,
             spec.script_mtime,
             spec.reloading,
+            resource,
         ))
     }) {
         Ok(s) => s,

@@ -226,13 +226,36 @@ def _file_mtime(path, default):
         return default
 
 
-def _load_script(name, path, mtime, reloading):
-    """The module for a WSGI script, (re)loading it when needed. The lock is
-    taken only on a miss; concurrent requests keep using the module they
-    already hold, so a reload never exposes a half-executed module."""
+def _reload_required(module, resource):
+    """The script's own say on reloading (mod_wsgi's `reload_required`
+    hook): called with the target file of the request. An exception is
+    logged and means no."""
+    hook = module.__dict__.get('reload_required')
+    if hook is None:
+        return False
+    try:
+        return bool(hook(resource))
+    except Exception:
+        _log_exception("mod_wsgi (pid=%d): Exception occurred processing WSGI script '%s'."
+                       % (_os.getpid(), module.__file__))
+        return False
+
+
+def _load_script(name, path, mtime, reloading, resource=None):
+    """The module for a WSGI script, (re)loading it when needed: when its
+    modification time changed or, for a request's script given `resource`,
+    its `reload_required(resource)` says so. The lock is taken only on a
+    miss; concurrent requests keep using the module they already hold, so a
+    reload never exposes a half-executed module."""
     module = _loaded.get(name)
-    if module is not None and (not reloading or module.__mtime__ == mtime):
+    if module is not None and not reloading:
         return module
+    forced = False
+    if module is not None and module.__mtime__ == mtime:
+        if resource is None or not _reload_required(module, resource):
+            return module
+        forced = True
+    seen = module
     with _load_lock:
         module = _loaded.get(name)
         if module is not None:
@@ -241,7 +264,7 @@ def _load_script(name, path, mtime, reloading):
             # Decide on the file as it is now, not as this request saw it, so
             # requests that raced a change do not reload it back and forth.
             mtime = _file_mtime(path, mtime)
-            if module.__mtime__ == mtime:
+            if module.__mtime__ == mtime and not (forced and module is seen):
                 return module
             _log_server(_LOG_INFO, "Reloading WSGI script '%s'." % path)
         module = _exec_script(name, path, mtime)

@@ -1,4 +1,5 @@
-//! Naming the module a WSGI script is loaded as.
+//! Naming the module a WSGI script is loaded as, and the modification time
+//! its reloading compares.
 
 use md5::{Digest, Md5};
 
@@ -18,6 +19,16 @@ pub(crate) fn module_name(path: &str, case_sensitive: bool) -> String {
         name.push_str(&format!("{b:02x}"));
     }
     name
+}
+
+/// The modification time of `path` in microseconds (0 when it cannot be
+/// read: loading the script then reports why).
+pub(crate) fn mtime(path: &str) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ import time
 
 HELLO, HEAD, BODY, BODY_FLUSH, END, STATUS, ABORT, LOG = range(0x10, 0x18)
 REQUEST = 0x01
+# protocol.rs's VERSION, which a hello carries.
+VERSION = 3
 
 
 def frame(kind, payload=b''):
@@ -61,7 +63,7 @@ CASES = {
     'end-before-head': frame(END),
     'unknown-kind': frame(0x7e, b'secret-unknown-content'),
     'unexpected-kind': frame(REQUEST, b'secret-request-content'),
-    'second-hello': frame(HELLO, struct.pack('>BI', 2, 1)),
+    'second-hello': frame(HELLO, struct.pack('>BI', VERSION, 1)),
     'garbage': b'HTTP/1.1 200 OK\r\nX-Injected: garbage\r\n\r\nhello',
     # Over the 4 MiB frame limit: refused from its header.
     'log-10m': frame(LOG, b'\x03' + text(b'L' * (10 << 20))),

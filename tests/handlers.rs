@@ -1,0 +1,215 @@
+//! WSGIHandlerScript (a named httpd handler whose script serves the files
+//! `SetHandler`/`AddHandler` give it, embedded and in a daemon).
+
+mod common;
+
+use common::*;
+
+/// A handler script: reports what it was given, and the target's text.
+const HANDLER: &str = r#"
+import json, os, mod_wsgi
+calls = 0
+def handle_request(environ, start_response):
+    global calls
+    calls += 1
+    name = environ['SCRIPT_FILENAME']
+    try:
+        with open(name) as f:
+            content = f.read().strip()
+    except OSError:
+        content = 'missing'
+    body = json.dumps({
+        'script_filename': name,
+        'content': content,
+        'script_name': environ['SCRIPT_NAME'],
+        'path_info': environ['PATH_INFO'],
+        'handler_script': environ['mod_wsgi.handler_script'],
+        'request_handler': environ['mod_wsgi.request_handler'],
+        'callable_object': environ['mod_wsgi.callable_object'],
+        'process_group': environ['mod_wsgi.process_group'],
+        'module_process_group': mod_wsgi.process_group,
+        'application_group': environ['mod_wsgi.application_group'],
+        'module': __name__,
+        'file': __file__,
+        'pid': os.getpid(),
+        'calls': calls,
+    })
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [body.encode()]
+
+def reload_required(resource):
+    return resource.endswith('reload.tmpl')
+
+def application(environ, start_response):
+    start_response('500 Internal Server Error', [])
+    return [b'WSGICallableObject must not apply to handler scripts']
+"#;
+
+fn handler_server(tag: &str, body: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
+    dir.write("handler.wsgi", HANDLER);
+    dir.write("files/page.tmpl", "the page\n");
+    dir.write("files/other.tmpl", "the other page\n");
+    dir.write("files/reload.tmpl", "reload me\n");
+    dir.write("files/data.page", "data by extension\n");
+    dir.write("files/plain.txt", "plain\n");
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess hd {}threads=2\n\
+         TypesConfig /dev/null\n\
+         Alias /files {{dir}}/files\n\
+         WSGICallableObject application\n\
+         {body}",
+        daemon_user()
+    ))
+    .modules(&["alias", "mime"]);
+    let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+fn get_ok(apache: &Apache, path: &str) -> String {
+    let r = apache.get(path);
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}\n{}",
+        r.text(),
+        apache.error_log()
+    );
+    r.text()
+}
+
+#[test]
+fn a_handler_script_serves_the_files_sethandler_gives_it() {
+    let (dir, apache) = handler_server(
+        "handler-embedded",
+        "WSGIHandlerScript my-handler {dir}/handler.wsgi\n\
+         <Files *.tmpl>\n  SetHandler my-handler\n</Files>\n",
+    );
+    let body = get_ok(&apache, "/files/page.tmpl");
+    let field = |k| json_field(&body, k);
+    assert_eq!(field("script_filename"), dir.path("files/page.tmpl"));
+    assert_eq!(field("content"), "the page");
+    assert_eq!(field("script_name"), "/files/page.tmpl");
+    assert_eq!(field("path_info"), "");
+    assert_eq!(field("handler_script"), dir.path("handler.wsgi"));
+    assert_eq!(field("file"), dir.path("handler.wsgi"));
+    assert_eq!(field("request_handler"), "my-handler");
+    assert_eq!(field("callable_object"), "handle_request");
+    assert_eq!(field("process_group"), "");
+    assert_eq!(field("module_process_group"), "");
+    // As for any script: a module named after the handler script's path,
+    // in the %{RESOURCE} group of the request.
+    assert!(field("module").starts_with("_mod_wsgi_"), "{body}");
+    assert_eq!(
+        field("application_group"),
+        format!("localhost:{}|/files/page.tmpl", apache.port)
+    );
+    // Other files the handler takes: the same script, its own target.
+    let other = get_ok(&apache, "/files/other.tmpl");
+    assert_eq!(json_field(&other, "content"), "the other page");
+    assert_eq!(json_field(&other, "module"), field("module"));
+    // A target that does not exist is the handler's business, as in mod_wsgi.
+    let missing = get_ok(&apache, "/files/none.tmpl");
+    assert_eq!(json_field(&missing, "content"), "missing");
+    // Files the handler is not set for are Apache's.
+    assert_eq!(apache.get("/files/plain.txt").text(), "plain\n");
+    apache.assert_no_crash();
+}
+
+#[test]
+fn a_handler_script_runs_in_its_daemon_process_group() {
+    let (dir, apache) = handler_server(
+        "handler-daemon",
+        "WSGIHandlerScript daemon-handler {dir}/handler.wsgi process-group=hd application-group=%{GLOBAL}\n\
+         WSGIHandlerScript my-handler {dir}/handler.wsgi\n\
+         <Files *.tmpl>\n  SetHandler daemon-handler\n</Files>\n\
+         <Directory {dir}/files>\n  AddHandler my-handler .page\n</Directory>\n",
+    );
+    let body = get_ok(&apache, "/files/page.tmpl/extra");
+    let field = |k| json_field(&body, k);
+    assert_eq!(field("script_filename"), dir.path("files/page.tmpl"));
+    assert_eq!(field("content"), "the page");
+    assert_eq!(field("script_name"), "/files/page.tmpl");
+    assert_eq!(field("path_info"), "/extra");
+    assert_eq!(field("handler_script"), dir.path("handler.wsgi"));
+    assert_eq!(field("request_handler"), "daemon-handler");
+    assert_eq!(field("callable_object"), "handle_request");
+    assert_eq!(field("process_group"), "hd");
+    assert_eq!(field("module_process_group"), "hd");
+    assert_eq!(field("application_group"), "");
+    // AddHandler: the same script, embedded.
+    let embedded = get_ok(&apache, "/files/data.page");
+    assert_eq!(json_field(&embedded, "content"), "data by extension");
+    assert_eq!(json_field(&embedded, "request_handler"), "my-handler");
+    assert_eq!(json_field(&embedded, "process_group"), "");
+    assert_ne!(json_field(&embedded, "pid"), field("pid"));
+    apache.assert_no_crash();
+}
+
+#[test]
+fn a_handler_script_can_ask_to_be_reloaded_for_a_target() {
+    let (_dir, apache) = handler_server(
+        "handler-reload",
+        "WSGIHandlerScript my-handler {dir}/handler.wsgi application-group=h\n\
+         <Files *.tmpl>\n  SetHandler my-handler\n</Files>\n",
+    );
+    let calls = |path| json_field(&get_ok(&apache, path), "calls");
+    assert_eq!(calls("/files/page.tmpl"), "1");
+    assert_eq!(calls("/files/page.tmpl"), "2");
+    // reload_required(SCRIPT_FILENAME) is true for this target: a fresh module.
+    assert_eq!(calls("/files/reload.tmpl"), "1");
+    assert_eq!(calls("/files/page.tmpl"), "2");
+    assert!(
+        apache.wait_for_log("Reloading WSGI script", SECS5),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn a_handler_script_in_htaccess_under_allowoverride_fileinfo() {
+    let (dir, apache) = handler_server(
+        "handler-htaccess",
+        "<Directory {dir}/files>\n  AllowOverride FileInfo\n</Directory>\n",
+    );
+    dir.write(
+        "files/.htaccess",
+        &format!(
+            "WSGIHandlerScript ht-handler {}\n<Files *.tmpl>\n  SetHandler ht-handler\n</Files>\n",
+            dir.path("handler.wsgi")
+        ),
+    );
+    let body = get_ok(&apache, "/files/page.tmpl");
+    assert_eq!(json_field(&body, "request_handler"), "ht-handler");
+    assert_eq!(json_field(&body, "content"), "the page");
+}
+
+#[test]
+fn configtest_checks_handler_and_dispatch_scripts() {
+    each_case(
+        [
+            (
+                "WSGIDispatchScript /srv/dispatch.py process-group=web",
+                "WSGIDispatchScript: process-group= is not an option",
+            ),
+            (
+                "WSGIHandlerScript wsgi-script /srv/h.wsgi",
+                "WSGIHandlerScript: 'wsgi-script' is the handler of WSGI scripts themselves",
+            ),
+            (
+                "WSGIHandlerScript h",
+                "WSGIHandlerScript needs a handler name and a script path",
+            ),
+        ],
+        |(line, message)| {
+            let (ok, out) = configtest(line);
+            assert!(!ok && out.contains(message), "{out}");
+        },
+    );
+    let (ok, out) = configtest(
+        "WSGIHandlerScript h /srv/h.wsgi process-group=web application-group=%{GLOBAL} pass-authorization=On\n\
+         WSGIDispatchScript /srv/dispatch.py application-group=%{GLOBAL}\n\
+         <Location /x>\n  WSGIHandlerScript h /srv/h2.wsgi\n  WSGIDispatchScript /srv/d2.py\n</Location>",
+    );
+    assert!(ok, "{out}");
+}
