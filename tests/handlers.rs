@@ -1,5 +1,8 @@
 //! WSGIHandlerScript (a named httpd handler whose script serves the files
-//! `SetHandler`/`AddHandler` give it, embedded and in a daemon).
+//! `SetHandler`/`AddHandler` give it, embedded and in a daemon) and
+//! WSGIDispatchScript (a script that chooses each request's process group,
+//! application group and callable, in the Apache child; reloaded when
+//! changed; its errors are 500s with a traceback in the log).
 
 mod common;
 
@@ -182,6 +185,221 @@ fn a_handler_script_in_htaccess_under_allowoverride_fileinfo() {
     let body = get_ok(&apache, "/files/page.tmpl");
     assert_eq!(json_field(&body, "request_handler"), "ht-handler");
     assert_eq!(json_field(&body, "content"), "the page");
+}
+
+/// The application the dispatch tests route: where it ran.
+const APP: &str = r#"
+import json, os, mod_wsgi
+def application(environ, start_response):
+    body = json.dumps({
+        'process_group': environ['mod_wsgi.process_group'],
+        'module_process_group': mod_wsgi.process_group,
+        'application_group': environ['mod_wsgi.application_group'],
+        'callable_object': environ['mod_wsgi.callable_object'],
+        'pid': os.getpid(),
+    })
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [body.encode()]
+
+def other(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'the other callable']
+"#;
+
+/// Routes /app/alpha (or ?to=alpha) and /app/beta to two daemon groups;
+/// /app/env names an
+/// application group after what the script's own environ says; /app/sub
+/// and /app/global choose an application group; /app/other another
+/// callable; /app/raise, /app/badtype and /app/latin fail.
+const DISPATCH: &str = r#"
+def process_group(environ):
+    uri = environ['REQUEST_URI']
+    if uri.startswith('/app/alpha') or environ['QUERY_STRING'] == 'to=alpha':
+        return 'alpha'
+    if uri.startswith('/app/beta'):
+        return b'beta'
+    if uri.startswith('/app/raise'):
+        raise RuntimeError('dispatch went wrong')
+    if uri.startswith('/app/badtype'):
+        return 42
+    return None
+
+def application_group(environ):
+    uri = environ['REQUEST_URI']
+    if uri.startswith('/app/env'):
+        return 'env-%s-%s-%s' % (environ['mod_wsgi.application_group'] or 'main',
+                                 environ['mod_wsgi.process_group'] or 'child',
+                                 'mod_wsgi.callable_object' in environ)
+    if uri.startswith('/app/sub'):
+        return 'chosen'
+    if uri.startswith('/app/global'):
+        return '%{GLOBAL}'
+    if uri.startswith('/app/latin'):
+        return 'caf\u20ac'
+    return None
+
+def callable_object(environ):
+    if environ['REQUEST_URI'].startswith('/app/other'):
+        return 'other'
+    return None
+"#;
+
+fn dispatch_server(tag: &str, top: &str, dispatch_options: &str) -> (TestDir, Apache) {
+    let dir = TestDir::new(tag);
+    dir.write("app.wsgi", APP);
+    let script = dir.write("dispatch.py", DISPATCH);
+    set_mtime(&script, 100);
+    let conf = ApacheConfig::new(&format!(
+        "{top}WSGIDaemonProcess alpha {user}threads=2\n\
+         WSGIDaemonProcess beta {user}threads=2\n\
+         WSGIDispatchScript {{dir}}/dispatch.py {dispatch_options}\n\
+         WSGIScriptAlias /app {{dir}}/app.wsgi\n\
+         WSGIApplicationGroup configured\n",
+        user = daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    (dir, apache)
+}
+
+#[test]
+fn a_dispatch_script_routes_urls_to_daemon_process_groups() {
+    let (_dir, apache) = dispatch_server("dispatch-groups", "", "");
+    let alpha = get_ok(&apache, "/app/alpha");
+    let beta = get_ok(&apache, "/app/beta");
+    let embedded = get_ok(&apache, "/app/neither");
+    for (body, group) in [(&alpha, "alpha"), (&beta, "beta"), (&embedded, "")] {
+        assert_eq!(json_field(body, "process_group"), group, "{body}");
+        assert_eq!(json_field(body, "module_process_group"), group, "{body}");
+        // application_group() said nothing: the configured one.
+        assert_eq!(
+            json_field(body, "application_group"),
+            "configured",
+            "{body}"
+        );
+    }
+    let pids: std::collections::BTreeSet<String> = [&alpha, &beta, &embedded]
+        .iter()
+        .map(|b| json_field(b, "pid"))
+        .collect();
+    assert_eq!(pids.len(), 3, "three processes: {pids:?}");
+    apache.assert_no_crash();
+}
+
+#[test]
+fn a_dispatch_script_chooses_the_application_group_and_callable() {
+    let (_dir, apache) = dispatch_server("dispatch-app", "", "");
+    let group = |path| json_field(&get_ok(&apache, path), "application_group");
+    assert_eq!(group("/app/sub"), "chosen");
+    assert_eq!(group("/app/global"), "");
+    // The script runs in the main interpreter, as the Apache child's, and
+    // sees no callable yet.
+    assert_eq!(group("/app/env"), "env-main-child-False");
+    assert_eq!(apache.get("/app/other").text(), "the other callable");
+}
+
+#[test]
+fn a_dispatch_script_runs_in_the_interpreter_it_names_even_without_embedded_mode() {
+    let (_dir, apache) = dispatch_server(
+        "dispatch-own",
+        "WSGIRestrictEmbedded On\n",
+        "application-group=dispatchers",
+    );
+    let body = get_ok(&apache, "/app/env?to=alpha");
+    assert_eq!(json_field(&body, "process_group"), "alpha");
+    assert_eq!(
+        json_field(&body, "application_group"),
+        "env-dispatchers-child-False"
+    );
+    let r = apache.get("/app/env");
+    // Routed nowhere: embedded mode is off.
+    assert_eq!(r.status, 500);
+    assert!(
+        apache.wait_for_log("Embedded mode of mod_wsgi disabled", SECS5),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn a_changed_dispatch_script_is_reloaded() {
+    let (dir, apache) = dispatch_server("dispatch-reload", "", "");
+    assert_eq!(
+        json_field(&get_ok(&apache, "/app/sub"), "application_group"),
+        "chosen"
+    );
+    dir.write(
+        "dispatch.py",
+        &DISPATCH.replace("return 'chosen'", "return 'changed'"),
+    );
+    assert_eq!(
+        json_field(&get_ok(&apache, "/app/sub"), "application_group"),
+        "changed"
+    );
+    assert!(
+        apache.wait_for_log(
+            &format!("Reloading WSGI script '{}'", dir.path("dispatch.py")),
+            SECS5
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn dispatch_script_errors_are_logged_with_a_traceback_and_give_500() {
+    let (dir, apache) = dispatch_server("dispatch-errors", "", "");
+    let script = dir.path("dispatch.py");
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "/app/raise",
+            &[
+                "Traceback (most recent call last)",
+                "RuntimeError: dispatch went wrong",
+            ],
+        ),
+        (
+            "/app/badtype",
+            &["TypeError: Process group must be a byte string"],
+        ),
+        (
+            "/app/latin",
+            &[
+                "TypeError: Application group must be a byte string, value containing non 'latin-1' characters found",
+            ],
+        ),
+    ];
+    each_case(cases, |(path, lines)| {
+        assert_eq!(apache.get(path).status, 500, "{path}");
+        assert!(
+            apache.wait_log_line(
+                &[&format!(
+                    "Exception occurred processing WSGI script '{script}'"
+                )],
+                SECS5
+            ),
+            "{}",
+            apache.error_log()
+        );
+        for line in *lines {
+            assert!(
+                apache.wait_for_log(line, SECS5),
+                "{line}: {}",
+                apache.error_log()
+            );
+        }
+    });
+    // A script that cannot even be loaded: the same.
+    dir.write("dispatch.py", "def process_group(environ):\n    return (\n");
+    assert_eq!(apache.get("/app/alpha").status, 500);
+    assert!(
+        apache.wait_for_log(
+            &format!("Failed to exec Python script file '{script}'"),
+            SECS5
+        ) && apache.wait_for_log("SyntaxError", SECS5),
+        "{}",
+        apache.error_log()
+    );
+    apache.assert_no_crash();
 }
 
 #[test]

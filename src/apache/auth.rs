@@ -201,7 +201,9 @@ fn prepare(r: &Request, script: &AuthScript) -> AuthCall {
     }
 }
 
-fn host(r: Request) -> Rc<dyn AuthHost> {
+/// The request as a script run before the handler reaches it (also the
+/// dispatch script's).
+pub(super) fn host(r: Request) -> Rc<dyn AuthHost> {
     Rc::new(Host(r))
 }
 

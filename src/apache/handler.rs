@@ -1,7 +1,7 @@
 //! translate_name (WSGIScriptAlias mapping) and the handler: for
 //! `wsgi-script` (the target file is the WSGI script) and for the names of
 //! WSGIHandlerScript (its script serves the target file): request checks,
-//! settings resolution, environ facts, and the
+//! settings resolution, environ facts, the dispatch script's say, and the
 //! hand-off to the Python adapter (embedded) or a daemon process.
 
 use std::ffi::c_int;
@@ -16,6 +16,7 @@ use crate::ffi;
 use crate::python::environ::{self, EnvironPolicy, split_script_name};
 use crate::python::{self, Outcome, RequestSpec};
 
+use super::dispatch;
 use super::hooks::child_state;
 use super::log::{self, Level};
 use super::request::Request;
@@ -181,13 +182,47 @@ pub(crate) fn handle(r: Request) -> c_int {
         hostname: r.hostname(),
     };
     let child = child_state();
-    let spec = request_spec(
+    let mut spec = request_spec(
         &r,
         &settings,
         handler_script.as_ref(),
         &groups,
         case_sensitive,
     );
+
+    // WSGIDispatchScript: may choose another process group, application
+    // group or callable, before any of them is used.
+    if let Some(script) = dispatch::script(&r) {
+        let python_error = match child {
+            None => Some("Python is not initialised in this process"),
+            Some(c) => c.python_error.as_deref(),
+        };
+        if let Some(e) = python_error {
+            return fail(
+                &r,
+                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                &format!(
+                    "mod_wsgi (pid={pid}): Cannot run dispatch script '{}': {e}: {filename}",
+                    script.path
+                ),
+            );
+        }
+        let reloading = settings.script_reloading.unwrap_or(true);
+        let chosen = match dispatch::run(r, &script, &spec, reloading, case_sensitive) {
+            Ok(chosen) => chosen,
+            Err(status) => return status,
+        };
+        if let Some(g) = chosen.process_group {
+            spec.process_group = groups::expand_process_group(Some(&g), &groups, case_sensitive);
+        }
+        if let Some(g) = chosen.application_group {
+            spec.application_group =
+                groups::expand_application_group(Some(&g), &groups, case_sensitive);
+        }
+        if let Some(c) = chosen.callable_object {
+            spec.callable_object = c;
+        }
+    }
 
     let daemon = if spec.process_group.is_empty() {
         None

@@ -12,6 +12,7 @@ pub(crate) const DECLINED: c_int = crate::ffi::DECLINED as c_int;
 
 pub(crate) mod auth;
 pub(crate) mod directives;
+pub(crate) mod dispatch;
 pub(crate) mod entry;
 pub(crate) mod handler;
 pub(crate) mod hooks;

@@ -70,7 +70,8 @@ pub(crate) struct AuthCall {
     pub facts: AuthFacts,
 }
 
-/// The request, as the script may reach it while it runs.
+/// The request, as the script may reach it while it runs (an access-control
+/// script; a dispatch script only logs through it).
 pub(crate) trait AuthHost {
     /// Writes to the error log against the request.
     fn log(&self, level: Level, message: &str);
@@ -382,8 +383,8 @@ thread_local! {
 }
 
 /// The request's log lines for `wsgi.errors`; nothing else of a transport
-/// exists while an access-control script runs.
-struct LogOnly(Rc<dyn AuthHost>);
+/// exists while an access-control (or dispatch) script runs.
+pub(super) struct LogOnly(pub(super) Rc<dyn AuthHost>);
 
 impl Transport for LogOnly {
     fn read_body(&mut self, _buf: &mut [u8]) -> Result<usize, InputError> {
@@ -512,7 +513,7 @@ fn build_environ<'py>(
     Ok(env)
 }
 
-fn log_exception(py: Python<'_>, host: &dyn AuthHost, script: &str, e: &PyErr) {
+pub(super) fn log_exception(py: Python<'_>, host: &dyn AuthHost, script: &str, e: &PyErr) {
     host.log(
         Level::Error,
         &format!(

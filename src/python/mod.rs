@@ -1,11 +1,13 @@
 //! Python: the interpreter manager (`runtime`, `interpreters`), the per
-//! interpreter `mod_wsgi` module (`module`, `bootstrap.py`), and the WSGI
+//! interpreter `mod_wsgi` module (`module`, `bootstrap.py`), the WSGI
 //! adapter (`adapter`, `request`, `environ`, `response`) that serves a
-//! request through a [`transport::Transport`].
+//! request through a [`transport::Transport`], and the scripts that run in
+//! the Apache child before it (`auth`, `dispatch`).
 
 pub mod adapter;
 pub(crate) mod auth;
 mod closure;
+pub(crate) mod dispatch;
 pub mod environ;
 mod error;
 pub(crate) mod interpreters;

@@ -1,0 +1,50 @@
+//! WSGIDispatchScript, Apache side: which dispatch script a request has
+//! (its directory's, else its server's), the interpreter it runs in, and the
+//! request as it reaches the script; the script itself runs in
+//! `python::dispatch`.
+
+use std::ffi::c_int;
+
+use crate::config::auth::script_group;
+use crate::config::scripts::DispatchScript;
+use crate::ffi;
+use crate::python::RequestSpec;
+use crate::python::dispatch::{self as py_dispatch, Dispatch, DispatchCall};
+
+use super::auth::host;
+use super::request::Request;
+
+/// The request's dispatch script, if it has one.
+pub(super) fn script(r: &Request) -> Option<DispatchScript> {
+    r.dir_config()
+        .and_then(|d| d.scripts.dispatch_script.as_ref())
+        .or_else(|| r.server_config()?.scripts.dispatch_script.as_ref())
+        .cloned()
+}
+
+/// Runs `script` for the request `spec` describes (as configured); `Err` is
+/// the status to answer with (the failure is logged).
+pub(super) fn run(
+    r: Request,
+    script: &DispatchScript,
+    spec: &RequestSpec,
+    reloading: bool,
+    case_sensitive: bool,
+) -> Result<Dispatch, c_int> {
+    let call = DispatchCall {
+        module_name: crate::python::script::module_name(&script.path, case_sensitive),
+        script_path: script.path.clone(),
+        script_mtime: crate::python::script::mtime(&script.path),
+        reloading,
+        // As mod_wsgi's wsgi_server_group: unset or %{GLOBAL} is the main
+        // interpreter.
+        application_group: script_group(
+            script.application_group.as_deref(),
+            &r.server_hostname(),
+            r.server_port(),
+            r.hostname().as_deref(),
+        ),
+        request: spec,
+    };
+    py_dispatch::run(&call, host(r)).map_err(|_| ffi::HTTP_INTERNAL_SERVER_ERROR as c_int)
+}
