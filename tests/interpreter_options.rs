@@ -134,20 +134,31 @@ fn restricting_stdout_can_be_scoped_to_one_application_group() {
 }
 
 #[test]
-fn a_switch_interval_scoped_to_a_shared_gil_group_is_skipped_with_a_warning() {
+fn a_switch_interval_scoped_to_an_application_group_needs_its_own_gil() {
     let dir = TestDir::new("iopts-switch");
     dir.write("app.wsgi", APP);
-    let conf = ApacheConfig::new(
+    // With a GIL of its own (3.12+), an interpreter keeps an interval of its own.
+    let own = if at_least_3_12() {
+        "<WSGIInterpreterOptions application-group=own>\n\
+         \x20   WSGIPerInterpreterGIL On\n\
+         \x20   WSGISwitchInterval 0.25\n\
+         </WSGIInterpreterOptions>\n\
+         WSGIScriptAlias /own {dir}/app.wsgi application-group=own\n"
+    } else {
+        ""
+    };
+    let conf = ApacheConfig::new(&format!(
         "WSGISwitchInterval 0.02\n\
          <WSGIInterpreterOptions application-group=tuned>\n\
          \x20   WSGISwitchInterval 0.125\n\
          </WSGIInterpreterOptions>\n\
-         WSGIScriptAlias /tuned {dir}/app.wsgi application-group=tuned\n\
-         WSGIScriptAlias /main {dir}/app.wsgi application-group=%{GLOBAL}\n",
-    );
+         WSGIScriptAlias /tuned {{dir}}/app.wsgi application-group=tuned\n\
+         WSGIScriptAlias /main {{dir}}/app.wsgi application-group=%{{GLOBAL}}\n\
+         {own}"
+    ));
     let apache = Apache::start(&dir, &conf);
-    // Sharing the process's GIL, it would change the interval of every
-    // interpreter: the process's own value stays.
+    // Sharing the process's GIL, `tuned` would change the interval of every
+    // interpreter: the process's own value stays, with a warning.
     assert_eq!(fields(&apache, "/tuned")[2], "0.02");
     assert_eq!(fields(&apache, "/main")[2], "0.02");
     assert!(
@@ -161,6 +172,10 @@ fn a_switch_interval_scoped_to_a_shared_gil_group_is_skipped_with_a_warning() {
         "{}",
         apache.error_log()
     );
+    if at_least_3_12() {
+        assert_eq!(fields(&apache, "/own")[2], "0.25");
+        assert_eq!(fields(&apache, "/main")[2], "0.02");
+    }
 }
 
 const GIL_APP: &str = r#"
