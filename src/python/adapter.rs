@@ -169,6 +169,7 @@ fn run_request(
     let resource = spec
         .cgi
         .get("SCRIPT_FILENAME")
+        .filter(|_| spec.reloading)
         .map(|f| environ_value(py, f, Decode::FsPath));
     let script = match m.getattr("_load_script").and_then(|f| {
         f.call1((
