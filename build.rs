@@ -96,12 +96,31 @@ fn main() {
     let python = Python::describe(config);
     // Load the libpython we were built against, not whichever one of the same
     // SONAME the dynamic loader would find first.
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", python.lib_dir);
+    // No RUNPATH for a libpython in the system's own library directories
+    // (the distribution's Python): the loader finds it there anyway, and
+    // Debian policy forbids a RUNPATH pointing at them.
+    if !is_system_library_dir(&python.lib_dir) {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", python.lib_dir);
+    }
     println!("cargo:rustc-env=WSGI_PYTHON_LIBDIR={}", python.lib_dir);
     println!(
         "cargo:rustc-env=WSGI_PYTHON_EXECUTABLE={}",
         python.executable
     );
+}
+
+/// `/lib`, `/usr/lib` and their multiarch directories (`/usr/lib/x86_64-linux-gnu`).
+fn is_system_library_dir(dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    ["/lib", "/usr/lib", "/lib64", "/usr/lib64"]
+        .iter()
+        .any(|base| {
+            dir == *base
+                || dir
+                    .strip_prefix(base)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|arch| !arch.contains('/') && arch.contains("-linux-"))
+        })
 }
 
 /// Where the chosen Python really lives (a relocated copy's sysconfig still

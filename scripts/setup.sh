@@ -37,7 +37,8 @@ say() { echo "setup: $*" >&2; }
 # --- 1. system packages ------------------------------------------------------
 python="${PYO3_PYTHON:-/usr/bin/python3}"
 packages=(apache2 apache2-dev libclang-dev
-    curl openssl strace binutils) # the last four: tools some integration tests run
+    curl openssl strace binutils # tools some integration tests run
+    lintian dpkg-dev)            # scripts/package.sh: checking the .deb, dpkg-shlibdeps
 case "$python" in
     /usr/bin/python3) packages+=(python3 python3-dev python3-venv) ;;
     /usr/bin/python3.*) packages+=("${python#/usr/bin/}-dev" "${python#/usr/bin/}-venv") ;;
@@ -72,6 +73,12 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
     say "cargo not found: install a Rust toolchain (rustup, stable) and put cargo on PATH"
     exit 1
+fi
+
+# cargo-deb builds the Debian package (scripts/package.sh and its test).
+if ! cargo deb --version >/dev/null 2>&1; then
+    say "installing cargo-deb"
+    cargo install --locked --quiet cargo-deb
 fi
 
 # --- 3. the Python and the test venv ---------------------------------------------
