@@ -28,6 +28,8 @@ const LOG_LEVELS: [&str; 16] = [
     about = "Serve one Python WSGI application with Apache httpd and mod_wsgi-rs \
              (a replacement for mod_wsgi-express).",
     args_conflicts_with_subcommands = true,
+    // As optparse in mod_wsgi-express: an option given again wins.
+    args_override_self = true,
     after_help = "Without a subcommand, the options and APP are start-server's."
 )]
 pub(super) struct Cli {
@@ -40,9 +42,11 @@ pub(super) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(super) enum Command {
     /// Write the server root and run Apache in the foreground.
+    #[command(args_override_self = true)]
     StartServer(Box<ServerOptions>),
     /// Write the server root (with an `apachectl` script to start, stop and
     /// restart Apache) and exit.
+    #[command(args_override_self = true)]
     SetupServer(Box<ServerOptions>),
     /// Print the LoadModule and WSGIPythonHome lines for this module.
     ModuleConfig(ModuleOptions),
@@ -610,7 +614,7 @@ fn pairs(v: &[String]) -> impl Iterator<Item = (&str, &str)> {
 /// What to do, from the command line.
 #[derive(Debug)]
 pub(super) enum Action {
-    /// Start the server (`setup_only`: only write it, as setup-server).
+    /// Start the server (`setup_server`: only write it).
     Server {
         options: Box<ServerOptions>,
         setup_server: bool,
@@ -791,6 +795,17 @@ pub(super) mod tests {
             assert!(e.contains(option), "{args:?}: {e}");
         }
         assert!(error(&["--bogus", "a"]).contains("--bogus"));
+    }
+
+    #[test]
+    fn an_option_given_again_wins() {
+        let o = server(&["--module", "/a.so", "--port", "1", "--module", "/b.so", "a"]);
+        assert_eq!(o.module, Some(PathBuf::from("/b.so")));
+        let argv = ["wsgi-express", "--port", "1", "--port", "2", "a"];
+        assert!(matches!(
+            Cli::try_parse_from(argv).unwrap().action(),
+            Action::Server { options, .. } if options.port == 2
+        ));
     }
 
     #[test]

@@ -48,21 +48,31 @@ def _changed(path):
     return _seen.setdefault(path, mtime) != mtime
 
 
+def _first_change():
+    for module in list(sys.modules.values()):
+        path = _source(module)
+        if path and _changed(path):
+            return path
+    return None
+
+
 def _monitor():
     while True:
-        for module in list(sys.modules.values()):
-            path = _source(module)
-            if path and _changed(path):
-                prefix = 'wsgi-express monitor (pid=%d):' % os.getpid()
-                print('%s Change detected to "%s"; restarting the process.'
-                      % (prefix, path), file=sys.stderr)
-                os.kill(os.getpid(), signal.SIGINT)
-                return
+        path = _first_change()
+        if path:
+            prefix = 'wsgi-express monitor (pid=%d):' % os.getpid()
+            print('%s Change detected to "%s"; restarting the process.'
+                  % (prefix, path), file=sys.stderr)
+            os.kill(os.getpid(), signal.SIGINT)
+            return
         time.sleep(_INTERVAL)
 
 
 print('wsgi-express monitor (pid=%d): Starting change monitor.' % os.getpid(),
       file=sys.stderr)
+# The modules loaded so far (the preloaded application's) are dated now,
+# not when the thread first gets the GIL: a change made meanwhile counts.
+_first_change()
 threading.Thread(target=_monitor, name='wsgi-express-monitor',
                  daemon=True).start()
 "#;
