@@ -162,4 +162,24 @@ mod tests {
             );
         }
     }
+
+    /// docs/wsgi-express.md lists every option, supported or not.
+    #[test]
+    fn the_documentation_lists_every_option() {
+        let doc = include_str!("../../../docs/wsgi-express.md");
+        let cmd = Cli::command();
+        let start = cmd.find_subcommand("start-server").unwrap();
+        let implemented = start
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .filter(|l| !matches!(*l, "help" | "version"))
+            .map(|l| format!("--{l}"));
+        for name in implemented.chain(names().map(str::to_string)) {
+            assert!(
+                doc.contains(&format!("`{name}`")) || doc.contains(&format!("`{name} ")),
+                "docs/wsgi-express.md does not mention `{name}`"
+            );
+        }
+    }
 }
