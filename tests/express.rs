@@ -1068,3 +1068,36 @@ fn setup_server_with_many_options_passes_configtest() {
         read(&root.join("httpd.conf"))
     );
 }
+
+/// --document-root: its files are served before the application, which
+/// answers the rest; with --server-name, other host names are refused.
+#[test]
+fn document_root_files_come_first_and_other_host_names_are_refused() {
+    let dir = TestDir::new("express-docroot");
+    dir.write("app.wsgi", WHO_AM_I);
+    dir.write("docs/robots.txt", "User-agent: *\n");
+    let e = Express::start(
+        &dir,
+        &dir.0,
+        &[
+            "app.wsgi",
+            "--document-root",
+            "docs",
+            "--server-name",
+            "localhost",
+        ],
+    );
+    let robots = e.get("/robots.txt");
+    assert_eq!(robots.status, 200, "{}", e.output());
+    assert_eq!(robots.text(), "User-agent: *\n");
+    let (_, group) = who_served(&e.get("/robots.txt/not-a-file"));
+    assert_eq!(group, format!("localhost:{}", e.port));
+    let other = parse_response(
+        &exchange(
+            e.port,
+            b"GET / HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+        ),
+        false,
+    );
+    assert_eq!(other.status, 403, "{}", other.text());
+}
