@@ -120,19 +120,16 @@ fn summary(p: &Plan, setup_server: bool) -> String {
     };
     lines.push(("Operating Mode", mode.into()));
     let (processes, threads) = (o.process_count(), o.threads);
-    let threads_each = if !p.daemon_mode() && p.mpm == Mpm::Prefork {
-        "process(es) of 1 thread".to_string()
+    let total = processes * threads;
+    let capacity = if !p.daemon_mode() && p.mpm == Mpm::Prefork {
+        format!("{total} ({total} processes of 1 thread; prefork MPM)")
     } else {
-        format!("process(es) * {threads} threads")
-    };
-    lines.push((
-        "Request Capacity",
         format!(
-            "{} ({processes} {threads_each}; {} MPM)",
-            processes * threads,
+            "{total} ({processes} process(es) * {threads} threads; {} MPM)",
             p.mpm.name()
-        ),
-    ));
+        )
+    };
+    lines.push(("Request Capacity", capacity));
     if p.daemon_mode() {
         lines.push((
             "Request Timeout",

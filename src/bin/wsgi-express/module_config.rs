@@ -4,6 +4,7 @@
 //! it is, and copying it into Apache's modules directory.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -56,7 +57,6 @@ pub(super) fn install_module(o: &InstallOptions) -> Result<String> {
     let aside = dir.join(format!(".{INSTALLED_NAME}.{}", std::process::id()));
     fs::copy(&module, &aside)
         .with_context(|| format!("cannot copy {} to {}", module.display(), aside.display()))?;
-    use std::os::unix::fs::PermissionsExt as _;
     fs::set_permissions(&aside, fs::Permissions::from_mode(0o644))
         .and_then(|()| fs::rename(&aside, &target))
         .inspect_err(|_| {

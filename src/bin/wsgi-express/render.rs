@@ -423,7 +423,7 @@ pub(super) fn render_config(p: &Plan) -> Result<String> {
     c.push('\n');
     c.push_str(&application(p)?);
     c.push_str(&statics::aliases(p)?);
-    for (name, value) in p.setenv() {
+    for (name, value) in o.setenv() {
         writeln!(
             c,
             "SetEnv {} {}",

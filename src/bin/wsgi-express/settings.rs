@@ -95,11 +95,6 @@ impl Plan {
     pub(super) fn apachectl(&self) -> PathBuf {
         self.server_root.join("apachectl")
     }
-
-    /// `(name, value)` of each --setenv.
-    pub(super) fn setenv(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.o.setenv()
-    }
 }
 
 /// Resolves `o` (relative paths against the current directory), making the
