@@ -15,4 +15,5 @@ if [[ $(id -u) -eq 0 ]]; then
     install -m 644 "$app" "$copy/hello.wsgi"
     app="$copy/hello.wsgi"
 fi
-exec target/release/wsgi-express "$app" "$@"
+# Apache's logs on the terminal (else they go to files in the server root).
+exec target/release/wsgi-express "$app" --log-to-terminal "$@"

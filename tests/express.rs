@@ -1,7 +1,9 @@
-//! wsgi-express end to end: the built binary writes its configuration, execs
-//! a real apache2 on a free loopback port, serves the app, and stops on SIGINT.
-//! Every wait is bounded; the server is killed by PID (its own process group)
-//! when a test ends.
+//! wsgi-express end to end: the built binary writes its server root, execs
+//! a real apache2 (through the generated apachectl) on a free port, serves
+//! the app from daemon processes (or, with --embedded-mode, the Apache
+//! children), and stops on SIGINT; setup-server's apachectl, module-config,
+//! --reload-on-changes, HTTPS and the option errors. Every wait is bounded;
+//! the server is killed by PID (its own process group) when a test ends.
 
 mod common;
 
@@ -36,9 +38,7 @@ impl Express {
     /// with stdout/stderr going to files in `dir`, and waits for the port.
     fn start(dir: &TestDir, cwd: &Path, args: &[&str]) -> Express {
         let module = module_path().display().to_string();
-        let mut with_module = vec!["--module", module.as_str()];
-        with_module.extend_from_slice(args);
-        Express::start_plain(dir, cwd, &with_module)
+        Express::start_plain(dir, cwd, &with_module(args, &module))
     }
 
     /// As `start`, with wsgi-express finding the module by itself.
@@ -114,22 +114,59 @@ impl Drop for Express {
             let _ = self.child.wait();
         }
         kill_leftovers(&self.root.join("httpd.conf").display().to_string());
+        kill_leftovers(&daemon_title(self.port));
     }
+}
+
+/// The start of the daemon processes' title (mod_wsgi-express's
+/// display-name) for a server on `port` with no --host.
+fn daemon_title(port: u16) -> String {
+    format!("(wsgi:localhost:{port}:")
+}
+
+/// The Apache parent and children of the server whose configuration is
+/// `conf` (daemon processes have another title).
+fn apache_processes(conf: &Path) -> Vec<i32> {
+    pids_with_cmdline(&conf.display().to_string())
 }
 
 /// Runs wsgi-express to completion (errors, --help, --setup-only). The module
 /// is named explicitly: `cargo test` refreshes target/<profile>/deps/, not
 /// the copy next to the binary that wsgi-express would pick by default.
 fn run_express(cwd: &Path, args: &[&str]) -> Output {
+    let module = module_path().display().to_string();
+    run_plain(cwd, &with_module(args, &module))
+}
+
+/// `args` with `--module MODULE` added (after start-server or setup-server,
+/// whose options they are).
+fn with_module<'a>(args: &[&'a str], module: &'a str) -> Vec<&'a str> {
+    let mut all: Vec<&str> = Vec::new();
+    let rest = match args.first() {
+        Some(&sub @ ("start-server" | "setup-server")) => {
+            all.push(sub);
+            &args[1..]
+        }
+        _ => args,
+    };
+    all.extend(["--module", module]);
+    all.extend_from_slice(rest);
+    all
+}
+
+/// Runs wsgi-express with exactly `args`.
+fn run_plain(cwd: &Path, args: &[&str]) -> Output {
     Command::new(EXPRESS)
         .current_dir(cwd)
         .env_remove("VIRTUAL_ENV")
-        .arg("--module")
-        .arg(module_path())
         .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("run wsgi-express")
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
 }
 
 #[test]
@@ -137,7 +174,15 @@ fn serves_a_script_and_stops_on_sigint() {
     let dir = TestDir::new("express-hello");
     dir.write("app/hello.wsgi", &hello_source());
     // The module is found next to the binary (or in deps/ under cargo).
-    let mut e = Express::start_plain(&dir, &dir.0, &[&dir.path("app/hello.wsgi"), "--access-log"]);
+    let mut e = Express::start_plain(
+        &dir,
+        &dir.0,
+        &[
+            &dir.path("app/hello.wsgi"),
+            "--access-log",
+            "--log-to-terminal",
+        ],
+    );
     let r = e.get("/");
     assert_eq!(r.status, 200, "{}", e.output());
     assert_eq!(r.text(), "Hello World!\n");
@@ -146,7 +191,10 @@ fn serves_a_script_and_stops_on_sigint() {
 
     let out = e.output();
     assert!(
-        out.contains(&format!("at http://127.0.0.1:{}/", e.port)),
+        out.contains(&format!(
+            "Server URL         : http://localhost:{}/",
+            e.port
+        )),
         "no banner:\n{out}"
     );
     // The access log goes to stdout, the error log to stderr.
@@ -159,12 +207,17 @@ fn serves_a_script_and_stops_on_sigint() {
         "Apache did not exit within 15 s of SIGINT:\n{}",
         e.output()
     );
-    // No child outlives the parent.
+    // No child or daemon process outlives the parent.
     let conf = conf.display().to_string();
+    let left = || {
+        let mut v = pids_with_cmdline(&conf);
+        v.extend(pids_with_cmdline(&daemon_title(e.port)));
+        v
+    };
     assert!(
-        wait_until(SECS5, || pids_with_cmdline(&conf).is_empty()),
-        "Apache children left over: {:?}",
-        pids_with_cmdline(&conf)
+        wait_until(SECS5, || left().is_empty()),
+        "processes left over: {:?}",
+        left()
     );
 }
 
@@ -240,12 +293,16 @@ fn setup_only_writes_a_config_apache_accepts() {
     );
     let conf = root.join("httpd.conf");
     assert!(
-        stdout.contains(&format!("-f {} -DFOREGROUND", conf.display())),
+        stdout.contains(&format!("{} start", root.join("apachectl").display())),
         "{stdout}"
     );
     let text = fs::read_to_string(&conf).unwrap();
     assert!(text.contains("WSGIScriptReloading Off"), "{text}");
-    assert!(text.contains("ThreadsPerChild 3"), "{text}");
+    assert!(
+        text.contains("threads=3 \\") && text.contains("processes=2 \\"),
+        "{text}"
+    );
+    assert!(text.contains("LoadModule mpm_worker_module"), "{text}");
     // Nothing was started.
     assert!(TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err());
     let check = Command::new("apache2")
@@ -420,4 +477,627 @@ fn a_link_planted_where_httpd_conf_goes_is_replaced_not_followed() {
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
     let conf = fs::symlink_metadata(root.join("httpd.conf")).unwrap();
     assert!(conf.file_type().is_file());
+}
+
+/// An application that says which process and daemon group served it.
+const WHO_AM_I: &str = r#"
+import os
+
+def application(environ, start_response):
+    body = '%d %s %s' % (os.getpid(), environ.get('mod_wsgi.process_group') or '-',
+                         environ['wsgi.multiprocess'])
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+"#;
+
+/// `(pid, process group)` from WHO_AM_I's answer.
+#[track_caller]
+fn who_served(r: &Response) -> (i32, String) {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let mut words = text.split(' ');
+    let pid = words.next().and_then(|w| w.parse().ok());
+    let group = words.next().map(str::to_string);
+    match (pid, group) {
+        (Some(pid), Some(group)) => (pid, group),
+        _ => panic!("unexpected answer {text:?}"),
+    }
+}
+
+/// The command line of `pid`, NULs as spaces.
+fn cmdline(pid: i32) -> String {
+    String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        .replace('\0', " ")
+}
+
+/// The issue's example: daemon processes serve the application, Apache
+/// serves the --url-alias files, the logs go to the terminal.
+#[test]
+fn start_server_serves_from_daemon_processes_and_static_files_through_apache() {
+    let dir = TestDir::new("express-daemon");
+    dir.write("site/app.wsgi", WHO_AM_I);
+    dir.write("site/static/style.css", "body { color: red }\n");
+    let site = dir.0.join("site");
+    let e = Express::start(
+        &dir,
+        &site,
+        &[
+            "start-server",
+            "app.wsgi",
+            "--processes",
+            "2",
+            "--threads",
+            "4",
+            "--url-alias",
+            "/static",
+            "./static",
+            "--log-to-terminal",
+        ],
+    );
+    let conf = e.root.join("httpd.conf");
+    let parent = e.child.id() as i32;
+    let group = format!("localhost:{}", e.port);
+    let daemons = || pids_with_cmdline(&daemon_title(e.port));
+    assert!(
+        wait_until(SECS10, || daemons().len() == 2),
+        "expected 2 daemon processes, found {:?}\n{}",
+        daemons(),
+        e.output()
+    );
+    let mut served = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        let (pid, g) = who_served(&e.get("/"));
+        assert_eq!(g, group, "{}", e.output());
+        served.insert(pid);
+    }
+    let apache = apache_processes(&conf);
+    assert!(apache.contains(&parent), "{apache:?} {parent}");
+    assert!(
+        apache.len() >= 2,
+        "no Apache child besides the parent: {apache:?}"
+    );
+    for pid in &served {
+        assert!(
+            !apache.contains(pid),
+            "pid {pid} that served the app is an Apache process ({apache:?})"
+        );
+        assert!(
+            daemons().contains(pid),
+            "{pid} is not a daemon: {:?}",
+            daemons()
+        );
+        assert_eq!(
+            ppid(*pid),
+            Some(parent),
+            "a daemon is forked by the Apache parent"
+        );
+        assert!(
+            cmdline(*pid).starts_with("(wsgi:localhost:"),
+            "{}",
+            cmdline(*pid)
+        );
+    }
+    assert!(
+        e.get("/").text().ends_with(" True"),
+        "processes=2 is multiprocess"
+    );
+    let css = e.get("/static/style.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.text(), "body { color: red }\n");
+    assert_eq!(css.header("content-type"), Some("text/css"));
+    let text = fs::read_to_string(&conf).unwrap();
+    for line in [
+        "WSGIRestrictEmbedded On",
+        "request-timeout=60 \\",
+        "queue-timeout=45 \\",
+        "ErrorLog \"/dev/stderr\"",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim() == line),
+            "missing `{line}`:\n{text}"
+        );
+    }
+    assert!(
+        e.output().contains("Operating Mode     : daemon"),
+        "{}",
+        e.output()
+    );
+}
+
+#[test]
+fn embedded_mode_serves_from_an_apache_child() {
+    let dir = TestDir::new("express-embedded");
+    dir.write("app.wsgi", WHO_AM_I);
+    let e = Express::start(&dir, &dir.0, &["app.wsgi", "--embedded-mode"]);
+    let conf = e.root.join("httpd.conf");
+    let (pid, group) = who_served(&e.get("/"));
+    assert_eq!(group, "-", "no daemon group in embedded mode");
+    let apache = apache_processes(&conf);
+    assert!(
+        apache.contains(&pid) && pid != e.child.id() as i32,
+        "pid {pid} is not an Apache child ({apache:?})"
+    );
+    assert!(pids_with_cmdline(&daemon_title(e.port)).is_empty());
+}
+
+/// A server started with setup-server's apachectl, as systemd does.
+struct Controlled {
+    apachectl: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl Controlled {
+    fn ctl(&self, action: &str) -> Output {
+        Command::new(&self.apachectl)
+            .arg(action)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run apachectl")
+    }
+
+    fn parent(&self) -> Option<i32> {
+        fs::read_to_string(&self.pid_file).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for Controlled {
+    fn drop(&mut self) {
+        if let Some(pid) = self.parent()
+            && running(pid)
+        {
+            let _ = self.ctl("stop");
+            if !wait_until(SECS10, || !running(pid)) {
+                // SAFETY: killing the Apache parent this test started.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+#[test]
+fn setup_server_writes_an_apachectl_that_starts_restarts_and_stops_apache() {
+    let dir = TestDir::new("express-apachectl");
+    let app = dir.write("app.wsgi", WHO_AM_I);
+    let root = dir.0.join("root");
+    let port = free_port();
+    let out = run_express(
+        &dir.0,
+        &[
+            "setup-server",
+            app.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--server-root",
+            root.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Control Script     :"), "{stdout}");
+    // Nothing was started.
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    let c = Controlled {
+        apachectl: root.join("apachectl"),
+        pid_file: root.join("httpd.pid"),
+    };
+    let check = c.ctl("configtest");
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    let start = c.ctl("start");
+    assert!(start.status.success(), "{}", text(&start.stderr));
+    let log = || read(&root.join("error_log"));
+    let parent =
+        wait_for(SECS10, || c.parent()).unwrap_or_else(|| panic!("no pid file\n{}", log()));
+    // Apache detached into its own session: its process group is its pid.
+    track_process_group(parent);
+    assert!(
+        wait_until(SECS10, || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "not listening:\n{}",
+        log()
+    );
+    let (before, _) = who_served(&request(port, "GET", "/", &[], b""));
+
+    let graceful = c.ctl("graceful");
+    assert!(graceful.status.success(), "{}", text(&graceful.stderr));
+    // A graceful restart replaces the daemon process, not the parent.
+    let after = wait_for(SECS10 * 3, || {
+        let r = request(port, "GET", "/", &[], b"");
+        (r.status == 200)
+            .then(|| who_served(&r).0)
+            .filter(|pid| *pid != before)
+    });
+    assert!(after.is_some(), "the daemon was not replaced:\n{}", log());
+    assert_eq!(c.parent(), Some(parent));
+    assert!(running(parent));
+
+    let stop = c.ctl("stop");
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    assert!(
+        wait_until(SECS10 * 2, || !running(parent)),
+        "Apache did not stop:\n{}",
+        log()
+    );
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    let left = pids_with_cmdline(&daemon_title(port));
+    assert!(
+        wait_until(SECS5, || pids_with_cmdline(&daemon_title(port)).is_empty()),
+        "daemons left over: {left:?}"
+    );
+}
+
+fn read(p: &Path) -> String {
+    String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned()
+}
+
+/// module-config's lines, pasted into a minimal httpd.conf with a
+/// WSGIScriptAlias, load the module and serve.
+#[test]
+fn module_config_lines_load_and_serve() {
+    let dir = TestDir::new("express-module-config");
+    let app = dir.write("app.wsgi", WHO_AM_I);
+    let out = run_plain(&dir.0, &["module-config"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = text(&out.stdout);
+    assert!(
+        lines.starts_with(&format!(
+            "LoadModule wsgi_module \"{}\"\n",
+            module_path().display()
+        )),
+        "{lines}"
+    );
+    assert!(lines.contains("\nWSGIPythonHome \"/"), "{lines}");
+    let location = run_plain(&dir.0, &["module-location"]);
+    assert_eq!(
+        text(&location.stdout).trim(),
+        module_path().display().to_string()
+    );
+
+    let port = free_port();
+    let d = dir.0.display();
+    let user = if is_root() {
+        "User www-data\nGroup www-data\n"
+    } else {
+        ""
+    };
+    let conf = dir.write(
+        "httpd.conf",
+        &format!(
+            "ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
+             ErrorLog {d}/error.log\nDefaultRuntimeDir {d}\nMutex file:{d} default\n{user}\
+             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+             LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+             {lines}\
+             WSGIScriptAlias / {app}\n<Directory {d}>\n  Require all granted\n</Directory>\n",
+            app = app.display()
+        ),
+    );
+    let mut child = Command::new("apache2")
+        .process_group(0)
+        .arg("-f")
+        .arg(&conf)
+        .arg("-DFOREGROUND")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start apache2");
+    track_process_group(child.id() as i32);
+    let error_log = dir.0.join("error.log");
+    wait_listening(&mut child, port, "apache2", || read(&error_log));
+    let r = request(port, "GET", "/", &[], b"");
+    let served = r.status == 200 && r.text().contains(" - ");
+    // SAFETY: stopping the process group of the Apache this test started.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
+    if !wait_until(SECS10, || !matches!(child.try_wait(), Ok(None))) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    kill_leftovers(&conf.display().to_string());
+    assert!(served, "{} {}\n{}", r.status, r.text(), read(&error_log));
+}
+
+#[test]
+fn install_module_copies_the_module_and_prints_its_lines() {
+    let dir = TestDir::new("express-install");
+    let modules = dir.0.join("modules");
+    fs::create_dir(&modules).unwrap();
+    let module = module_path().display().to_string();
+    let out = run_plain(
+        &dir.0,
+        &[
+            "install-module",
+            "--module",
+            &module,
+            "--modules-directory",
+            modules.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let installed = modules.join("mod_wsgi_rs.so");
+    assert_eq!(
+        fs::read(&installed).unwrap(),
+        fs::read(module_path()).unwrap()
+    );
+    assert!(
+        text(&out.stdout).starts_with(&format!(
+            "LoadModule wsgi_module \"{}\"\nWSGIPythonHome \"",
+            installed.display()
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// --reload-on-changes: an edited module imported by the application
+/// restarts the daemon process, which then serves the new code.
+#[test]
+fn reload_on_changes_picks_up_an_edited_imported_module() {
+    let dir = TestDir::new("express-reload");
+    dir.write("site/helper.py", "VALUE = 'one'\n");
+    dir.write(
+        "site/app.wsgi",
+        "import os\nimport helper\n\ndef application(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [('%d %s' % (os.getpid(), helper.VALUE)).encode()]\n",
+    );
+    let site = dir.0.join("site");
+    let e = Express::start(&dir, &site, &["app.wsgi", "--reload-on-changes"]);
+    let answer = |r: Response| -> Option<(String, String)> {
+        let t = r.text();
+        let (pid, value) = t.split_once(' ')?;
+        (r.status == 200).then(|| (pid.to_string(), value.to_string()))
+    };
+    let (pid, value) = answer(e.get("/")).unwrap_or_else(|| panic!("{}", e.output()));
+    assert_eq!(value, "one");
+    // Edited (and dated differently, whatever the clock's resolution).
+    let helper = dir.write("site/helper.py", "VALUE = 'two, edited'\n");
+    set_mtime(&helper, 30);
+    let reloaded = wait_for(SECS10 * 3, || {
+        answer(e.get("/")).filter(|(_, v)| v == "two, edited")
+    });
+    let Some((new_pid, _)) = reloaded else {
+        panic!(
+            "the edited module was not picked up within 30 s:\n{}\n{}",
+            e.output(),
+            read(&e.root.join("error_log"))
+        );
+    };
+    assert_ne!(new_pid, pid, "a new daemon process serves it");
+    assert!(
+        read(&e.root.join("error_log")).contains("Change detected to"),
+        "{}",
+        read(&e.root.join("error_log"))
+    );
+}
+
+#[test]
+fn an_unknown_option_is_an_error_naming_it() {
+    let dir = TestDir::new("express-unknown");
+    let app = dir.write("app.wsgi", WHO_AM_I);
+    let app = app.to_str().unwrap();
+    each_case(
+        [
+            ("--no-such-option", "--no-such-option"),
+            (
+                "--http2",
+                "--http2 is not supported by mod_wsgi-rs's wsgi-express",
+            ),
+            (
+                "--debug-mode",
+                "--debug-mode is not supported by mod_wsgi-rs's wsgi-express",
+            ),
+        ],
+        |(option, said)| {
+            let out = run_express(&dir.0, &["start-server", app, option]);
+            assert_eq!(out.status.code(), Some(2));
+            let err = text(&out.stderr);
+            assert!(err.contains(said), "{err}");
+        },
+    );
+}
+
+/// --https-port with a self-signed certificate made here serves the
+/// application over TLS (checked with curl).
+#[test]
+fn https_port_serves_tls_with_a_self_signed_certificate() {
+    require_program("openssl", "openssl");
+    require_program("curl", "curl");
+    let dir = TestDir::new("express-https");
+    dir.write("app.wsgi", WHO_AM_I);
+    let (cert, key) = (dir.0.join("server.crt"), dir.0.join("server.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let https = free_port().to_string();
+    let e = Express::start(
+        &dir,
+        &dir.0,
+        &[
+            "app.wsgi",
+            "--https-port",
+            &https,
+            "--ssl-certificate-file",
+            cert.to_str().unwrap(),
+            "--ssl-certificate-key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+    let curl = |url: &str| {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert"])
+            .arg(&cert)
+            .args([
+                "--resolve",
+                &format!("localhost:{https}:127.0.0.1"),
+                "-v",
+                url,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run curl")
+    };
+    let out = curl(&format!("https://localhost:{https}/"));
+    let body = text(&out.stdout);
+    assert!(
+        out.status.success() && body.contains(&format!(" localhost:{} ", e.port)),
+        "curl: {body}\n{}\n{}",
+        text(&out.stderr),
+        read(&e.root.join("error_log"))
+    );
+    assert!(
+        text(&out.stderr).contains("CN=localhost"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        e.output()
+            .contains(&format!("Server URL (HTTPS) : https://localhost:{https}/")),
+        "{}",
+        e.output()
+    );
+    // Plain HTTP still works on --port.
+    assert_eq!(e.get("/").status, 200);
+}
+
+/// Many options at once make a configuration Apache accepts.
+#[test]
+fn setup_server_with_many_options_passes_configtest() {
+    let dir = TestDir::new("express-configtest");
+    let app = dir.write("app.wsgi", WHO_AM_I);
+    dir.write("docs/index.html", "<p>hi</p>");
+    dir.write(
+        "auth.py",
+        "def check_password(environ, user, password):\n    return None\n",
+    );
+    dir.write("extra.conf", "# nothing\n");
+    let root = dir.0.join("root");
+    let args = [
+        "setup-server",
+        app.to_str().unwrap(),
+        "--server-root",
+        root.to_str().unwrap(),
+        "--port",
+        "18080",
+        "--host",
+        "127.0.0.1",
+        "--server-name",
+        "www.example.com",
+        "--server-alias",
+        "*.example.com",
+        "--allow-localhost",
+        "--processes",
+        "3",
+        "--threads",
+        "2",
+        "--max-clients",
+        "40",
+        "--server-mpm",
+        "worker",
+        "--document-root",
+        "docs",
+        "--directory-index",
+        "index.html",
+        "--directory-listing",
+        "--access-log",
+        "--access-log-format",
+        "combined",
+        "--rotate-logs",
+        "--startup-log",
+        "--compress-responses",
+        "--server-status",
+        "--setenv",
+        "MODE",
+        "test",
+        "--passenv",
+        "PATH",
+        "--trust-proxy-header",
+        "X-Forwarded-For",
+        "--trust-proxy",
+        "10.0.0.0/8",
+        "--error-document",
+        "404",
+        "/missing",
+        "--error-override",
+        "--chunked-request",
+        "--enable-sendfile",
+        "--python-warnings",
+        "ignore",
+        "--switch-interval",
+        "0.01",
+        "--orphan-interpreter",
+        "--memory-limit",
+        "500000000",
+        "--maximum-requests",
+        "1000",
+        "--restart-interval",
+        "3600",
+        "--inactivity-timeout",
+        "600",
+        "--auth-user-script",
+        "auth.py",
+        "--include-file",
+        "extra.conf",
+        "--map-head-to-get",
+        "off",
+        "--reload-on-changes",
+        "--keep-alive-timeout",
+        "5",
+        "--limit-request-body",
+        "1000",
+    ];
+    let out = run_express(&dir.0, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let check = Command::new(root.join("apachectl"))
+        .arg("configtest")
+        .stdin(Stdio::null())
+        .output()
+        .expect("apachectl configtest");
+    assert!(
+        check.status.success(),
+        "configtest failed:\n{}\n{}",
+        text(&check.stderr),
+        read(&root.join("httpd.conf"))
+    );
+}
+
+/// --document-root: its files are served before the application, which
+/// answers the rest; with --server-name, other host names are refused.
+#[test]
+fn document_root_files_come_first_and_other_host_names_are_refused() {
+    let dir = TestDir::new("express-docroot");
+    dir.write("app.wsgi", WHO_AM_I);
+    dir.write("docs/robots.txt", "User-agent: *\n");
+    let e = Express::start(
+        &dir,
+        &dir.0,
+        &[
+            "app.wsgi",
+            "--document-root",
+            "docs",
+            "--server-name",
+            "localhost",
+        ],
+    );
+    let robots = e.get("/robots.txt");
+    assert_eq!(robots.status, 200, "{}", e.output());
+    assert_eq!(robots.text(), "User-agent: *\n");
+    let (_, group) = who_served(&e.get("/robots.txt/not-a-file"));
+    assert_eq!(group, format!("localhost:{}", e.port));
+    let other = parse_response(
+        &exchange(
+            e.port,
+            b"GET / HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+        ),
+        false,
+    );
+    assert_eq!(other.status, 403, "{}", other.text());
 }

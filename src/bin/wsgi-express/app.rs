@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cli::{Options, is_dotted_identifier};
+use crate::cli::{ServerOptions, is_dotted_identifier};
 use crate::{PYTHON_VERSION, absolute, server_root, warn};
 
 /// What APP names.
@@ -18,10 +18,25 @@ pub(super) enum AppSpec {
     Module { module: String, callable: String },
 }
 
-/// Decides whether APP is a script or `module:callable`. An existing file is
-/// always a script; a `.wsgi`/`.py` name or a path with `/` is a (missing)
-/// script; otherwise `module:callable` or a bare module (using `callable`).
-pub(super) fn classify_app(app: &str, callable: &str, is_file: bool) -> Result<AppSpec> {
+/// Decides what APP is, for `--application-type` `kind`. As a script (the
+/// default) an existing file is always a script; a `.wsgi`/`.py` name or a
+/// path with `/` is a (missing) script; otherwise `module:callable` or a bare
+/// module (using `callable`). As a module it is `module[:callable]`.
+pub(super) fn classify_app(
+    app: &str,
+    kind: &str,
+    callable: &str,
+    is_file: bool,
+) -> Result<AppSpec> {
+    match kind {
+        "script" => {}
+        "module" => return module_spec(app, callable),
+        "paste" | "static" => bail!(
+            "--application-type {kind} is not supported by mod_wsgi-rs's wsgi-express \
+             (script and module are)"
+        ),
+        _ => bail!("--application-type must be script or module, not '{kind}'"),
+    }
     if is_file {
         return Ok(AppSpec::Script(PathBuf::from(app)));
     }
@@ -46,6 +61,18 @@ pub(super) fn classify_app(app: &str, callable: &str, is_file: bool) -> Result<A
     bail!("'{app}' is neither a WSGI script file nor MODULE:CALLABLE (e.g. myapp:application)")
 }
 
+/// `module` or `module:callable` (callable dotted or not).
+fn module_spec(app: &str, callable: &str) -> Result<AppSpec> {
+    let (module, attr) = app.split_once(':').unwrap_or((app, callable));
+    if is_dotted_identifier(module) && is_dotted_identifier(attr) {
+        return Ok(AppSpec::Module {
+            module: module.into(),
+            callable: attr.into(),
+        });
+    }
+    bail!("'{app}' is not a Python module name (MODULE or MODULE:CALLABLE)")
+}
+
 /// The generated script for `module:callable` applications.
 fn render_handler(module: &str, callable: &str) -> String {
     format!(
@@ -61,6 +88,7 @@ fn render_handler(module: &str, callable: &str) -> String {
 }
 
 /// The application as Apache will load it, every path absolute.
+#[derive(Clone, Debug)]
 pub(super) struct App {
     /// What `WSGIScriptAlias` points at: the script, or the generated
     /// `handler.wsgi` for `module:callable`.
@@ -77,7 +105,7 @@ pub(super) struct App {
 
 /// Resolves `spec` and the Python options into absolute paths, writing
 /// `handler.wsgi` into `root` for `module:callable`.
-pub(super) fn resolve(spec: &AppSpec, o: &Options, cwd: &Path, root: &Path) -> Result<App> {
+pub(super) fn resolve(spec: &AppSpec, o: &ServerOptions, cwd: &Path, root: &Path) -> Result<App> {
     let python_home = python_home(o.python_home.as_deref())?;
     let (script, callable_object, description, own_dir) = match spec {
         AppSpec::Script(p) => {
@@ -99,7 +127,7 @@ pub(super) fn resolve(spec: &AppSpec, o: &Options, cwd: &Path, root: &Path) -> R
         }
     };
     let mut python_path = vec![own_dir];
-    for p in &o.python_path {
+    for p in &o.python_paths {
         let p =
             std::fs::canonicalize(p).with_context(|| format!("--python-path {}", p.display()))?;
         if !python_path.contains(&p) {
@@ -117,7 +145,7 @@ pub(super) fn resolve(spec: &AppSpec, o: &Options, cwd: &Path, root: &Path) -> R
 
 /// `--python-home` (an error if it is not usable), else an active virtual
 /// environment (skipped with a warning if it is not usable).
-fn python_home(given: Option<&Path>) -> Result<Option<PathBuf>> {
+pub(super) fn python_home(given: Option<&Path>) -> Result<Option<PathBuf>> {
     if let Some(h) = given {
         let h =
             std::fs::canonicalize(h).with_context(|| format!("--python-home {}", h.display()))?;
@@ -138,6 +166,14 @@ fn python_home(given: Option<&Path>) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The prefix (sys.prefix) of the Python the module was built against, if
+/// it is usable as a `WSGIPythonHome`: `/usr` for `/usr/bin/python3`.
+pub(super) fn built_python_prefix() -> Option<PathBuf> {
+    let exe = std::fs::canonicalize(env!("WSGI_PYTHON_EXECUTABLE")).ok()?;
+    let prefix = exe.parent()?.parent()?.to_path_buf();
+    check_python_home(&prefix).ok().map(|()| prefix)
+}
+
 /// Checks that `home` is a Python prefix or venv for the module's Python
 /// (the same check `WSGIPythonHome` gets at configtest).
 fn check_python_home(home: &Path) -> Result<()> {
@@ -152,7 +188,7 @@ mod tests {
     #[test]
     fn classifying_the_application() {
         let classify = |app: &str, callable: &str, is_file: bool| {
-            classify_app(app, callable, is_file).map_err(|e| format!("{e:#}"))
+            classify_app(app, "script", callable, is_file).map_err(|e| format!("{e:#}"))
         };
         let script = |s: &str| AppSpec::Script(PathBuf::from(s));
         assert_eq!(classify("x:y", "application", true), Ok(script("x:y")));
@@ -178,6 +214,29 @@ mod tests {
         assert!(classify("dir/app", "application", false).is_err());
         assert!(classify("1bad:app", "application", false).is_err());
         assert!(classify("mod:", "application", false).is_err());
+    }
+
+    #[test]
+    fn application_types() {
+        let module = |app: &str| classify_app(app, "module", "application", true);
+        assert_eq!(
+            module("app.wsgi").unwrap(),
+            AppSpec::Module {
+                module: "app.wsgi".into(),
+                callable: "application".into()
+            }
+        );
+        assert_eq!(
+            module("pkg:make").unwrap(),
+            AppSpec::Module {
+                module: "pkg".into(),
+                callable: "make".into()
+            }
+        );
+        assert!(module("dir/app.py").is_err());
+        let err = classify_app("x.ini", "paste", "application", true).unwrap_err();
+        assert!(format!("{err}").contains("paste is not supported"), "{err}");
+        assert!(classify_app("x", "egg", "application", true).is_err());
     }
 
     #[test]

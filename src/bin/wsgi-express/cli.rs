@@ -1,155 +1,167 @@
-//! The command line: `--help`, the options and their checks. Nothing here
-//! looks at the file system; paths are resolved later (see `app` and
-//! `locate`).
+//! The command line, as clap parses it: the subcommands and their options,
+//! named and defaulted as mod_wsgi-express names and defaults them. Nothing
+//! here looks at the file system; paths are resolved later (see `app`,
+//! `locate` and `settings`).
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
 
-const DEFAULT_PORT: u16 = 8000;
-const DEFAULT_HOST: &str = "127.0.0.1";
+/// What `--version` prints after the program's name.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (mod_wsgi-rs) for Python ",
+    env!("WSGI_PYTHON_VERSION")
+);
 
-const LOG_LEVELS: &[&str] = &[
+const LOG_LEVELS: [&str; 16] = [
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2",
     "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
 ];
 
-pub(super) const USAGE: &str = "\
-Usage: wsgi-express [options] APP
-
-Serve one Python WSGI application with Apache httpd and mod_wsgi-rs.
-
-APP is either a WSGI script (e.g. app.wsgi or app.py, whose module defines
-`application`, see --callable-object) or MODULE:CALLABLE (e.g. myproject.wsgi:app),
-importable from the current directory or a --python-path directory.
-
-Options:
-  --port N               TCP port to listen on (default 8000)
-  --host ADDR            address to listen on (default 127.0.0.1; 0.0.0.0 = all interfaces)
-  --processes N          Apache child processes (default 1)
-  --threads N            threads per process (default 5; ignored by --mpm prefork)
-  --mpm event|worker|prefork
-                         Apache multi-processing module (default event)
-  --server-root DIR      where httpd.conf, logs and the pid file go
-                         (default /tmp/wsgi-express-PORT-UID)
-  --mount-point PATH     URL path the application is mounted at (default /)
-  --callable-object NAME name of the WSGI callable in a script (default application)
-  --application-group G  Python interpreter: %{GLOBAL} (default, the main
-                         interpreter), %{RESOURCE}, %{SERVER}, %{HOST} or a name
-  --python-home DIR      virtual environment (or Python prefix) to use; defaults to
-                         $VIRTUAL_ENV when a matching Python 3.x venv is active
-  --python-path DIR      add DIR to sys.path (repeatable)
-  --log-level LEVEL      Apache LogLevel (default info); the error log goes to stderr
-  --access-log           write an access log (combined format) to stdout
-  --disable-reloading    do not reload the script when it changes (WSGIScriptReloading Off)
-  --user NAME            user the Apache children run as when started as root
-                         (default www-data)
-  --group NAME           their group (default: the user's primary group)
-  --module PATH          the mod_wsgi-rs module (default: libmod_wsgi_rs.so next to
-                         this program, else $(apxs -q LIBEXECDIR)/mod_wsgi_rs.so)
-  --apache-binary PATH   httpd to run (default apache2 from PATH, else /usr/sbin/apache2)
-  --setup-only           write the configuration, print the command to start it, exit
-  -h, --help             show this help
-  -V, --version          show the version
-
-`wsgi-express start-server ...` and `wsgi-express setup-server ...` (= --setup-only)
-are accepted for mod_wsgi-express compatibility.
-";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Mpm {
-    Event,
-    Worker,
-    Prefork,
+/// `wsgi-express [start-server] [OPTIONS] [APP]`: without a subcommand the
+/// options are start-server's, as in earlier versions.
+#[derive(Parser, Debug)]
+#[command(
+    name = "wsgi-express",
+    version = VERSION,
+    about = "Serve one Python WSGI application with Apache httpd and mod_wsgi-rs \
+             (a replacement for mod_wsgi-express).",
+    args_conflicts_with_subcommands = true,
+    // As optparse in mod_wsgi-express: an option given again wins.
+    args_override_self = true,
+    after_help = "Without a subcommand, the options and APP are start-server's."
+)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Option<Command>,
+    #[command(flatten)]
+    pub(super) server: Box<ServerOptions>,
 }
 
-impl Mpm {
-    fn parse(s: &str) -> Option<Mpm> {
-        match s {
-            "event" => Some(Mpm::Event),
-            "worker" => Some(Mpm::Worker),
-            "prefork" => Some(Mpm::Prefork),
-            _ => None,
-        }
-    }
-
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Mpm::Event => "event",
-            Mpm::Worker => "worker",
-            Mpm::Prefork => "prefork",
-        }
-    }
+#[derive(Subcommand, Debug)]
+pub(super) enum Command {
+    /// Write the server root and run Apache in the foreground.
+    #[command(args_override_self = true)]
+    StartServer(Box<ServerOptions>),
+    /// Write the server root (with an `apachectl` script to start, stop and
+    /// restart Apache) and exit.
+    #[command(args_override_self = true)]
+    SetupServer(Box<ServerOptions>),
+    /// Print the LoadModule and WSGIPythonHome lines for this module.
+    ModuleConfig(ModuleOptions),
+    /// Print where this module is.
+    ModuleLocation(ModuleOptions),
+    /// Copy this module into Apache's modules directory and print the lines
+    /// that load it.
+    InstallModule(InstallOptions),
 }
 
-/// The command line, checked but not yet resolved against the file system.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Options {
-    pub(super) app: String,
-    pub(super) port: u16,
-    pub(super) host: String,
-    pub(super) processes: u32,
-    pub(super) threads: u32,
-    pub(super) mpm: Mpm,
-    pub(super) server_root: Option<PathBuf>,
-    pub(super) mount_point: String,
-    pub(super) callable_object: String,
-    pub(super) application_group: String,
-    pub(super) python_home: Option<PathBuf>,
-    pub(super) python_path: Vec<PathBuf>,
-    pub(super) log_level: String,
-    pub(super) access_log: bool,
-    pub(super) reloading: bool,
-    pub(super) user: Option<String>,
-    pub(super) group: Option<String>,
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ModuleOptions {
+    /// The mod_wsgi-rs module (default: libmod_wsgi_rs.so next to this
+    /// program, else $(apxs -q LIBEXECDIR)/mod_wsgi_rs.so).
+    #[arg(long, value_name = "FILE-PATH")]
     pub(super) module: Option<PathBuf>,
-    pub(super) apache_binary: Option<PathBuf>,
-    pub(super) setup_only: bool,
 }
 
-impl Options {
-    fn new(app: String) -> Options {
-        Options {
-            app,
-            port: DEFAULT_PORT,
-            host: DEFAULT_HOST.into(),
-            processes: 1,
-            threads: 5,
-            mpm: Mpm::Event,
-            server_root: None,
-            mount_point: "/".into(),
-            callable_object: "application".into(),
-            application_group: "%{GLOBAL}".into(),
-            python_home: None,
-            python_path: Vec::new(),
-            log_level: "info".into(),
-            access_log: false,
-            reloading: true,
-            user: None,
-            group: None,
-            module: None,
-            apache_binary: None,
-            setup_only: false,
-        }
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub(super) struct InstallOptions {
+    /// Apache's modules directory (default $(apxs -q LIBEXECDIR)).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) modules_directory: Option<PathBuf>,
+    #[command(flatten)]
+    pub(super) module: ModuleOptions,
+}
+
+fn positive(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number of at least 1")),
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Cli {
-    Help,
-    Version,
-    Serve(Box<Options>),
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("'{s}' is not a number from 0 to 1")),
+    }
 }
 
-fn parse_number<T: std::str::FromStr + PartialOrd>(
-    opt: &str,
-    value: &str,
-    min: T,
-    max: T,
-) -> Result<T> {
-    match value.parse::<T>() {
-        Ok(n) if n >= min && n <= max => Ok(n),
-        _ => bail!("{opt} must be a whole number in range, not '{value}'"),
+fn seconds_above_zero(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
+        _ => Err(format!("'{s}' is not a number of seconds above 0")),
+    }
+}
+
+fn log_level(s: &str) -> Result<String, String> {
+    if LOG_LEVELS.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not one of {}", LOG_LEVELS.join(", ")))
+    }
+}
+
+fn url_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("'{s}' does not start with '/'"));
+    }
+    let trimmed = s.trim_end_matches('/');
+    Ok(if trimmed.is_empty() { "/" } else { trimmed }.to_string())
+}
+
+fn identifier(s: &str) -> Result<String, String> {
+    if is_identifier(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not a Python identifier"))
+    }
+}
+
+fn host(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains(|c: char| c.is_whitespace() || "\"'/[]".contains(c)) {
+        Err(format!("'{s}' is not an IP address or host name"))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// Names Apache may see unquoted: a header, an environment variable, a user.
+fn word(s: &str) -> Result<String, String> {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"'\\$".contains(c))
+    {
+        Err(format!("'{s}' must be a single word without quotes"))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+fn mpm(s: &str) -> Result<Mpm, String> {
+    match s {
+        "event" => Ok(Mpm::Event),
+        "worker" => Ok(Mpm::Worker),
+        "prefork" => Ok(Mpm::Prefork),
+        _ => Err(format!("'{s}' is not event, worker or prefork")),
+    }
+}
+
+fn map_head(s: &str) -> Result<String, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" => Ok("On".into()),
+        "off" => Ok("Off".into()),
+        "auto" => Ok("Auto".into()),
+        _ => Err(format!("'{s}' is not On, Off or Auto")),
+    }
+}
+
+fn auth_type(s: &str) -> Result<String, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "basic" => Ok("Basic".into()),
+        "digest" => Ok("Digest".into()),
+        _ => Err(format!("'{s}' is not Basic or Digest")),
     }
 }
 
@@ -164,298 +176,641 @@ pub(super) fn is_dotted_identifier(s: &str) -> bool {
     !s.is_empty() && s.split('.').all(is_identifier)
 }
 
-/// Parses the arguments after the program name.
-pub(super) fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli> {
-    let mut args = args.into_iter().peekable();
-    let mut o = Options::new(String::new());
-    let mut app: Option<String> = None;
-    let mut first = true;
-    let mut only_positional = false;
-    while let Some(arg) = args.next() {
-        let was_first = std::mem::replace(&mut first, false);
-        if only_positional || !arg.starts_with('-') || arg == "-" {
-            if was_first && !only_positional && (arg == "start-server" || arg == "setup-server") {
-                o.setup_only |= arg == "setup-server";
-                continue;
-            }
-            if let Some(prev) = &app {
-                bail!("only one application may be given (got '{prev}' and '{arg}')");
-            }
-            app = Some(arg);
-            continue;
-        }
-        if arg == "--" {
-            only_positional = true;
-            continue;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let flag: Option<fn(&mut Options)> = match name.as_str() {
-            "-h" | "--help" => return Ok(Cli::Help),
-            "-V" | "--version" => return Ok(Cli::Version),
-            "--access-log" => Some(|o| o.access_log = true),
-            "--disable-reloading" => Some(|o| o.reloading = false),
-            "--setup-only" => Some(|o| o.setup_only = true),
-            // Earlier versions could keep root's capabilities in the
-            // children; they never do now, so this is always the case.
-            "--no-keep-caps" => Some(|_| {}),
-            _ => None,
-        };
-        if let Some(set) = flag {
-            if inline.is_some() {
-                bail!("{name} takes no value");
-            }
-            set(&mut o);
-            continue;
-        }
-        let takes_value = [
-            "--port",
-            "--host",
-            "--processes",
-            "--threads",
-            "--mpm",
-            "--server-mpm",
-            "--server-root",
-            "--mount-point",
-            "--callable-object",
-            "--application-group",
-            "--python-home",
-            "--python-path",
-            "--log-level",
-            "--user",
-            "--group",
-            "--module",
-            "--apache-binary",
-        ];
-        if !takes_value.contains(&name.as_str()) {
-            bail!("unknown option '{name}' (see wsgi-express --help)");
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => args
-                .next()
-                .with_context(|| format!("{name} needs a value"))?,
-        };
-        if value.is_empty() {
-            bail!("{name} needs a non-empty value");
-        }
-        match name.as_str() {
-            "--port" => o.port = parse_number(&name, &value, 1u16, u16::MAX)?,
-            "--host" => {
-                if value.contains(|c: char| c.is_whitespace() || "\"'/[]".contains(c)) {
-                    bail!("--host must be an IP address or host name, not '{value}'");
-                }
-                o.host = value;
-            }
-            "--processes" => o.processes = parse_number(&name, &value, 1u32, 1000)?,
-            "--threads" => o.threads = parse_number(&name, &value, 1u32, 1000)?,
-            "--mpm" | "--server-mpm" => {
-                o.mpm = Mpm::parse(&value).with_context(|| {
-                    format!("{name} must be event, worker or prefork, not '{value}'")
-                })?
-            }
-            "--server-root" => o.server_root = Some(PathBuf::from(value)),
-            "--mount-point" => {
-                if !value.starts_with('/') {
-                    bail!("--mount-point must start with '/', not '{value}'");
-                }
-                let trimmed = value.trim_end_matches('/');
-                o.mount_point = if trimmed.is_empty() {
-                    "/".into()
-                } else {
-                    trimmed.into()
-                };
-            }
-            "--callable-object" => {
-                if !is_identifier(&value) {
-                    bail!("--callable-object must be a Python identifier, not '{value}'");
-                }
-                o.callable_object = value;
-            }
-            "--application-group" => {
-                check_application_group(&value)?;
-                o.application_group = value;
-            }
-            "--python-home" => o.python_home = Some(PathBuf::from(value)),
-            "--python-path" => o.python_path.push(PathBuf::from(value)),
-            "--log-level" => {
-                if !LOG_LEVELS.contains(&value.as_str()) {
-                    bail!(
-                        "--log-level must be one of {}, not '{value}'",
-                        LOG_LEVELS.join(", ")
-                    );
-                }
-                o.log_level = value;
-            }
-            "--user" => o.user = Some(value),
-            "--group" => o.group = Some(value),
-            "--module" => o.module = Some(PathBuf::from(value)),
-            "--apache-binary" => o.apache_binary = Some(PathBuf::from(value)),
-            _ => unreachable!("checked against takes_value"),
-        }
-    }
-    o.app = app.context("no application given")?;
-    Ok(Cli::Serve(Box::new(o)))
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mpm {
+    Event,
+    Worker,
+    Prefork,
 }
 
-/// The values `WSGIScriptAlias application-group=` accepts without quoting.
-fn check_application_group(g: &str) -> Result<()> {
-    if let Some(inner) = g.strip_prefix("%{").and_then(|r| r.strip_suffix('}')) {
-        let ok = matches!(inner, "GLOBAL" | "RESOURCE" | "SERVER" | "HOST")
-            || inner.strip_prefix("ENV:").is_some_and(|v| !v.is_empty());
-        if ok {
-            return Ok(());
+impl Mpm {
+    /// mod_wsgi-express's order of preference.
+    pub(super) const ALL: [Mpm; 3] = [Mpm::Event, Mpm::Worker, Mpm::Prefork];
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Mpm::Event => "event",
+            Mpm::Worker => "worker",
+            Mpm::Prefork => "prefork",
         }
-    } else if !g.contains("%{")
-        && !g
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "\"'\\$".contains(c))
-    {
-        return Ok(());
     }
-    bail!(
-        "--application-group must be %{{GLOBAL}}, %{{RESOURCE}}, %{{SERVER}}, %{{HOST}}, \
-         %{{ENV:VAR}} or a plain name, not '{g}'"
-    )
+}
+
+/// start-server's and setup-server's options: mod_wsgi-express's names and
+/// defaults, plus a few of our own (`--module`, `--python-home`,
+/// `--memory-limit`, `--virtual-memory-limit`).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub(super) struct ServerOptions {
+    /// The application: a WSGI script file, or (with --application-type
+    /// module, or written MODULE:CALLABLE) a Python module.
+    #[arg(value_name = "APP")]
+    pub(super) app: Option<String>,
+
+    // ---- The application.
+    /// What APP (or --entry-point) is: script or module.
+    #[arg(long, value_name = "TYPE", default_value = "script")]
+    pub(super) application_type: String,
+    /// The application, as an option (takes precedence over APP).
+    #[arg(long, value_name = "FILE-PATH|MODULE")]
+    pub(super) entry_point: Option<String>,
+    /// Name of the WSGI callable in the script or module.
+    #[arg(long, value_name = "NAME", default_value = "application", value_parser = identifier)]
+    pub(super) callable_object: String,
+    /// URL path the application is mounted at.
+    #[arg(long, value_name = "URL-PATH", default_value = "/", value_parser = url_path)]
+    pub(super) mount_point: String,
+    /// Python interpreter of the application: %{GLOBAL} (the main one) or a name.
+    #[arg(long, value_name = "NAME", default_value = "%{GLOBAL}")]
+    pub(super) application_group: String,
+    /// Name of the daemon process group (default HOST:PORT).
+    #[arg(long, value_name = "NAME", value_parser = word)]
+    pub(super) process_group: Option<String>,
+    /// Run the application in the Apache children instead of daemon processes.
+    #[arg(long)]
+    pub(super) embedded_mode: bool,
+    /// Directory the application runs in, added to sys.path (default: the current one).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) working_directory: Option<PathBuf>,
+    /// Virtual environment (or Python prefix) to use (default $VIRTUAL_ENV).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) python_home: Option<PathBuf>,
+    /// Add a directory to sys.path (repeatable).
+    #[arg(long = "python-path", value_name = "DIRECTORY-PATH")]
+    pub(super) python_paths: Vec<PathBuf>,
+    /// Directory for unpacking Python eggs (default SERVER-ROOT/python-eggs).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) python_eggs: Option<PathBuf>,
+    /// Python warnings filter entry, as -W takes it (repeatable).
+    #[arg(long, value_name = "SPEC", value_parser = word)]
+    pub(super) python_warnings: Vec<String>,
+    /// Python's GIL switch interval in seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds_above_zero)]
+    pub(super) switch_interval: Option<f64>,
+    /// Do not reload the application when its script changes.
+    #[arg(long)]
+    pub(super) disable_reloading: bool,
+    /// Restart the daemon processes when any Python module they loaded changes.
+    #[arg(long)]
+    pub(super) reload_on_changes: bool,
+    /// Do not destroy the Python interpreter when a process exits.
+    #[arg(long)]
+    pub(super) orphan_interpreter: bool,
+    /// Add a variable to the WSGI environ of every request (repeatable).
+    #[arg(long = "setenv", num_args = 2, value_names = ["KEY", "VALUE"])]
+    pub(super) setenv_variables: Vec<String>,
+    /// Pass a variable of this process's environment in the WSGI environ (repeatable).
+    #[arg(long = "passenv", value_name = "KEY", value_parser = word)]
+    pub(super) passenv_variables: Vec<String>,
+    /// LANG of the daemon processes.
+    #[arg(long, value_name = "NAME", value_parser = word)]
+    pub(super) lang: Option<String>,
+    /// LC_ALL of the daemon processes (default: this process's, or C.UTF-8 for C/POSIX).
+    #[arg(long, value_name = "NAME", value_parser = word)]
+    pub(super) locale: Option<String>,
+
+    // ---- Where it listens.
+    /// Address to listen on (default: all interfaces).
+    #[arg(long, value_name = "IP-ADDRESS", value_parser = host)]
+    pub(super) host: Option<String>,
+    /// TCP port for HTTP.
+    #[arg(long, value_name = "NUMBER", default_value_t = 8000, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) port: u16,
+    /// TCP port for HTTPS (needs the certificate and key options).
+    #[arg(long, alias = "ssl-port", value_name = "NUMBER", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) https_port: Option<u16>,
+    /// The certificate (PEM) for HTTPS.
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) ssl_certificate_file: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) ssl_certificate_key_file: Option<PathBuf>,
+    /// PATH.crt and PATH.key: both files at once.
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) ssl_certificate: Option<PathBuf>,
+    /// Certificates of the CAs that make the server certificate's chain.
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) ssl_certificate_chain_file: Option<PathBuf>,
+    /// CA certificates for client authentication (then required for the whole site, or for --ssl-verify-client URLs).
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) ssl_ca_certificate_file: Option<PathBuf>,
+    /// A URL path that requires client authentication (repeatable).
+    #[arg(long = "ssl-verify-client", value_name = "URL-PATH", value_parser = url_path)]
+    pub(super) ssl_verify_client_urls: Vec<String>,
+    /// Pass the SSL variables (mod_ssl's StdEnvVars) in the WSGI environ.
+    #[arg(long)]
+    pub(super) ssl_environment: bool,
+    /// Redirect HTTP requests to HTTPS.
+    #[arg(long)]
+    pub(super) https_only: bool,
+    /// Strict-Transport-Security header value, with --https-only.
+    #[arg(long, value_name = "PARAMS")]
+    pub(super) hsts_policy: Option<String>,
+    /// The server's host name; requests for other names are refused.
+    #[arg(long, value_name = "HOSTNAME", value_parser = host)]
+    pub(super) server_name: Option<String>,
+    /// Another host name of the server (repeatable; wildcards allowed).
+    #[arg(long = "server-alias", value_name = "HOSTNAME", value_parser = word)]
+    pub(super) server_aliases: Vec<String>,
+    /// With --server-name, still allow requests for localhost.
+    #[arg(long)]
+    pub(super) allow_localhost: bool,
+
+    // ---- Capacity.
+    /// Daemon processes (embedded mode: Apache children) (default 1).
+    #[arg(long, value_name = "NUMBER", value_parser = positive)]
+    pub(super) processes: Option<u32>,
+    /// Threads per process.
+    #[arg(long, value_name = "NUMBER", default_value_t = 5, value_parser = positive)]
+    pub(super) threads: u32,
+    /// Most client connections at once (default 1.5 x processes x threads, at least 20).
+    #[arg(long, value_name = "NUMBER", value_parser = positive)]
+    pub(super) max_clients: Option<u32>,
+    /// Apache workers started at first, as a fraction of --max-clients.
+    #[arg(long, value_name = "NUMBER", value_parser = fraction)]
+    pub(super) initial_workers: Option<f64>,
+    /// Fewest idle Apache workers, as a fraction of --max-clients.
+    #[arg(long, value_name = "NUMBER", value_parser = fraction)]
+    pub(super) minimum_spare_workers: Option<f64>,
+    /// Most idle Apache workers, as a fraction of --max-clients.
+    #[arg(long, value_name = "NUMBER", value_parser = fraction)]
+    pub(super) maximum_spare_workers: Option<f64>,
+    /// Apache MPM to prefer: event, worker or prefork (repeatable; --mpm is the same).
+    #[arg(long = "server-mpm", alias = "mpm", value_name = "NAME", value_parser = mpm)]
+    pub(super) server_mpm: Vec<Mpm>,
+    /// Largest request body in bytes.
+    #[arg(long, value_name = "NUMBER", default_value_t = 10_485_760)]
+    pub(super) limit_request_body: u64,
+    /// Listen backlog of Apache's port.
+    #[arg(long, value_name = "NUMBER", default_value_t = 500, value_parser = positive)]
+    pub(super) server_backlog: u32,
+    /// Listen backlog of the daemon processes' socket.
+    #[arg(long, value_name = "NUMBER", default_value_t = 100, value_parser = positive)]
+    pub(super) daemon_backlog: u32,
+    /// Seconds an idle keep-alive connection stays open (0: no keep-alive).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub(super) keep_alive_timeout: u32,
+
+    // ---- Daemon process recycling and timeouts.
+    /// Restart a process after this many requests (0: never).
+    #[arg(long, value_name = "NUMBER", default_value_t = 0)]
+    pub(super) maximum_requests: u64,
+    /// Restart a process that could not load the application within this time.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub(super) startup_timeout: u64,
+    /// Seconds a stopping process has before it is made to exit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub(super) shutdown_timeout: u64,
+    /// Restart a process after this many seconds (0: never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(super) restart_interval: u64,
+    /// Restart a process after this much CPU time (0: never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(super) cpu_time_limit: u64,
+    /// Restart a process whose data segment grows past this many bytes (0: no limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(super) memory_limit: u64,
+    /// Restart a process whose address space grows past this many bytes (0: no limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(super) virtual_memory_limit: u64,
+    /// Seconds requests have to finish when a process is recycled.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub(super) graceful_timeout: u64,
+    /// Seconds requests have to finish when a process gets SIGUSR1 (0: --graceful-timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(super) eviction_timeout: u64,
+    /// Restart a process whose Python GIL cannot be taken for this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(super) deadlock_timeout: u64,
+    /// Restart a process idle for this long (0: never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(super) inactivity_timeout: u64,
+    /// Restart a process with a request running longer than this (scaled by 1 + ln(threads)).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(super) request_timeout: u64,
+    /// Interrupt a request that timed out instead of restarting (written only when given).
+    #[arg(long, value_name = "SECONDS")]
+    pub(super) interrupt_timeout: Option<u64>,
+    /// Seconds an Apache child tries to reach a daemon process.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub(super) connect_timeout: u64,
+    /// Seconds a socket read or write may take (also Apache's Timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = positive)]
+    pub(super) socket_timeout: u32,
+    /// Seconds a request may wait for a daemon process (then 504).
+    #[arg(long, value_name = "SECONDS", default_value_t = 45)]
+    pub(super) queue_timeout: u64,
+    /// Seconds to receive the request head (RequestReadTimeout; 0: off).
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub(super) header_timeout: u32,
+    /// Longest the head may take when data keeps arriving (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub(super) header_max_timeout: u32,
+    /// Bytes per second that extend the head's timeout (0: none).
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    pub(super) header_min_rate: u32,
+    /// Seconds to receive the request body (RequestReadTimeout; 0: off).
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub(super) body_timeout: u32,
+    /// Longest the body may take when data keeps arriving (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(super) body_max_timeout: u32,
+    /// Bytes per second that extend the body's timeout (0: none).
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    pub(super) body_min_rate: u32,
+    /// Socket send buffer towards the daemons (0: the system's).
+    #[arg(long, value_name = "NUMBER", default_value_t = 0)]
+    pub(super) send_buffer_size: u32,
+    /// Socket receive buffer from the daemons (0: the system's).
+    #[arg(long, value_name = "NUMBER", default_value_t = 0)]
+    pub(super) receive_buffer_size: u32,
+    /// Longest response header line from a daemon (0: 32768).
+    #[arg(long, value_name = "NUMBER", default_value_t = 0)]
+    pub(super) header_buffer_size: u32,
+    /// Response bytes passed on without a flush (0: 8 MiB).
+    #[arg(long, value_name = "NUMBER", default_value_t = 0)]
+    pub(super) response_buffer_size: u32,
+    /// Seconds a write to the client may take (0: --socket-timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(super) response_socket_timeout: u64,
+    /// Milliseconds to wait for more response data before flushing.
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 5)]
+    pub(super) response_flush_delay: u64,
+
+    // ---- Static files and Apache features.
+    /// Directory of static files, served in preference to the application.
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) document_root: Option<PathBuf>,
+    /// Index file for directories of the document root.
+    #[arg(long, value_name = "FILE-NAME", value_parser = word)]
+    pub(super) directory_index: Option<String>,
+    /// List directories of the document root without an index.
+    #[arg(long)]
+    pub(super) directory_listing: bool,
+    /// Directive types .htaccess files may override (repeatable; default None).
+    #[arg(long, value_name = "DIRECTIVE-TYPE", value_parser = word)]
+    pub(super) allow_override: Vec<String>,
+    /// Serve a static file or directory at a URL path (repeatable).
+    #[arg(long = "url-alias", num_args = 2, value_names = ["URL-PATH", "FILE-PATH|DIRECTORY-PATH"])]
+    pub(super) url_aliases: Vec<String>,
+    /// The URL that answers an HTTP error status (repeatable).
+    #[arg(long = "error-document", num_args = 2, value_names = ["STATUS", "URL-PATH"])]
+    pub(super) error_documents: Vec<String>,
+    /// Apache's error documents replace the application's error responses.
+    #[arg(long)]
+    pub(super) error_override: bool,
+    /// Map HEAD to GET: On, Off or Auto.
+    #[arg(long, value_name = "OFF|ON|AUTO", default_value = "Auto", value_parser = map_head)]
+    pub(super) map_head_to_get: String,
+    /// Use sendfile() for wsgi.file_wrapper and static files.
+    #[arg(long)]
+    pub(super) enable_sendfile: bool,
+    /// Accept request bodies sent chunked.
+    #[arg(long)]
+    pub(super) chunked_request: bool,
+    /// Compress text responses (mod_deflate).
+    #[arg(long)]
+    pub(super) compress_responses: bool,
+    /// Serve Apache's status page at /server-status to localhost.
+    #[arg(long)]
+    pub(super) server_status: bool,
+    /// A trusted header from a front-end proxy, e.g. X-Forwarded-For (repeatable).
+    #[arg(long = "trust-proxy-header", value_name = "HEADER-NAME", value_parser = word)]
+    pub(super) trusted_proxy_headers: Vec<String>,
+    /// Address or subnet of a trusted proxy (repeatable).
+    #[arg(long = "trust-proxy", value_name = "IP-ADDRESS/SUBNET", value_parser = word)]
+    pub(super) trusted_proxies: Vec<String>,
+    /// Python script deciding host access (allow_access).
+    #[arg(long, value_name = "SCRIPT-PATH")]
+    pub(super) host_access_script: Option<PathBuf>,
+    /// Python script checking user passwords (check_password).
+    #[arg(long, value_name = "SCRIPT-PATH")]
+    pub(super) auth_user_script: Option<PathBuf>,
+    /// Authentication scheme with --auth-user-script: Basic or Digest.
+    #[arg(long, value_name = "TYPE", default_value = "Basic", value_parser = auth_type)]
+    pub(super) auth_type: String,
+    /// Python script listing a user's groups (groups_for_user).
+    #[arg(long, value_name = "SCRIPT-PATH")]
+    pub(super) auth_group_script: Option<PathBuf>,
+    /// Group users must be in, with --auth-group-script.
+    #[arg(long, value_name = "NAME", default_value = "wsgi", value_parser = word)]
+    pub(super) auth_group: String,
+    /// Apache configuration file to include at the end (repeatable).
+    #[arg(long = "include-file", value_name = "FILE-PATH")]
+    pub(super) include_files: Vec<PathBuf>,
+
+    // ---- Users, files and logs.
+    /// User the Apache children and daemons run as, when started as root (default www-data).
+    #[arg(long, value_name = "USERNAME")]
+    pub(super) user: Option<String>,
+    /// Their group (default: the user's primary group).
+    #[arg(long, value_name = "GROUP")]
+    pub(super) group: Option<String>,
+    /// Where httpd.conf, apachectl, the logs and the sockets go
+    /// (default $TMPDIR/mod_wsgi-HOST:PORT:UID).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) server_root: Option<PathBuf>,
+    /// Apache's pid file (default SERVER-ROOT/httpd.pid).
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) pid_file: Option<PathBuf>,
+    /// Directory of the log files (default: the server root; overrides --log-to-terminal).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) log_directory: Option<PathBuf>,
+    /// Apache LogLevel.
+    #[arg(long, value_name = "NAME", default_value = "warn", value_parser = log_level)]
+    pub(super) log_level: String,
+    /// Keep an access log.
+    #[arg(long)]
+    pub(super) access_log: bool,
+    /// Log Apache's start-up messages (httpd -E) to a file, or the terminal.
+    #[arg(long)]
+    pub(super) startup_log: bool,
+    /// Logs go to stderr (error log) and stdout (access log) instead of files.
+    #[arg(long)]
+    pub(super) log_to_terminal: bool,
+    /// Access log format: common, combined, or an Apache LogFormat string.
+    #[arg(long, value_name = "FORMAT")]
+    pub(super) access_log_format: Option<String>,
+    /// Apache ErrorLogFormat string.
+    #[arg(long, value_name = "FORMAT")]
+    pub(super) error_log_format: Option<String>,
+    /// File name of the error log.
+    #[arg(long, value_name = "FILE-NAME", default_value = "error_log")]
+    pub(super) error_log_name: String,
+    /// File name of the access log.
+    #[arg(long, value_name = "FILE-NAME", default_value = "access_log")]
+    pub(super) access_log_name: String,
+    /// File name of the start-up log.
+    #[arg(long, value_name = "FILE-NAME", default_value = "startup_log")]
+    pub(super) startup_log_name: String,
+    /// Rotate the log files (rotatelogs).
+    #[arg(long)]
+    pub(super) rotate_logs: bool,
+    /// Size in MB at which a log file is rotated.
+    #[arg(long, value_name = "MB", default_value_t = 5, value_parser = positive)]
+    pub(super) max_log_size: u32,
+    /// The rotatelogs program (default: rotatelogs on PATH, else /usr/bin/rotatelogs).
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) rotatelogs_executable: Option<PathBuf>,
+    /// Shell script that apachectl sources to set Apache's environment.
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) envvars_script: Option<PathBuf>,
+    /// Shell of the apachectl script (default bash, else sh).
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) shell_executable: Option<PathBuf>,
+    /// httpd to run (default apache2 on PATH, else /usr/sbin/apache2; --apache-binary is the same).
+    #[arg(long, alias = "apache-binary", value_name = "FILE-PATH")]
+    pub(super) httpd_executable: Option<PathBuf>,
+    /// Name the Apache parent process shows (argv[0]).
+    #[arg(long, value_name = "NAME")]
+    pub(super) process_name: Option<String>,
+    /// Apache's modules directory (default /usr/lib/apache2/modules, else $(apxs -q LIBEXECDIR)).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) modules_directory: Option<PathBuf>,
+    /// The mime.types file (default /etc/mime.types).
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) mime_types: Option<PathBuf>,
+    /// Directory for the daemon sockets (default: the server root).
+    #[arg(long, value_name = "DIRECTORY-PATH")]
+    pub(super) socket_prefix: Option<PathBuf>,
+    /// The mod_wsgi-rs module (default: libmod_wsgi_rs.so next to this
+    /// program, else $(apxs -q LIBEXECDIR)/mod_wsgi_rs.so).
+    #[arg(long, value_name = "FILE-PATH")]
+    pub(super) module: Option<PathBuf>,
+    /// Write the server root, print how to start it, and exit (as setup-server).
+    #[arg(long)]
+    pub(super) setup_only: bool,
+    /// Accepted for compatibility with earlier versions; changes nothing.
+    #[arg(long, hide = true)]
+    pub(super) no_keep_caps: bool,
+}
+
+impl ServerOptions {
+    /// `(url, path)` of each --url-alias.
+    pub(super) fn url_aliases(&self) -> impl Iterator<Item = (&str, &str)> {
+        pairs(&self.url_aliases)
+    }
+
+    /// `(status, url)` of each --error-document.
+    pub(super) fn error_documents(&self) -> impl Iterator<Item = (&str, &str)> {
+        pairs(&self.error_documents)
+    }
+
+    /// `(name, value)` of each --setenv.
+    pub(super) fn setenv(&self) -> impl Iterator<Item = (&str, &str)> {
+        pairs(&self.setenv_variables)
+    }
+
+    /// Daemon processes (or Apache children in embedded mode).
+    pub(super) fn process_count(&self) -> u32 {
+        self.processes.unwrap_or(1)
+    }
+}
+
+/// Options taking two values arrive flattened; clap has checked the count.
+fn pairs(v: &[String]) -> impl Iterator<Item = (&str, &str)> {
+    v.chunks_exact(2).map(|p| (p[0].as_str(), p[1].as_str()))
+}
+
+/// What to do, from the command line.
+#[derive(Debug)]
+pub(super) enum Action {
+    /// Start the server (`setup_server`: only write it).
+    Server {
+        options: Box<ServerOptions>,
+        setup_server: bool,
+    },
+    ModuleConfig(ModuleOptions),
+    ModuleLocation(ModuleOptions),
+    InstallModule(InstallOptions),
+}
+
+impl Cli {
+    pub(super) fn action(self) -> Action {
+        match self.command {
+            None => Action::Server {
+                options: self.server,
+                setup_server: false,
+            },
+            Some(Command::StartServer(options)) => Action::Server {
+                options,
+                setup_server: false,
+            },
+            Some(Command::SetupServer(options)) => Action::Server {
+                options,
+                setup_server: true,
+            },
+            Some(Command::ModuleConfig(m)) => Action::ModuleConfig(m),
+            Some(Command::ModuleLocation(m)) => Action::ModuleLocation(m),
+            Some(Command::InstallModule(i)) => Action::InstallModule(i),
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Cli> {
-        parse_args(args.iter().map(|s| s.to_string()))
-    }
-
-    fn serve(args: &[&str]) -> Options {
-        match parse(args) {
-            Ok(Cli::Serve(o)) => *o,
+    /// start-server's options from `args` (after `start-server`).
+    pub(crate) fn server(args: &[&str]) -> ServerOptions {
+        let argv = ["wsgi-express", "start-server"].iter().chain(args);
+        match Cli::try_parse_from(argv).map(Cli::action) {
+            Ok(Action::Server { options, .. }) => *options,
             other => panic!("{args:?}: {other:?}"),
         }
     }
 
-    #[test]
-    fn defaults() {
-        let o = serve(&["app.wsgi"]);
-        assert_eq!(o, Options::new("app.wsgi".into()));
-        assert_eq!(o.port, 8000);
-        assert_eq!(o.host, "127.0.0.1");
-        assert_eq!((o.processes, o.threads), (1, 5));
-        assert_eq!(o.mpm, Mpm::Event);
-        assert_eq!(o.application_group, "%{GLOBAL}");
-        assert!(o.reloading && !o.access_log && !o.setup_only);
+    fn error(args: &[&str]) -> String {
+        let argv = ["wsgi-express"].iter().chain(args);
+        Cli::try_parse_from(argv).unwrap_err().to_string()
     }
 
     #[test]
-    fn options_with_separate_and_inline_values() {
-        let o = serve(&[
+    fn the_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_mod_wsgi_express_defaults() {
+        let o = server(&["app.wsgi"]);
+        assert_eq!(o.app.as_deref(), Some("app.wsgi"));
+        assert_eq!((o.port, o.host.as_deref()), (8000, None));
+        assert_eq!((o.processes, o.threads), (None, 5));
+        assert_eq!(o.process_count(), 1);
+        assert_eq!(o.application_group, "%{GLOBAL}");
+        assert_eq!(o.callable_object, "application");
+        assert_eq!(o.mount_point, "/");
+        assert_eq!(o.log_level, "warn");
+        assert_eq!(
+            (
+                o.request_timeout,
+                o.queue_timeout,
+                o.socket_timeout,
+                o.connect_timeout
+            ),
+            (60, 45, 60, 15)
+        );
+        assert_eq!(
+            (
+                o.startup_timeout,
+                o.deadlock_timeout,
+                o.graceful_timeout,
+                o.shutdown_timeout
+            ),
+            (15, 60, 15, 5)
+        );
+        assert_eq!((o.inactivity_timeout, o.interrupt_timeout), (0, None));
+        assert_eq!((o.header_timeout, o.header_max_timeout), (15, 30));
+        assert_eq!((o.body_timeout, o.body_max_timeout), (15, 0));
+        assert_eq!((o.server_backlog, o.daemon_backlog), (500, 100));
+        assert_eq!(o.limit_request_body, 10_485_760);
+        assert_eq!((o.keep_alive_timeout, o.response_flush_delay), (2, 5));
+        assert_eq!(o.map_head_to_get, "Auto");
+        assert!(!o.embedded_mode && !o.access_log && !o.log_to_terminal);
+    }
+
+    #[test]
+    fn the_plain_form_is_start_server() {
+        let argv = [
+            "wsgi-express",
             "--port",
             "9000",
-            "--host=0.0.0.0",
+            "app.wsgi",
             "--processes",
-            "3",
-            "--threads=7",
-            "--mpm",
-            "worker",
-            "--server-root",
-            "/tmp/x",
-            "--mount-point",
-            "/app/",
-            "--callable-object",
-            "app",
-            "--python-home",
-            "/venv",
+            "2",
+        ];
+        match Cli::try_parse_from(argv).unwrap().action() {
+            Action::Server {
+                options,
+                setup_server: false,
+            } => {
+                assert_eq!(options.app.as_deref(), Some("app.wsgi"));
+                assert_eq!((options.port, options.processes), (9000, Some(2)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let argv = ["wsgi-express", "setup-server", "app.wsgi"];
+        assert!(matches!(
+            Cli::try_parse_from(argv).unwrap().action(),
+            Action::Server {
+                setup_server: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn repeated_and_two_valued_options() {
+        let o = server(&[
+            "--url-alias",
+            "/static",
+            "./static",
+            "--url-alias",
+            "/favicon.ico",
+            "f.ico",
+            "--setenv",
+            "A",
+            "1",
             "--python-path",
             "/a",
             "--python-path=/b",
-            "--application-group",
-            "%{RESOURCE}",
-            "--log-level",
-            "debug",
-            "--access-log",
-            "--disable-reloading",
-            "--user",
-            "nobody",
-            "--group",
-            "nogroup",
-            "--module",
-            "/m.so",
+            "--server-mpm",
+            "prefork",
+            "--mpm",
+            "worker",
+            "--ssl-port",
+            "8443",
             "--apache-binary",
             "/usr/sbin/httpd",
-            "--setup-only",
-            "--no-keep-caps",
-            "mod:app",
+            "app.wsgi",
         ]);
-        assert_eq!(o.app, "mod:app");
-        assert_eq!((o.port, o.host.as_str()), (9000, "0.0.0.0"));
-        assert_eq!((o.processes, o.threads, o.mpm), (3, 7, Mpm::Worker));
-        assert_eq!(o.server_root, Some(PathBuf::from("/tmp/x")));
-        assert_eq!(o.mount_point, "/app");
-        assert_eq!(o.callable_object, "app");
-        assert_eq!(o.python_home, Some(PathBuf::from("/venv")));
         assert_eq!(
-            o.python_path,
-            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+            o.url_aliases().collect::<Vec<_>>(),
+            [("/static", "./static"), ("/favicon.ico", "f.ico")]
         );
-        assert_eq!(o.application_group, "%{RESOURCE}");
-        assert_eq!(o.log_level, "debug");
-        assert!(o.access_log && !o.reloading && o.setup_only);
-        assert_eq!(o.user.as_deref(), Some("nobody"));
-        assert_eq!(o.group.as_deref(), Some("nogroup"));
-        assert_eq!(o.module, Some(PathBuf::from("/m.so")));
-        assert_eq!(o.apache_binary, Some(PathBuf::from("/usr/sbin/httpd")));
+        assert_eq!(o.setenv().collect::<Vec<_>>(), [("A", "1")]);
+        assert_eq!(o.python_paths, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(o.server_mpm, [Mpm::Prefork, Mpm::Worker]);
+        assert_eq!(o.https_port, Some(8443));
+        assert_eq!(o.httpd_executable, Some(PathBuf::from("/usr/sbin/httpd")));
+        assert_eq!(o.app.as_deref(), Some("app.wsgi"));
     }
 
     #[test]
-    fn help_version_and_subcommands() {
-        assert_eq!(parse(&["--help"]).unwrap(), Cli::Help);
-        assert_eq!(parse(&["app.wsgi", "-h"]).unwrap(), Cli::Help);
-        assert_eq!(parse(&["-V"]).unwrap(), Cli::Version);
-        assert!(!serve(&["start-server", "a.wsgi"]).setup_only);
-        assert!(serve(&["setup-server", "a.wsgi"]).setup_only);
-        assert_eq!(serve(&["--", "-odd.wsgi"]).app, "-odd.wsgi");
-        assert_eq!(serve(&["--mount-point", "//", "a"]).mount_point, "/");
-    }
-
-    #[test]
-    fn bad_arguments_are_explained() {
-        let err = |args: &[&str]| format!("{:#}", parse(args).unwrap_err());
-        assert!(err(&[]).contains("no application given"));
-        assert!(err(&["a.wsgi", "b.wsgi"]).contains("only one application"));
-        assert!(err(&["--bogus", "a.wsgi"]).contains("unknown option '--bogus'"));
-        assert!(err(&["a.wsgi", "--port"]).contains("--port needs a value"));
-        assert!(err(&["--port", "0", "a"]).contains("--port must be"));
-        assert!(err(&["--port", "70000", "a"]).contains("--port must be"));
-        assert!(err(&["--threads", "0", "a"]).contains("--threads"));
-        assert!(err(&["--processes", "x", "a"]).contains("--processes"));
-        assert!(err(&["--mpm", "fast", "a"]).contains("event, worker or prefork"));
-        assert!(err(&["--mount-point", "app", "a"]).contains("must start with '/'"));
-        assert!(err(&["--log-level", "loud", "a"]).contains("--log-level must be one of"));
-        assert!(err(&["--callable-object", "a-b", "a"]).contains("identifier"));
-        assert!(err(&["--application-group", "%{GLOBL}", "a"]).contains("--application-group"));
-        assert!(err(&["--application-group", "two words", "a"]).contains("--application-group"));
-        assert!(err(&["--access-log=yes", "a"]).contains("takes no value"));
-        assert!(err(&["--setup-only=1", "a"]).contains("--setup-only takes no value"));
-        assert!(err(&["--host", "a b", "a"]).contains("--host"));
-        assert!(err(&["--port", "", "a"]).contains("non-empty"));
-    }
-
-    #[test]
-    fn application_groups() {
-        for ok in [
-            "%{GLOBAL}",
-            "%{RESOURCE}",
-            "%{SERVER}",
-            "%{HOST}",
-            "%{ENV:X}",
-            "myapp",
+    fn bad_values_name_the_option() {
+        for (args, option) in [
+            (&["--port", "0", "a"][..], "--port"),
+            (&["--threads", "0", "a"], "--threads"),
+            (&["--processes", "x", "a"], "--processes"),
+            (&["--server-mpm", "fast", "a"], "--server-mpm"),
+            (&["--mount-point", "app", "a"], "--mount-point"),
+            (&["--log-level", "loud", "a"], "--log-level"),
+            (&["--callable-object", "a-b", "a"], "--callable-object"),
+            (&["--initial-workers", "2", "a"], "--initial-workers"),
+            (&["--map-head-to-get", "maybe", "a"], "--map-head-to-get"),
+            (&["--url-alias", "/x"], "--url-alias"),
+            (&["--host", "a b", "a"], "--host"),
         ] {
-            assert!(check_application_group(ok).is_ok(), "{ok}");
+            let e = error(args);
+            assert!(e.contains(option), "{args:?}: {e}");
         }
-        for bad in ["%{ENV:}", "%{GLOBAL", "x%{GLOBAL}", "a\"b", "${X}"] {
-            assert!(check_application_group(bad).is_err(), "{bad}");
-        }
+        assert!(error(&["--bogus", "a"]).contains("--bogus"));
+    }
+
+    #[test]
+    fn an_option_given_again_wins() {
+        let o = server(&["--module", "/a.so", "--port", "1", "--module", "/b.so", "a"]);
+        assert_eq!(o.module, Some(PathBuf::from("/b.so")));
+        let argv = ["wsgi-express", "--port", "1", "--port", "2", "a"];
+        assert!(matches!(
+            Cli::try_parse_from(argv).unwrap().action(),
+            Action::Server { options, .. } if options.port == 2
+        ));
+    }
+
+    #[test]
+    fn mount_points_are_normalised() {
+        assert_eq!(server(&["--mount-point", "/app/", "a"]).mount_point, "/app");
+        assert_eq!(server(&["--mount-point", "//", "a"]).mount_point, "/");
     }
 }

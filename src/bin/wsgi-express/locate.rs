@@ -1,14 +1,15 @@
 //! Where things are on this machine: the apache2 binary, the mod_wsgi-rs
-//! module, httpd's own modules, `mime.types`, and where the logs can go.
+//! module, httpd's own modules and MPMs, `mime.types`, and the programs the
+//! generated files run (rotatelogs, tee, the shell).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
+use crate::absolute;
 use crate::cli::Mpm;
-use crate::{absolute, warn};
 
 /// Debian's directory of httpd modules (MPMs, authz_core, mime, ...).
 pub(super) const DEBIAN_MODULES: &str = "/usr/lib/apache2/modules";
@@ -22,9 +23,17 @@ fn apxs_libexecdir() -> Option<PathBuf> {
     (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
-/// httpd's module directory (for the MPM, authz_core, ...).
-pub(super) fn modules_dir(mpm: Mpm) -> Result<PathBuf> {
-    let has_mpm = |d: &Path| d.join(format!("mod_mpm_{}.so", mpm.name())).is_file();
+/// httpd's module directory (for the MPM, authz_core, ...): --modules-directory,
+/// else Debian's, else `apxs -q LIBEXECDIR`.
+pub(super) fn modules_dir(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(d) = given {
+        return absolute(d).context("--modules-directory");
+    }
+    let has_mpm = |d: &Path| {
+        Mpm::ALL
+            .iter()
+            .any(|m| d.join(format!("mod_mpm_{}.so", m.name())).is_file())
+    };
     let debian = PathBuf::from(DEBIAN_MODULES);
     if has_mpm(&debian) {
         return Ok(debian);
@@ -35,10 +44,59 @@ pub(super) fn modules_dir(mpm: Mpm) -> Result<PathBuf> {
         return Ok(d);
     }
     bail!(
-        "cannot find httpd's modules (mod_mpm_{}.so) in {DEBIAN_MODULES} or $(apxs -q LIBEXECDIR); \
-         install Apache (apt-get install apache2 apache2-dev)",
-        mpm.name()
+        "cannot find httpd's modules (mod_mpm_*.so) in {DEBIAN_MODULES} or $(apxs -q LIBEXECDIR); \
+         install Apache (apt-get install apache2 apache2-dev) or pass --modules-directory"
     )
+}
+
+/// The MPM to load: the first of event, worker and prefork (mod_wsgi-express's
+/// order) that `preferred` allows (all when empty) and `modules_dir` has.
+pub(super) fn choose_mpm(modules_dir: &Path, preferred: &[Mpm]) -> Result<Mpm> {
+    Mpm::ALL
+        .into_iter()
+        .filter(|m| preferred.is_empty() || preferred.contains(m))
+        .find(|m| {
+            modules_dir
+                .join(format!("mod_mpm_{}.so", m.name()))
+                .is_file()
+        })
+        .with_context(|| {
+            format!(
+                "none of the MPMs asked for ({}) is in {}",
+                if preferred.is_empty() {
+                    "event, worker, prefork".to_string()
+                } else {
+                    preferred
+                        .iter()
+                        .map(|m| m.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                modules_dir.display()
+            )
+        })
+}
+
+/// `name` on PATH.
+pub(super) fn program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// rotatelogs: on PATH, else where Debian puts it.
+pub(super) fn rotatelogs() -> PathBuf {
+    program("rotatelogs").unwrap_or_else(|| PathBuf::from("/usr/bin/rotatelogs"))
+}
+
+/// The apachectl script's shell: bash (for `exec -a`), else sh.
+pub(super) fn default_shell() -> PathBuf {
+    ["/bin/bash", "/usr/bin/bash"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("/bin/sh"))
 }
 
 /// The mod_wsgi-rs module: --module, else next to this program, else apxs's dir.
@@ -85,18 +143,17 @@ pub(super) fn find_module(given: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
-/// The httpd to run: --apache-binary, else apache2 on PATH, else /usr/sbin.
+/// The httpd to run: --httpd-executable, else apache2 on PATH, else /usr/sbin.
 pub(super) fn find_apache(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = given {
-        return Ok(p.to_path_buf());
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join("apache2");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
+        if p.is_absolute() {
+            return Ok(p.to_path_buf());
         }
+        return program(&p.to_string_lossy())
+            .with_context(|| format!("--httpd-executable {}: not found on PATH", p.display()));
+    }
+    if let Some(p) = program("apache2") {
+        return Ok(p);
     }
     let sbin = PathBuf::from("/usr/sbin/apache2");
     if sbin.is_file() {
@@ -104,34 +161,16 @@ pub(super) fn find_apache(given: Option<&Path>) -> Result<PathBuf> {
     }
     bail!(
         "cannot find apache2 in PATH or /usr/sbin; install it (apt-get install apache2) or pass \
-         --apache-binary PATH"
+         --httpd-executable PATH"
     )
 }
 
-/// `TypesConfig` for mod_mime, if httpd has it (else mod_mime is not loaded).
-pub(super) fn mime_types(modules_dir: &Path) -> Option<PathBuf> {
-    modules_dir.join("mod_mime.so").is_file().then(|| {
-        let etc = PathBuf::from("/etc/mime.types");
-        if etc.is_file() {
-            etc
-        } else {
-            PathBuf::from("/dev/null")
-        }
-    })
-}
-
-/// `/dev/stderr` or `/dev/stdout` when httpd (running as us) can reopen it,
-/// else `fallback`: a terminal, file or pipe can be reopened, a socket (as
-/// under systemd) or a file we may not write cannot.
-pub(super) fn log_target(dev: &str, fallback: &Path) -> PathBuf {
-    match fs::OpenOptions::new().append(true).open(dev) {
-        Ok(_) => PathBuf::from(dev),
-        Err(e) => {
-            warn(&format!(
-                "cannot reopen {dev} ({e}); logging to {} instead",
-                fallback.display()
-            ));
-            fallback.to_path_buf()
-        }
+/// `TypesConfig` for mod_mime: /etc/mime.types, else nothing.
+pub(super) fn mime_types() -> PathBuf {
+    let etc = PathBuf::from("/etc/mime.types");
+    if etc.is_file() {
+        etc
+    } else {
+        PathBuf::from("/dev/null")
     }
 }

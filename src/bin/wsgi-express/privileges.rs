@@ -1,6 +1,7 @@
-//! Who the Apache children run as. Started as root, Apache switches its
-//! children to `User`/`Group` (www-data unless `--user`); wsgi-express first
-//! checks, as that user, that they can read the application, and refuses to
+//! Who the Apache children and daemon processes run as. Started as root,
+//! Apache switches them to `User`/`Group` (www-data unless `--user`);
+//! wsgi-express first checks, as that user, that they can read the
+//! application, and refuses to
 //! start if not: the children never keep root's capabilities to read it
 //! anyway, so the fix is the file permissions. Started as anyone else, the
 //! children stay that user and nothing is checked.
@@ -59,6 +60,19 @@ pub(super) fn run_as(
         );
     }
     Ok(Some((who.user, who.group)))
+}
+
+/// Whether the user the server runs as (when started as root; else this
+/// one) can enter `dir`, as the daemon's `home=` needs.
+pub(super) fn enterable(user: Option<&str>, group: Option<&str>, dir: &Path) -> bool {
+    if !sys::is_root() {
+        return true;
+    }
+    match lookup_user(user.unwrap_or(DEFAULT_USER), group) {
+        Ok(who) => unusable_as(&who, &ancestors_needing_search(dir)).is_empty(),
+        // The error is reported by `run_as`.
+        Err(_) => true,
+    }
 }
 
 fn lookup_user(user: &str, group: Option<&str>) -> Result<RunAs> {
