@@ -262,6 +262,7 @@ pub(crate) fn handle(r: Request) -> c_int {
         script_path: filename,
         script_mtime: r.finfo().mtime,
         reloading: settings.script_reloading.unwrap_or(true),
+        restart_on_change: false,
         callable_object: settings
             .callable_object
             .clone()
@@ -301,6 +302,8 @@ pub(crate) fn handle(r: Request) -> c_int {
     match python::serve(&spec, Box::new(transport)) {
         Outcome::Sent => OK,
         Outcome::Status(code) => code as c_int,
+        // Only a daemon asks for it (restart_on_change); not in this process.
+        Outcome::ScriptChanged => ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
     }
 }
 

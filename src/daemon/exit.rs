@@ -22,6 +22,7 @@ pub(crate) enum ExitReason {
     Evicted = 8,
     Retired = 9,
     DeadlockTimeout = 10,
+    ScriptChanged = 11,
 }
 
 impl ExitReason {
@@ -38,6 +39,7 @@ impl ExitReason {
             8 => Evicted,
             9 => Retired,
             10 => DeadlockTimeout,
+            11 => ScriptChanged,
             _ => return None,
         })
     }
@@ -59,6 +61,7 @@ impl ExitReason {
             ExitReason::DeadlockTimeout => {
                 "restarted because Python's GIL could not be taken within deadlock-timeout"
             }
+            ExitReason::ScriptChanged => "restarted because a WSGI script changed",
         }
     }
     /// A planned exit, not a failure.
@@ -154,13 +157,13 @@ mod tests {
 
     #[test]
     fn reason_codes_round_trip() {
-        for code in 1..=10 {
+        for code in 1..=11 {
             let reason = ExitReason::from_code(code).unwrap();
             assert_eq!(reason as i32, code);
             assert!(!reason.describe().is_empty());
         }
         assert_eq!(ExitReason::from_code(0), None);
-        assert_eq!(ExitReason::from_code(11), None);
+        assert_eq!(ExitReason::from_code(12), None);
         assert_eq!(ExitReason::from_code(FATAL_SIGNAL_BASE + 11), None);
     }
 
@@ -171,7 +174,7 @@ mod tests {
             ExitReason::RequestTimeout,
             ExitReason::DeadlockTimeout,
         ];
-        for code in 1..=10 {
+        for code in 1..=11 {
             let reason = ExitReason::from_code(code).unwrap();
             assert_eq!(
                 reason.is_planned(),

@@ -226,6 +226,14 @@ def _file_mtime(path, default):
         return default
 
 
+def _script_changed(name, mtime):
+    """Daemon mode: whether the loaded module of a script was executed from
+    another version of its file than the one modified at `mtime` (the
+    daemon's own stat). A module not loaded yet has not changed."""
+    module = _loaded.get(name)
+    return module is not None and getattr(module, '__mtime__', None) != mtime
+
+
 def _load_script(name, path, mtime, reloading):
     """The module for a WSGI script, (re)loading it when needed. The lock is
     taken only on a miss; concurrent requests keep using the module they

@@ -27,6 +27,11 @@ pub(super) fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64
         {
             return verdict;
         }
+        if st.script_changed.load(Ordering::Acquire) {
+            // Accepting stopped already; in-flight requests get
+            // graceful-timeout, as in any recycling.
+            return (ExitReason::ScriptChanged, g.graceful_timeout);
+        }
         let age = st.born.elapsed().as_secs();
         let idle = (st.active.load(Ordering::Acquire) == 0)
             .then(|| age.saturating_sub(st.last_activity.load(Ordering::Acquire)));
