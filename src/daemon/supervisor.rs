@@ -35,6 +35,7 @@ use crate::config::daemon::DaemonGroup;
 use crate::config::settings::GlobalSettings;
 use crate::os::{exit_table, process, signals};
 
+use super::deaths::DeathWatch;
 use super::error::StartError;
 use super::exit::{self, explain_exit};
 use super::groups::{self, Defined, GroupRuntime, groups};
@@ -86,6 +87,8 @@ struct Supervisor {
     /// Every group's secrets of the recent generations (never inherited).
     key_store: Mutex<keys::Store>,
     stopping: AtomicBool,
+    /// Wakes httpd as soon as a daemon of this generation dies.
+    deaths: Option<DeathWatch>,
 }
 
 const STATE_KEY: &CStr = c"mod_wsgi_rs.daemon_state.v1";
@@ -150,6 +153,17 @@ pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(),
         state: Mutex::new(inherited),
         key_store: Mutex::new(key_store),
         stopping: AtomicBool::new(false),
+        deaths: DeathWatch::start()
+            .map_err(|e| {
+                log::process(
+                    Level::Warn,
+                    &format!(
+                        "mod_wsgi (pid={}): cannot start the thread that watches daemon processes ({e}); a dead one is replaced when httpd notices, within a second",
+                        ppid()
+                    ),
+                )
+            })
+            .ok(),
     });
     let on_clear = sup.clone();
     pconf.on_cleanup(move || stop_all(&on_clear));
@@ -342,6 +356,9 @@ fn spawn(sup: &Rc<Supervisor>, slot: usize, delay: Duration) {
         s.pid = pid;
         s.started = Instant::now() + delay;
     }
+    if let Some(w) = &sup.deaths {
+        w.watch(pid);
+    }
     let s = sup.clone();
     watch(sup.pconf, pid, move |status| on_death(&s, slot, status));
     log::process(
@@ -422,6 +439,10 @@ fn respawn_delay(started: bool, lived: Duration, startup_deaths: u32) -> (Durati
 /// removed.
 fn stop_all(sup: &Supervisor) {
     sup.stopping.store(true, Ordering::Release);
+    // Before httpd may unload the module the thread runs in.
+    if let Some(w) = &sup.deaths {
+        w.stop();
+    }
     // The monitor hook has nothing more to watch in this generation.
     retiring().clear();
     let exiting = mpm::is_exiting();

@@ -143,6 +143,7 @@ pub(crate) fn run(
     // Handlers inherited from the Apache parent make no sense here; the
     // main thread takes these signals synchronously instead.
     signals::reset_signal_handlers(&HANDLED_SIGNALS);
+    signals::reset_signal_handlers(&[signals::wake_signal()]);
     let sigset = signals::block_signals(&HANDLED_SIGNALS);
     signals::on_fatal_signals(
         &[
