@@ -117,6 +117,14 @@ const CLEAN_502: &[(&str, &str)] = &[
         "unexpected frame of kind 0x1 (request), 22 bytes",
     ),
     ("second-hello", "unexpected frame of kind 0x10 (hello)"),
+    (
+        "send-again",
+        "unexpected frame of kind 0x19 (send again), 0 bytes",
+    ),
+    (
+        "second-continue",
+        "unexpected frame of kind 0x18 (continue), 0 bytes",
+    ),
     ("garbage", "sent a bad frame: unknown frame kind 0x48"),
     (
         "log-10m",

@@ -310,6 +310,8 @@ pub(crate) fn handle(r: Request) -> c_int {
     match python::serve(&spec, Box::new(transport)) {
         Outcome::Sent => OK,
         Outcome::Status(code) => code as c_int,
+        // Only a daemon asks for it (restart_on_change); not in this process.
+        Outcome::ScriptChanged => ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
     }
 }
 
@@ -381,6 +383,8 @@ fn request_spec(
         script_path,
         script_mtime,
         reloading: settings.script_reloading.unwrap_or(true),
+        // Set by a daemon (its own decision), never sent.
+        restart_on_change: false,
         callable_object: settings
             .callable_object
             .clone()

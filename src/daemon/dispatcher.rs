@@ -161,8 +161,15 @@ fn read_body_chunk(t: &mut EmbeddedTransport, chunk: &mut [u8]) -> (usize, Optio
 }
 
 /// How many times a request is sent again after a connection closed before
-/// the daemon said hello.
+/// the daemon took it (said hello, and its verdict when one is awaited).
 const MAX_RESENDS: u32 = 3;
+
+/// How many attempts a request gets when daemons send it back because its
+/// script changed (each process of the group restarts once it notices):
+/// mod_wsgi's `2 * processes + 1`; then 503.
+fn max_attempts(processes: u32) -> u32 {
+    processes.saturating_mul(2).saturating_add(1)
+}
 
 /// Serves the request through the daemon group `rt`.
 /// With `error_override` (WSGIErrorOverride On), an application's 4xx/5xx
@@ -176,6 +183,10 @@ pub(crate) fn dispatch(
 ) -> c_int {
     let script = spec.script_path.clone();
     let head_request = spec.is_head;
+    // With script reloading on, the daemon answers Continue or SendAgain
+    // before the body is read from the client (mod_wsgi's "200 Continue"):
+    // a request its daemon sends back can then always be sent again.
+    let handshake = spec.reloading;
     let Some(key) = keys::current(&rt.group.name) else {
         log::request(
             r,
@@ -232,6 +243,9 @@ pub(crate) fn dispatch(
         head_request,
         client_timeout,
     );
+    if handshake {
+        relay.await_continue();
+    }
     let mut reader = ResponseReader::default();
     let mut fd = stream.as_raw_fd();
     // Whether any of the client's body was read: after that, the request
@@ -239,10 +253,12 @@ pub(crate) fn dispatch(
     let mut body_consumed = false;
     let mut body_ended = false;
     let mut resends = 0;
+    // Attempts so far, counting those a daemon sent back.
+    let mut attempts = 1;
     // A daemon says hello when it accepts: none within connect-timeout means
     // no process of the group is taking connections (failed to start, or
-    // every thread busy).
-    let hello_deadline = Instant::now() + Duration::from_secs(g.connect_timeout);
+    // every thread busy). Each connection gets its own.
+    let mut hello_deadline = Instant::now() + Duration::from_secs(g.connect_timeout);
     let mut sent = 0usize;
     let mut body_done = false;
     let mut readbuf = vec![0u8; READ_BUFFER];
@@ -252,8 +268,9 @@ pub(crate) fn dispatch(
     // When the daemon last sent anything (response-flush-delay).
     let mut last_data = Instant::now();
     loop {
-        // Refill from the client body when everything so far has gone out.
-        if sent == out.len() && !body_done {
+        // Refill from the client body when everything so far has gone out
+        // (and the daemon has said the request runs there).
+        if sent == out.len() && !body_done && relay.body_wanted() {
             out.clear();
             sent = 0;
             let (n, end) = read_body_chunk(relay.transport(), &mut chunk);
@@ -342,52 +359,82 @@ pub(crate) fn dispatch(
             Err(_) => 0,
         };
         if n == 0 {
-            // Closed before hello: no daemon took the request (it was
-            // waiting in the backlog of a socket that has just been
-            // closed, or the daemon died as it accepted). Nothing has
-            // run, so it is sent again, unless client body was read.
-            if relay.pid.is_none() && !body_consumed && resends < MAX_RESENDS {
-                resends += 1;
-                log::request(
-                    r,
-                    Level::Info,
-                    &format!(
-                        "mod_wsgi (pid={}): Daemon process group '{}' closed the connection before accepting the request; sending it again: {script}",
-                        std::process::id(),
-                        g.name
-                    ),
-                );
-                stream = match connect(r, rt, &script) {
-                    Ok(s) => s,
-                    Err(code) => return code,
-                };
-                fd = stream.as_raw_fd();
-                out.clear();
-                out.extend_from_slice(&request_frame);
-                // An empty body that already ended is not read again.
-                body_done = body_ended;
-                if body_ended {
-                    let _ = protocol::encode(&Frame::EndOfBody, &mut out);
-                }
-                sent = 0;
-                reader = ResponseReader::default();
-                last_progress = Instant::now();
-                continue;
+            // Closed before the daemon took the request (it was waiting in
+            // the backlog of a socket that has just been closed, or the
+            // daemon died or stopped as it accepted). Nothing has run, so
+            // it is sent again, unless client body was read.
+            if !(relay.nothing_ran() && !body_consumed && resends < MAX_RESENDS) {
+                let why = exit_reason(relay.pid);
+                return done(relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int));
             }
-            let why = exit_reason(relay.pid);
-            return done(relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int));
+            resends += 1;
+            log::request(
+                r,
+                Level::Info,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process group '{}' closed the connection before accepting the request; sending it again: {script}",
+                    std::process::id(),
+                    g.name
+                ),
+            );
+        } else {
+            last_progress = Instant::now();
+            last_data = last_progress;
+            let fed = reader.feed(&readbuf[..n], &mut |p| match relay.piece(p) {
+                Step::Continue => ControlFlow::Continue(()),
+                step => ControlFlow::Break(step),
+            });
+            match fed {
+                Ok(ControlFlow::Continue(()) | ControlFlow::Break(Step::Continue)) => continue,
+                Ok(ControlFlow::Break(Step::Done(c))) => return c,
+                Ok(ControlFlow::Break(Step::SendAgain)) => {
+                    let pid = relay.pid.unwrap_or(0);
+                    let limit = max_attempts(g.processes);
+                    if attempts >= limit {
+                        log::request(
+                            r,
+                            Level::Error,
+                            &format!(
+                                "mod_wsgi (pid={}): Maximum number of WSGI daemon process '{}' restart attempts reached: {limit}: {script}",
+                                std::process::id(),
+                                g.name
+                            ),
+                        );
+                        return crate::ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+                    }
+                    attempts += 1;
+                    log::request(
+                        r,
+                        Level::Info,
+                        &format!(
+                            "mod_wsgi (pid={}): Daemon process '{}' (pid {pid}) restarts because the script changed; sending the request again (attempt {attempts} of {limit}): {script}",
+                            std::process::id(),
+                            g.name
+                        ),
+                    );
+                }
+                Err(e) => return done(relay.violation(Violation::BadFrame(e))),
+            }
         }
+        // Nothing of the request ran and no body was read: the request goes
+        // again on a new connection, to whichever process accepts it.
+        stream = match connect(r, rt, &script) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        fd = stream.as_raw_fd();
+        out.clear();
+        out.extend_from_slice(&request_frame);
+        // An empty body that already ended is not read again.
+        body_done = body_ended;
+        if body_ended {
+            let _ = protocol::encode(&Frame::EndOfBody, &mut out);
+        }
+        sent = 0;
+        reader = ResponseReader::default();
+        relay.again();
         last_progress = Instant::now();
-        last_data = last_progress;
-        let fed = reader.feed(&readbuf[..n], &mut |p| match relay.piece(p) {
-            Step::Continue => ControlFlow::Continue(()),
-            Step::Done(c) => ControlFlow::Break(c),
-        });
-        match fed {
-            Ok(ControlFlow::Continue(())) => {}
-            Ok(ControlFlow::Break(c)) => return c,
-            Err(e) => return done(relay.violation(Violation::BadFrame(e))),
-        }
+        hello_deadline = last_progress + Duration::from_secs(g.connect_timeout);
     }
 }
 
@@ -396,6 +443,6 @@ fn done(step: Step) -> c_int {
     match step {
         Step::Done(c) => c,
         // Every path that calls this ends the relay.
-        Step::Continue => crate::apache::OK,
+        Step::Continue | Step::SendAgain => crate::apache::OK,
     }
 }

@@ -1,12 +1,20 @@
 //! Why a daemon process ended, in words. A daemon records why it chose to
-//! exit ([`ExitReason`]) or which fatal signal hit it; the Apache parent
-//! records what it reaped and what httpd's MPM reported. All of it goes to
-//! the shared exit table (`os::exit_table`), where the parent (for
-//! its log line) and the Apache children (for a failed request's 502) read
+//! exit ([`ExitReason`]) or which fatal signal hit it, and that it got past
+//! its start-up ([`record_started`]); the Apache parent records what it
+//! reaped and what httpd's MPM reported. All of it goes to the shared exit
+//! table (`os::exit_table`), where the parent (for its log line and the
+//! respawn delay) and the Apache children (for a failed request's 502) read
 //! it back.
+
+use std::time::Duration;
 
 use crate::os::exit_table::{self, ExitInfo};
 use crate::os::{process, signals};
+
+/// A daemon has started once it is ready (Python up, its scripts preloaded,
+/// its threads accepting) and has then served a request or stayed up this
+/// long. One that dies before is restarted after a growing delay.
+pub(crate) const START_UP_WINDOW: Duration = Duration::from_secs(1);
 
 /// Why a daemon chose to exit (recorded in the shared exit table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +30,7 @@ pub(crate) enum ExitReason {
     Evicted = 8,
     Retired = 9,
     DeadlockTimeout = 10,
+    ScriptChanged = 11,
 }
 
 impl ExitReason {
@@ -38,6 +47,7 @@ impl ExitReason {
             8 => Evicted,
             9 => Retired,
             10 => DeadlockTimeout,
+            11 => ScriptChanged,
             _ => return None,
         })
     }
@@ -59,6 +69,7 @@ impl ExitReason {
             ExitReason::DeadlockTimeout => {
                 "restarted because Python's GIL could not be taken within deadlock-timeout"
             }
+            ExitReason::ScriptChanged => "restarted because a WSGI script changed",
         }
     }
     /// A planned exit, not a failure.
@@ -76,6 +87,12 @@ pub(crate) const FATAL_SIGNAL_BASE: i32 = 1000;
 /// Records in the exit table why this process is exiting.
 pub(crate) fn record_reason(reason: ExitReason) {
     exit_table::record(std::process::id() as i32, ExitInfo::Reason(reason as i32));
+}
+
+/// Records in the exit table that this process is past its start-up (see
+/// [`START_UP_WINDOW`]).
+pub(crate) fn record_started() {
+    exit_table::record(std::process::id() as i32, ExitInfo::Started);
 }
 
 /// Records in the exit table that this process got the fatal signal `sig`.
@@ -101,6 +118,11 @@ pub(crate) fn record_reaped(pid: i32, status: i32) {
 /// Whether `pid` recorded a planned reason for exiting (not a failure).
 pub(crate) fn was_planned(pid: i32) -> bool {
     planned(&exit_table::lookup(pid))
+}
+
+/// Whether `pid` recorded that it was past its start-up.
+pub(crate) fn had_started(pid: i32) -> bool {
+    exit_table::lookup(pid).contains(&ExitInfo::Started)
 }
 
 /// What is known about why `pid` ended, in words; `None` if nothing yet.
@@ -154,13 +176,13 @@ mod tests {
 
     #[test]
     fn reason_codes_round_trip() {
-        for code in 1..=10 {
+        for code in 1..=11 {
             let reason = ExitReason::from_code(code).unwrap();
             assert_eq!(reason as i32, code);
             assert!(!reason.describe().is_empty());
         }
         assert_eq!(ExitReason::from_code(0), None);
-        assert_eq!(ExitReason::from_code(11), None);
+        assert_eq!(ExitReason::from_code(12), None);
         assert_eq!(ExitReason::from_code(FATAL_SIGNAL_BASE + 11), None);
     }
 
@@ -171,7 +193,7 @@ mod tests {
             ExitReason::RequestTimeout,
             ExitReason::DeadlockTimeout,
         ];
-        for code in 1..=10 {
+        for code in 1..=11 {
             let reason = ExitReason::from_code(code).unwrap();
             assert_eq!(
                 reason.is_planned(),
@@ -194,6 +216,7 @@ mod tests {
             ExitInfo::ApacheReported(9),
             ExitInfo::WaitStatus(9),
             ExitInfo::Reason(ExitReason::Evicted as i32),
+            ExitInfo::Started,
         ];
         assert_eq!(explain(&records).as_deref(), Some("evicted (SIGUSR1)"));
         assert_eq!(

@@ -1,8 +1,8 @@
 //! Daemon mode: `WSGIDaemonProcess` groups of processes forked from the
 //! Apache parent, each serving requests that Apache children pass to it over a
 //! UNIX socket. `protocol` is the pure framing; `supervisor` runs in the
-//! Apache parent (fork, respawn, stop, graceful restarts), with `listeners`
-//! the groups' sockets, `groups` the table of this generation's groups
+//! Apache parent (fork, respawn, stop, graceful restarts), with `deaths`
+//! waking httpd as soon as a daemon dies, `listeners` the groups' sockets, `groups` the table of this generation's groups
 //! (inherited by Apache children), `exit` why daemons ended, and `stash`
 //! the state it keeps across restarts; `dispatcher` in the Apache
 //! children (connect, relay one request full duplex); `worker` in the daemon
@@ -16,6 +16,7 @@
 //! application code, so it is not trusted), and `relay` applies them on the
 //! way into httpd.
 
+mod deaths;
 pub(crate) mod dispatcher;
 mod error;
 pub(crate) mod exit;

@@ -17,6 +17,13 @@
 //! `Head`, `Body`*, and `End` (complete) or `Abort` (failed after output
 //! started). The dispatcher sends the body while it reads the response (full
 //! duplex), so neither side can block the other.
+//!
+//! With script reloading on (the request says so), the body waits for the
+//! daemon's verdict, as mod_wsgi's "200 Continue" handshake: `Continue` (the
+//! request runs here: send the body), or `SendAgain` (its script changed, so
+//! this process restarts without running anything: send the request again,
+//! to another process). Either comes before any head; `Log` and `Status`
+//! may come before it.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -26,11 +33,11 @@ use crate::python::environ::{CgiEnviron, Decode};
 use crate::python::response::ResponseHead;
 
 /// Bumped on any incompatible change; both ends check it.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// An HMAC-SHA256 tag.
 pub const MAC_LEN: usize = 32;
 /// What the MAC covers besides the request, so that it means nothing else.
-const MAC_CONTEXT: &[u8] = b"mod_wsgi-rs daemon request v2\0";
+const MAC_CONTEXT: &[u8] = b"mod_wsgi-rs daemon request v4\0";
 pub const HEADER_LEN: usize = 5;
 /// The largest `Request` frame (mod_wsgi also caps its environ at 16 MiB).
 pub const MAX_REQUEST: usize = 16 << 20;
@@ -52,6 +59,8 @@ pub mod kind {
     pub const STATUS: u8 = 0x15;
     pub const ABORT: u8 = 0x16;
     pub const LOG: u8 = 0x17;
+    pub const CONTINUE: u8 = 0x18;
+    pub const SEND_AGAIN: u8 = 0x19;
 }
 
 /// One request as the daemon needs it.
@@ -193,6 +202,11 @@ pub enum Frame {
         level: u8,
         message: String,
     },
+    /// The request runs in this process: the body may be sent now.
+    Continue,
+    /// Nothing ran: this process is restarting (its script changed), send
+    /// the request again.
+    SendAgain,
 }
 
 impl Frame {
@@ -210,6 +224,8 @@ impl Frame {
             Frame::Status(_) => "status",
             Frame::Abort => "abort",
             Frame::Log { .. } => "log",
+            Frame::Continue => "continue",
+            Frame::SendAgain => "send again",
         }
     }
 }
@@ -265,7 +281,7 @@ pub fn parse_header(h: &[u8; HEADER_LEN]) -> Result<(u8, usize), FrameError> {
     let kind = h[0];
     let len = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
     if !(kind::REQUEST..=kind::INPUT_ERROR).contains(&kind)
-        && !(kind::HELLO..=kind::LOG).contains(&kind)
+        && !(kind::HELLO..=kind::SEND_AGAIN).contains(&kind)
     {
         return Err(FrameError::UnknownKind(kind));
     }
@@ -429,6 +445,8 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
         module_name: String::new(),
         script_mtime: r.u64()? as i64,
         reloading: r.bool()?,
+        // The daemon's own decision, never the sender's.
+        restart_on_change: false,
         callable_object: r.string()?,
         process_group: r.string()?,
         application_group: r.string()?,
@@ -554,6 +572,8 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), FrameError> {
             w.str(message);
             kind::LOG
         }
+        Frame::Continue => kind::CONTINUE,
+        Frame::SendAgain => kind::SEND_AGAIN,
     };
     if w.0.len() > limit(k) {
         return Err(FrameError::TooLarge {
@@ -610,6 +630,8 @@ pub fn parse_payload(k: u8, payload: &[u8]) -> Result<Frame, FrameError> {
             level: r.u8()?,
             message: r.string()?,
         },
+        kind::CONTINUE => Frame::Continue,
+        kind::SEND_AGAIN => Frame::SendAgain,
         other => return Err(FrameError::UnknownKind(other)),
     };
     r.done()?;
@@ -639,6 +661,7 @@ mod tests {
             module_name: "_mod_wsgi_abc".into(),
             script_mtime: 1_700_000_000_123_456,
             reloading: true,
+            restart_on_change: false,
             callable_object: "application".into(),
             cgi: CgiEnviron {
                 vars: vec![
@@ -757,6 +780,8 @@ mod tests {
         ));
         assert!(matches!(round_trip(&Frame::End), Frame::End));
         assert!(matches!(round_trip(&Frame::Abort), Frame::Abort));
+        assert!(matches!(round_trip(&Frame::Continue), Frame::Continue));
+        assert!(matches!(round_trip(&Frame::SendAgain), Frame::SendAgain));
         assert!(matches!(
             round_trip(&Frame::Status(503)),
             Frame::Status(503)
@@ -883,6 +908,16 @@ mod tests {
             decode(&[0x7f, 0, 0, 0, 0]).unwrap_err(),
             FrameError::UnknownKind(0x7f)
         );
+        let after_last = kind::SEND_AGAIN + 1;
+        assert_eq!(
+            decode(&[after_last, 0, 0, 0, 0]).unwrap_err(),
+            FrameError::UnknownKind(after_last)
+        );
+        // The verdicts carry nothing.
+        assert!(matches!(
+            decode(&[kind::SEND_AGAIN, 0, 0, 0, 1, 0]),
+            Err(FrameError::Malformed("trailing bytes"))
+        ));
         assert!(
             FrameError::BadVersion(9)
                 .to_string()

@@ -14,7 +14,7 @@ use super::validate::LOG_LINE_MAX;
 /// One unit of the daemon's response stream.
 #[derive(Debug)]
 pub(crate) enum Piece<'a> {
-    /// A whole hello, head, end, status or abort frame.
+    /// A whole hello, head, end, status, abort, continue or send-again frame.
     Frame(Frame),
     /// The next bytes of a body frame's payload (never empty).
     Body(&'a [u8]),
@@ -73,7 +73,7 @@ impl Default for ResponseReader {
 /// The payload length a kind must have, where it is fixed.
 fn fixed_len(k: u8) -> Option<usize> {
     match k {
-        kind::END | kind::ABORT => Some(0),
+        kind::END | kind::ABORT | kind::CONTINUE | kind::SEND_AGAIN => Some(0),
         kind::STATUS => Some(2),
         kind::HELLO => Some(5),
         _ => None,
@@ -215,7 +215,13 @@ impl ResponseReader {
                     None,
                 )
             }
-            kind::HELLO | kind::HEAD | kind::END | kind::STATUS | kind::ABORT => {
+            kind::HELLO
+            | kind::HEAD
+            | kind::END
+            | kind::STATUS
+            | kind::ABORT
+            | kind::CONTINUE
+            | kind::SEND_AGAIN => {
                 if len == 0 {
                     let frame = protocol::parse_payload(k, &[])?;
                     (State::default_header(), Some(Piece::Frame(frame)))
@@ -315,6 +321,7 @@ mod tests {
         };
         let mut input = enc(&Frame::Hello { pid: 42 });
         input.extend(log_frame("hé"));
+        input.extend(enc(&Frame::Continue));
         input.extend(enc(&Frame::Head(head.clone())));
         input.extend(enc(&Frame::Body {
             data: b"abc".to_vec(),
@@ -336,6 +343,7 @@ mod tests {
             vec![
                 Owned::Frame("Hello { pid: 42 }".into()),
                 Owned::Log(3, "hé".into(), 0),
+                Owned::Frame("Continue".into()),
                 Owned::Frame(format!("{:?}", Frame::Head(head))),
                 Owned::Body(b"abc".to_vec()),
                 Owned::BodyEnd(false),
@@ -408,6 +416,8 @@ mod tests {
         let h = protocol::header(kind::END, 4 << 20);
         assert!(matches!(run(&h, 5).1, Some(FrameError::Malformed(_))));
         let h = protocol::header(kind::STATUS, 3);
+        assert!(matches!(run(&h, 5).1, Some(FrameError::Malformed(_))));
+        let h = protocol::header(kind::SEND_AGAIN, 1 << 20);
         assert!(matches!(run(&h, 5).1, Some(FrameError::Malformed(_))));
         // Garbage.
         assert!(run(b"HTTP/1.1 200 OK\r\n\r\n", 4).1.is_some());

@@ -34,6 +34,20 @@ pub(crate) enum Step {
     Continue,
     /// The handler returns this (OK, or a status for httpd to answer with).
     Done(c_int),
+    /// The daemon did not run the request (its script changed and it is
+    /// restarting): send it again.
+    SendAgain,
+}
+
+/// Whether the request body may go to the daemon yet (see
+/// `protocol`: with script reloading on, it waits for `Continue`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The request has no handshake: the body goes at once.
+    NotAsked,
+    Awaited,
+    /// `Continue` came: the request runs in that daemon.
+    Given,
 }
 
 /// Where the response head is.
@@ -69,6 +83,7 @@ pub(crate) struct Relay<'a> {
     flush_owed: bool,
     since_flush: u64,
     logs: LogBudget,
+    verdict: Verdict,
 }
 
 impl<'a> Relay<'a> {
@@ -105,7 +120,33 @@ impl<'a> Relay<'a> {
             flush_owed: false,
             since_flush: 0,
             logs: LogBudget::default(),
+            verdict: Verdict::NotAsked,
         }
+    }
+
+    /// The request asks for the daemon's verdict (script reloading is on):
+    /// its body waits for `Continue`.
+    pub(crate) fn await_continue(&mut self) {
+        self.verdict = Verdict::Awaited;
+    }
+
+    /// Whether the request body may be sent to the daemon now.
+    pub(crate) fn body_wanted(&self) -> bool {
+        self.verdict != Verdict::Awaited
+    }
+
+    /// Whether the daemon may still have run nothing of the request: it
+    /// said neither hello nor, when it was asked for one, its verdict. A
+    /// connection closed then is sent again (if no body was read).
+    pub(crate) fn nothing_ran(&self) -> bool {
+        self.pid.is_none() || self.verdict == Verdict::Awaited
+    }
+
+    /// Starts over on a new connection, to send the request again (only
+    /// while [`Relay::nothing_ran`], or on [`Step::SendAgain`]: no head came,
+    /// nothing reached httpd); log lines keep counting against the budget.
+    pub(crate) fn again(&mut self) {
+        self.pid = None;
     }
 
     /// The transport, for reading the client's request body.
@@ -127,6 +168,19 @@ impl<'a> Relay<'a> {
                 Piece::Unexpected { kind, .. } => validate::kind_name(*kind),
             };
             return self.violation(Violation::BeforeHello(what));
+        }
+        if self.verdict == Verdict::Awaited {
+            // Only log lines, a status or the verdict before the verdict.
+            let early = match &p {
+                Piece::Frame(Frame::Head(_)) => Some("head"),
+                Piece::Frame(Frame::End) => Some("end"),
+                Piece::Frame(Frame::Abort) => Some("abort"),
+                Piece::Body(_) | Piece::BodyEnd { .. } => Some("body"),
+                _ => None,
+            };
+            if let Some(what) = early {
+                return self.violation(Violation::BeforeContinue(what));
+            }
         }
         match p {
             Piece::Frame(f) => self.frame(f),
@@ -194,6 +248,24 @@ impl<'a> Relay<'a> {
                     return self.violation(Violation::BadStatus { code, after_head });
                 }
                 Step::Done(c_int::from(code))
+            }
+            Frame::Continue | Frame::SendAgain => {
+                // Only as the answer to a request waiting for one: a verdict
+                // later (the application may have run) must not make this
+                // process send the request again.
+                let k = if matches!(f, Frame::Continue) {
+                    kind::CONTINUE
+                } else {
+                    kind::SEND_AGAIN
+                };
+                if self.verdict != Verdict::Awaited {
+                    return self.violation(Violation::Unexpected { kind: k, len: 0 });
+                }
+                if k == kind::SEND_AGAIN {
+                    return Step::SendAgain;
+                }
+                self.verdict = Verdict::Given;
+                Step::Continue
             }
             Frame::Abort => {
                 if matches!(self.head, Head::Awaited) {

@@ -2,8 +2,8 @@
 //! post_config (never during configtest or the first configuration pass)
 //! it opens each group's socket (`listeners`), forks the group's
 //! processes from the Python-free parent, and has httpd's MPM watch them
-//! (respawning a process that dies, with a growing delay if it keeps dying
-//! young).
+//! (respawning a process that dies at once, or after a growing delay if it
+//! died during start-up).
 //!
 //! What must outlive a restart (the sockets, the daemons still draining,
 //! the exit table and the secrets' addresses) is kept in the process pool's
@@ -35,6 +35,7 @@ use crate::config::daemon::DaemonGroup;
 use crate::config::settings::GlobalSettings;
 use crate::os::{exit_table, process, signals};
 
+use super::deaths::DeathWatch;
 use super::error::StartError;
 use super::exit::{self, explain_exit};
 use super::groups::{self, Defined, GroupRuntime, groups};
@@ -51,8 +52,8 @@ struct Slot {
     /// 0 until forked (and when the last fork failed).
     pid: i32,
     started: Instant,
-    /// Consecutive deaths soon after start.
-    quick_deaths: u32,
+    /// Consecutive deaths during start-up.
+    startup_deaths: u32,
 }
 
 /// A daemon process of an earlier generation, finishing its requests after
@@ -86,6 +87,8 @@ struct Supervisor {
     /// Every group's secrets of the recent generations (never inherited).
     key_store: Mutex<keys::Store>,
     stopping: AtomicBool,
+    /// Wakes httpd as soon as a daemon of this generation dies.
+    deaths: Option<DeathWatch>,
 }
 
 const STATE_KEY: &CStr = c"mod_wsgi_rs.daemon_state.v1";
@@ -150,6 +153,17 @@ pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(),
         state: Mutex::new(inherited),
         key_store: Mutex::new(key_store),
         stopping: AtomicBool::new(false),
+        deaths: DeathWatch::start()
+            .map_err(|e| {
+                log::process(
+                    Level::Warn,
+                    &format!(
+                        "mod_wsgi (pid={}): cannot start the thread that watches daemon processes ({e}); a dead one is replaced when httpd notices, within a second",
+                        ppid()
+                    ),
+                )
+            })
+            .ok(),
     });
     let on_clear = sup.clone();
     pconf.on_cleanup(move || stop_all(&on_clear));
@@ -166,7 +180,7 @@ pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(),
                     index,
                     pid: 0,
                     started: Instant::now(),
-                    quick_deaths: 0,
+                    startup_deaths: 0,
                 });
                 slots.len() - 1
             };
@@ -342,6 +356,9 @@ fn spawn(sup: &Rc<Supervisor>, slot: usize, delay: Duration) {
         s.pid = pid;
         s.started = Instant::now() + delay;
     }
+    if let Some(w) = &sup.deaths {
+        w.watch(pid);
+    }
     let s = sup.clone();
     watch(sup.pconf, pid, move |status| on_death(&s, slot, status));
     log::process(
@@ -362,46 +379,56 @@ fn on_death(sup: &Rc<Supervisor>, slot: usize, status: c_int) {
     exit::record_reported(pid, status);
     let why = explain_exit(pid as u32).unwrap_or_else(|| format!("ended with status {status}"));
     let planned = exit::was_planned(pid);
+    let started = exit::had_started(pid);
     let stopping = sup.stopping.load(Ordering::Acquire) || mpm::is_stopping();
+    let delay = if stopping {
+        None
+    } else {
+        sup.slots().get_mut(slot).map(|s| {
+            let lived = Instant::now().saturating_duration_since(s.started);
+            let (delay, deaths) = respawn_delay(planned || started, lived, s.startup_deaths);
+            s.startup_deaths = deaths;
+            delay
+        })
+    };
+    let next = match delay {
+        None => ".".to_string(),
+        Some(d) if d.is_zero() => "; restarting at once.".to_string(),
+        Some(d) => format!(
+            "; died during start-up; waiting {} s before starting it again.",
+            d.as_secs()
+        ),
+    };
     log::process(
         if planned { Level::Info } else { Level::Error },
         &format!(
-            "mod_wsgi (pid={}): Daemon process '{}' (pid {pid}) {why}{}",
+            "mod_wsgi (pid={}): Daemon process '{}' (pid {pid}) {why}{next}",
             ppid(),
             group.group.name,
-            if stopping {
-                "."
-            } else {
-                "; starting a new one."
-            }
         ),
     );
-    if stopping {
-        return;
+    if let Some(delay) = delay {
+        spawn(sup, slot, delay);
     }
-    let Some(delay) = sup.slots().get_mut(slot).map(|s| {
-        let lived = Instant::now().saturating_duration_since(s.started);
-        let (delay, quick_deaths) = respawn_delay(planned, lived, s.quick_deaths);
-        s.quick_deaths = quick_deaths;
-        delay
-    }) else {
-        return;
-    };
-    spawn(sup, slot, delay);
 }
 
-/// How long to wait before starting a daemon again that died after `lived`
-/// (an unplanned death within 10 s counts as quick), with `quick_deaths`
-/// quick deaths before this one in a row; and that count, updated. 1, 2,
-/// 4, ... up to 20 seconds: a daemon that cannot start must not become a
-/// fork bomb.
-fn respawn_delay(planned: bool, lived: Duration, quick_deaths: u32) -> (Duration, u32) {
-    if !planned && lived < Duration::from_secs(10) {
-        let n = quick_deaths.saturating_add(1);
-        (Duration::from_secs((1u64 << (n - 1).min(5)).min(20)), n)
-    } else {
-        (Duration::ZERO, 0)
+/// A daemon that lived this long is not in a start-up loop, even without
+/// its record of having started (the shared table keeps only the last 128
+/// records of every daemon, so a busy server can overwrite it).
+const LONG_LIFE: Duration = Duration::from_secs(10);
+
+/// How long to wait before starting a daemon again: none if it had
+/// `started` (see `exit::START_UP_WINDOW`; a planned exit counts as
+/// started) or lived `LONG_LIFE`; otherwise it died during start-up, the
+/// `startup_deaths + 1`th time in a row, and waits 1, 2, 4, ... up to 20
+/// seconds (a daemon that cannot start must not become a fork bomb).
+/// Returns the delay and that count, updated.
+fn respawn_delay(started: bool, lived: Duration, startup_deaths: u32) -> (Duration, u32) {
+    if started || lived >= LONG_LIFE {
+        return (Duration::ZERO, 0);
     }
+    let n = startup_deaths.saturating_add(1);
+    (Duration::from_secs((1u64 << (n - 1).min(5)).min(20)), n)
 }
 
 /// The configuration pool is going away. Graceful restart: the daemons are
@@ -412,6 +439,10 @@ fn respawn_delay(planned: bool, lived: Duration, quick_deaths: u32) -> (Duration
 /// removed.
 fn stop_all(sup: &Supervisor) {
     sup.stopping.store(true, Ordering::Release);
+    // Before httpd may unload the module the thread runs in.
+    if let Some(w) = &sup.deaths {
+        w.stop();
+    }
     // The monitor hook has nothing more to watch in this generation.
     retiring().clear();
     let exiting = mpm::is_exiting();
@@ -551,7 +582,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quick_deaths_back_off_up_to_20_seconds() {
+    fn deaths_during_start_up_back_off_up_to_20_seconds() {
         let young = Duration::from_secs(3);
         let mut deaths = 0;
         let mut delays = Vec::new();
@@ -565,17 +596,16 @@ mod tests {
     }
 
     #[test]
-    fn a_planned_or_late_death_restarts_at_once() {
+    fn a_started_or_long_lived_daemon_restarts_at_once() {
+        // However young: it had started (served a request, or stayed up
+        // past the start-up window), or its exit was planned.
         assert_eq!(
-            respawn_delay(true, Duration::from_secs(1), 4),
+            respawn_delay(true, Duration::from_millis(200), 4),
             (Duration::ZERO, 0)
         );
+        assert_eq!(respawn_delay(false, LONG_LIFE, 4), (Duration::ZERO, 0));
         assert_eq!(
-            respawn_delay(false, Duration::from_secs(10), 4),
-            (Duration::ZERO, 0)
-        );
-        assert_eq!(
-            respawn_delay(false, Duration::from_millis(9_999), 0),
+            respawn_delay(false, LONG_LIFE - Duration::from_millis(1), 0),
             (Duration::from_secs(1), 1)
         );
     }

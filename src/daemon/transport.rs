@@ -39,6 +39,9 @@ pub(crate) struct Conn {
     input_done: bool,
     input_error: Option<InputError>,
     log_level: u8,
+    /// The Apache child holds the body until this process says `Continue`
+    /// (script reloading is on for the request).
+    continue_owed: bool,
 }
 
 impl Conn {
@@ -56,6 +59,19 @@ impl Conn {
             input_done: false,
             input_error: None,
             log_level,
+            continue_owed: false,
+        }
+    }
+
+    /// The Apache child waits for `Continue` before it sends the body.
+    pub(crate) fn expect_continue(&mut self) {
+        self.continue_owed = true;
+    }
+
+    /// Tells the Apache child to send the body, if it waits for that.
+    fn go_ahead(&mut self) {
+        if std::mem::take(&mut self.continue_owed) {
+            let _ = self.send(&Frame::Continue);
         }
     }
 
@@ -255,8 +271,14 @@ fn input_failed(message: String) -> InputError {
 }
 
 impl Transport for SocketTransport {
+    fn proceed(&mut self) {
+        self.conn().go_ahead();
+    }
+
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, InputError> {
         let mut c = self.conn();
+        // Never wait for a body the Apache child holds back.
+        c.go_ahead();
         loop {
             if c.input_pos < c.input.len() {
                 let n = buf.len().min(c.input.len() - c.input_pos);

@@ -49,6 +49,9 @@ pub(crate) enum Violation {
     SecondHead,
     /// A body, end or abort frame before the head.
     BeforeHead(&'static str),
+    /// A head, body, end or abort frame before the `Continue` the request
+    /// waits for.
+    BeforeContinue(&'static str),
     /// A status frame after the head, or with a code that is not an error.
     BadStatus {
         code: u16,
@@ -80,6 +83,8 @@ pub(crate) fn kind_name(k: u8) -> &'static str {
         kind::STATUS => "status",
         kind::ABORT => "abort",
         kind::LOG => "log",
+        kind::CONTINUE => "continue",
+        kind::SEND_AGAIN => "send again",
         _ => "unknown",
     }
 }
@@ -115,6 +120,9 @@ impl fmt::Display for Violation {
                 "sent {} {what} frame before the response head",
                 article(what)
             ),
+            Violation::BeforeContinue(what) => {
+                write!(f, "sent {} {what} frame before its continue", article(what))
+            }
             Violation::BadStatus { code, after_head } => {
                 if *after_head {
                     write!(f, "sent a status frame ({code}) after the response head")
@@ -429,6 +437,18 @@ mod tests {
         assert_eq!(
             v.to_string(),
             "sent an unexpected frame of kind 0x1 (request), 12 bytes"
+        );
+        let v = Violation::Unexpected {
+            kind: kind::SEND_AGAIN,
+            len: 0,
+        };
+        assert_eq!(
+            v.to_string(),
+            "sent an unexpected frame of kind 0x19 (send again), 0 bytes"
+        );
+        assert_eq!(
+            Violation::BeforeContinue("head").to_string(),
+            "sent a head frame before its continue"
         );
     }
 }

@@ -46,6 +46,13 @@ pub(crate) fn pipe() -> io::Result<(RawFd, RawFd)> {
     Ok((fds[0], fds[1]))
 }
 
+/// Reads and discards what is waiting in the non-blocking pipe `fd`.
+pub(crate) fn drain(fd: RawFd) {
+    let mut buf = [0u8; 64];
+    // SAFETY: reads into a local buffer of that size.
+    while unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) } > 0 {}
+}
+
 pub(crate) fn write_byte(fd: RawFd) {
     // SAFETY: writes one byte from a valid buffer.
     unsafe { libc::write(fd, b"x".as_ptr() as *const libc::c_void, 1) };

@@ -21,7 +21,7 @@ pub(crate) struct ExitTable {
 struct ExitSlot {
     pid: AtomicI32,
     /// 1: a raw wait status; 2: a number Apache reported (status or signal);
-    /// 3: the daemon's own reason code.
+    /// 3: the daemon's own reason code; 4: the daemon had started.
     kind: AtomicU32,
     value: AtomicI32,
     when: AtomicU64,
@@ -29,7 +29,7 @@ struct ExitSlot {
 
 const EXIT_SLOTS: usize = 128;
 
-/// One record about a process that ended.
+/// One record about a daemon process (most say how it ended).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ExitInfo {
     /// A raw wait status (the parent reaped it itself).
@@ -38,6 +38,8 @@ pub(crate) enum ExitInfo {
     ApacheReported(i32),
     /// The daemon's own reason code (`daemon::exit`).
     Reason(i32),
+    /// The daemon was past its start-up (`daemon::exit::record_started`).
+    Started,
 }
 
 static EXITS: AtomicPtr<ExitTable> = AtomicPtr::new(std::ptr::null_mut());
@@ -97,6 +99,7 @@ pub(crate) fn record(pid: i32, info: ExitInfo) {
         ExitInfo::WaitStatus(v) => (1, v),
         ExitInfo::ApacheReported(v) => (2, v),
         ExitInfo::Reason(v) => (3, v),
+        ExitInfo::Started => (4, 0),
     };
     let i = t.next.fetch_add(1, Ordering::AcqRel) as usize % EXIT_SLOTS;
     let s = &t.slots[i];
@@ -126,7 +129,10 @@ pub(crate) fn lookup(pid: i32) -> Vec<ExitInfo> {
         out.push(match s.kind.load(Ordering::Acquire) {
             1 => ExitInfo::WaitStatus(v),
             2 => ExitInfo::ApacheReported(v),
-            _ => ExitInfo::Reason(v),
+            3 => ExitInfo::Reason(v),
+            4 => ExitInfo::Started,
+            // A slot being written (or of another build): nothing to say.
+            _ => continue,
         });
     }
     out
@@ -143,10 +149,15 @@ mod tests {
         assert_eq!(lookup(pid), vec![]);
         record(pid, ExitInfo::Reason(3));
         record(pid + 1, ExitInfo::Reason(4));
+        record(pid, ExitInfo::Started);
         record(pid, ExitInfo::ApacheReported(9));
         assert_eq!(
             lookup(pid),
-            vec![ExitInfo::ApacheReported(9), ExitInfo::Reason(3)]
+            vec![
+                ExitInfo::ApacheReported(9),
+                ExitInfo::Started,
+                ExitInfo::Reason(3)
+            ]
         );
         // The oldest records give way once the table is full.
         for _ in 0..EXIT_SLOTS {

@@ -5,6 +5,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use super::check;
 use super::signals::signal_name;
@@ -127,6 +128,19 @@ pub(crate) unsafe fn set_process_title(argv: *const *const libc::c_char, title: 
         // SAFETY: PR_SET_NAME reads a NUL-terminated string of up to 16 bytes.
         unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr(), 0, 0, 0) };
     }
+}
+
+/// A pidfd for process `pid` (Linux 5.3 and later, close-on-exec): it polls
+/// readable once the process has exited, before anyone reaps it.
+pub(crate) fn pidfd(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Reaps `pid` if it has exited: its raw wait status.

@@ -25,7 +25,13 @@ pub struct RequestSpec {
     pub module_name: String,
     /// Script modification time (microseconds), compared for reloading.
     pub script_mtime: i64,
+    /// Reload a changed script module in place (embedded mode).
     pub reloading: bool,
+    /// Daemon mode: a script module loaded from an older file (its
+    /// `__mtime__` differs from `script_mtime`) is not reloaded; the request
+    /// ends with [`Outcome::ScriptChanged`] before anything runs, and the
+    /// process restarts.
+    pub restart_on_change: bool,
     pub callable_object: String,
     pub cgi: CgiEnviron,
     pub process_group: String,
@@ -58,6 +64,9 @@ pub enum Outcome {
     Sent,
     /// Nothing was sent: answer with this HTTP status (an error page).
     Status(u16),
+    /// Nothing ran: the script changed since this process loaded it
+    /// (only with `restart_on_change`).
+    ScriptChanged,
 }
 
 fn build_environ<'py>(
@@ -165,6 +174,10 @@ fn run_request(
     spec: &RequestSpec,
     handle: u64,
 ) -> Outcome {
+    if spec.restart_on_change && script_changed(py, m, spec, handle) {
+        return Outcome::ScriptChanged;
+    }
+    request::with(handle, |r| r.transport.proceed());
     // The target file, for the script's `reload_required(resource)`.
     let resource = spec
         .cgi
@@ -234,6 +247,25 @@ fn run_request(
             Outcome::Status(500)
         }
     }
+}
+
+/// Whether the script's module was loaded from another version of the file
+/// than the one `spec.script_mtime` describes. A failing check (it cannot
+/// fail short of a broken bootstrap) is logged and counts as unchanged.
+fn script_changed(
+    py: Python<'_>,
+    m: &Bound<'_, PyModule>,
+    spec: &RequestSpec,
+    handle: u64,
+) -> bool {
+    let changed = m
+        .getattr("_script_changed")
+        .and_then(|f| f.call1((&spec.module_name, spec.script_mtime)))
+        .and_then(|r| r.is_truthy());
+    changed.unwrap_or_else(|e| {
+        request::log(handle, Level::Error, &format_err(py, &e));
+        false
+    })
 }
 
 fn finish_events(

@@ -226,6 +226,14 @@ def _file_mtime(path, default):
         return default
 
 
+def _script_changed(name, mtime):
+    """Daemon mode: whether the loaded module of a script was executed from
+    another version of its file than the one modified at `mtime` (the
+    daemon's own stat). A module not loaded yet has not changed."""
+    module = _loaded.get(name)
+    return module is not None and getattr(module, '__mtime__', None) != mtime
+
+
 def _reload_required(module, resource):
     """The script's own say on reloading (mod_wsgi's `reload_required`
     hook): called with the target file of the request. An exception is

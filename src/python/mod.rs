@@ -103,12 +103,7 @@ pub fn serve(spec: &RequestSpec, transport: Box<dyn transport::Transport>) -> Ou
 
 /// Loads a script at process start (WSGIImportScript and preloading aliases).
 pub fn import_script(script: &ImportScript, application_group: &str, module_name: &str) {
-    let mtime = std::fs::metadata(&script.path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
+    let mtime = script::file_mtime(&script.path).unwrap_or(0);
     let result = interpreters::get(application_group).and_then(|interp| {
         interp.run(|py, m| {
             m.getattr("_load_script")

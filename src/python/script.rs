@@ -3,6 +3,15 @@
 
 use md5::{Digest, Md5};
 
+/// `path`'s modification time in microseconds since the epoch (the unit of
+/// httpd's `finfo.mtime` and of a loaded script module's `__mtime__`);
+/// `None` if it cannot be read.
+pub(crate) fn file_mtime(path: &str) -> Option<i64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_micros()).ok()
+}
+
 /// `_mod_wsgi_<md5 of the path>`, as mod_wsgi names script modules (apps test
 /// `__name__.startswith('_mod_wsgi_')`). With case-insensitive file systems the
 /// path is lower-cased first so both spellings share one module.

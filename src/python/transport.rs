@@ -33,6 +33,12 @@ pub enum Write {
 }
 
 pub trait Transport {
+    /// The request runs here: called once, after the script-change check
+    /// and before the script is loaded. A daemon tells the Apache child to
+    /// send the request body now (it holds the body until then, so that a
+    /// request its daemon turns away can be sent again).
+    fn proceed(&mut self) {}
+
     /// Reads request body bytes into `buf`: `Ok(0)` at the end of the body.
     /// Blocks; callers release the GIL around it.
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, InputError>;

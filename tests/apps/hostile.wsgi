@@ -11,10 +11,10 @@ import stat
 import struct
 import time
 
-HELLO, HEAD, BODY, BODY_FLUSH, END, STATUS, ABORT, LOG = range(0x10, 0x18)
+HELLO, HEAD, BODY, BODY_FLUSH, END, STATUS, ABORT, LOG, CONTINUE, SEND_AGAIN = range(0x10, 0x1a)
 REQUEST = 0x01
 # protocol.rs's VERSION, which a hello carries.
-VERSION = 3
+VERSION = 4
 
 
 def frame(kind, payload=b''):
@@ -64,6 +64,10 @@ CASES = {
     'unknown-kind': frame(0x7e, b'secret-unknown-content'),
     'unexpected-kind': frame(REQUEST, b'secret-request-content'),
     'second-hello': frame(HELLO, struct.pack('>BI', VERSION, 1)),
+    # The daemon said Continue before the application ran: asking the Apache
+    # child to send the request again now would replay it.
+    'send-again': frame(SEND_AGAIN),
+    'second-continue': frame(CONTINUE) + head(headers=[('X-Injected', 'yes')]) + frame(END),
     'garbage': b'HTTP/1.1 200 OK\r\nX-Injected: garbage\r\n\r\nhello',
     # Over the 4 MiB frame limit: refused from its header.
     'log-10m': frame(LOG, b'\x03' + text(b'L' * (10 << 20))),

@@ -64,13 +64,13 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
                     break;
                 }
                 st.last_activity.store(now_secs(st), Ordering::Release);
-                serve(st, thread, stream);
-                let served = st.served.fetch_add(1, Ordering::AcqRel) + 1;
-                let max = st.rt.group.maximum_requests;
-                if max > 0 && served >= max {
-                    // Stop taking requests now; the main thread recycles.
-                    st.accepting.store(false, Ordering::Release);
-                    descriptors::write_byte(st.wake_w);
+                if serve(st, thread, stream) == Served::Ran {
+                    let served = st.served.fetch_add(1, Ordering::AcqRel) + 1;
+                    let max = st.rt.group.maximum_requests;
+                    if max > 0 && served >= max {
+                        // Stop taking requests now; the main thread recycles.
+                        stop_accepting(st);
+                    }
                 }
                 st.last_activity.store(now_secs(st), Ordering::Release);
                 st.active.fetch_sub(1, Ordering::SeqCst);
@@ -84,6 +84,40 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+}
+
+/// The threads take no more connections (those waiting in the listen
+/// queue go to other processes); the main thread ends the process.
+fn stop_accepting(st: &State) {
+    st.accepting.store(false, Ordering::SeqCst);
+    descriptors::write_byte(st.wake_w);
+}
+
+/// What became of a connection.
+#[derive(PartialEq, Eq)]
+enum Served {
+    /// Its request ran, or was answered or refused here.
+    Ran,
+    /// Its script changed: it was sent back untouched, to be sent again.
+    SentBack,
+}
+
+/// The script of a request changed since this process loaded it: mod_wsgi
+/// restarts the process (a changed script often comes with changed modules
+/// it imports, which only a new process loads afresh). No more requests
+/// are taken; those in flight finish within graceful-timeout.
+fn restart_for_changed_script(st: &State, script: &str) {
+    stop_accepting(st);
+    if !st.script_changed.swap(true, Ordering::AcqRel) {
+        log::process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Forcing restart of daemon process '{}' due to modification of script '{script}'.",
+                pid(),
+                st.rt.group.name
+            ),
+        );
     }
 }
 
@@ -117,10 +151,10 @@ fn peer_allowed(st: &State, stream: &UnixStream) -> bool {
     }
 }
 
-fn serve(st: &State, thread: usize, stream: UnixStream) {
+fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
     let g = &st.rt.group;
     if !peer_allowed(st, &stream) {
-        return;
+        return Served::Ran;
     }
     let _ = stream.set_read_timeout(Some(st.rt.socket_timeout));
     let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
@@ -128,7 +162,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         .map_or_else(|_| "?".to_string(), |(p, u, _)| format!("uid {u}, pid {p}"));
     let mut conn = Conn::new(stream, Level::Info as u8);
     if conn.send(&Frame::Hello { pid: pid() }).is_err() {
-        return;
+        return Served::Ran;
     }
     let sealed = match conn.read_frame() {
         Ok(Frame::Request(s)) => s,
@@ -142,7 +176,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
                     other.kind_name()
                 ),
             );
-            return;
+            return Served::Ran;
         }
         Err(e) => {
             log::process(
@@ -154,7 +188,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
                 ),
             );
             let _ = conn.send(&Frame::Status(500));
-            return;
+            return Served::Ran;
         }
     };
     // Nothing of the request is looked at before this check.
@@ -170,7 +204,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
                 ),
             );
             let _ = conn.send(&Frame::Status(500));
-            return;
+            return Served::Ran;
         }
     };
     if head.group != g.name {
@@ -184,9 +218,14 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
             ),
         );
         let _ = conn.send(&Frame::Status(500));
-        return;
+        return Served::Ran;
     }
     let mut spec = head.spec;
+    // The Apache child holds the body until this process says whether the
+    // request runs here (mod_wsgi's "200 Continue" handshake).
+    if spec.reloading {
+        conn.expect_continue();
+    }
     if let Some(root) = &g.chroot
         && let Err(msg) = jail::rewrite_request(root, &mut spec)
     {
@@ -196,9 +235,21 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
             message: format!("mod_wsgi (pid={}): {msg}", pid()),
         });
         let _ = conn.send(&Frame::Status(500));
-        return;
+        return Served::Ran;
     }
     spec.module_name = python::script::module_name(&spec.script_path, st.case_sensitive);
+    // Whether the script changed is this process's own finding: its file's
+    // mtime now against the loaded module's, not what the Apache child saw.
+    // A changed script restarts the process; it is never reloaded in place.
+    match python::script::file_mtime(&spec.script_path) {
+        Some(mtime) => {
+            spec.script_mtime = mtime;
+            spec.restart_on_change = spec.reloading;
+        }
+        // Gone or unreadable: the module loaded (if any) keeps serving.
+        None => spec.restart_on_change = false,
+    }
+    spec.reloading = false;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -213,7 +264,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
             ),
         });
         let _ = conn.send(&Frame::Status(504));
-        return;
+        return Served::Ran;
     }
     conn.log_level_set(head.log_level);
     spec.process_group = g.name.clone();
@@ -242,6 +293,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
     let conn = Arc::new(Mutex::new(conn));
     let outcome = python::serve(&spec, Box::new(SocketTransport::new(conn.clone())));
     set_running(st, thread, None);
+    let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
     let status = match outcome {
         Outcome::Sent => {
             st.app_loaded.store(true, Ordering::Release);
@@ -253,10 +305,16 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
             }
             Some(code)
         }
+        Outcome::ScriptChanged => {
+            restart_for_changed_script(st, &spec.script_path);
+            // Nothing ran and the body was not sent: the Apache child sends
+            // the request again, to a process that is accepting.
+            let _ = conn.send(&Frame::SendAgain);
+            return Served::SentBack;
+        }
     };
-    conn.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .complete(status);
+    conn.complete(status);
+    Served::Ran
 }
 
 fn set_running(st: &State, thread: usize, v: Option<Running>) {

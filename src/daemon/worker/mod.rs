@@ -56,6 +56,8 @@ struct State {
     running: Mutex<Vec<Option<Running>>>,
     /// A request produced a response (startup-timeout).
     app_loaded: AtomicBool,
+    /// A request found its script changed: the process restarts.
+    script_changed: AtomicBool,
     first_request: Mutex<Option<Instant>>,
     born: Instant,
     /// This group's secrets (request authentication).
@@ -141,6 +143,7 @@ pub(crate) fn run(
     // Handlers inherited from the Apache parent make no sense here; the
     // main thread takes these signals synchronously instead.
     signals::reset_signal_handlers(&HANDLED_SIGNALS);
+    signals::reset_signal_handlers(&[signals::wake_signal()]);
     let sigset = signals::block_signals(&HANDLED_SIGNALS);
     signals::on_fatal_signals(
         &[
@@ -192,6 +195,7 @@ pub(crate) fn run(
         last_activity: AtomicU64::new(0),
         running: Mutex::new(vec![None; g.threads as usize]),
         app_loaded: AtomicBool::new(false),
+        script_changed: AtomicBool::new(false),
         first_request: Mutex::new(None),
         born: Instant::now(),
         secrets,

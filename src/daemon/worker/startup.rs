@@ -1,8 +1,9 @@
 //! What a daemon process does before it serves anything, besides dropping
 //! privileges ([`super::access`]): it closes what it inherited from the
-//! Apache parent and does not use, waits out the back-off after quick
-//! deaths, applies the group's priority, resource limits, umask and locale,
-//! starts Python with the group's settings and preloads its scripts.
+//! Apache parent and does not use, waits out the back-off after deaths
+//! during start-up, applies the group's priority, resource limits, umask
+//! and locale, starts Python with the group's settings and preloads its
+//! scripts.
 
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -42,9 +43,9 @@ pub(super) fn close_inherited_descriptors(rt: &GroupRuntime) {
     }
 }
 
-/// After quick deaths the parent asks for a delay before this process
-/// starts (see `supervisor::respawn_delay`); a stop or restart during the
-/// wait ends it at once.
+/// After deaths during start-up the parent asks for a delay before this
+/// process starts (see `supervisor::respawn_delay`); a stop or restart
+/// during the wait ends it at once.
 pub(super) fn wait_before_restart(rt: &GroupRuntime, delay: Duration, sigset: &libc::sigset_t) {
     if delay.is_zero() {
         return;
@@ -52,7 +53,7 @@ pub(super) fn wait_before_restart(rt: &GroupRuntime, delay: Duration, sigset: &l
     log::process(
         Level::Info,
         &format!(
-            "mod_wsgi (pid={}): Daemon process '{}' died soon after its last start; waiting {}s before starting again.",
+            "mod_wsgi (pid={}): Daemon process '{}': the last one died during start-up; waiting {} s before starting.",
             pid(),
             rt.group.name,
             delay.as_secs()

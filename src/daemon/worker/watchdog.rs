@@ -21,11 +21,25 @@ use super::{State, pid};
 /// every 100 ms. Returns why and how long in-flight requests may still run.
 pub(super) fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64) {
     let g = &st.rt.group;
+    let mut started = false;
     loop {
         if let Some(sig) = signals::wait_signal(sigset, Duration::from_millis(100))
             && let Some(verdict) = on_signal(sig, g)
         {
             return verdict;
+        }
+        if st.script_changed.load(Ordering::Acquire) {
+            // Accepting stopped already; in-flight requests get
+            // graceful-timeout, as in any recycling.
+            return (ExitReason::ScriptChanged, g.graceful_timeout);
+        }
+        if !started
+            && (st.served.load(Ordering::Acquire) > 0 || st.born.elapsed() >= exit::START_UP_WINDOW)
+        {
+            // From now on a death is not a start-up failure: the parent
+            // replaces this process at once.
+            exit::record_started();
+            started = true;
         }
         let age = st.born.elapsed().as_secs();
         let idle = (st.active.load(Ordering::Acquire) == 0)
