@@ -108,19 +108,25 @@ fn new_daemon(port: u16, old: i32) -> i32 {
 
 /// Without interrupt-timeout: a request looping in Python and one blocked
 /// in `time.sleep(30)` are each answered 504 once past the limit, their
-/// stacks are logged, the process is replaced, and fast requests to the
-/// group succeed throughout.
+/// stacks are logged, the process is replaced after a request in flight
+/// then has finished, and fast requests to the group succeed throughout.
 fn stuck_requests_are_answered_and_the_process_replaced(mpm: Mpm) {
     let (_dir, apache, script) = server("timeouts-recycle", "", mpm);
     let port = apache.port;
     let before = daemon_pid(port);
     let stop = AtomicBool::new(false);
-    let (looping, sleeping, fast) = std::thread::scope(|s| {
+    let (looping, sleeping, in_flight, fast) = std::thread::scope(|s| {
         let fast = s.spawn(|| fast_requests(port, &stop));
         let looping = s.spawn(|| timed(port, "/t/loop"));
         let sleeping = s.spawn(|| timed(port, "/t/sleep?30"));
+        // Still running when the process is recycled: it finishes there.
+        let in_flight = s.spawn(|| {
+            std::thread::sleep(LIMIT - Duration::from_secs(1));
+            timed(port, "/t/sleep?2")
+        });
         let looping = looping.join().unwrap();
         let sleeping = sleeping.join().unwrap();
+        let in_flight = in_flight.join().unwrap();
         // The group serves again, from a new process.
         let after = new_daemon(port, before);
         std::thread::sleep(Duration::from_millis(500));
@@ -131,11 +137,16 @@ fn stuck_requests_are_answered_and_the_process_replaced(mpm: Mpm) {
                 .any(|r| matches!(r, Ok((200, p)) if p.trim() == after.to_string())),
             "{fast:?}"
         );
-        (looping, sleeping, fast)
+        (looping, sleeping, in_flight, fast)
     });
     let log = apache.error_log();
     assert_answered_in_time("the looping request", &looping.0, looping.1, 504, &log);
     assert_answered_in_time("the sleeping request", &sleeping.0, sleeping.1, 504, &log);
+    assert_eq!(
+        (in_flight.0.status, in_flight.0.text().trim()),
+        (200, format!("slept in {before}").as_str()),
+        "{log}"
+    );
     assert_only_200s(&fast, &log);
     // Where each one was stuck.
     assert!(

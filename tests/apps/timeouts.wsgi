@@ -49,7 +49,7 @@ def application(environ, start_response):
     if path == '/sleep':
         sleep_in_c(float(environ.get('QUERY_STRING') or '30'))
         start_response('200 OK', [('Content-Type', 'text/plain')])
-        return [b'slept']
+        return [('slept in %d' % os.getpid()).encode()]
     if path == '/stream-then-sleep':
         # The head and a first chunk go out, then the request is stuck.
         start_response('200 OK', [('Content-Type', 'text/plain')])
