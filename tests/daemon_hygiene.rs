@@ -338,10 +338,6 @@ fn options_that_would_do_nothing_fail_configtest() {
     each_case(
         [
             (
-                "WSGIDaemonProcess a interrupt-timeout=5",
-                "option 'interrupt-timeout' is not supported yet",
-            ),
-            (
                 "WSGIDaemonProcess a server-metrics=On",
                 "option 'server-metrics' is not supported yet",
             ),
@@ -371,6 +367,7 @@ fn options_that_do_something_pass_configtest() {
     each_case(
         [
             "WSGIDaemonProcess a interrupt-timeout=0 server-metrics=Off deadlock-timeout=10",
+            "WSGIDaemonProcess a request-timeout=60 interrupt-timeout=10",
             "WSGIDaemonProcess a script-user=nobody",
             "WSGIDaemonProcess a script-group=nogroup chroot=/srv",
         ],

@@ -53,6 +53,17 @@ pub(crate) fn enabled(r: &Request, level: Level) -> bool {
     unsafe { ffi::wsgi_shim_log_enabled(r.as_ptr(), ptr::null(), raw(level), module_index()) != 0 }
 }
 
+/// Whether a message at `level` would be written to the main server's
+/// error log (where [`process`] writes).
+pub(crate) fn process_enabled(level: Level) -> bool {
+    // SAFETY: ap_server_conf is set by httpd before any module code runs;
+    // the shim reads that server's log level (and accepts a null server).
+    unsafe {
+        ffi::wsgi_shim_log_enabled(ptr::null(), ffi::ap_server_conf, raw(level), module_index())
+            != 0
+    }
+}
+
 /// Logs against a request: the line carries the client address and request ids.
 #[track_caller]
 pub(crate) fn request(r: &Request, level: Level, msg: &str) {

@@ -484,8 +484,8 @@ mod tests {
                 "WSGIDaemonProcess e: script-user and script-group cannot both be given",
             ),
             (
-                "WSGIDaemonProcess e interrupt-timeout=5",
-                "WSGIDaemonProcess e: option 'interrupt-timeout' is not supported yet by mod_wsgi-rs (requests are never interrupted; request-timeout restarts the process instead); remove it or set interrupt-timeout=0",
+                "WSGIDaemonProcess e server-metrics=On",
+                "WSGIDaemonProcess e: option 'server-metrics' is not supported yet by mod_wsgi-rs (mod_wsgi.server_metrics() is not implemented); remove it or set server-metrics=Off",
             ),
             (
                 "WSGIDaemonProcess e chroot=/srv/jail",

@@ -219,6 +219,38 @@ impl Conn {
         Ok(())
     }
 
+    /// Answers a request the daemon gave up on (request-timeout) while its
+    /// thread still runs: `message` logged with the request, then 504
+    /// Gateway Timeout (or, once the head went out, an abort), in one write
+    /// that never blocks; then the connection is shut down, so the Apache
+    /// child has its answer now and whatever the thread still writes or
+    /// reads fails. (A write cut short leaves the Apache child a truncated
+    /// frame: a 502.)
+    pub(crate) fn abandon(&mut self, message: &str) {
+        let stream = self.stream.get_ref();
+        if self.failed.is_none() && !self.terminal_sent {
+            let mut buf = Vec::new();
+            let last = if self.head_sent {
+                Frame::Abort
+            } else {
+                Frame::Status(504)
+            };
+            let log = Frame::Log {
+                level: Level::Error as u8,
+                message: message.to_string(),
+            };
+            if protocol::encode(&log, &mut buf).is_ok()
+                && protocol::encode(&last, &mut buf).is_ok()
+                && stream.set_nonblocking(true).is_ok()
+            {
+                let _ = (&*stream).write(&buf);
+            }
+        }
+        self.terminal_sent = true;
+        self.failed = Some("the daemon gave up on this request (request-timeout)".into());
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+
     /// Ends the response the way the adapter's outcome says, if the adapter
     /// did not already (a status page, or the end of a committed body).
     pub(crate) fn complete(&mut self, status: Option<u16>) {

@@ -220,6 +220,16 @@ pub(crate) fn accept(listener: RawFd) -> io::Result<Option<UnixStream>> {
     }
 }
 
+/// Shuts a connected socket down both ways; its descriptor stays open.
+/// Whoever blocks on it (another thread here, or the peer) sees it end.
+/// The caller must know `fd` is that socket for the whole call.
+pub(crate) fn shutdown(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown only changes the state of the socket `fd` names;
+    // on a descriptor that is no socket it fails (ENOTSOCK, EBADF).
+    check(unsafe { libc::shutdown(fd, libc::SHUT_RDWR) })?;
+    Ok(())
+}
+
 /// The C library's syslog sockets (datagram sockets connected to
 /// /dev/log, opened by httpd for `ErrorLog syslog:`).
 pub(crate) fn syslog_sockets() -> Vec<RawFd> {

@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 use crate::log::Level;
 
 use super::environ::{CgiEnviron, Decode};
-use super::interpreters::{format_err, format_traceback};
+use super::interpreters::{discard_interrupt, format_err, format_traceback};
 use super::module::MOD_WSGI_VERSION;
 use super::request::{self, SendError};
 use super::text::environ_value;
@@ -163,8 +163,13 @@ pub fn run(
     spec: &RequestSpec,
     transport: Box<dyn Transport>,
 ) -> (Outcome, Option<Box<dyn Transport>>) {
+    // An interruption (request-timeout) meant for this thread's previous
+    // request, set just as it ended, must not hit this one; nor may one
+    // meant for this request outlive it.
+    discard_interrupt(py);
     let active = request::begin(transport);
     let outcome = run_request(py, m, spec, active.handle);
+    discard_interrupt(py);
     (outcome, active.end())
 }
 
@@ -194,6 +199,7 @@ fn run_request(
         ))
     }) {
         Ok(s) => s,
+        Err(e) if is_request_timeout(py, m, &e) => return timed_out(handle, spec, false),
         Err(e) => {
             request::log(
                 handle,
@@ -229,11 +235,16 @@ fn run_request(
     match build_environ(py, m, spec, handle) {
         Ok(environ) => {
             let errors = environ.get_item("wsgi.errors").ok().flatten();
-            let app = m
+            let begun = m
                 .getattr("_begin_request")
-                .and_then(|f| f.call1((handle, &environ, &app, &spec.callable_object)))
-                .unwrap_or(app);
-            let outcome = call_application(py, m, spec, handle, &app, &environ);
+                .and_then(|f| f.call1((handle, &environ, &app, &spec.callable_object)));
+            let outcome = match begun {
+                Ok(app) => call_application(py, m, spec, handle, &app, &environ),
+                Err(e) if is_request_timeout(py, m, &e) => {
+                    report_exception(py, m, handle, spec, &e)
+                }
+                Err(_) => call_application(py, m, spec, handle, &app, &environ),
+            };
             // What the application wrote to wsgi.errors without a final newline.
             if let Some(errors) = errors {
                 let _ = errors.call_method0("flush");
@@ -319,12 +330,51 @@ fn report_exception(
         let info = (e.get_type(py), e.value(py), e.traceback(py));
         let _ = f.call1((info,));
     }
+    if is_request_timeout(py, m, e) {
+        let committed = committed(handle);
+        if committed {
+            abort(py, handle);
+        }
+        return timed_out(handle, spec, committed);
+    }
     log_exception(py, handle, spec, e);
     if committed(handle) {
         abort(py, handle);
         Outcome::Sent
     } else {
         Outcome::Status(failure_status(handle))
+    }
+}
+
+/// Whether `e` is this interpreter's `mod_wsgi.RequestTimeout`, raised in
+/// the request's thread by a daemon's request-timeout (interrupt-timeout).
+fn is_request_timeout(py: Python<'_>, m: &Bound<'_, PyModule>, e: &PyErr) -> bool {
+    m.getattr("RequestTimeout")
+        .is_ok_and(|class| e.is_instance(py, &class))
+}
+
+/// The request was interrupted and unwound (as mod_wsgi: not an
+/// application error, no traceback): 504 Gateway Timeout, or, once output
+/// went out (`committed`, the response already aborted), nothing more.
+fn timed_out(handle: u64, spec: &RequestSpec, committed: bool) -> Outcome {
+    request::log(
+        handle,
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): Request interrupted by RequestTimeout; thread recovered{}: '{}'.",
+            std::process::id(),
+            if committed {
+                " (response already begun: cut short)"
+            } else {
+                " (answered 504 Gateway Timeout)"
+            },
+            spec.script_path
+        ),
+    );
+    if committed {
+        Outcome::Sent
+    } else {
+        Outcome::Status(504)
     }
 }
 

@@ -320,6 +320,8 @@ def _publish(name, event):
             result = callback(name, **event)
             if isinstance(result, dict):
                 event.update(result)
+        except RequestTimeout:
+            raise
         except BaseException:
             _log_exception('Exception in mod_wsgi event callback for %r.' % name)
     return event
@@ -414,7 +416,32 @@ def _make_log_handler():
 
 
 class RequestTimeout(BaseException):
-    """Raised in a request thread that exceeded its daemon's request-timeout."""
+    """Raised in a request thread that exceeded its daemon's request-timeout
+    (with interrupt-timeout set). A BaseException, so `except Exception:`
+    does not swallow it; code that catches it should re-raise it. If it
+    reaches the server before any output, the request is answered 504."""
+
+
+def _format_stack(ident):
+    """Thread `ident`'s Python stack in this interpreter (most recent call
+    last), or None: what a request that exceeded request-timeout is doing."""
+    frame = _sys._current_frames().get(ident)
+    if frame is None:
+        return None
+    return ''.join(_traceback.format_stack(frame))
+
+
+def _format_other_stacks(ident):
+    """Every other thread's stack in this interpreter but the caller's,
+    each after a 'Thread 0x...' line."""
+    me = _threading.get_ident()
+    out = []
+    for tid, frame in sorted(_sys._current_frames().items()):
+        if tid == ident or tid == me:
+            continue
+        out.append('Thread 0x%016x (most recent call last):\n' % tid)
+        out.append(''.join(_traceback.format_stack(frame)))
+    return ''.join(out)
 
 
 def __getattr__(name):

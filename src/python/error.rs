@@ -11,6 +11,9 @@ pub enum PythonError {
     NotRunning,
     #[error("Python was shut down")]
     ShutDown,
+    /// No interpreter has this ID (it was never made, or has ended).
+    #[error("no Python interpreter with ID {0}")]
+    NoInterpreter(i64),
     /// Making or setting up an interpreter failed.
     #[error("{0}")]
     Interpreter(String),

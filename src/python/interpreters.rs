@@ -114,6 +114,19 @@ fn bind_thread() -> *mut ffi::PyThreadState {
     })
 }
 
+/// Gives this thread its main-interpreter thread state now, if it has none
+/// (Python must be running). A thread that enters a sub-interpreter for
+/// the first time otherwise waits for the GIL with a main-interpreter state
+/// first; before 3.12 that wait asks only the *main* interpreter's threads
+/// to drop the GIL (`SET_GIL_DROP_REQUEST` sets the waiting thread's
+/// interpreter's eval breaker), so a thread looping in Python in a
+/// sub-interpreter would not let it in until it blocks.
+pub(crate) fn bind_current_thread() {
+    if is_running() {
+        bind_thread();
+    }
+}
+
 /// Records the thread state of the thread that initialised Python.
 ///
 /// # Safety
@@ -257,6 +270,105 @@ fn lookup(name: &str) -> Result<Option<Arc<Interpreter>>, PythonError> {
     let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
     let reg = reg.as_ref().ok_or(PythonError::NotRunning)?;
     Ok(reg.interpreters.get(name).cloned())
+}
+
+/// The interpreter with this ID, if it exists (never created here).
+pub(crate) fn find(id: i64) -> Result<Arc<Interpreter>, PythonError> {
+    let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let reg = reg.as_ref().ok_or(PythonError::NotRunning)?;
+    reg.interpreters
+        .values()
+        .find(|i| i.id == id)
+        .cloned()
+        .ok_or(PythonError::NoInterpreter(id))
+}
+
+/// The (thread, interpreter ID) pairs [`interrupt`] raised `RequestTimeout`
+/// in and [`discard_interrupt`] has not seen since: only there can one still
+/// be pending. (Clearing when none is pending would cost a needless
+/// `SetAsyncExc`, which before 3.12 also leaves the interpreter's eval
+/// breaker set for good.)
+static INTERRUPTED: Mutex<Vec<(u64, i64)>> = Mutex::new(Vec::new());
+
+/// What [`interrupt`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interrupted {
+    /// `mod_wsgi.RequestTimeout` is pending on the thread: it is raised the
+    /// next time the thread runs Python bytecode in that interpreter.
+    Raised,
+    /// The caller's check said no (the request it meant has ended).
+    Declined,
+    /// The thread has no thread state in that interpreter.
+    NoThread,
+}
+
+/// Schedules that interpreter's own `mod_wsgi.RequestTimeout` to be raised
+/// in OS thread `thread` (its pthread id, which is CPython's thread ident)
+/// as it runs in interpreter `interpreter` (`PyThreadState_SetAsyncExc`):
+/// the exception must target the thread state of the interpreter the
+/// request runs in — each thread has one per interpreter — so it is set
+/// from inside that interpreter, where `SetAsyncExc` looks for the thread
+/// among that interpreter's thread states only.
+///
+/// `confirm` runs with that interpreter's GIL held, just before: `None`
+/// declines; a value (a lock guard) is kept until the exception is set,
+/// so the caller can make sure the request it means is still the one
+/// running on `thread`.
+pub(crate) fn interrupt<G>(
+    thread: u64,
+    interpreter: i64,
+    confirm: impl FnOnce() -> Option<G>,
+) -> Result<Interrupted, PythonError> {
+    find(interpreter)?.run(|py, m| {
+        let class = m
+            .getattr("RequestTimeout")
+            .map_err(|e| PythonError::Exception(format_err(py, &e)))?;
+        let Some(guard) = confirm() else {
+            return Ok(Interrupted::Declined);
+        };
+        // SAFETY: this interpreter is attached (we are in its trampoline)
+        // and `class` is one of its objects, alive for the call; CPython
+        // takes its own reference. The ident is passed bit for bit (pyo3's
+        // declaration says `long`, CPython's `unsigned long`).
+        let found =
+            unsafe { ffi::PyThreadState_SetAsyncExc(thread as std::ffi::c_long, class.as_ptr()) };
+        drop(guard);
+        if found == 0 {
+            return Ok(Interrupted::NoThread);
+        }
+        INTERRUPTED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((thread, interpreter));
+        Ok(Interrupted::Raised)
+    })?
+}
+
+/// Drops an interruption still pending on this thread's state in the
+/// attached interpreter: one set just as this thread's previous request
+/// ended must not hit the next one.
+pub(crate) fn discard_interrupt(_py: Python<'_>) {
+    // SAFETY: the token proves a thread state of this thread is attached,
+    // so the current interpreter can be read.
+    let (me, interpreter) = unsafe {
+        (
+            ffi::PyThread_get_thread_ident() as u64,
+            ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Get()),
+        )
+    };
+    {
+        let mut pending = INTERRUPTED.lock().unwrap_or_else(|e| e.into_inner());
+        let before = pending.len();
+        pending.retain(|&p| p != (me, interpreter));
+        if pending.len() == before {
+            return;
+        }
+    }
+    // SAFETY: attached (above); SetAsyncExc with NULL clears `async_exc` of
+    // this thread's state in the attached interpreter.
+    unsafe {
+        ffi::PyThreadState_SetAsyncExc(me as std::ffi::c_long, ptr::null_mut());
+    }
 }
 
 /// A new sub-interpreter; its first thread state is attached on return.

@@ -69,6 +69,16 @@ pub fn start(global: &GlobalSettings, info: ProcessInfo) -> Result<(), PythonErr
 
 /// Serves one request in the interpreter of its application group.
 pub fn serve(spec: &RequestSpec, transport: Box<dyn transport::Transport>) -> Outcome {
+    serve_in(spec, transport, |_| ())
+}
+
+/// [`serve`], telling `entering` the ID of the interpreter the request is
+/// about to run in (a daemon's request-timeout watch needs it).
+pub(crate) fn serve_in(
+    spec: &RequestSpec,
+    transport: Box<dyn transport::Transport>,
+    entering: impl FnOnce(i64),
+) -> Outcome {
     let interp = match interpreters::get(&spec.application_group) {
         Ok(i) => i,
         Err(e) => {
@@ -83,6 +93,7 @@ pub fn serve(spec: &RequestSpec, transport: Box<dyn transport::Transport>) -> Ou
             return Outcome::Status(500);
         }
     };
+    entering(interp.id);
     match interp.run(|py, m| adapter::run(py, m, spec, transport)) {
         Ok((outcome, transport)) => {
             // Out of the interpreter: the final flush runs without the GIL.
@@ -142,6 +153,63 @@ pub fn import_script(script: &ImportScript, application_group: &str, module_name
 /// another thread holds the GIL: a daemon's deadlock-timeout heartbeat.
 pub fn touch_main_interpreter() -> Result<(), PythonError> {
     interpreters::get("")?.run(|_, _| ())
+}
+
+/// Prepares this thread to enter Python later (see
+/// [`interpreters::bind_current_thread`]): a daemon's request threads and
+/// its request-timeout thread call it when they start.
+pub(crate) fn prepare_thread() {
+    interpreters::bind_current_thread();
+}
+
+/// Where a thread is, read in the interpreter it runs a request in.
+#[derive(Debug, Default)]
+pub(crate) struct ThreadStacks {
+    /// That thread's Python stack (traceback lines, most recent call
+    /// last); `None` when it runs no Python code there.
+    pub(crate) thread: Option<String>,
+    /// Every other thread's stack in that interpreter, each after a
+    /// `Thread 0x...` line (asked for at LogLevel debug).
+    pub(crate) others: Option<String>,
+}
+
+/// The Python stack of OS thread `thread` (its pthread id) in interpreter
+/// `interpreter` (`sys._current_frames()` there: per interpreter from 3.12
+/// on), and with `others` every other thread's. Waits for that
+/// interpreter's GIL.
+pub(crate) fn thread_stacks(
+    interpreter: i64,
+    thread: u64,
+    others: bool,
+) -> Result<ThreadStacks, PythonError> {
+    interpreters::find(interpreter)?.run(|py, m| {
+        let text = |name: &str| -> PyResult<Option<String>> {
+            m.getattr(name)?
+                .call1((thread,))?
+                .extract::<Option<String>>()
+        };
+        let stacks = || -> PyResult<ThreadStacks> {
+            Ok(ThreadStacks {
+                thread: text("_format_stack")?,
+                others: if others {
+                    text("_format_other_stacks")?.filter(|s| !s.is_empty())
+                } else {
+                    None
+                },
+            })
+        };
+        stacks().map_err(|e| PythonError::Exception(interpreters::format_err(py, &e)))
+    })?
+}
+
+/// Raises `mod_wsgi.RequestTimeout` in OS thread `thread` as it runs in
+/// interpreter `interpreter` (see [`interpreters::interrupt`]).
+pub(crate) fn interrupt<G>(
+    thread: u64,
+    interpreter: i64,
+    confirm: impl FnOnce() -> Option<G>,
+) -> Result<interpreters::Interrupted, PythonError> {
+    interpreters::interrupt(thread, interpreter, confirm)
 }
 
 /// Makes `signal` write the Python stack of every thread of the main

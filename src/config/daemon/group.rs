@@ -62,7 +62,7 @@ pub struct DaemonGroup {
     pub(crate) virtual_memory_limit: u64,
     pub(crate) inactivity_timeout: u64,
     pub(crate) request_timeout: u64,
-    pub(super) interrupt_timeout: u64,
+    pub(crate) interrupt_timeout: u64,
     pub(crate) deadlock_timeout: u64,
     pub(crate) startup_timeout: u64,
     pub(crate) graceful_timeout: u64,

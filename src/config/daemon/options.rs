@@ -272,14 +272,6 @@ pub(super) fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
     }
     // Never accepted without effect: a configuration must not say more than
     // the server does.
-    if g.interrupt_timeout > 0 {
-        return Err(not_supported(
-            name,
-            "interrupt-timeout",
-            "requests are never interrupted; request-timeout restarts the process instead",
-            "interrupt-timeout=0",
-        ));
-    }
     if g.server_metrics {
         return Err(not_supported(
             name,
@@ -386,27 +378,24 @@ mod tests {
 
     #[test]
     fn options_without_effect_are_refused() {
-        for (line, option, off) in [
-            (
-                "app interrupt-timeout=5",
-                "interrupt-timeout",
-                "interrupt-timeout=0",
-            ),
-            (
-                "app server-metrics=On",
-                "server-metrics",
-                "server-metrics=Off",
-            ),
-        ] {
-            let e = p(line).unwrap_err();
-            assert!(
-                e.contains(&format!("option '{option}' is not supported yet"))
-                    && e.contains(off)
-                    && e.contains("WSGIDaemonProcess app"),
-                "{e}"
-            );
-        }
+        let e = p("app server-metrics=On").unwrap_err();
+        assert!(
+            e.contains("option 'server-metrics' is not supported yet")
+                && e.contains("server-metrics=Off")
+                && e.contains("WSGIDaemonProcess app"),
+            "{e}"
+        );
         assert!(p("app interrupt-timeout=0 server-metrics=Off").is_ok());
+    }
+
+    #[test]
+    fn interrupt_timeout_is_accepted() {
+        let g = p("app request-timeout=60 interrupt-timeout=10").unwrap();
+        assert_eq!((g.request_timeout, g.interrupt_timeout), (60, 10));
+        // As mod_wsgi: accepted without request-timeout too (it then never
+        // fires).
+        assert_eq!(p("app interrupt-timeout=5").unwrap().interrupt_timeout, 5);
+        assert!(p("app interrupt-timeout=-1").is_err());
     }
 
     #[test]

@@ -22,6 +22,8 @@ fn now_secs(st: &State) -> u64 {
 }
 
 pub(super) fn accept_loop(st: &State, thread: usize) {
+    // Before any request can hold a GIL (see `python::prepare_thread`).
+    python::prepare_thread();
     let listener = st.rt.listener;
     while st.accepting.load(Ordering::Acquire) {
         let leader = st.accept_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -160,6 +162,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
     let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
     let peer = sockets::peer_credentials(stream.as_raw_fd())
         .map_or_else(|_| "?".to_string(), |(p, u, _)| format!("uid {u}, pid {p}"));
+    let socket = stream.as_raw_fd();
     let mut conn = Conn::new(stream, Level::Info as u8);
     if conn.send(&Frame::Hello { pid: pid() }).is_err() {
         return Served::Ran;
@@ -281,17 +284,30 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
         text("REQUEST_URI"),
         spec.script_path
     );
+    let conn = Arc::new(Mutex::new(conn));
+    let number = st.next_request.fetch_add(1, Ordering::Relaxed);
     set_running(
         st,
         thread,
         Some(Running {
+            number,
             started: Instant::now(),
             what,
             thread_id: process::thread_id(),
+            interpreter: None,
+            conn: conn.clone(),
+            socket,
+            interrupted: None,
+            given_up: false,
         }),
     );
-    let conn = Arc::new(Mutex::new(conn));
-    let outcome = python::serve(&spec, Box::new(SocketTransport::new(conn.clone())));
+    let outcome = python::serve_in(&spec, Box::new(SocketTransport::new(conn.clone())), |id| {
+        let mut running = st.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Some(r)) = running.get_mut(thread) {
+            r.interpreter = Some(id);
+        }
+    });
+    // Cleared before the connection is dropped (see `Running::socket`).
     set_running(st, thread, None);
     let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
     let status = match outcome {

@@ -9,12 +9,14 @@
 //!
 //! `startup` (what it closes, limits, Python, preloads), `access` (user,
 //! groups, chroot), `accept` (the request threads), `watchdog` (signals,
-//! recycling timers, deadlock-timeout) and `shutdown` hold the parts;
-//! `run` is the order they run in.
+//! recycling timers, deadlock-timeout), `timeouts` (request-timeout and
+//! interrupt-timeout) and `shutdown` hold the parts; `run` is the order
+//! they run in.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::apache::log::{self, Level};
@@ -26,11 +28,13 @@ use crate::os::{descriptors, process, signals};
 use super::exit::{self, ExitReason};
 use super::groups::GroupRuntime;
 use super::keys;
+use super::transport::Conn;
 
 mod accept;
 mod access;
 mod shutdown;
 mod startup;
+mod timeouts;
 mod watchdog;
 
 use startup::{
@@ -54,6 +58,13 @@ struct State {
     last_activity: AtomicU64,
     /// Each thread's current request (request-timeout, deadlock-timeout).
     running: Mutex<Vec<Option<Running>>>,
+    /// Numbers the requests, so a request-timeout decision taken for one
+    /// never lands on the next request of the same thread.
+    next_request: AtomicU64,
+    /// Work for the request-timeout thread (stacks, interruptions), which
+    /// waits for GILs so the main thread never does; `None` without
+    /// request-timeout.
+    timeout_jobs: Option<Sender<timeouts::Job>>,
     /// A request produced a response (startup-timeout).
     app_loaded: AtomicBool,
     /// A request found its script changed: the process restarts.
@@ -67,9 +78,10 @@ struct State {
     /// Milliseconds since `born` when the deadlock heartbeat last entered
     /// the main interpreter.
     gil_seen: AtomicU64,
-    /// Set (under the lock) before Python stops: the heartbeat must not
-    /// enter it any more.
-    python_stopped: Mutex<bool>,
+    /// Set (under the write lock) before Python stops: the deadlock
+    /// heartbeat and the request-timeout thread, which enter Python under
+    /// the read lock, must not any more.
+    python_stopped: RwLock<bool>,
     /// The descriptor faulthandler writes Python stacks to when the stack
     /// signal is raised; `None` when it could not be registered.
     stack_dump: Option<RawFd>,
@@ -78,11 +90,25 @@ struct State {
 /// A request a thread is running.
 #[derive(Clone)]
 struct Running {
+    /// Which request (see `State::next_request`).
+    number: u64,
     started: Instant,
-    /// Method, URI and script, for the deadlock report.
+    /// Method, URI and script, for the deadlock and request-timeout reports.
     what: String,
-    /// The thread's id as Python's stack dump shows it.
+    /// The thread's id as Python's stack dump shows it (its pthread id,
+    /// which is CPython's thread ident).
     thread_id: u64,
+    /// The interpreter it runs in, once known.
+    interpreter: Option<i64>,
+    /// Its connection from the Apache child, and that connection's socket
+    /// (open as long as this entry is: the thread drops the connection only
+    /// after clearing it), to answer the request if it is given up on.
+    conn: Arc<Mutex<Conn>>,
+    socket: RawFd,
+    /// When `mod_wsgi.RequestTimeout` was raised in it (interrupt-timeout).
+    interrupted: Option<Instant>,
+    /// Given up on after request-timeout: answered, no longer waited for.
+    given_up: bool,
 }
 
 fn pid() -> u32 {
@@ -180,6 +206,12 @@ pub(crate) fn run(
         .then(|| watchdog::enable_stack_dumps(&rt, Server::main().error_log_fd().unwrap_or(2)))
         .flatten();
 
+    let (timeout_jobs, timeout_queue) = if g.request_timeout > 0 {
+        let (tx, rx) = mpsc::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     let (wake_r, wake_w) = match descriptors::pipe() {
         Ok(p) => p,
         Err(e) => fail(&rt, &format!("cannot create a pipe: {e}")),
@@ -194,6 +226,8 @@ pub(crate) fn run(
         served: AtomicU64::new(0),
         last_activity: AtomicU64::new(0),
         running: Mutex::new(vec![None; g.threads as usize]),
+        next_request: AtomicU64::new(1),
+        timeout_jobs,
         app_loaded: AtomicBool::new(false),
         script_changed: AtomicBool::new(false),
         first_request: Mutex::new(None),
@@ -201,7 +235,7 @@ pub(crate) fn run(
         secrets,
         case_sensitive,
         gil_seen: AtomicU64::new(0),
-        python_stopped: Mutex::new(false),
+        python_stopped: RwLock::new(false),
         stack_dump,
     });
     for t in 0..g.threads as usize {
@@ -223,6 +257,18 @@ pub(crate) fn run(
             fail(
                 &rt,
                 &format!("cannot start the deadlock-timeout thread: {e}"),
+            );
+        }
+    }
+    if let Some(queue) = timeout_queue {
+        let st = state.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("wsgi-{}-timeout", g.name))
+            .spawn(move || timeouts::work(&st, queue));
+        if let Err(e) = started {
+            fail(
+                &rt,
+                &format!("cannot start the request-timeout thread: {e}"),
             );
         }
     }

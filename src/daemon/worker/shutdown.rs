@@ -1,5 +1,7 @@
 //! How a daemon process ends: it stops accepting, lets in-flight requests
 //! finish, then stops Python under a reaper thread bounding it all.
+//! request-timeout keeps being enforced meanwhile; requests given up on
+//! (answered already) are not waited for.
 
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -13,12 +15,13 @@ use crate::daemon::exit::{self, ExitReason};
 use crate::os::{descriptors, process, signals};
 use crate::python;
 
-use super::{State, pid};
+use super::{State, pid, timeouts};
 
 /// Stops accepting, lets in-flight requests finish for up to `grace`
-/// seconds (SIGTERM ends that wait), then shuts down: everything, requests
-/// still running included, within `shutdown-timeout`, after which a reaper
-/// thread ends the process.
+/// seconds (SIGTERM ends that wait; as mod_wsgi, requests older than
+/// request-timeout + interrupt-timeout are not waited for), then shuts
+/// down: everything, requests still running included, within
+/// `shutdown-timeout`, after which a reaper thread ends the process.
 pub(super) fn shut_down(
     st: &Arc<State>,
     wake_w: RawFd,
@@ -46,7 +49,8 @@ pub(super) fn shut_down(
     // New connections wait in the shared listen queue for another process
     // (of this generation or the next).
     let deadline = Instant::now() + Duration::from_secs(grace);
-    while st.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while timeouts::worth_waiting_for(st) > 0 && Instant::now() < deadline {
+        timeouts::check(st);
         if let Some(sig) = signals::wait_signal(sigset, Duration::from_millis(10)) {
             if matches!(sig, libc::SIGTERM | libc::SIGINT) {
                 log::process(
@@ -83,13 +87,29 @@ pub(super) fn shut_down(
         );
         process::exit_now(0);
     });
-    while st.active.load(Ordering::SeqCst) > 0 {
+    // Requests given up on after request-timeout are answered already and
+    // will not end by themselves: they do not hold up the exit.
+    while st.active.load(Ordering::SeqCst) > timeouts::given_up(st) {
+        timeouts::check(st);
         std::thread::sleep(Duration::from_millis(10));
     }
+    let stuck = timeouts::given_up(st);
     let destroy = server_config(Server::main()).is_none_or(|c| c.global.destroy_interpreter());
-    // The deadlock heartbeat enters Python no more (if it is stuck entering
-    // it, the reaper above ends the process).
-    *st.python_stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
-    python::stop(destroy);
+    // The deadlock heartbeat and the request-timeout thread enter Python no
+    // more (if one is stuck entering it, the reaper above ends the process).
+    *st.python_stopped.write().unwrap_or_else(|e| e.into_inner()) = true;
+    if stuck > 0 && destroy {
+        // Finalising Python under a thread that still runs in it would
+        // crash or hang that thread: only process_stopping runs.
+        log::process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Daemon process '{}': {stuck} request(s) given up on still run; Python is not finalised.",
+                pid(),
+                g.name
+            ),
+        );
+    }
+    python::stop(destroy && stuck == 0);
     process::exit_now(0)
 }

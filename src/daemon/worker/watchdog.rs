@@ -1,8 +1,8 @@
 //! The main thread's watch: the signals it waits for, the recycling timers
-//! (maximum-requests, restart-interval, inactivity-timeout, request-timeout,
-//! startup-timeout) checked every 100 ms, and deadlock-timeout (a heartbeat
-//! thread entering the main interpreter, Python stacks dumped when it
-//! cannot).
+//! (maximum-requests, restart-interval, inactivity-timeout, startup-timeout)
+//! and request-timeout (`timeouts`) checked every 100 ms, and
+//! deadlock-timeout (a heartbeat thread entering the main interpreter,
+//! Python stacks dumped when it cannot).
 
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
@@ -15,7 +15,7 @@ use crate::daemon::groups::GroupRuntime;
 use crate::os::{process, signals};
 use crate::python;
 
-use super::{State, pid};
+use super::{State, pid, timeouts};
 
 /// The main thread: waits for signals and checks the recycling timers once
 /// every 100 ms. Returns why and how long in-flight requests may still run.
@@ -47,27 +47,10 @@ pub(super) fn supervise(st: &State, sigset: &libc::sigset_t) -> (ExitReason, u64
         if let Some(verdict) = recycling_due(g, st.served.load(Ordering::Acquire), age, idle) {
             return verdict;
         }
-        if g.request_timeout > 0 {
-            let limit = request_limit(g.request_timeout, g.threads);
-            let stuck = st
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .flatten()
-                .any(|r| r.started.elapsed() >= limit);
-            if stuck {
-                log::process(
-                    Level::Error,
-                    &format!(
-                        "mod_wsgi (pid={}): Daemon process '{}': a request has run longer than request-timeout ({}s); restarting the process.",
-                        pid(),
-                        g.name,
-                        g.request_timeout
-                    ),
-                );
-                return (ExitReason::RequestTimeout, g.graceful_timeout);
-            }
+        // Requests given up on are answered already; the others may finish
+        // within graceful-timeout.
+        if timeouts::check(st) > 0 {
+            return (ExitReason::RequestTimeout, g.graceful_timeout);
         }
         if g.deadlock_timeout > 0 {
             let blocked = millis_since(st.born).saturating_sub(st.gil_seen.load(Ordering::Acquire));
@@ -138,7 +121,7 @@ pub(super) fn heartbeat(st: &State) {
     st.gil_seen.store(millis_since(st.born), Ordering::Release);
     loop {
         std::thread::sleep(Duration::from_secs(1));
-        let stopped = st.python_stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let stopped = st.python_stopped.read().unwrap_or_else(|e| e.into_inner());
         if *stopped {
             return;
         }
@@ -199,11 +182,6 @@ fn deadlocked(st: &State, blocked: Duration) -> ! {
         let _ = std::thread::spawn(|| signals::raise(signals::stack_dump_signal())).join();
     }
     process::exit_now(1)
-}
-
-/// mod_wsgi 6: a request times out after `T * (1 + ln(threads))`.
-fn request_limit(timeout: u64, threads: u32) -> Duration {
-    Duration::from_secs_f64(timeout as f64 * (1.0 + f64::from(threads.max(1)).ln()))
 }
 
 /// Registers faulthandler's stack dump on the stack signal (see
@@ -284,12 +262,5 @@ mod tests {
             recycling_due(&g, 0, 59, Some(30)),
             Some((ExitReason::InactivityTimeout, 0))
         );
-    }
-
-    #[test]
-    fn request_timeout_scales_with_threads() {
-        assert_eq!(request_limit(10, 1), Duration::from_secs(10));
-        let l = request_limit(10, 15).as_secs_f64();
-        assert!((l - 10.0 * (1.0 + 15f64.ln())).abs() < 1e-6);
     }
 }
