@@ -35,6 +35,11 @@ pub struct RequestSpec {
     pub multiprocess: bool,
     pub is_head: bool,
     pub request_start: f64,
+    /// Daemon mode: when the Apache child began handing the request to the
+    /// daemon (seconds since the epoch; 0 in embedded mode).
+    pub queue_start: f64,
+    /// Daemon mode: when a daemon thread took the request (0 in embedded mode).
+    pub daemon_start: f64,
     pub request_id: String,
     pub connection_id: String,
     pub thread_id: i64,
@@ -101,8 +106,8 @@ fn build_environ<'py>(
     env.set_item("mod_wsgi.connection_id", &spec.connection_id)?;
     env.set_item("mod_wsgi.thread_id", spec.thread_id)?;
     env.set_item("mod_wsgi.request_start", spec.request_start)?;
-    env.set_item("mod_wsgi.queue_start", 0.0)?;
-    env.set_item("mod_wsgi.daemon_start", 0.0)?;
+    env.set_item("mod_wsgi.queue_start", spec.queue_start)?;
+    env.set_item("mod_wsgi.daemon_start", spec.daemon_start)?;
     env.set_item("mod_wsgi.application_start", now())?;
     env.set_item("apache.version", spec.apache_version)?;
     Ok(env)

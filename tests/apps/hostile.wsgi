@@ -61,7 +61,7 @@ CASES = {
     'end-before-head': frame(END),
     'unknown-kind': frame(0x7e, b'secret-unknown-content'),
     'unexpected-kind': frame(REQUEST, b'secret-request-content'),
-    'second-hello': frame(HELLO, struct.pack('>BI', 2, 1)),
+    'second-hello': frame(HELLO, struct.pack('>BI', 3, 1)),  # protocol VERSION 3
     'garbage': b'HTTP/1.1 200 OK\r\nX-Injected: garbage\r\n\r\nhello',
     # Over the 4 MiB frame limit: refused from its header.
     'log-10m': frame(LOG, b'\x03' + text(b'L' * (10 << 20))),

@@ -216,6 +216,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) {
         return;
     }
     conn.log_level_set(head.log_level);
+    spec.daemon_start = now;
     spec.process_group = g.name.clone();
     spec.multithread = g.threads > 1;
     spec.multiprocess = g.multiprocess;
