@@ -342,10 +342,6 @@ fn options_that_would_do_nothing_fail_configtest() {
                 "option 'interrupt-timeout' is not supported yet",
             ),
             (
-                "WSGIDaemonProcess a server-metrics=On",
-                "option 'server-metrics' is not supported yet",
-            ),
-            (
                 "WSGIDaemonProcess a script-user=nobody script-group=nogroup",
                 "script-user and script-group cannot both be given",
             ),
@@ -371,6 +367,7 @@ fn options_that_do_something_pass_configtest() {
     each_case(
         [
             "WSGIDaemonProcess a interrupt-timeout=0 server-metrics=Off deadlock-timeout=10",
+            "WSGIDaemonProcess a server-metrics=On",
             "WSGIDaemonProcess a script-user=nobody",
             "WSGIDaemonProcess a script-group=nogroup chroot=/srv",
         ],

@@ -179,6 +179,11 @@ pub(crate) unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut
         crate::daemon::listeners::close_listeners_in_child();
         let threads = mpm::max_threads();
         let daemons = mpm::max_daemons();
+        python::metrics::init_process(python::metrics::Settings {
+            request_threads_maximum: u32::try_from(threads).unwrap_or(1),
+            server_metrics: g.server_metrics(),
+            daemon: false,
+        });
         let mut state = ChildState {
             multithread: threads > 1,
             multiprocess: daemons != 1,

@@ -284,6 +284,12 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         global::verbose_debugging,
     ),
     d(
+        "WSGIServerMetrics",
+        Scope::Global,
+        "On | Off: let mod_wsgi.server_metrics() return Apache's scoreboard in embedded mode",
+        on_off!(global.server_metrics),
+    ),
+    d(
         "WSGIDaemonProcess",
         Scope::Server,
         "name [option=value ...]: define a daemon process group",
@@ -452,6 +458,7 @@ mod tests {
             "WSGISocketPrefix /run/wsgi",
             "WSGISocketRotation Off",
             "WSGIVerboseDebugging On",
+            "WSGIServerMetrics On",
             "WSGIDaemonProcess web",
             "WSGIAccessScript /srv/access.wsgi",
             "WSGIAuthUserScript /srv/auth.wsgi",

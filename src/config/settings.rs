@@ -89,6 +89,9 @@ pub struct GlobalSettings {
     /// WSGIPerInterpreterGIL: sub-interpreters with a GIL of their own
     /// (Python 3.12+).
     pub(super) per_interpreter_gil: Option<bool>,
+    /// WSGIServerMetrics: `mod_wsgi.server_metrics()` may show Apache's
+    /// scoreboard in embedded mode (daemon groups: `server-metrics=`).
+    pub(super) server_metrics: Option<bool>,
 }
 
 impl GlobalSettings {
@@ -103,6 +106,9 @@ impl GlobalSettings {
     }
     pub(crate) fn per_interpreter_gil(&self) -> bool {
         self.per_interpreter_gil.unwrap_or(false)
+    }
+    pub(crate) fn server_metrics(&self) -> bool {
+        self.server_metrics.unwrap_or(false)
     }
     pub(crate) fn destroy_interpreter(&self) -> bool {
         self.destroy_interpreter.unwrap_or(true)

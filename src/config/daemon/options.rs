@@ -280,14 +280,6 @@ pub(super) fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
             "interrupt-timeout=0",
         ));
     }
-    if g.server_metrics {
-        return Err(not_supported(
-            name,
-            "server-metrics",
-            "mod_wsgi.server_metrics() is not implemented",
-            "server-metrics=Off",
-        ));
-    }
     Ok(g)
 }
 
@@ -386,27 +378,16 @@ mod tests {
 
     #[test]
     fn options_without_effect_are_refused() {
-        for (line, option, off) in [
-            (
-                "app interrupt-timeout=5",
-                "interrupt-timeout",
-                "interrupt-timeout=0",
-            ),
-            (
-                "app server-metrics=On",
-                "server-metrics",
-                "server-metrics=Off",
-            ),
-        ] {
-            let e = p(line).unwrap_err();
-            assert!(
-                e.contains(&format!("option '{option}' is not supported yet"))
-                    && e.contains(off)
-                    && e.contains("WSGIDaemonProcess app"),
-                "{e}"
-            );
-        }
+        let e = p("app interrupt-timeout=5").unwrap_err();
+        assert!(
+            e.contains("option 'interrupt-timeout' is not supported yet")
+                && e.contains("interrupt-timeout=0")
+                && e.contains("WSGIDaemonProcess app"),
+            "{e}"
+        );
         assert!(p("app interrupt-timeout=0 server-metrics=Off").is_ok());
+        assert!(p("app server-metrics=On").unwrap().server_metrics);
+        assert!(p("app server-metrics=off").is_ok_and(|g| !g.server_metrics));
     }
 
     #[test]

@@ -22,6 +22,9 @@ fn now_secs(st: &State) -> u64 {
 }
 
 pub(super) fn accept_loop(st: &State, thread: usize) {
+    // A request thread from the start (process_metrics() counts it), as
+    // in mod_wsgi.
+    python::metrics::thread_id();
     let listener = st.rt.listener;
     while st.accepting.load(Ordering::Acquire) {
         let leader = st.accept_lock.lock().unwrap_or_else(|e| e.into_inner());
