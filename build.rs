@@ -54,7 +54,8 @@ fn main() {
              APR_.*|AP_MPMQ_.*|AP_SERVER_.*|AP_REQ_.*|REQUEST_CHUNKED_.*|OPT_.*|\
              WSGI_SHIM_.*|AP_FILTER_ERROR|AP_SQ_.*|AP_MAX_REG_MATCH|AP_REG_.*|ap_server_conf|\
              ap_unixd_config|ap_my_generation|ap_server_root|AUTHN_PROVIDER_.*|AUTHZ_PROVIDER_.*|\
-             SATISFY_.*|REMOTE_HOST|ap_coredumpdir_configured|ap_top_module",
+             SATISFY_.*|REMOTE_HOST|ap_coredumpdir_configured|ap_top_module|\
+             SERVER_(DEAD|STARTING|READY|BUSY_[A-Z]+|CLOSING|GRACEFUL|IDLE_KILL)",
         )
         // printf-style functions taking a va_list are not callable from Rust.
         .blocklist_function(".*vprintf.*|apr_vformatter|ap_log_.*_v|.*_vlog.*|apr_pvsprintf")

@@ -338,10 +338,6 @@ fn options_that_would_do_nothing_fail_configtest() {
     each_case(
         [
             (
-                "WSGIDaemonProcess a server-metrics=On",
-                "option 'server-metrics' is not supported yet",
-            ),
-            (
                 "WSGIDaemonProcess a script-user=nobody script-group=nogroup",
                 "script-user and script-group cannot both be given",
             ),
@@ -368,6 +364,7 @@ fn options_that_do_something_pass_configtest() {
         [
             "WSGIDaemonProcess a interrupt-timeout=0 server-metrics=Off deadlock-timeout=10",
             "WSGIDaemonProcess a request-timeout=60 interrupt-timeout=10",
+            "WSGIDaemonProcess a server-metrics=On",
             "WSGIDaemonProcess a script-user=nobody",
             "WSGIDaemonProcess a script-group=nogroup chroot=/srv",
         ],

@@ -406,6 +406,9 @@ fn request_spec(
         multiprocess: child.is_some_and(|c| c.multiprocess),
         is_head: r.header_only(),
         request_start: r.request_time(),
+        // Daemon mode: set when the request is handed on.
+        queue_start: 0.0,
+        daemon_start: 0.0,
         request_id: r.log_id(),
         connection_id: r.connection_log_id(),
         thread_id: thread_index(),

@@ -15,6 +15,7 @@ use super::module::server_config;
 use super::mpm;
 use super::pool::Pool;
 use super::request::Request;
+use super::scoreboard;
 use super::server::Server;
 use super::{DECLINED, OK};
 
@@ -71,40 +72,80 @@ pub(crate) unsafe extern "C" fn post_config(
             ffi::ap_add_version_component(pool.as_ptr(), pool.strdup(banner.trim_end_matches('\0')))
         };
         // Not configtest, not the first (pre-config) pass: the real start or a restart.
-        let real_start = mpm::is_real_start();
-        if real_start {
-            // Daemon processes are forked from here, before Python could
-            // start in this process (below, WSGILazyInitialization Off only).
-            if let Err(e) = crate::daemon::supervisor::start(s, pool, &cfg.global) {
-                log::server(s, Level::Alert, &e.to_string());
-                return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
-            }
+        if !mpm::is_real_start() {
+            return OK;
         }
-        if real_start && !cfg.global.lazy_initialization() && !cfg.global.restrict_embedded() {
-            // WSGILazyInitialization Off: Python starts once in the Apache parent and
-            // children inherit it. It is kept (and this module kept loaded) across
-            // restarts, so it is never initialised twice in this process.
-            if python::interpreters::is_running() {
-                log::server(
-                    s,
-                    Level::Info,
-                    "mod_wsgi: Python stays initialised in the Apache parent across this restart (WSGILazyInitialization Off); changes to WSGIPythonHome, WSGIPythonPath and other WSGIPython* directives need a full stop and start.",
-                );
-            } else {
-                python::runtime::pin_module_in_memory();
-                if let Err(e) = python::start(&cfg.global, process_info(&cfg.global)) {
-                    log::server(
-                        s,
-                        Level::Alert,
-                        &format!("mod_wsgi: cannot initialise Python in the Apache parent: {e}"),
-                    );
-                }
-                // Children and daemons are forked from here on.
-                python::runtime::prepare_for_forks();
-            }
+        // httpd makes its scoreboard after post_config at the first start
+        // (and keeps it across restarts): as with mod_wsgi, the first daemon
+        // processes are forked once it exists (pre_mpm), so that they inherit
+        // it (mod_wsgi.server_metrics()).
+        let now = scoreboard::exists();
+        // Daemon processes are forked before Python could start in this
+        // process (WSGILazyInitialization Off only).
+        if let Err(e) = crate::daemon::supervisor::start(s, pool, &cfg.global, now) {
+            log::server(s, Level::Alert, &e.to_string());
+            return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+        }
+        if now {
+            python_in_parent(s, &cfg.global);
+        } else {
+            // SAFETY: registering a hook while httpd reads the configuration
+            // (hooks are registered afresh with every generation); core's
+            // pre_mpm hook, which creates the scoreboard, runs before ours.
+            unsafe {
+                ffi::ap_hook_pre_mpm(
+                    Some(pre_mpm),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    ffi::APR_HOOK_REALLY_LAST as c_int,
+                )
+            };
         }
         OK
     })
+}
+
+/// httpd's first start, once the scoreboard exists (before the MPM forks
+/// its children): what post_config deferred.
+///
+/// # Safety
+/// Called by httpd only, with the live structures its hook signature names.
+unsafe extern "C" fn pre_mpm(_p: *mut ffi::apr_pool_t, _sb: ffi::ap_scoreboard_e) -> c_int {
+    guard("pre_mpm", OK, || {
+        crate::daemon::supervisor::spawn_deferred();
+        let s = Server::main();
+        if let Some(cfg) = server_config(s) {
+            python_in_parent(s, &cfg.global);
+        }
+        OK
+    })
+}
+
+/// WSGILazyInitialization Off: Python starts once in the Apache parent and
+/// children inherit it. It is kept (and this module kept loaded) across
+/// restarts, so it is never initialised twice in this process.
+fn python_in_parent(s: Server, g: &GlobalSettings) {
+    if g.lazy_initialization() || g.restrict_embedded() {
+        return;
+    }
+    if python::interpreters::is_running() {
+        log::server(
+            s,
+            Level::Info,
+            "mod_wsgi: Python stays initialised in the Apache parent across this restart (WSGILazyInitialization Off); changes to WSGIPythonHome, WSGIPythonPath and other WSGIPython* directives need a full stop and start.",
+        );
+    } else {
+        python::runtime::pin_module_in_memory();
+        if let Err(e) = python::start(g, process_info(g)) {
+            log::server(
+                s,
+                Level::Alert,
+                &format!("mod_wsgi: cannot initialise Python in the Apache parent: {e}"),
+            );
+        }
+        // Children and daemons are forked from here on.
+        python::runtime::prepare_for_forks();
+    }
 }
 
 /// The MPM's monitor hook: runs in the Apache parent about every 10 seconds.
@@ -134,6 +175,11 @@ pub(crate) unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut
         crate::daemon::listeners::close_listeners_in_child();
         let threads = mpm::max_threads();
         let daemons = mpm::max_daemons();
+        python::metrics::init_process(python::metrics::Settings {
+            request_threads_maximum: u32::try_from(threads).unwrap_or(1),
+            server_metrics: g.server_metrics(),
+            daemon: false,
+        });
         let mut state = ChildState {
             multithread: threads > 1,
             multiprocess: daemons != 1,

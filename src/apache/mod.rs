@@ -1,7 +1,8 @@
 //! Safe wrappers over httpd's API (the edge where `unsafe` lives) and the
 //! module's hooks: configuration records, directives, logging, pools,
 //! requests, servers, the MPM and httpd's state, its Unix settings, the
-//! processes the parent forks and watches, and the embedded-mode transport.
+//! processes the parent forks and watches, the scoreboard, and the
+//! embedded-mode transport.
 
 use std::ffi::c_int;
 
@@ -23,6 +24,7 @@ pub(crate) mod pool;
 pub(crate) mod process;
 pub(crate) mod regex;
 pub(crate) mod request;
+pub(crate) mod scoreboard;
 pub(crate) mod server;
 pub(crate) mod transport;
 pub(crate) mod unixd;

@@ -158,6 +158,8 @@ unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {
     guard("register_hooks", (), || {
         // Every layer's process-wide log lines go to httpd's error log.
         crate::log::set_process_logger(&super::log::ErrorLog);
+        // mod_wsgi.server_metrics() reads httpd's scoreboard through us.
+        super::scoreboard::install();
         let middle = ffi::APR_HOOK_MIDDLE as c_int;
         // SAFETY: called by httpd during module registration; the lists are
         // NULL-terminated statics.

@@ -361,6 +361,12 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         scripts::dispatch_script,
     ),
     d(
+        "WSGIServerMetrics",
+        Scope::Global,
+        "On | Off: let mod_wsgi.server_metrics() return Apache's scoreboard in embedded mode",
+        on_off!(global.server_metrics),
+    ),
+    d(
         "WSGIDaemonProcess",
         Scope::Server,
         "name [option=value ...]: define a daemon process group",
@@ -548,6 +554,7 @@ mod tests {
             "WSGIVerboseDebugging On",
             "WSGIHandlerScript my-handler /srv/handler.wsgi",
             "WSGIDispatchScript /srv/dispatch.py",
+            "WSGIServerMetrics On",
             "WSGIDaemonProcess web",
             "WSGIAccessScript /srv/access.wsgi",
             "WSGIAuthUserScript /srv/auth.wsgi",

@@ -282,16 +282,6 @@ pub(crate) enum ConfigError {
         group: String,
     },
     #[error(
-        "{directive} {group}: option '{option}' is not supported yet by mod_wsgi-rs ({why}); remove it or set {off}"
-    )]
-    DaemonOptionNotSupported {
-        directive: &'static str,
-        group: String,
-        option: &'static str,
-        why: &'static str,
-        off: &'static str,
-    },
-    #[error(
         "{directive} {group}: chroot={dir} needs Apache to be started as root (the daemon changes its root directory before dropping root)"
     )]
     ChrootNeedsRoot {

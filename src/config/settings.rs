@@ -93,6 +93,9 @@ pub struct GlobalSettings {
     pub(super) per_interpreter_gil: Option<bool>,
     /// `<WSGIInterpreterOptions>` containers, in configuration order.
     pub(super) interpreter_options: Vec<InterpreterOptions>,
+    /// WSGIServerMetrics: `mod_wsgi.server_metrics()` may show Apache's
+    /// scoreboard in embedded mode (daemon groups: `server-metrics=`).
+    pub(super) server_metrics: Option<bool>,
 }
 
 impl GlobalSettings {
@@ -107,6 +110,9 @@ impl GlobalSettings {
     }
     pub(crate) fn per_interpreter_gil(&self) -> bool {
         self.per_interpreter_gil.unwrap_or(false)
+    }
+    pub(crate) fn server_metrics(&self) -> bool {
+        self.server_metrics.unwrap_or(false)
     }
     pub(crate) fn destroy_interpreter(&self) -> bool {
         self.destroy_interpreter.unwrap_or(true)

@@ -176,7 +176,7 @@ fn max_attempts(processes: u32) -> u32 {
 /// response is replaced by Apache's own error document for that status.
 pub(crate) fn dispatch(
     r: &Request,
-    spec: RequestSpec,
+    mut spec: RequestSpec,
     rt: &GroupRuntime,
     t: &mut EmbeddedTransport,
     error_override: bool,
@@ -199,6 +199,10 @@ pub(crate) fn dispatch(
         );
         return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
     };
+    // mod_wsgi's queue_start: the request is handed on from here.
+    spec.queue_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let mut stream = match connect(r, rt, &script) {
         Ok(s) => s,
         Err(code) => return code,

@@ -33,7 +33,7 @@ use crate::python::environ::{CgiEnviron, Decode};
 use crate::python::response::ResponseHead;
 
 /// Bumped on any incompatible change; both ends check it.
-pub const VERSION: u8 = 4;
+pub const VERSION: u8 = 5;
 /// An HMAC-SHA256 tag.
 pub const MAC_LEN: usize = 32;
 /// What the MAC covers besides the request, so that it means nothing else.
@@ -407,6 +407,7 @@ fn put_request(w: &mut Writer, h: &RequestHead) {
     w.bool(s.multiprocess);
     w.bool(s.is_head);
     w.u64(s.request_start.to_bits());
+    w.u64(s.queue_start.to_bits());
     w.str(&s.request_id);
     w.str(&s.connection_id);
     w.u64(s.thread_id as u64);
@@ -456,6 +457,9 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
         multiprocess: r.bool()?,
         is_head: r.bool()?,
         request_start: f64::from_bits(r.u64()?),
+        queue_start: f64::from_bits(r.u64()?),
+        // Set by the daemon thread that takes the request.
+        daemon_start: 0.0,
         request_id: r.string()?,
         connection_id: r.string()?,
         thread_id: r.u64()? as i64,
@@ -686,6 +690,8 @@ mod tests {
             multiprocess: false,
             is_head: false,
             request_start: 1234.5,
+            queue_start: 1234.75,
+            daemon_start: 0.0,
             request_id: "rid".into(),
             connection_id: "cid".into(),
             thread_id: 7,

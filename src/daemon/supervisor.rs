@@ -121,11 +121,24 @@ fn ppid() -> u32 {
     std::process::id()
 }
 
+thread_local! {
+    /// The generation whose daemons wait for [`spawn_deferred`] (the Apache
+    /// parent runs hooks on one thread).
+    static DEFERRED: std::cell::RefCell<Option<Rc<Supervisor>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// post_config in the real start (not configtest, not the first pass) and
 /// at every restart: sockets (kept from the last generation where they still
 /// fit), the daemons of earlier generations still draining, then the daemon
-/// processes. `Err` fails the server start.
-pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(), StartError> {
+/// processes — now, or (`spawn_now` false) when [`spawn_deferred`] is
+/// called. `Err` fails the server start.
+pub(crate) fn start(
+    main: Server,
+    pconf: Pool,
+    g: &GlobalSettings,
+    spawn_now: bool,
+) -> Result<(), StartError> {
     let all = groups::collect(main);
     let Some(process) = main.process_pool() else {
         return Err(StartError::NoProcessPool);
@@ -171,10 +184,10 @@ pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(),
 
     let runtimes = open_groups(&sup, main, pconf, g, all)?;
     groups::publish(runtimes.clone());
-    for rt in &runtimes {
-        for index in 0..rt.group.processes as usize {
-            let slot = {
-                let mut slots = sup.slots();
+    {
+        let mut slots = sup.slots();
+        for rt in &runtimes {
+            for index in 0..rt.group.processes as usize {
                 slots.push(Slot {
                     group: rt.clone(),
                     index,
@@ -182,12 +195,31 @@ pub(crate) fn start(main: Server, pconf: Pool, g: &GlobalSettings) -> Result<(),
                     started: Instant::now(),
                     startup_deaths: 0,
                 });
-                slots.len() - 1
-            };
-            spawn(&sup, slot, Duration::ZERO);
+            }
         }
     }
+    if spawn_now {
+        spawn_all(&sup);
+    } else {
+        DEFERRED.with(|d| *d.borrow_mut() = Some(sup));
+    }
     Ok(())
+}
+
+/// Forks the daemon processes [`start`] left waiting (httpd's first start:
+/// from the pre_mpm hook, once the scoreboard exists, as mod_wsgi does, so
+/// that the daemons inherit it).
+pub(crate) fn spawn_deferred() {
+    if let Some(sup) = DEFERRED.with(|d| d.borrow_mut().take()) {
+        spawn_all(&sup);
+    }
+}
+
+fn spawn_all(sup: &Rc<Supervisor>) {
+    let count = sup.slots().len();
+    for slot in 0..count {
+        spawn(sup, slot, Duration::ZERO);
+    }
 }
 
 /// Watches the daemons an earlier generation left draining.
@@ -443,6 +475,8 @@ fn stop_all(sup: &Supervisor) {
     if let Some(w) = &sup.deaths {
         w.stop();
     }
+    // Daemons never forked stay unforked.
+    DEFERRED.with(|d| d.borrow_mut().take());
     // The monitor hook has nothing more to watch in this generation.
     retiring().clear();
     let exiting = mpm::is_exiting();

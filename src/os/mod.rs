@@ -18,6 +18,8 @@
 //! * `memory`: anonymous mappings (shared, or hidden from forked children).
 //! * `exit_table`: the table of daemon exits in a mapping shared by the
 //!   Apache parent, its children and the daemons.
+//! * `usage`: CPU time and memory this process (or thread) has used, for
+//!   the `mod_wsgi` metrics functions.
 //!
 //! Only what wsgi-express uses is `pub` (re-exported below); the rest is
 //! for this crate.
@@ -32,6 +34,7 @@ pub(crate) mod memory;
 pub(crate) mod process;
 pub(crate) mod signals;
 pub(crate) mod sockets;
+pub(crate) mod usage;
 pub(crate) mod users;
 
 pub use credentials::{accessible_as, is_root, uid};

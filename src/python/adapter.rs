@@ -12,6 +12,7 @@ use crate::log::Level;
 
 use super::environ::{CgiEnviron, Decode};
 use super::interpreters::{discard_interrupt, format_err, format_traceback};
+use super::metrics::{self, Io};
 use super::module::MOD_WSGI_VERSION;
 use super::request::{self, SendError};
 use super::text::environ_value;
@@ -46,6 +47,11 @@ pub struct RequestSpec {
     pub multiprocess: bool,
     pub is_head: bool,
     pub request_start: f64,
+    /// Daemon mode: when the Apache child began handing the request to the
+    /// daemon (seconds since the epoch; 0 in embedded mode).
+    pub queue_start: f64,
+    /// Daemon mode: when a daemon thread took the request (0 in embedded mode).
+    pub daemon_start: f64,
     pub request_id: String,
     pub connection_id: String,
     pub thread_id: i64,
@@ -118,20 +124,13 @@ fn build_environ<'py>(
     env.set_item("mod_wsgi.server_pid", spec.server_pid.to_string())?;
     env.set_item("mod_wsgi.request_id", &spec.request_id)?;
     env.set_item("mod_wsgi.connection_id", &spec.connection_id)?;
-    env.set_item("mod_wsgi.thread_id", spec.thread_id)?;
+    env.set_item("mod_wsgi.thread_id", metrics::thread_id())?;
     env.set_item("mod_wsgi.request_start", spec.request_start)?;
-    env.set_item("mod_wsgi.queue_start", 0.0)?;
-    env.set_item("mod_wsgi.daemon_start", 0.0)?;
-    env.set_item("mod_wsgi.application_start", now())?;
+    env.set_item("mod_wsgi.queue_start", spec.queue_start)?;
+    env.set_item("mod_wsgi.daemon_start", spec.daemon_start)?;
+    env.set_item("mod_wsgi.application_start", metrics::application_start())?;
     env.set_item("apache.version", spec.apache_version)?;
     Ok(env)
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 fn log_lines(handle: u64, level: Level, text: &str) {
@@ -293,6 +292,7 @@ fn finish_events(
         )
     })
     .unwrap_or((0, 0, 0));
+    metrics::response_done(status, out, inp);
     if let Err(e) = m
         .getattr("_end_request")
         .and_then(|f| f.call1((handle, status, out, inp, started.elapsed().as_secs_f64())))
@@ -312,7 +312,7 @@ fn failure_status(handle: u64) -> u16 {
 /// Ends a response whose body failed part-way (the GIL is released: httpd
 /// may still be writing what was passed before).
 fn abort(py: Python<'_>, handle: u64) {
-    py.detach(|| request::with(handle, |r| r.transport.abort()));
+    metrics::detach(py, || request::with(handle, |r| r.transport.abort()));
 }
 
 fn committed(handle: u64) -> bool {
@@ -617,14 +617,14 @@ fn try_file_wrapper(
             }
         }
     });
-    let sent = py.detach(|| {
+    let sent = metrics::detach(py, || {
         request::with(handle, |r| {
             if let Some(head) = r.output.head.clone() {
                 r.transport.set_head(&head);
             }
             r.output.committed = true;
             r.output.bytes_sent = len;
-            let res = r.transport.send_file(fd, offset, len);
+            let res = metrics::io(Io::Write, || r.transport.send_file(fd, offset, len));
             if res.is_err() {
                 r.output.failed = true;
             }

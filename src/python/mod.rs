@@ -12,6 +12,7 @@ pub mod environ;
 mod error;
 pub(crate) mod interpreters;
 mod isolation;
+pub(crate) mod metrics;
 pub(crate) mod module;
 pub(crate) mod request;
 pub mod response;
@@ -94,15 +95,28 @@ pub(crate) fn serve_in(
         }
     };
     entering(interp.id);
-    match interp.run(|py, m| adapter::run(py, m, spec, transport)) {
+    let request = metrics::begin(spec.request_start, spec.queue_start, spec.daemon_start);
+    let served = interp.run(|py, m| {
+        request.entered();
+        adapter::run(py, m, spec, transport)
+    });
+    match served {
         Ok((outcome, transport)) => {
             // Out of the interpreter: the final flush runs without the GIL.
             if let Some(mut t) = transport {
-                t.finish();
+                metrics::io(metrics::Io::Flush, || t.finish());
             }
+            request.end(match outcome {
+                Outcome::Sent => None,
+                Outcome::Status(code) => Some(code),
+                // Handed back unrun (the daemon restarts): it still held a
+                // request thread here for a moment, so it counts as such.
+                Outcome::ScriptChanged => Some(503),
+            });
             outcome
         }
         Err(panic) => {
+            request.end(Some(500));
             log::process(
                 Level::Crit,
                 &format!("internal error while serving a request: {panic}"),

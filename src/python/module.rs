@@ -11,6 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
 use crate::config::{InterpreterScopes, InterpreterSetup};
 use crate::log::{self, Level};
 
+use super::metrics;
 use super::request::{self, SendError};
 use super::response::build_head;
 use super::transport::Write;
@@ -190,6 +191,73 @@ fn write(args: &Bound<'_, PyTuple>) -> PyResult<()> {
     }
 }
 
+/// mod_wsgi's functions take no arguments (`METH_NOARGS`).
+fn no_arguments(
+    name: &str,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<()> {
+    if !args.is_empty() || kwargs.is_some_and(|k| !k.is_empty()) {
+        return Err(PyTypeError::new_err(format!(
+            "{name}() takes no arguments ({} given)",
+            args.len() + kwargs.map_or(0, |k| k.len())
+        )));
+    }
+    Ok(())
+}
+
+/// `start_recording_metrics()`, `process_metrics()`, `request_metrics()`
+/// and `server_metrics()`, as in mod_wsgi 6 (`None` when not available).
+fn add_metrics(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    add_fn(
+        m,
+        c"start_recording_metrics",
+        |args, kwargs| -> PyResult<Py<PyAny>> {
+            no_arguments("start_recording_metrics", args, kwargs)?;
+            metrics::start_recording();
+            Ok(args.py().None())
+        },
+    )?;
+    add_fn(
+        m,
+        c"process_metrics",
+        |args, kwargs| -> PyResult<Py<PyAny>> {
+            no_arguments("process_metrics", args, kwargs)?;
+            let py = args.py();
+            Ok(match metrics::process_metrics() {
+                Some(p) => metrics::dicts::process(py, &p)?.into_any().unbind(),
+                None => py.None(),
+            })
+        },
+    )?;
+    add_fn(
+        m,
+        c"request_metrics",
+        |args, kwargs| -> PyResult<Py<PyAny>> {
+            no_arguments("request_metrics", args, kwargs)?;
+            let py = args.py();
+            Ok(match metrics::request_metrics() {
+                Some(r) => metrics::dicts::request(py, &r)?.into_any().unbind(),
+                None => py.None(),
+            })
+        },
+    )?;
+    add_fn(
+        m,
+        c"server_metrics",
+        |args, kwargs| -> PyResult<Py<PyAny>> {
+            no_arguments("server_metrics", args, kwargs)?;
+            let py = args.py();
+            Ok(match metrics::server_metrics() {
+                Some(s) => metrics::dicts::server(py, &s, metrics::current_time_us())?
+                    .into_any()
+                    .unbind(),
+                None => py.None(),
+            })
+        },
+    )
+}
+
 /// Creates and installs the `mod_wsgi` module in the current interpreter.
 pub(crate) fn install<'py>(
     py: Python<'py>,
@@ -230,6 +298,8 @@ pub(crate) fn install<'py>(
             .detach(|| request::log(handle, level_of(level), text));
         Ok(())
     })?;
+
+    add_metrics(&m)?;
 
     // Compiled under a recognisable name: it shows in application tracebacks
     // (`File "<mod_wsgi_rs bootstrap>", line N, in read`).

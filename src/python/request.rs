@@ -13,6 +13,7 @@ use pyo3::types::PyBytes;
 
 use crate::log::Level;
 
+use super::metrics::{self, Io};
 use super::response::ResponseHead;
 use super::transport::{InputError, Transport, Write};
 
@@ -141,7 +142,7 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Reads more body into the buffer with the GIL released. `Ok(false)` at end.
 fn fill(py: Python<'_>, handle: u64, want: usize) -> PyResult<bool> {
-    let result = py.detach(|| {
+    let result = metrics::detach(py, || {
         with(handle, |r| {
             if r.input.eof {
                 return Ok(false);
@@ -156,7 +157,7 @@ fn fill(py: Python<'_>, handle: u64, want: usize) -> PyResult<bool> {
             }
             let start = input.buf.len();
             input.buf.resize(start + want.clamp(8192, READ_CHUNK), 0);
-            match r.transport.read_body(&mut input.buf[start..]) {
+            match metrics::io(Io::Read, || r.transport.read_body(&mut input.buf[start..])) {
                 Ok(0) => {
                     input.buf.truncate(start);
                     input.eof = true;
@@ -223,7 +224,7 @@ fn read_direct(handle: u64, dst: &mut [u8]) -> (usize, Option<InputError>) {
             if let Some(e) = &r.input.error {
                 return Err(e.clone());
             }
-            match r.transport.read_body(&mut dst[got..]) {
+            match metrics::io(Io::Read, || r.transport.read_body(&mut dst[got..])) {
                 Ok(0) => {
                     r.input.eof = true;
                     Ok(0)
@@ -273,7 +274,7 @@ pub(crate) fn read<'py>(py: Python<'py>, handle: u64, size: i64) -> PyResult<Bou
     let bytes = PyBytes::new_with(py, want, |dst| {
         got = drain_into(handle, dst)?;
         let rest = &mut dst[got..];
-        let (n, e) = py.detach(|| read_direct(handle, rest));
+        let (n, e) = metrics::detach(py, || read_direct(handle, rest));
         got += n;
         failure = e;
         Ok(())
@@ -288,7 +289,7 @@ pub(crate) fn read<'py>(py: Python<'py>, handle: u64, size: i64) -> PyResult<Bou
 
 fn read_all<'py>(py: Python<'py>, handle: u64) -> PyResult<Bound<'py, PyBytes>> {
     let mut data = take(handle, usize::MAX)?;
-    let failure = py.detach(|| {
+    let failure = metrics::detach(py, || {
         loop {
             let start = data.len();
             data.resize(start + READ_CHUNK, 0);
@@ -380,13 +381,17 @@ pub(crate) fn send(py: Python<'_>, handle: u64, data: &[u8], how: Write) -> Resu
                 return Ok(());
             }
             out.bytes_sent += data.len() as u64;
-            r.transport.write(data, how).map_err(|e| {
+            metrics::io(Io::Write, || r.transport.write(data, how)).map_err(|e| {
                 out.failed = true;
                 SendError::Failed(e.0)
             })
         })
     };
-    let r = if may_block { py.detach(send) } else { send() };
+    let r = if may_block {
+        metrics::detach(py, send)
+    } else {
+        send()
+    };
     r.unwrap_or(Err(SendError::Expired))
 }
 

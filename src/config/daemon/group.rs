@@ -81,7 +81,8 @@ pub struct DaemonGroup {
     /// Milliseconds.
     pub(crate) response_flush_delay: u64,
     pub(crate) socket_user: Option<Ident>,
-    pub(super) server_metrics: bool,
+    /// `mod_wsgi.server_metrics()` may show Apache's scoreboard here.
+    pub(crate) server_metrics: bool,
 }
 
 impl DaemonGroup {

@@ -270,32 +270,7 @@ pub(super) fn parse(words: &[String]) -> Result<DaemonGroup, ConfigError> {
             group: name.clone(),
         });
     }
-    // Never accepted without effect: a configuration must not say more than
-    // the server does.
-    if g.server_metrics {
-        return Err(not_supported(
-            name,
-            "server-metrics",
-            "mod_wsgi.server_metrics() is not implemented",
-            "server-metrics=Off",
-        ));
-    }
     Ok(g)
-}
-
-fn not_supported(
-    group: &str,
-    option: &'static str,
-    why: &'static str,
-    off: &'static str,
-) -> ConfigError {
-    ConfigError::DaemonOptionNotSupported {
-        directive: DIRECTIVE,
-        group: group.to_string(),
-        option,
-        why,
-        off,
-    }
 }
 
 fn unquote(v: &str) -> String {
@@ -377,15 +352,10 @@ mod tests {
     }
 
     #[test]
-    fn options_without_effect_are_refused() {
-        let e = p("app server-metrics=On").unwrap_err();
-        assert!(
-            e.contains("option 'server-metrics' is not supported yet")
-                && e.contains("server-metrics=Off")
-                && e.contains("WSGIDaemonProcess app"),
-            "{e}"
-        );
+    fn every_option_is_enforced_so_none_is_refused() {
         assert!(p("app interrupt-timeout=0 server-metrics=Off").is_ok());
+        assert!(p("app server-metrics=On").unwrap().server_metrics);
+        assert!(p("app server-metrics=off").is_ok_and(|g| !g.server_metrics));
     }
 
     #[test]

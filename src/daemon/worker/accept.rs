@@ -24,6 +24,9 @@ fn now_secs(st: &State) -> u64 {
 pub(super) fn accept_loop(st: &State, thread: usize) {
     // Before any request can hold a GIL (see `python::prepare_thread`).
     python::prepare_thread();
+    // A request thread from the start (process_metrics() counts it), as
+    // in mod_wsgi.
+    python::metrics::thread_id();
     let listener = st.rt.listener;
     while st.accepting.load(Ordering::Acquire) {
         let leader = st.accept_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -270,6 +273,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
         return Served::Ran;
     }
     conn.log_level_set(head.log_level);
+    spec.daemon_start = now;
     spec.process_group = g.name.clone();
     spec.multithread = g.threads > 1;
     spec.multiprocess = g.multiprocess;

@@ -198,6 +198,11 @@ pub(crate) fn run(
     let global = server_config(Server::main())
         .map(|c| c.global.clone())
         .unwrap_or_default();
+    crate::python::metrics::init_process(crate::python::metrics::Settings {
+        request_threads_maximum: g.threads,
+        server_metrics: g.server_metrics,
+        daemon: true,
+    });
     start_python(&rt, &global);
     let case_sensitive = global.case_sensitive();
     preload_scripts(&rt, case_sensitive);
