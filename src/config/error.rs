@@ -474,10 +474,6 @@ mod tests {
                 "WSGIDaemonProcess e: script-user and script-group cannot both be given",
             ),
             (
-                "WSGIDaemonProcess e server-metrics=On",
-                "WSGIDaemonProcess e: option 'server-metrics' is not supported yet by mod_wsgi-rs (mod_wsgi.server_metrics() is not implemented); remove it or set server-metrics=Off",
-            ),
-            (
                 "WSGIDaemonProcess e chroot=/srv/jail",
                 "WSGIDaemonProcess e: chroot=/srv/jail needs Apache to be started as root (the daemon changes its root directory before dropping root)",
             ),
