@@ -338,12 +338,12 @@ fn process_metrics_count_every_request_and_only_grow() {
     let (_dir, apache) = server("metrics-process", EMBEDDED, ApacheConfig::default());
     fetch(&apache, "/m/start");
     let env = fetch(&apache, "/m/environ");
-    let a = fetch(&apache, "/m/process");
+    let a = fetch(&apache, "/m/process?settle");
     const N: u64 = 7;
     for _ in 0..N {
         assert_eq!(apache.get("/m/hello").status, 200);
     }
-    let b = fetch(&apache, "/m/process");
+    let b = fetch(&apache, "/m/process?settle");
     // The request that read `a` ended after reading it: it counts too.
     assert_eq!(b.u("request_count") - a.u("request_count"), N + 1);
     assert_eq!(a.u("pid"), env.u("pid"));
@@ -408,14 +408,14 @@ fn process_metrics_count_every_request_and_only_grow() {
 fn request_metrics_cover_the_interval_since_the_last_call() {
     let (_dir, apache) = server("metrics-request", EMBEDDED, ApacheConfig::default());
     fetch(&apache, "/m/start");
-    let first = fetch(&apache, "/m/request");
+    let first = fetch(&apache, "/m/request?settle");
     for _ in 0..3 {
         assert_eq!(apache.get("/m/hello").status, 200);
     }
     assert_eq!(apache.get("/m/missing").status, 404);
     let upload = apache.post("/m/upload", &[7u8; 10_000]);
     assert_eq!(upload.text(), "\tint\t10000");
-    let r = fetch(&apache, "/m/request");
+    let r = fetch(&apache, "/m/request?settle");
 
     // The call that read `first` ended in this interval: 1 + 3 + 1 + 1.
     let count = r.u("request_count");
@@ -490,7 +490,7 @@ fn request_metrics_cover_the_interval_since_the_last_call() {
     assert!(r.u("output_writes") >= count);
 
     // Drained: the next interval holds just the request that read `r`.
-    let next = fetch(&apache, "/m/request");
+    let next = fetch(&apache, "/m/request?settle");
     assert_eq!(next.u("request_count"), 1);
     assert_eq!(next.u("status_2xx"), 1);
     apache.assert_no_crash();
@@ -644,7 +644,7 @@ fn daemon_processes_have_their_own_metrics_and_gate() {
 
     assert!(fetch(&apache, "/d/process").is_none());
     fetch(&apache, "/d/start");
-    let a = fetch(&apache, "/d/process");
+    let a = fetch(&apache, "/d/process?settle");
     assert_eq!(a.types(""), expected(PROCESS_KEYS));
     assert_eq!(a.u("pid"), daemon_pid);
     // A daemon's request threads exist from its start (threads=3).
@@ -656,13 +656,13 @@ fn daemon_processes_have_their_own_metrics_and_gate() {
     // Recording in the daemon says nothing about the Apache child.
     assert!(fetch(&apache, "/e/process").is_none());
 
-    fetch(&apache, "/d/request");
+    fetch(&apache, "/d/request?settle");
     for _ in 0..4 {
         assert_eq!(apache.get("/d/hello").status, 200);
     }
-    let b = fetch(&apache, "/d/process");
+    let b = fetch(&apache, "/d/process?settle");
     assert_eq!(b.u("request_count") - a.u("request_count"), 4 + 2);
-    let r = fetch(&apache, "/d/request");
+    let r = fetch(&apache, "/d/request?settle");
     assert_eq!(r.types(""), request_keys(true));
     assert_eq!(
         r.u("request_count"),

@@ -22,8 +22,22 @@ def flatten(value, path, out):
     return out
 
 
+def settle():
+    # A request's end is recorded just after its response reached the
+    # client, so the client's next request can overtake it: '?settle'
+    # waits (bounded) until this request is the only one in progress.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        process = mod_wsgi.process_metrics()
+        if process is None or process['active_requests'] <= 1:
+            return
+        time.sleep(0.005)
+
+
 def application(environ, start_response):
     path = environ['PATH_INFO']
+    if environ.get('QUERY_STRING') == 'settle':
+        settle()
     status = '200 OK'
     if path == '/start':
         body = mod_wsgi.start_recording_metrics()
