@@ -73,7 +73,10 @@ s.settimeout(20)
 s.connect(sys.argv[1])
 try:
     s.sendall(sys.stdin.buffer.read())
-except (BrokenPipeError, ConnectionResetError):
+    # Nothing more comes: a daemon would otherwise keep the connection
+    # open for a next request.
+    s.shutdown(socket.SHUT_WR)
+except (BrokenPipeError, ConnectionResetError, OSError):
     pass  # a refused peer's connection is closed at once
 out = b''
 while True:
@@ -190,6 +193,9 @@ fn a_request_without_the_secret_is_refused() {
 /// Captures the request an Apache child sends for `path`: the group's socket
 /// is moved aside for a moment and a listener of ours takes its place.
 fn capture(s: &Setup, path: &str) -> protocol::SealedRequest {
+    // An Apache child uses a connection it kept for at most a second: after
+    // that, it connects (to our listener).
+    std::thread::sleep(Duration::from_millis(1100));
     let aside = s.socket.with_extension("real");
     std::fs::rename(&s.socket, &aside).unwrap();
     let listener = UnixListener::bind(&s.socket).unwrap();

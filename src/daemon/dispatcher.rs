@@ -1,5 +1,6 @@
-//! The Apache child's side of daemon mode: connects to the group's socket
-//! (retrying until connect-timeout), sends the request, and relays the body
+//! The Apache child's side of daemon mode: takes a kept connection to the
+//! group (see `pool`) or connects to its socket (retrying until
+//! connect-timeout), sends the request, and relays the body
 //! and the response at the same time (full duplex: a large upload and a
 //! large response cannot block each other). What the daemon sends back is
 //! decoded by `reader` and checked and passed into httpd by `relay`; this
@@ -24,6 +25,7 @@ use crate::python::transport::Transport;
 use super::exit::explain_exit;
 use super::groups::GroupRuntime;
 use super::keys;
+use super::pool;
 use super::protocol::{self, Frame, RequestHead};
 use super::reader::ResponseReader;
 use super::relay::{Relay, Step};
@@ -203,9 +205,16 @@ pub(crate) fn dispatch(
     spec.queue_start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let mut stream = match connect(r, rt, &script) {
-        Ok(s) => s,
-        Err(code) => return code,
+    // Without a body nothing is read from the client: its end goes with
+    // the request, which can then always be sent again.
+    let no_body = has_no_body(&spec);
+    // A kept connection if there is one; it may be stale (see `pool`).
+    let (mut stream, mut born, mut kept) = match pool::take(&rt.socket_path) {
+        Some(k) => (k.stream, k.born, true),
+        None => match connect(r, rt, &script) {
+            Ok(s) => (s, Instant::now(), false),
+            Err(code) => return code,
+        },
     };
     let head = RequestHead {
         group: rt.group.name.clone(),
@@ -225,6 +234,9 @@ pub(crate) fn dispatch(
             ),
         );
         return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+    }
+    if no_body {
+        let _ = protocol::encode(&Frame::EndOfBody, &mut out);
     }
     // Kept to send again if the connection is closed before the daemon
     // said hello (see below).
@@ -250,12 +262,13 @@ pub(crate) fn dispatch(
     if handshake {
         relay.await_continue();
     }
+    relay.gate_on_hello(kept);
     let mut reader = ResponseReader::default();
     let mut fd = stream.as_raw_fd();
     // Whether any of the client's body was read: after that, the request
     // cannot be sent again.
     let mut body_consumed = false;
-    let mut body_ended = false;
+    let mut body_ended = no_body;
     let mut resends = 0;
     // Attempts so far, counting those a daemon sent back.
     let mut attempts = 1;
@@ -264,7 +277,7 @@ pub(crate) fn dispatch(
     // every thread busy). Each connection gets its own.
     let mut hello_deadline = Instant::now() + Duration::from_secs(g.connect_timeout);
     let mut sent = 0usize;
-    let mut body_done = false;
+    let mut body_done = no_body;
     let mut readbuf = vec![0u8; READ_BUFFER];
     let mut chunk = vec![0u8; GATHER];
     let timeout = rt.socket_timeout;
@@ -362,7 +375,20 @@ pub(crate) fn dispatch(
             }
             Err(_) => 0,
         };
-        if n == 0 {
+        if n == 0 && kept && relay.pid.is_none() && !body_consumed {
+            // A kept connection that went stale (its daemon stopped, or
+            // closed it while idle): nothing was read or run; the request
+            // goes on a new connection.
+            log::request(
+                r,
+                Level::Debug,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process group '{}' closed a kept connection; sending the request on a new one: {script}",
+                    std::process::id(),
+                    g.name
+                ),
+            );
+        } else if n == 0 {
             // Closed before the daemon took the request (it was waiting in
             // the backlog of a socket that has just been closed, or the
             // daemon died or stopped as it accepted). Nothing has run, so
@@ -390,7 +416,15 @@ pub(crate) fn dispatch(
             });
             match fed {
                 Ok(ControlFlow::Continue(()) | ControlFlow::Break(Step::Continue)) => continue,
-                Ok(ControlFlow::Break(Step::Done(c))) => return c,
+                Ok(ControlFlow::Break(Step::Done(c))) => {
+                    // Everything of this request went out and all of the
+                    // response came in: the connection can carry the next.
+                    if relay.ended_cleanly() && body_ended && sent == out.len() && reader.is_idle()
+                    {
+                        pool::give_back(&rt.socket_path, pool::Kept { stream, born });
+                    }
+                    return c;
+                }
                 Ok(ControlFlow::Break(Step::SendAgain)) => {
                     let pid = relay.pid.unwrap_or(0);
                     let limit = max_attempts(g.processes);
@@ -427,11 +461,14 @@ pub(crate) fn dispatch(
             Err(code) => return code,
         };
         fd = stream.as_raw_fd();
+        born = Instant::now();
+        kept = false;
+        relay.gate_on_hello(false);
         out.clear();
         out.extend_from_slice(&request_frame);
         // An empty body that already ended is not read again.
         body_done = body_ended;
-        if body_ended {
+        if body_ended && !no_body {
             let _ = protocol::encode(&Frame::EndOfBody, &mut out);
         }
         sent = 0;
@@ -440,6 +477,13 @@ pub(crate) fn dispatch(
         last_progress = Instant::now();
         hello_deadline = last_progress + Duration::from_secs(g.connect_timeout);
     }
+}
+
+/// Whether the request has no body (neither a Content-Length above 0 nor
+/// a Transfer-Encoding): then httpd has nothing to read from the client.
+fn has_no_body(spec: &RequestSpec) -> bool {
+    let length = spec.cgi.get("CONTENT_LENGTH").unwrap_or_default();
+    (length.is_empty() || length == b"0") && spec.cgi.get("HTTP_TRANSFER_ENCODING").is_none()
 }
 
 /// The handler's return value once the relay has ended.

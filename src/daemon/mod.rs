@@ -5,7 +5,8 @@
 //! waking httpd as soon as a daemon dies, `listeners` the groups' sockets, `groups` the table of this generation's groups
 //! (inherited by Apache children), `exit` why daemons ended, and `stash`
 //! the state it keeps across restarts; `dispatcher` in the Apache
-//! children (connect, relay one request full duplex); `worker` in the daemon
+//! children (connect, relay one request full duplex) with `pool` the
+//! connections they keep between requests; `worker` in the daemon
 //! processes (privileges, Python, threads, recycling); `transport` is the
 //! daemon-side [`crate::python::transport::Transport`] the WSGI adapter uses
 //! (the OS calls all of them make are in [`crate::os`]); `jail` (chroot=
@@ -24,6 +25,7 @@ pub(crate) mod groups;
 mod jail;
 pub(crate) mod keys;
 pub(crate) mod listeners;
+mod pool;
 pub mod protocol;
 mod reader;
 mod relay;

@@ -1,5 +1,6 @@
 //! The framing between an Apache child (the dispatcher) and a daemon process
-//! (the worker) over one UNIX socket connection per request. Pure: no FFI, no
+//! (the worker) over a UNIX socket connection, which carries one request
+//! after another (Apache children keep connections between requests). Pure: no FFI, no
 //! I/O, so every rule is unit tested. One concern; a third of the file is
 //! its tests (every frame kind, sealing, hostile lengths).
 //!
@@ -11,8 +12,10 @@
 //! [`seal_request`] and [`SealedRequest::open`]), then the body as `Data`
 //! frames, then `EndOfBody` (or `InputError` if reading the client failed).
 //!
-//! Daemon → Apache child: `Hello` (version byte and the daemon's pid, written
-//! as soon as the connection is accepted), then optional `Log` lines, then
+//! Daemon → Apache child: `Hello` (version byte and the daemon's pid: a
+//! daemon thread took the request; it goes out with the first frame the
+//! daemon writes, before any of the application runs), then optional `Log`
+//! lines, then
 //! either `Status` (nothing was sent: answer with this HTTP status) or
 //! `Head`, `Body`*, and `End` (complete) or `Abort` (failed after output
 //! started). The dispatcher sends the body while it reads the response (full
@@ -23,7 +26,13 @@
 //! request runs here: send the body), or `SendAgain` (its script changed, so
 //! this process restarts without running anything: send the request again,
 //! to another process). Either comes before any head; `Log` and `Status`
-//! may come before it.
+//! may come before it. A request without a body sends its `EndOfBody` with
+//! the request at once (there is nothing to hold back).
+//!
+//! After `End` or `Status`, with the request's `EndOfBody` read and nothing
+//! else sent either way, the connection carries the next request, which
+//! starts again with the daemon's `Hello`. A kept connection's next request
+//! holds its body back until that hello (see `dispatcher`).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -33,7 +42,7 @@ use crate::python::environ::{CgiEnviron, Decode};
 use crate::python::response::ResponseHead;
 
 /// Bumped on any incompatible change; both ends check it.
-pub const VERSION: u8 = 5;
+pub const VERSION: u8 = 6;
 /// An HMAC-SHA256 tag.
 pub const MAC_LEN: usize = 32;
 /// What the MAC covers besides the request, so that it means nothing else.

@@ -57,6 +57,8 @@ const LOG_PREFIX: usize = 5;
 #[derive(Debug)]
 pub(crate) struct ResponseReader {
     state: State,
+    /// Bytes of the last `feed` left unread when the sink broke off.
+    unread: usize,
 }
 
 impl Default for ResponseReader {
@@ -66,6 +68,7 @@ impl Default for ResponseReader {
                 buf: [0; HEADER_LEN],
                 have: 0,
             },
+            unread: 0,
         }
     }
 }
@@ -114,6 +117,23 @@ impl ResponseReader {
         mut data: &[u8],
         sink: &mut impl FnMut(Piece<'_>) -> ControlFlow<B>,
     ) -> Result<ControlFlow<B>, FrameError> {
+        let flow = self.feed_from(&mut data, sink);
+        self.unread = data.len();
+        flow
+    }
+
+    /// Whether the reader stopped between frames with nothing left over:
+    /// after the last frame of a response, nothing else came.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.unread == 0 && matches!(self.state, State::Header { have: 0, .. })
+    }
+
+    fn feed_from<B>(
+        &mut self,
+        input: &mut &[u8],
+        sink: &mut impl FnMut(Piece<'_>) -> ControlFlow<B>,
+    ) -> Result<ControlFlow<B>, FrameError> {
+        let mut data = *input;
         while !data.is_empty() {
             match &mut self.state {
                 State::Header { buf, have } => {
@@ -126,7 +146,10 @@ impl ResponseReader {
                     }
                     let (k, len) = protocol::parse_header(buf)?;
                     if let Some(flow) = self.start(k, len, sink)? {
-                        return Ok(flow);
+                        {
+                            *input = data;
+                            return Ok(flow);
+                        }
                     }
                 }
                 State::Body { left, flush } => {
@@ -139,12 +162,18 @@ impl ResponseReader {
                         self.state = State::default_header();
                     }
                     if let ControlFlow::Break(b) = sink(Piece::Body(piece)) {
-                        return Ok(ControlFlow::Break(b));
+                        {
+                            *input = data;
+                            return Ok(ControlFlow::Break(b));
+                        }
                     }
                     if let Some(flush) = end
                         && let ControlFlow::Break(b) = sink(Piece::BodyEnd { flush })
                     {
-                        return Ok(ControlFlow::Break(b));
+                        {
+                            *input = data;
+                            return Ok(ControlFlow::Break(b));
+                        }
                     }
                 }
                 State::Whole { kind, len, buf } => {
@@ -155,7 +184,10 @@ impl ResponseReader {
                         let frame = protocol::parse_payload(*kind, buf)?;
                         self.state = State::default_header();
                         if let ControlFlow::Break(b) = sink(Piece::Frame(frame)) {
-                            return Ok(ControlFlow::Break(b));
+                            {
+                                *input = data;
+                                return Ok(ControlFlow::Break(b));
+                            }
                         }
                     }
                 }
@@ -171,12 +203,16 @@ impl ResponseReader {
                         let piece = log_piece(*len, buf)?;
                         self.state = State::default_header();
                         if let ControlFlow::Break(b) = sink(piece) {
-                            return Ok(ControlFlow::Break(b));
+                            {
+                                *input = data;
+                                return Ok(ControlFlow::Break(b));
+                            }
                         }
                     }
                 }
             }
         }
+        *input = data;
         Ok(ControlFlow::Continue(()))
     }
 

@@ -84,6 +84,11 @@ pub(crate) struct Relay<'a> {
     since_flush: u64,
     logs: LogBudget,
     verdict: Verdict,
+    /// On a kept connection the body waits for the daemon's hello (a stale
+    /// connection then closes before any of it was read from the client).
+    hello_gate: bool,
+    /// `End` or `Status` came and was passed on: the exchange is complete.
+    clean_end: bool,
 }
 
 impl<'a> Relay<'a> {
@@ -121,6 +126,8 @@ impl<'a> Relay<'a> {
             since_flush: 0,
             logs: LogBudget::default(),
             verdict: Verdict::NotAsked,
+            hello_gate: false,
+            clean_end: false,
         }
     }
 
@@ -130,9 +137,20 @@ impl<'a> Relay<'a> {
         self.verdict = Verdict::Awaited;
     }
 
+    /// Whether the body waits for the daemon's hello (a kept connection).
+    pub(crate) fn gate_on_hello(&mut self, gate: bool) {
+        self.hello_gate = gate;
+    }
+
     /// Whether the request body may be sent to the daemon now.
     pub(crate) fn body_wanted(&self) -> bool {
-        self.verdict != Verdict::Awaited
+        self.verdict != Verdict::Awaited && !(self.hello_gate && self.pid.is_none())
+    }
+
+    /// Whether the response ended as the protocol says (`End` passed on, or
+    /// a `Status`): the connection may carry another request.
+    pub(crate) fn ended_cleanly(&self) -> bool {
+        self.clean_end
     }
 
     /// Whether the daemon may still have run nothing of the request: it
@@ -239,6 +257,7 @@ impl<'a> Relay<'a> {
                 self.committed = true;
                 if self.t.write(&[], Write::Last).is_ok() {
                     self.t.finish();
+                    self.clean_end = true;
                 }
                 Step::Done(OK)
             }
@@ -247,6 +266,7 @@ impl<'a> Relay<'a> {
                 if after_head || !validate::status_frame_ok(code) {
                     return self.violation(Violation::BadStatus { code, after_head });
                 }
+                self.clean_end = true;
                 Step::Done(c_int::from(code))
             }
             Frame::Continue | Frame::SendAgain => {

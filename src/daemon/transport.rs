@@ -2,7 +2,7 @@
 //! from, and writes the response to, the connection from the Apache child,
 //! in `protocol` frames.
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::io::{Read, Write as _};
 use std::os::fd::AsRawFd;
 use std::os::fd::RawFd;
@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::apache::log::{self, Level};
-use crate::os::descriptors;
+use crate::os::{descriptors, sockets};
 use crate::python::response::ResponseHead;
 use crate::python::transport::{InputError, OutputError, Transport, Write};
 
@@ -42,6 +42,8 @@ pub(crate) struct Conn {
     /// The Apache child holds the body until this process says `Continue`
     /// (script reloading is on for the request).
     continue_owed: bool,
+    /// The hello frame, until it goes out in front of the first write.
+    hello: Option<Vec<u8>>,
 }
 
 impl Conn {
@@ -60,6 +62,24 @@ impl Conn {
             input_error: None,
             log_level,
             continue_owed: false,
+            hello: None,
+        }
+    }
+
+    /// Sends the hello now, if it has not gone out yet.
+    pub(crate) fn say_hello(&mut self) -> Result<(), OutputError> {
+        if self.hello.is_some() {
+            return self.send_raw(&[]);
+        }
+        Ok(())
+    }
+
+    /// Says hello (this process took the request, as `pid`) in front of
+    /// whatever is written first.
+    pub(crate) fn owe_hello(&mut self, pid: u32) {
+        let mut frame = Vec::with_capacity(protocol::HEADER_LEN + 5);
+        if protocol::encode(&Frame::Hello { pid }, &mut frame).is_ok() {
+            self.hello = Some(frame);
         }
     }
 
@@ -98,6 +118,50 @@ impl Conn {
         Ok(protocol::parse_payload(k, &payload)?)
     }
 
+    /// Whether the Apache child closed this connection (kept between
+    /// requests, it is readable: its next request, or its end).
+    pub(crate) fn peer_closed(&mut self) -> bool {
+        self.stream.fill_buf().map_or(true, |b| b.is_empty())
+    }
+
+    /// The socket, if this connection can carry another request: the
+    /// response ended normally and the request was read to its end, with
+    /// nothing after it. The end of a body the application did not read is
+    /// usually here already (the Apache child sends it with a bodiless
+    /// request) and is taken without waiting; anything else means the
+    /// connection is closed.
+    pub(crate) fn into_reusable(mut self) -> Option<UnixStream> {
+        if !self.terminal_sent
+            || self.failed.is_some()
+            || self.continue_owed
+            || self.input_error.is_some()
+            || self.input_pos < self.input.len()
+        {
+            return None;
+        }
+        if !self.input_done {
+            let end = protocol::header(kind::END_OF_BODY, 0);
+            let mut have = [0u8; protocol::HEADER_LEN];
+            let buffered = self.stream.buffer().len().min(have.len());
+            have[..buffered].copy_from_slice(&self.stream.buffer()[..buffered]);
+            self.stream.consume(buffered);
+            let mut filled = buffered;
+            while filled < have.len() {
+                match sockets::read_ready(self.stream.get_ref(), &mut have[filled..]) {
+                    Ok(n) if n > 0 => filled += n,
+                    _ => return None,
+                }
+            }
+            if have != end {
+                return None;
+            }
+        }
+        if !self.stream.buffer().is_empty() {
+            return None;
+        }
+        Some(self.stream.into_inner())
+    }
+
     /// Records a failure of the connection and returns it as an error.
     fn fail(&mut self, msg: String) -> OutputError {
         self.failed = Some(msg.clone());
@@ -108,7 +172,11 @@ impl Conn {
         if let Some(e) = &self.failed {
             return Err(OutputError(e.clone()));
         }
-        if let Err(e) = self.stream.get_ref().write_all(bytes) {
+        let written = match self.hello.take() {
+            Some(hello) => write_all_parts(self.stream.get_ref(), &[&hello, bytes]),
+            None => self.stream.get_ref().write_all(bytes),
+        };
+        if let Err(e) = written {
             let msg = format!("the Apache child closed the connection: {e}");
             self.failed = Some(msg.clone());
             return Err(OutputError(msg));
@@ -229,7 +297,7 @@ impl Conn {
     pub(crate) fn abandon(&mut self, message: &str) {
         let stream = self.stream.get_ref();
         if self.failed.is_none() && !self.terminal_sent {
-            let mut buf = Vec::new();
+            let mut buf = self.hello.take().unwrap_or_default();
             let last = if self.head_sent {
                 Frame::Abort
             } else {
@@ -278,6 +346,23 @@ impl Conn {
         buf.extend_from_slice(&protocol::header(kind::END, 0));
         let _ = self.send_raw(&buf);
     }
+}
+
+/// Writes all of `parts` in order, gathered (one `writev` when the socket
+/// takes them at once).
+fn write_all_parts(mut stream: &UnixStream, parts: &[&[u8]]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> =
+        parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match stream.write_vectored(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// What the adapter holds; the worker keeps another handle on the same

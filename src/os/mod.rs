@@ -8,6 +8,8 @@
 //!   end, the syslog socket).
 //! * `descriptors`: any file descriptor (close, pipes, poll, positioned
 //!   reads, sendfile, closing all but a few).
+//! * `events`: a readiness set several threads wait on (epoll), each event
+//!   to one of them.
 //! * `users`: the user and group databases (reentrant lookups).
 //! * `credentials`: who this process runs as (uid checks, dropping root,
 //!   chroot, reading the ids back) and what another user could access.
@@ -29,6 +31,7 @@ use std::io;
 
 pub(crate) mod credentials;
 pub(crate) mod descriptors;
+pub(crate) mod events;
 pub(crate) mod exit_table;
 pub(crate) mod memory;
 pub(crate) mod process;

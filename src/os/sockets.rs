@@ -220,6 +220,13 @@ pub(crate) fn accept(listener: RawFd) -> io::Result<Option<UnixStream>> {
     }
 }
 
+/// Reads what has already arrived on `stream` without waiting: `Ok(0)`
+/// when the peer closed, `WouldBlock` when nothing is there.
+pub(crate) fn read_ready(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+    let (n, _) = rustix::net::recv(stream, buf, rustix::net::RecvFlags::DONTWAIT)?;
+    Ok(n)
+}
+
 /// Shuts a connected socket down both ways; its descriptor stays open.
 /// Whoever blocks on it (another thread here, or the peer) sees it end.
 /// The caller must know `fd` is that socket for the whole call.

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 
@@ -29,8 +30,38 @@ def info(environ):
     }
 
 
+def connections():
+    # The connections from Apache children this process has open: its
+    # connected (not listening) UNIX stream sockets, by inode.
+    found = []
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink('/proc/self/fd/' + name)
+        except OSError:
+            continue
+        if not target.startswith('socket:'):
+            continue
+        dup = os.dup(int(name))
+        try:
+            s = socket.socket(fileno=dup)
+        except OSError:
+            os.close(dup)
+            continue
+        try:
+            if (s.family == socket.AF_UNIX and s.type == socket.SOCK_STREAM
+                    and not s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                found.append(target)
+        finally:
+            s.close()
+    return sorted(found)
+
+
 def application(environ, start_response):
     path = environ['PATH_INFO']
+    if path == '/connections':
+        body = ' '.join(connections()).encode()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [body]
     if path == '/info':
         body = json.dumps(info(environ)).encode()
         start_response('200 OK', [('Content-Type', 'application/json')])

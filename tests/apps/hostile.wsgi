@@ -14,7 +14,7 @@ import time
 HELLO, HEAD, BODY, BODY_FLUSH, END, STATUS, ABORT, LOG, CONTINUE, SEND_AGAIN = range(0x10, 0x1a)
 REQUEST = 0x01
 # protocol.rs's VERSION, which a hello carries.
-VERSION = 5
+VERSION = 6
 
 
 def frame(kind, payload=b''):

@@ -34,12 +34,21 @@ impl Client {
     }
 
     pub fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
+        self.send("GET", path, b"")
+    }
+
+    /// POSTs `body` (with a Content-Length).
+    pub fn post(&mut self, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        self.send("POST", path, body)
+    }
+
+    fn send(&mut self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let reused = self.conn.is_some();
-        match self.once(path) {
+        match self.exchange(method, path, body) {
             Outcome::Response(s, b) => Ok((s, b)),
             Outcome::ClosedEarly if reused => {
                 self.retries += 1;
-                match self.once(path) {
+                match self.exchange(method, path, body) {
                     Outcome::Response(s, b) => Ok((s, b)),
                     Outcome::ClosedEarly => Err("closed before responding (retried)".into()),
                     Outcome::Failed(e) => Err(format!("{e} (retried)")),
@@ -51,6 +60,10 @@ impl Client {
     }
 
     pub fn once(&mut self, path: &str) -> Outcome {
+        self.exchange("GET", path, b"")
+    }
+
+    fn exchange(&mut self, method: &str, path: &str, body: &[u8]) -> Outcome {
         if self.conn.is_none() {
             let s = match TcpStream::connect(("127.0.0.1", self.port)) {
                 Ok(s) => s,
@@ -61,15 +74,22 @@ impl Client {
             self.conn = Some(BufReader::new(s));
         }
         let conn = self.conn.as_mut().expect("connected");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {}\r\n\r\n",
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: {}\r\n{}\r\n",
             if self.keep_alive {
                 "keep-alive"
             } else {
                 "close"
+            },
+            if method == "GET" {
+                String::new()
+            } else {
+                format!("Content-Length: {}\r\n", body.len())
             }
-        );
-        if let Err(e) = conn.get_mut().write_all(req.as_bytes()) {
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        if let Err(e) = conn.get_mut().write_all(&req) {
             self.conn = None;
             return if matches!(
                 e.kind(),

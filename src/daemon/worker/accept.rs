@@ -12,6 +12,8 @@ use crate::apache::log::{self, Level};
 use crate::daemon::jail;
 use crate::daemon::protocol::Frame;
 use crate::daemon::transport::{Conn, SocketTransport};
+
+use super::idle::{Connection, Next};
 use crate::os::{descriptors, process, sockets};
 use crate::python::{self, Outcome};
 
@@ -27,68 +29,71 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
     // A request thread from the start (process_metrics() counts it), as
     // in mod_wsgi.
     python::metrics::thread_id();
-    let listener = st.rt.listener;
     while st.accepting.load(Ordering::Acquire) {
-        let leader = st.accept_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if !st.accepting.load(Ordering::Acquire) {
-            break;
-        }
-        let ready =
-            match descriptors::poll(&[(listener, libc::POLLIN), (st.wake, libc::POLLIN)], None) {
-                Ok(r) => r,
-                Err(e) => {
-                    log::process(
-                        Level::Error,
-                        &format!("mod_wsgi (pid={}): poll: {e}", pid()),
-                    );
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-            };
-        if ready[1] != 0 || !st.accepting.load(Ordering::Acquire) {
-            break;
-        }
-        if ready[0] == 0 {
-            continue;
-        }
-        let accepted = sockets::accept(listener);
-        // The next idle thread waits while this one serves.
-        drop(leader);
-        match accepted {
-            Ok(Some(stream)) => {
-                // Counted before `accepting` is read again, and shut_down
-                // clears `accepting` before it reads the count (both
-                // SeqCst): either this request is waited for, or it is
-                // refused here, before Python could be shutting down.
-                st.active.fetch_add(1, Ordering::SeqCst);
-                if !st.accepting.load(Ordering::SeqCst) {
-                    // Closed without a hello: the Apache child sends the
-                    // request again, to a process that is accepting.
-                    drop(stream);
-                    st.active.fetch_sub(1, Ordering::SeqCst);
-                    break;
-                }
-                st.last_activity.store(now_secs(st), Ordering::Release);
-                if serve(st, thread, stream) == Served::Ran {
-                    let served = st.served.fetch_add(1, Ordering::AcqRel) + 1;
-                    let max = st.rt.group.maximum_requests;
-                    if max > 0 && served >= max {
-                        // Stop taking requests now; the main thread recycles.
-                        stop_accepting(st);
-                    }
-                }
-                st.last_activity.store(now_secs(st), Ordering::Release);
-                st.active.fetch_sub(1, Ordering::SeqCst);
-            }
-            Ok(None) => {}
+        let next = match st.idle.next() {
+            Ok(n) => n,
             Err(e) => {
                 log::process(
                     Level::Error,
-                    &format!("mod_wsgi (pid={}): accept: {e}", pid()),
+                    &format!("mod_wsgi (pid={}): epoll_wait: {e}", pid()),
                 );
                 std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let (conn, fresh) = match next {
+            Next::Stop => break,
+            Next::Nothing => continue,
+            Next::Serve(conn) => (conn, false),
+            // Stopping: the connection waits for another process.
+            Next::Accept if !st.accepting.load(Ordering::Acquire) => break,
+            Next::Accept => {
+                let accepted = sockets::accept(st.rt.listener);
+                // Another thread may take the next connection meanwhile.
+                st.idle.listen_again();
+                match accepted {
+                    Ok(Some(stream)) if peer_allowed(st, &stream) => {
+                        (Connection::accepted(stream), true)
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        log::process(
+                            Level::Error,
+                            &format!("mod_wsgi (pid={}): accept: {e}", pid()),
+                        );
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                }
+            }
+        };
+        // Counted before `accepting` is read again, and shut_down clears
+        // `accepting` before it reads the count (both SeqCst): either this
+        // request is waited for, or it is refused here, before Python could
+        // be shutting down.
+        st.active.fetch_add(1, Ordering::SeqCst);
+        if !st.accepting.load(Ordering::SeqCst) {
+            // Closed without a hello: the Apache child sends the request
+            // again, to a process that is accepting.
+            st.idle.close(conn);
+            st.active.fetch_sub(1, Ordering::SeqCst);
+            break;
+        }
+        st.last_activity.store(now_secs(st), Ordering::Release);
+        let (served, kept) = serve(st, thread, conn, fresh);
+        if served == Served::Ran {
+            let served = st.served.fetch_add(1, Ordering::AcqRel) + 1;
+            let max = st.rt.group.maximum_requests;
+            if max > 0 && served >= max {
+                // Stop taking requests now; the main thread recycles.
+                stop_accepting(st);
             }
         }
+        if let Some(conn) = kept {
+            st.idle.park(conn);
+        }
+        st.last_activity.store(now_secs(st), Ordering::Release);
+        st.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -97,6 +102,7 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
 fn stop_accepting(st: &State) {
     st.accepting.store(false, Ordering::SeqCst);
     descriptors::write_byte(st.wake_w);
+    st.idle.stop();
 }
 
 /// What became of a connection.
@@ -106,6 +112,8 @@ enum Served {
     Ran,
     /// Its script changed: it was sent back untouched, to be sent again.
     SentBack,
+    /// The Apache child closed a connection kept between requests.
+    Closed,
 }
 
 /// The script of a request changed since this process loaded it: mod_wsgi
@@ -156,45 +164,56 @@ fn peer_allowed(st: &State, stream: &UnixStream) -> bool {
     }
 }
 
-fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
+/// Serves the next request on `conn` (`fresh`: just accepted); gives the
+/// connection back when it is ready for another.
+fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, Option<Connection>) {
     let g = &st.rt.group;
-    if !peer_allowed(st, &stream) {
-        return Served::Ran;
+    let (stream, token) = conn.into_parts();
+    if fresh {
+        let _ = stream.set_read_timeout(Some(st.rt.socket_timeout));
+        let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
     }
-    let _ = stream.set_read_timeout(Some(st.rt.socket_timeout));
-    let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
-    let peer = sockets::peer_credentials(stream.as_raw_fd())
-        .map_or_else(|_| "?".to_string(), |(p, u, _)| format!("uid {u}, pid {p}"));
     let socket = stream.as_raw_fd();
+    // Who sent it, for the log (looked up only when something is logged).
+    let peer = || {
+        sockets::peer_credentials(socket)
+            .map_or_else(|_| "?".to_string(), |(p, u, _)| format!("uid {u}, pid {p}"))
+    };
     let mut conn = Conn::new(stream, Level::Info as u8);
-    if conn.send(&Frame::Hello { pid: pid() }).is_err() {
-        return Served::Ran;
+    // A kept connection is ready: its next request, or its end.
+    if !fresh && conn.peer_closed() {
+        return (Served::Closed, None);
     }
+    // Said with the first frame this process writes: in one write with
+    // the verdict, or with the response.
+    conn.owe_hello(pid());
     let sealed = match conn.read_frame() {
         Ok(Frame::Request(s)) => s,
         Ok(other) => {
             log::process(
                 Level::Error,
                 &format!(
-                    "mod_wsgi (pid={}): Daemon process '{}': expected a request, got a frame of another kind ({}) from {peer}",
+                    "mod_wsgi (pid={}): Daemon process '{}': expected a request, got a frame of another kind ({}) from {}",
                     pid(),
                     g.name,
-                    other.kind_name()
+                    other.kind_name(),
+                    peer()
                 ),
             );
-            return Served::Ran;
+            return (Served::Ran, None);
         }
         Err(e) => {
             log::process(
                 Level::Error,
                 &format!(
-                    "mod_wsgi (pid={}): Daemon process '{}': cannot read the request from {peer}: {e}",
+                    "mod_wsgi (pid={}): Daemon process '{}': cannot read the request from {}: {e}",
                     pid(),
-                    g.name
+                    g.name,
+                    peer()
                 ),
             );
             let _ = conn.send(&Frame::Status(500));
-            return Served::Ran;
+            return (Served::Ran, None);
         }
     };
     // Nothing of the request is looked at before this check.
@@ -204,13 +223,14 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
             log::process(
                 Level::Alert,
                 &format!(
-                    "mod_wsgi (pid={}): Daemon process '{}' refused a request from {peer}: {e}. Nothing of it was run.",
+                    "mod_wsgi (pid={}): Daemon process '{}' refused a request from {}: {e}. Nothing of it was run.",
                     pid(),
-                    g.name
+                    g.name,
+                    peer()
                 ),
             );
             let _ = conn.send(&Frame::Status(500));
-            return Served::Ran;
+            return (Served::Ran, None);
         }
     };
     if head.group != g.name {
@@ -224,12 +244,13 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
             ),
         );
         let _ = conn.send(&Frame::Status(500));
-        return Served::Ran;
+        return (Served::Ran, None);
     }
     let mut spec = head.spec;
     // The Apache child holds the body until this process says whether the
     // request runs here (mod_wsgi's "200 Continue" handshake).
-    if spec.reloading {
+    let handshake = spec.reloading;
+    if handshake {
         conn.expect_continue();
     }
     if let Some(root) = &g.chroot
@@ -241,7 +262,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
             message: format!("mod_wsgi (pid={}): {msg}", pid()),
         });
         let _ = conn.send(&Frame::Status(500));
-        return Served::Ran;
+        return (Served::Ran, None);
     }
     spec.module_name = python::script::module_name(&spec.script_path, st.case_sensitive);
     // Whether the script changed is this process's own finding: its file's
@@ -270,7 +291,7 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
             ),
         });
         let _ = conn.send(&Frame::Status(504));
-        return Served::Ran;
+        return (Served::Ran, None);
     }
     conn.log_level_set(head.log_level);
     spec.daemon_start = now;
@@ -288,7 +309,8 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
         text("REQUEST_URI"),
         spec.script_path
     );
-    let conn = Arc::new(Mutex::new(conn));
+    let shared = Arc::new(Mutex::new(conn));
+    let conn = &shared;
     let number = st.next_request.fetch_add(1, Ordering::Relaxed);
     set_running(
         st,
@@ -305,6 +327,17 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
             given_up: false,
         }),
     );
+    if !handshake {
+        // Without a verdict to carry it, the hello goes out before any of
+        // the application runs: a connection closed before it means
+        // nothing ran (the Apache child may send the request again).
+        let mut c = conn.lock().unwrap_or_else(|e| e.into_inner());
+        if c.say_hello().is_err() {
+            drop(c);
+            set_running(st, thread, None);
+            return (Served::Ran, None);
+        }
+    }
     let outcome = python::serve_in(&spec, Box::new(SocketTransport::new(conn.clone())), |id| {
         let mut running = st.running.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(Some(r)) = running.get_mut(thread) {
@@ -330,11 +363,21 @@ fn serve(st: &State, thread: usize, stream: UnixStream) -> Served {
             // Nothing ran and the body was not sent: the Apache child sends
             // the request again, to a process that is accepting.
             let _ = conn.send(&Frame::SendAgain);
-            return Served::SentBack;
+            return (Served::SentBack, None);
         }
     };
     conn.complete(status);
-    Served::Ran
+    drop(conn);
+    // The adapter's and the timeout thread's handles are gone by now.
+    let kept = Arc::try_unwrap(shared)
+        .ok()
+        .and_then(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .into_reusable()
+        })
+        .map(|stream| Connection::from_parts(stream, token));
+    (Served::Ran, kept)
 }
 
 fn set_running(st: &State, thread: usize, v: Option<Running>) {

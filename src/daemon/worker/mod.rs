@@ -1,14 +1,16 @@
 //! A daemon process, from the moment the Apache parent forked it: it drops
 //! privileges, starts Python with the group's settings, preloads scripts,
-//! then runs `threads` threads accepting connections from Apache children
-//! and serving each request through the WSGI adapter. Its main thread waits
+//! then runs `threads` threads taking requests from Apache children (on new
+//! connections, or on connections kept open between requests) and serving
+//! each through the WSGI adapter. Its main thread waits
 //! for signals and timers and recycles the process gracefully
 //! (maximum-requests, restart-interval, inactivity-timeout, request-timeout,
 //! startup-timeout, SIGUSR1), drains it when Apache restarts gracefully
 //! (SIGWINCH from the parent), or shuts it down (SIGTERM/SIGINT).
 //!
 //! `startup` (what it closes, limits, Python, preloads), `access` (user,
-//! groups, chroot), `accept` (the request threads), `watchdog` (signals,
+//! groups, chroot), `accept` (the request threads), `idle` (what they wait
+//! on: listener, wake pipe, connections between requests), `watchdog` (signals,
 //! recycling timers, deadlock-timeout), `timeouts` (request-timeout and
 //! interrupt-timeout) and `shutdown` hold the parts; `run` is the order
 //! they run in.
@@ -32,6 +34,7 @@ use super::transport::Conn;
 
 mod accept;
 mod access;
+mod idle;
 mod shutdown;
 mod startup;
 mod timeouts;
@@ -45,12 +48,10 @@ use startup::{
 /// What the threads of a daemon process share.
 struct State {
     rt: Arc<GroupRuntime>,
-    /// Only the thread holding this waits for a connection (leader/follower,
-    /// as mod_wsgi): otherwise every idle thread wakes for each connection and
-    /// all but one find nothing to accept.
-    accept_lock: Mutex<()>,
+    /// The listener, the wake pipe and the connections between requests,
+    /// each event handed to one waiting thread.
+    idle: idle::Idle,
     accepting: AtomicBool,
-    wake: RawFd,
     wake_w: RawFd,
     active: AtomicUsize,
     served: AtomicU64,
@@ -221,11 +222,14 @@ pub(crate) fn run(
         Ok(p) => p,
         Err(e) => fail(&rt, &format!("cannot create a pipe: {e}")),
     };
+    let idle = match idle::Idle::new(rt.listener, wake_r) {
+        Ok(i) => i,
+        Err(e) => fail(&rt, &format!("cannot create an epoll set: {e}")),
+    };
     let state = Arc::new(State {
         rt: rt.clone(),
-        accept_lock: Mutex::new(()),
+        idle,
         accepting: AtomicBool::new(true),
-        wake: wake_r,
         wake_w,
         active: AtomicUsize::new(0),
         served: AtomicU64::new(0),

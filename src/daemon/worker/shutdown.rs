@@ -46,6 +46,7 @@ pub(super) fn shut_down(
     exit::record_reason(reason);
     st.accepting.store(false, Ordering::SeqCst);
     descriptors::write_byte(wake_w);
+    st.idle.stop();
     // New connections wait in the shared listen queue for another process
     // (of this generation or the next).
     let deadline = Instant::now() + Duration::from_secs(grace);
