@@ -118,10 +118,6 @@ const CLEAN_502: &[(&str, &str)] = &[
     ),
     ("second-hello", "unexpected frame of kind 0x10 (hello)"),
     (
-        "send-again",
-        "unexpected frame of kind 0x19 (send again), 0 bytes",
-    ),
-    (
         "second-continue",
         "unexpected frame of kind 0x18 (continue), 0 bytes",
     ),
@@ -162,6 +158,36 @@ impl Hostile {
         );
         self.apache.assert_no_crash();
     }
+}
+
+#[test]
+fn a_forged_send_again_is_refused_or_bounded() {
+    let h = Hostile::start("hostile-again");
+    let apache = &h.apache;
+    // With a body, the daemon's Continue came before the application ran:
+    // a send-again after it is a violation.
+    let r = apache.post("/h?send-again", b"a body");
+    assert_eq!(r.status, 502, "{}", apache.error_log());
+    assert_not_injected("send-again", &r);
+    assert_violation_logged(
+        apache,
+        "unexpected frame of kind 0x19 (send again), 0 bytes",
+    );
+    // Without a body no Continue comes, and a send-again before the head is
+    // the daemon's to give (its script changed): the request goes to the
+    // group again, at most 2 x processes + 1 times, then 503.
+    let r = apache.get("/h?send-again");
+    assert_eq!(r.status, 503, "{}", apache.error_log());
+    assert_not_injected("send-again", &r);
+    assert!(
+        apache.wait_log_line(
+            &["Maximum number of WSGI daemon process 'hostile' restart attempts reached: 3"],
+            SECS10
+        ),
+        "{}",
+        apache.error_log()
+    );
+    h.assert_child_survived();
 }
 
 #[test]

@@ -162,6 +162,54 @@ fn read_body_chunk(t: &mut EmbeddedTransport, chunk: &mut [u8]) -> (usize, Optio
     (filled, None)
 }
 
+/// See `unread_if_reset` in [`dispatch`]: a daemon's first read of a
+/// connection takes up to 64 KiB (its read buffer).
+const UNREAD_IF_RESET: usize = 60 << 10;
+
+/// A thread's buffers for what the daemon sends and for the client's body,
+/// kept between its requests (allocating and zeroing them per request
+/// showed in profiles); back in the thread's slot when dropped.
+#[derive(Default)]
+struct Buffers {
+    read: Vec<u8>,
+    body: Vec<u8>,
+}
+
+thread_local! {
+    static BUFFERS: std::cell::Cell<Option<Box<Buffers>>> = const { std::cell::Cell::new(None) };
+}
+
+impl Buffers {
+    fn take() -> BuffersGuard {
+        let mut b = BUFFERS.take().unwrap_or_default();
+        if b.read.len() < READ_BUFFER {
+            b.read.resize(READ_BUFFER, 0);
+        }
+        BuffersGuard(b)
+    }
+}
+
+struct BuffersGuard(Box<Buffers>);
+
+impl std::ops::Deref for BuffersGuard {
+    type Target = Buffers;
+    fn deref(&self) -> &Buffers {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for BuffersGuard {
+    fn deref_mut(&mut self) -> &mut Buffers {
+        &mut self.0
+    }
+}
+
+impl Drop for BuffersGuard {
+    fn drop(&mut self) {
+        BUFFERS.set(Some(std::mem::take(&mut self.0)));
+    }
+}
+
 /// How many times a request is sent again after a connection closed before
 /// the daemon took it (said hello, and its verdict when one is awaited).
 const MAX_RESENDS: u32 = 3;
@@ -210,15 +258,20 @@ pub(crate) fn dispatch(
     let no_body = has_no_body(&spec);
     // A kept connection if there is one; it may be stale (see `pool`).
     let (mut stream, mut born, mut kept) = match pool::take(&rt.socket_path) {
-        Some(k) => (k.stream, k.born, true),
+        Some(k) => (k.stream, k.born, Some(k.pid)),
         None => match connect(r, rt, &script) {
-            Ok(s) => (s, Instant::now(), false),
+            Ok(s) => (s, Instant::now(), None),
             Err(code) => return code,
         },
     };
+    // A body waits for the daemon's Continue with script reloading on
+    // (mod_wsgi's handshake), and on a kept connection: one that went
+    // stale must close before any of the body was read.
+    let continue_wanted = !no_body && (handshake || kept.is_some());
     let head = RequestHead {
         group: rt.group.name.clone(),
         log_level: log_level(r),
+        continue_wanted,
         spec,
     };
     let sealed = protocol::seal_request(&head, key.generation, &key.secret);
@@ -238,9 +291,14 @@ pub(crate) fn dispatch(
     if no_body {
         let _ = protocol::encode(&Frame::EndOfBody, &mut out);
     }
-    // Kept to send again if the connection is closed before the daemon
-    // said hello (see below).
+    // Kept to send again if the daemon did not take the request (see
+    // below).
     let request_frame = out.clone();
+    // Whether a daemon that closed the connection with unread data (the
+    // kernel then reports ECONNRESET) cannot have read this request: its
+    // first read takes up to 64 KiB, so a smaller request (sent in one
+    // write) is read whole or not at all.
+    let unread_if_reset = request_frame.len() <= UNREAD_IF_RESET;
     let g = &rt.group;
     // response-socket-timeout, else socket-timeout, else the connection
     // keeps its own (Apache's Timeout), as mod_wsgi.
@@ -259,10 +317,14 @@ pub(crate) fn dispatch(
         head_request,
         client_timeout,
     );
-    if handshake {
+    if continue_wanted {
         relay.await_continue();
+    } else if handshake && no_body {
+        relay.allow_send_again();
     }
-    relay.gate_on_hello(kept);
+    if let Some(pid) = kept {
+        relay.kept_from(pid);
+    }
     let mut reader = ResponseReader::default();
     let mut fd = stream.as_raw_fd();
     // Whether any of the client's body was read: after that, the request
@@ -278,8 +340,11 @@ pub(crate) fn dispatch(
     let mut hello_deadline = Instant::now() + Duration::from_secs(g.connect_timeout);
     let mut sent = 0usize;
     let mut body_done = no_body;
-    let mut readbuf = vec![0u8; READ_BUFFER];
-    let mut chunk = vec![0u8; GATHER];
+    let mut buffers = Buffers::take();
+    let Buffers {
+        read: readbuf,
+        body: chunk,
+    } = &mut *buffers;
     let timeout = rt.socket_timeout;
     let mut last_progress = Instant::now();
     // When the daemon last sent anything (response-flush-delay).
@@ -290,7 +355,10 @@ pub(crate) fn dispatch(
         if sent == out.len() && !body_done && relay.body_wanted() {
             out.clear();
             sent = 0;
-            let (n, end) = read_body_chunk(relay.transport(), &mut chunk);
+            if chunk.len() < GATHER {
+                chunk.resize(GATHER, 0);
+            }
+            let (n, end) = read_body_chunk(relay.transport(), chunk);
             body_consumed |= n > 0 || matches!(end, Some(Frame::InputError { .. }));
             body_ended |= matches!(end, Some(Frame::EndOfBody));
             if n > 0 {
@@ -333,6 +401,9 @@ pub(crate) fn dispatch(
             Ok(r) => r[0],
             Err(e) => return done(relay.failed(&format!("connection failed: {e}"), 502)),
         };
+        // The kept connection was closed before this request was written:
+        // nothing of it reached a daemon.
+        let mut closed_before = false;
         if ready & libc::POLLOUT != 0 && want_write {
             match stream.write(&out[sent..]) {
                 Ok(n) => {
@@ -341,7 +412,11 @@ pub(crate) fn dispatch(
                 }
                 Err(e)
                     if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err(e) => {
+                    closed_before = kept.is_some()
+                        && e.kind() == ErrorKind::BrokenPipe
+                        && !relay.answered()
+                        && !body_consumed;
                     // The daemon stopped reading (it answered without reading
                     // the whole body, or it died): stop sending, keep reading.
                     body_done = true;
@@ -350,7 +425,7 @@ pub(crate) fn dispatch(
                 }
             }
         }
-        if ready & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+        if !closed_before && ready & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
             // The daemon is quiet: push what was passed on once it has been
             // quiet for response-flush-delay (as mod_wsgi).
             if relay.flush_owed()
@@ -368,32 +443,30 @@ pub(crate) fn dispatch(
             }
             continue;
         }
-        let n = match stream.read(&mut readbuf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                continue;
+        let (n, reset) = if closed_before {
+            (0, false)
+        } else {
+            match stream.read(readbuf) {
+                Ok(n) => (n, false),
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
+                {
+                    continue;
+                }
+                Err(e) => (0, e.kind() == ErrorKind::ConnectionReset),
             }
-            Err(_) => 0,
         };
-        if n == 0 && kept && relay.pid.is_none() && !body_consumed {
-            // A kept connection that went stale (its daemon stopped, or
-            // closed it while idle): nothing was read or run; the request
-            // goes on a new connection.
-            log::request(
-                r,
-                Level::Debug,
-                &format!(
-                    "mod_wsgi (pid={}): Daemon process group '{}' closed a kept connection; sending the request on a new one: {script}",
-                    std::process::id(),
-                    g.name
-                ),
-            );
+        // Closed with this request unread (see `unread_if_reset`).
+        let unread = reset && unread_if_reset && !relay.answered();
+        let mut stale = false;
+        if n == 0 && kept.is_some() && (closed_before || unread) && !body_consumed {
+            stale = true;
         } else if n == 0 {
             // Closed before the daemon took the request (it was waiting in
             // the backlog of a socket that has just been closed, or the
             // daemon died or stopped as it accepted). Nothing has run, so
             // it is sent again, unless client body was read.
-            if !(relay.nothing_ran() && !body_consumed && resends < MAX_RESENDS) {
+            if !((relay.nothing_ran() || unread) && !body_consumed && resends < MAX_RESENDS) {
                 let why = exit_reason(relay.pid);
                 return done(relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int));
             }
@@ -419,9 +492,13 @@ pub(crate) fn dispatch(
                 Ok(ControlFlow::Break(Step::Done(c))) => {
                     // Everything of this request went out and all of the
                     // response came in: the connection can carry the next.
-                    if relay.ended_cleanly() && body_ended && sent == out.len() && reader.is_idle()
+                    if relay.ended_cleanly()
+                        && body_ended
+                        && sent == out.len()
+                        && reader.is_idle()
+                        && let Some(pid) = relay.pid
                     {
-                        pool::give_back(&rt.socket_path, pool::Kept { stream, born });
+                        pool::give_back(&rt.socket_path, pool::Kept { stream, born, pid });
                     }
                     return c;
                 }
@@ -451,8 +528,27 @@ pub(crate) fn dispatch(
                         ),
                     );
                 }
+                Ok(ControlFlow::Break(Step::Retry)) if !body_consumed => stale = true,
+                Ok(ControlFlow::Break(Step::Retry)) => {
+                    let what = "said goodbye after the request body was read";
+                    return done(relay.failed(what, crate::ffi::HTTP_BAD_GATEWAY as c_int));
+                }
                 Err(e) => return done(relay.violation(Violation::BadFrame(e))),
             }
+        }
+        if stale {
+            // A kept connection its daemon closed or gave up (it stopped,
+            // recycled or died) before reading this request: nothing ran,
+            // nothing of the body was read; it goes on a new connection.
+            log::request(
+                r,
+                Level::Debug,
+                &format!(
+                    "mod_wsgi (pid={}): Daemon process group '{}' closed a kept connection; sending the request on a new one: {script}",
+                    std::process::id(),
+                    g.name
+                ),
+            );
         }
         // Nothing of the request ran and no body was read: the request goes
         // again on a new connection, to whichever process accepts it.
@@ -462,8 +558,7 @@ pub(crate) fn dispatch(
         };
         fd = stream.as_raw_fd();
         born = Instant::now();
-        kept = false;
-        relay.gate_on_hello(false);
+        kept = None;
         out.clear();
         out.extend_from_slice(&request_frame);
         // An empty body that already ended is not read again.
@@ -491,6 +586,6 @@ fn done(step: Step) -> c_int {
     match step {
         Step::Done(c) => c,
         // Every path that calls this ends the relay.
-        Step::Continue | Step::SendAgain => crate::apache::OK,
+        Step::Continue | Step::SendAgain | Step::Retry => crate::apache::OK,
     }
 }

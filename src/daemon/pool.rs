@@ -5,10 +5,11 @@
 //! group of one configuration generation.
 //!
 //! A kept connection may have gone stale (its daemon died, recycled or was
-//! restarted): the dispatcher finds that out as the connection closing
-//! before the daemon's hello, and sends the request again on a new
-//! connection, which is safe because on a kept connection no request body
-//! is read from the client before that hello.
+//! restarted): the dispatcher finds that out as the daemon's goodbye, or
+//! the connection closed before the request was written (EPIPE) or with
+//! it unread (ECONNRESET), and sends the request again on a new connection.
+//! That is safe because on a kept connection no request body is read from
+//! the client before the daemon's `Continue`.
 
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
@@ -26,10 +27,12 @@ const MAX_IDLE_PER_GROUP: usize = 64;
 /// connect per connection per period.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// A connection to a daemon group and when it was made.
+/// A connection to a daemon group, when it was made, and the daemon
+/// process that said hello on it.
 pub(crate) struct Kept {
     pub(crate) stream: UnixStream,
     pub(crate) born: Instant,
+    pub(crate) pid: u32,
 }
 
 struct Pool {
@@ -103,6 +106,7 @@ mod tests {
             Kept {
                 stream: a1,
                 born: now,
+                pid: 1,
             },
         );
         give_back(
@@ -110,6 +114,7 @@ mod tests {
             Kept {
                 stream: a2,
                 born: now,
+                pid: 1,
             },
         );
         give_back(
@@ -117,6 +122,7 @@ mod tests {
             Kept {
                 stream: b1,
                 born: now,
+                pid: 1,
             },
         );
         assert_eq!(fd(take("/test/pool/a")), Some(fds[1]));
@@ -129,7 +135,14 @@ mod tests {
     fn old_connections_are_not_used() {
         let (old, _peer) = UnixStream::pair().unwrap();
         let born = Instant::now() - MAX_AGE;
-        give_back("/test/pool/old", Kept { stream: old, born });
+        give_back(
+            "/test/pool/old",
+            Kept {
+                stream: old,
+                born,
+                pid: 1,
+            },
+        );
         assert!(take("/test/pool/old").is_none());
         let (aging, _peer) = UnixStream::pair().unwrap();
         let born = Instant::now() - MAX_AGE / 2;
@@ -138,6 +151,7 @@ mod tests {
             Kept {
                 stream: aging,
                 born,
+                pid: 1,
             },
         );
         std::thread::sleep(MAX_AGE / 2);

@@ -1,8 +1,8 @@
 //! The framing between an Apache child (the dispatcher) and a daemon process
 //! (the worker) over a UNIX socket connection, which carries one request
-//! after another (Apache children keep connections between requests). Pure: no FFI, no
-//! I/O, so every rule is unit tested. One concern; a third of the file is
-//! its tests (every frame kind, sealing, hostile lengths).
+//! after another (Apache children keep connections between requests).
+//! Pure: no FFI, no I/O, so every rule is unit tested. One concern; a third
+//! of the file is its tests (every frame kind, sealing, hostile lengths).
 //!
 //! Every frame is `[kind: u8][length: u32 big-endian][payload]`.
 //!
@@ -11,28 +11,29 @@
 //! the whole request: CGI environ and the facts the adapter needs — see
 //! [`seal_request`] and [`SealedRequest::open`]), then the body as `Data`
 //! frames, then `EndOfBody` (or `InputError` if reading the client failed).
+//! A request without a body sends its `EndOfBody` with the request.
 //!
-//! Daemon → Apache child: `Hello` (version byte and the daemon's pid: a
-//! daemon thread took the request; it goes out with the first frame the
-//! daemon writes, before any of the application runs), then optional `Log`
-//! lines, then
-//! either `Status` (nothing was sent: answer with this HTTP status) or
-//! `Head`, `Body`*, and `End` (complete) or `Abort` (failed after output
-//! started). The dispatcher sends the body while it reads the response (full
-//! duplex), so neither side can block the other.
+//! Daemon → Apache child: on a new connection, `Hello` (version byte and the
+//! daemon's pid) as soon as it is accepted; then per request optional `Log`
+//! lines, then either `Status` (nothing was sent: answer with this HTTP
+//! status) or `Head`, `Body`*, and `End` (complete) or `Abort` (failed after
+//! output started). The dispatcher sends the body while it reads the
+//! response (full duplex), so neither side can block the other.
 //!
-//! With script reloading on (the request says so), the body waits for the
-//! daemon's verdict, as mod_wsgi's "200 Continue" handshake: `Continue` (the
-//! request runs here: send the body), or `SendAgain` (its script changed, so
-//! this process restarts without running anything: send the request again,
-//! to another process). Either comes before any head; `Log` and `Status`
-//! may come before it. A request without a body sends its `EndOfBody` with
-//! the request at once (there is nothing to hold back).
+//! A request with a body may ask for the daemon's verdict first
+//! (`continue_wanted`: script reloading is on, or the connection was kept),
+//! as mod_wsgi's "200 Continue" handshake: the body waits for `Continue`
+//! (the request runs here) or `SendAgain` (its script changed, so this
+//! process restarts without running anything: send the request again, to
+//! another process). A request without a body gets no `Continue`; with
+//! script reloading on, `SendAgain` may still come before its head.
 //!
 //! After `End` or `Status`, with the request's `EndOfBody` read and nothing
-//! else sent either way, the connection carries the next request, which
-//! starts again with the daemon's `Hello`. A kept connection's next request
-//! holds its body back until that hello (see `dispatcher`).
+//! else sent either way, the connection carries the next request. A daemon
+//! that will not read from a kept connection again (it stops, or keeps too
+//! many) says `Goodbye` and closes it: a request sent meanwhile was not
+//! read, and goes again on a new connection (see `dispatcher` for how a
+//! connection closed without a word is told apart).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -70,6 +71,7 @@ pub mod kind {
     pub const LOG: u8 = 0x17;
     pub const CONTINUE: u8 = 0x18;
     pub const SEND_AGAIN: u8 = 0x19;
+    pub const GOODBYE: u8 = 0x1a;
 }
 
 /// One request as the daemon needs it.
@@ -79,6 +81,9 @@ pub struct RequestHead {
     pub group: String,
     /// The most verbose log level enabled for this request (log::Level as u8).
     pub log_level: u8,
+    /// The body waits for the daemon's `Continue` (the request has a body,
+    /// and script reloading is on or the connection was kept).
+    pub continue_wanted: bool,
     pub spec: RequestSpec,
 }
 
@@ -216,6 +221,9 @@ pub enum Frame {
     /// Nothing ran: this process is restarting (its script changed), send
     /// the request again.
     SendAgain,
+    /// The daemon takes no more requests on this connection and did not
+    /// read the one sent (it stops, or keeps too many connections).
+    Goodbye,
 }
 
 impl Frame {
@@ -235,6 +243,7 @@ impl Frame {
             Frame::Log { .. } => "log",
             Frame::Continue => "continue",
             Frame::SendAgain => "send again",
+            Frame::Goodbye => "goodbye",
         }
     }
 }
@@ -290,7 +299,7 @@ pub fn parse_header(h: &[u8; HEADER_LEN]) -> Result<(u8, usize), FrameError> {
     let kind = h[0];
     let len = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
     if !(kind::REQUEST..=kind::INPUT_ERROR).contains(&kind)
-        && !(kind::HELLO..=kind::SEND_AGAIN).contains(&kind)
+        && !(kind::HELLO..=kind::GOODBYE).contains(&kind)
     {
         return Err(FrameError::UnknownKind(kind));
     }
@@ -401,6 +410,7 @@ fn put_request(w: &mut Writer, h: &RequestHead) {
     w.u8(VERSION);
     w.str(&h.group);
     w.u8(h.log_level);
+    w.bool(h.continue_wanted);
     let s = &h.spec;
     w.str(&s.script_path);
     // No module name: the daemon derives it from the (authenticated) script
@@ -450,6 +460,7 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
     }
     let group = r.string()?;
     let log_level = r.u8()?;
+    let continue_wanted = r.bool()?;
     let mut s = RequestSpec {
         script_path: r.string()?,
         module_name: String::new(),
@@ -501,6 +512,7 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
     Ok(RequestHead {
         group,
         log_level,
+        continue_wanted,
         spec: s,
     })
 }
@@ -587,6 +599,7 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), FrameError> {
         }
         Frame::Continue => kind::CONTINUE,
         Frame::SendAgain => kind::SEND_AGAIN,
+        Frame::Goodbye => kind::GOODBYE,
     };
     if w.0.len() > limit(k) {
         return Err(FrameError::TooLarge {
@@ -645,6 +658,7 @@ pub fn parse_payload(k: u8, payload: &[u8]) -> Result<Frame, FrameError> {
         },
         kind::CONTINUE => Frame::Continue,
         kind::SEND_AGAIN => Frame::SendAgain,
+        kind::GOODBYE => Frame::Goodbye,
         other => return Err(FrameError::UnknownKind(other)),
     };
     r.done()?;
@@ -726,6 +740,7 @@ mod tests {
         RequestHead {
             group: "web".into(),
             log_level: 6,
+            continue_wanted: true,
             spec: spec(),
         }
     }
@@ -797,6 +812,7 @@ mod tests {
         assert!(matches!(round_trip(&Frame::Abort), Frame::Abort));
         assert!(matches!(round_trip(&Frame::Continue), Frame::Continue));
         assert!(matches!(round_trip(&Frame::SendAgain), Frame::SendAgain));
+        assert!(matches!(round_trip(&Frame::Goodbye), Frame::Goodbye));
         assert!(matches!(
             round_trip(&Frame::Status(503)),
             Frame::Status(503)
@@ -923,7 +939,7 @@ mod tests {
             decode(&[0x7f, 0, 0, 0, 0]).unwrap_err(),
             FrameError::UnknownKind(0x7f)
         );
-        let after_last = kind::SEND_AGAIN + 1;
+        let after_last = kind::GOODBYE + 1;
         assert_eq!(
             decode(&[after_last, 0, 0, 0, 0]).unwrap_err(),
             FrameError::UnknownKind(after_last)

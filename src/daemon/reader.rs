@@ -76,7 +76,7 @@ impl Default for ResponseReader {
 /// The payload length a kind must have, where it is fixed.
 fn fixed_len(k: u8) -> Option<usize> {
     match k {
-        kind::END | kind::ABORT | kind::CONTINUE | kind::SEND_AGAIN => Some(0),
+        kind::END | kind::ABORT | kind::CONTINUE | kind::SEND_AGAIN | kind::GOODBYE => Some(0),
         kind::STATUS => Some(2),
         kind::HELLO => Some(5),
         _ => None,
@@ -257,7 +257,8 @@ impl ResponseReader {
             | kind::STATUS
             | kind::ABORT
             | kind::CONTINUE
-            | kind::SEND_AGAIN => {
+            | kind::SEND_AGAIN
+            | kind::GOODBYE => {
                 if len == 0 {
                     let frame = protocol::parse_payload(k, &[])?;
                     (State::default_header(), Some(Piece::Frame(frame)))

@@ -37,6 +37,9 @@ pub(crate) enum Step {
     /// The daemon did not run the request (its script changed and it is
     /// restarting): send it again.
     SendAgain,
+    /// The daemon said goodbye before reading the request: send it again
+    /// on a new connection.
+    Retry,
 }
 
 /// Whether the request body may go to the daemon yet (see
@@ -46,6 +49,9 @@ enum Verdict {
     /// The request has no handshake: the body goes at once.
     NotAsked,
     Awaited,
+    /// A request without a body, with script reloading on: no `Continue`
+    /// comes, `SendAgain` may until the head does.
+    Implied,
     /// `Continue` came: the request runs in that daemon.
     Given,
 }
@@ -84,9 +90,8 @@ pub(crate) struct Relay<'a> {
     since_flush: u64,
     logs: LogBudget,
     verdict: Verdict,
-    /// On a kept connection the body waits for the daemon's hello (a stale
-    /// connection then closes before any of it was read from the client).
-    hello_gate: bool,
+    /// Something of the response to this request came (besides a hello).
+    answered: bool,
     /// `End` or `Status` came and was passed on: the exchange is complete.
     clean_end: bool,
 }
@@ -126,7 +131,7 @@ impl<'a> Relay<'a> {
             since_flush: 0,
             logs: LogBudget::default(),
             verdict: Verdict::NotAsked,
-            hello_gate: false,
+            answered: false,
             clean_end: false,
         }
     }
@@ -137,14 +142,25 @@ impl<'a> Relay<'a> {
         self.verdict = Verdict::Awaited;
     }
 
-    /// Whether the body waits for the daemon's hello (a kept connection).
-    pub(crate) fn gate_on_hello(&mut self, gate: bool) {
-        self.hello_gate = gate;
+    /// A request without a body, with script reloading on: the daemon may
+    /// send it back until its head comes (see `protocol`).
+    pub(crate) fn allow_send_again(&mut self) {
+        self.verdict = Verdict::Implied;
+    }
+
+    /// On a kept connection: the daemon `pid` said hello when it was made.
+    pub(crate) fn kept_from(&mut self, pid: u32) {
+        self.pid = Some(pid);
     }
 
     /// Whether the request body may be sent to the daemon now.
     pub(crate) fn body_wanted(&self) -> bool {
-        self.verdict != Verdict::Awaited && !(self.hello_gate && self.pid.is_none())
+        self.verdict != Verdict::Awaited
+    }
+
+    /// Whether anything of the response to this request came.
+    pub(crate) fn answered(&self) -> bool {
+        self.answered
     }
 
     /// Whether the response ended as the protocol says (`End` passed on, or
@@ -165,6 +181,7 @@ impl<'a> Relay<'a> {
     /// nothing reached httpd); log lines keep counting against the budget.
     pub(crate) fn again(&mut self) {
         self.pid = None;
+        self.answered = false;
     }
 
     /// The transport, for reading the client's request body.
@@ -178,6 +195,19 @@ impl<'a> Relay<'a> {
     }
 
     pub(crate) fn piece(&mut self, p: Piece<'_>) -> Step {
+        if matches!(p, Piece::Frame(Frame::Goodbye)) {
+            // Only instead of any answer: the request was not read.
+            if self.answered {
+                return self.violation(Violation::Unexpected {
+                    kind: kind::GOODBYE,
+                    len: 0,
+                });
+            }
+            return Step::Retry;
+        }
+        if !matches!(p, Piece::Frame(Frame::Hello { .. })) {
+            self.answered = true;
+        }
         if self.pid.is_none() && !matches!(p, Piece::Frame(Frame::Hello { .. })) {
             let what = match &p {
                 Piece::Frame(f) => f.kind_name(),
@@ -244,6 +274,10 @@ impl<'a> Relay<'a> {
                 }
                 self.meter = BodyMeter::new(&h, self.head_request);
                 self.head = Head::Pending(h);
+                if self.verdict == Verdict::Implied {
+                    // It runs here: no sending it back from now on.
+                    self.verdict = Verdict::Given;
+                }
                 Step::Continue
             }
             Frame::End => {
@@ -278,7 +312,12 @@ impl<'a> Relay<'a> {
                 } else {
                     kind::SEND_AGAIN
                 };
-                if self.verdict != Verdict::Awaited {
+                let legal = match self.verdict {
+                    Verdict::Awaited => true,
+                    Verdict::Implied => k == kind::SEND_AGAIN,
+                    _ => false,
+                };
+                if !legal {
                     return self.violation(Violation::Unexpected { kind: k, len: 0 });
                 }
                 if k == kind::SEND_AGAIN {

@@ -42,14 +42,14 @@ pub(crate) struct Conn {
     /// The Apache child holds the body until this process says `Continue`
     /// (script reloading is on for the request).
     continue_owed: bool,
-    /// The hello frame, until it goes out in front of the first write.
-    hello: Option<Vec<u8>>,
 }
 
 impl Conn {
-    pub(crate) fn new(stream: UnixStream, log_level: u8) -> Conn {
+    /// Reads go through `stream`'s buffer, kept between a connection's
+    /// requests.
+    pub(crate) fn new(stream: BufReader<UnixStream>, log_level: u8) -> Conn {
         Conn {
-            stream: BufReader::with_capacity(64 << 10, stream),
+            stream,
             pending_head: None,
             head_sent: false,
             terminal_sent: false,
@@ -62,24 +62,6 @@ impl Conn {
             input_error: None,
             log_level,
             continue_owed: false,
-            hello: None,
-        }
-    }
-
-    /// Sends the hello now, if it has not gone out yet.
-    pub(crate) fn say_hello(&mut self) -> Result<(), OutputError> {
-        if self.hello.is_some() {
-            return self.send_raw(&[]);
-        }
-        Ok(())
-    }
-
-    /// Says hello (this process took the request, as `pid`) in front of
-    /// whatever is written first.
-    pub(crate) fn owe_hello(&mut self, pid: u32) {
-        let mut frame = Vec::with_capacity(protocol::HEADER_LEN + 5);
-        if protocol::encode(&Frame::Hello { pid }, &mut frame).is_ok() {
-            self.hello = Some(frame);
         }
     }
 
@@ -130,7 +112,7 @@ impl Conn {
     /// usually here already (the Apache child sends it with a bodiless
     /// request) and is taken without waiting; anything else means the
     /// connection is closed.
-    pub(crate) fn into_reusable(mut self) -> Option<UnixStream> {
+    pub(crate) fn into_reusable(mut self) -> Option<BufReader<UnixStream>> {
         if !self.terminal_sent
             || self.failed.is_some()
             || self.continue_owed
@@ -159,7 +141,7 @@ impl Conn {
         if !self.stream.buffer().is_empty() {
             return None;
         }
-        Some(self.stream.into_inner())
+        Some(self.stream)
     }
 
     /// Records a failure of the connection and returns it as an error.
@@ -172,11 +154,7 @@ impl Conn {
         if let Some(e) = &self.failed {
             return Err(OutputError(e.clone()));
         }
-        let written = match self.hello.take() {
-            Some(hello) => write_all_parts(self.stream.get_ref(), &[&hello, bytes]),
-            None => self.stream.get_ref().write_all(bytes),
-        };
-        if let Err(e) = written {
+        if let Err(e) = self.stream.get_ref().write_all(bytes) {
             let msg = format!("the Apache child closed the connection: {e}");
             self.failed = Some(msg.clone());
             return Err(OutputError(msg));
@@ -297,7 +275,7 @@ impl Conn {
     pub(crate) fn abandon(&mut self, message: &str) {
         let stream = self.stream.get_ref();
         if self.failed.is_none() && !self.terminal_sent {
-            let mut buf = self.hello.take().unwrap_or_default();
+            let mut buf = Vec::new();
             let last = if self.head_sent {
                 Frame::Abort
             } else {
@@ -346,23 +324,6 @@ impl Conn {
         buf.extend_from_slice(&protocol::header(kind::END, 0));
         let _ = self.send_raw(&buf);
     }
-}
-
-/// Writes all of `parts` in order, gathered (one `writev` when the socket
-/// takes them at once).
-fn write_all_parts(mut stream: &UnixStream, parts: &[&[u8]]) -> std::io::Result<()> {
-    let mut slices: Vec<std::io::IoSlice<'_>> =
-        parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        match stream.write_vectored(rest) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// What the adapter holds; the worker keeps another handle on the same

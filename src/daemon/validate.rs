@@ -85,6 +85,7 @@ pub(crate) fn kind_name(k: u8) -> &'static str {
         kind::LOG => "log",
         kind::CONTINUE => "continue",
         kind::SEND_AGAIN => "send again",
+        kind::GOODBYE => "goodbye",
         _ => "unknown",
     }
 }

@@ -227,6 +227,16 @@ pub(crate) fn read_ready(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usiz
     Ok(n)
 }
 
+/// Writes what the socket takes now without waiting (a short note before a
+/// close); returns how much it took.
+pub(crate) fn write_ready(stream: &UnixStream, bytes: &[u8]) -> io::Result<usize> {
+    Ok(rustix::net::send(
+        stream,
+        bytes,
+        rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+    )?)
+}
+
 /// Shuts a connected socket down both ways; its descriptor stays open.
 /// Whoever blocks on it (another thread here, or the peer) sees it end.
 /// The caller must know `fd` is that socket for the whole call.

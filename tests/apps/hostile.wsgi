@@ -1,7 +1,8 @@
 # A hostile daemon application: it finds the connection from the Apache child
 # among its own file descriptors and writes hand-built response frames on it
-# (tests/daemon_hostile.rs). Run it in a daemon group with threads=1, so that
-# the one connected, non-listening AF_UNIX stream socket is this request's.
+# (tests/daemon_hostile.rs). Run it in a daemon group with threads=1, behind
+# sequential requests, so that the one open connected, non-listening AF_UNIX
+# stream socket is this request's (the Apache child keeps one connection).
 #
 # Frame: [kind u8][length u32 big-endian][payload] (src/daemon/protocol.rs).
 
@@ -97,6 +98,15 @@ def find_connection():
                 continue
             try:
                 s.getpeername()
+            except OSError:
+                continue
+            try:
+                if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b'':
+                    # A kept connection its Apache child has closed (this
+                    # process closes it once it notices).
+                    continue
+            except BlockingIOError:
+                pass
             except OSError:
                 continue
             found.append(fd)

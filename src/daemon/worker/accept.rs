@@ -170,10 +170,14 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
     let g = &st.rt.group;
     let (stream, token) = conn.into_parts();
     if fresh {
-        let _ = stream.set_read_timeout(Some(st.rt.socket_timeout));
-        let _ = stream.set_write_timeout(Some(st.rt.socket_timeout));
+        let _ = stream
+            .get_ref()
+            .set_read_timeout(Some(st.rt.socket_timeout));
+        let _ = stream
+            .get_ref()
+            .set_write_timeout(Some(st.rt.socket_timeout));
     }
-    let socket = stream.as_raw_fd();
+    let socket = stream.get_ref().as_raw_fd();
     // Who sent it, for the log (looked up only when something is logged).
     let peer = || {
         sockets::peer_credentials(socket)
@@ -184,9 +188,11 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
     if !fresh && conn.peer_closed() {
         return (Served::Closed, None);
     }
-    // Said with the first frame this process writes: in one write with
-    // the verdict, or with the response.
-    conn.owe_hello(pid());
+    // A new connection: this process took it (on a kept one, the Apache
+    // child knows who is at the other end).
+    if fresh && conn.send(&Frame::Hello { pid: pid() }).is_err() {
+        return (Served::Ran, None);
+    }
     let sealed = match conn.read_frame() {
         Ok(Frame::Request(s)) => s,
         Ok(other) => {
@@ -249,8 +255,7 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
     let mut spec = head.spec;
     // The Apache child holds the body until this process says whether the
     // request runs here (mod_wsgi's "200 Continue" handshake).
-    let handshake = spec.reloading;
-    if handshake {
+    if head.continue_wanted {
         conn.expect_continue();
     }
     if let Some(root) = &g.chroot
@@ -327,17 +332,6 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
             given_up: false,
         }),
     );
-    if !handshake {
-        // Without a verdict to carry it, the hello goes out before any of
-        // the application runs: a connection closed before it means
-        // nothing ran (the Apache child may send the request again).
-        let mut c = conn.lock().unwrap_or_else(|e| e.into_inner());
-        if c.say_hello().is_err() {
-            drop(c);
-            set_running(st, thread, None);
-            return (Served::Ran, None);
-        }
-    }
     let outcome = python::serve_in(&spec, Box::new(SocketTransport::new(conn.clone())), |id| {
         let mut running = st.running.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(Some(r)) = running.get_mut(thread) {

@@ -6,12 +6,14 @@
 //! children keep connections, every request thread stays free to serve.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, BufReader};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 
+use crate::daemon::protocol;
 use crate::os::events::{Readiness, Watch};
+use crate::os::sockets;
 
 const LISTENER: u64 = 0;
 const WAKE: u64 = 1;
@@ -22,9 +24,16 @@ const WAKE: u64 = 1;
 /// server hold, far below the descriptor limit.
 const MAX_IDLE: usize = 512;
 
+/// What a connection's reads go through; kept with the connection between
+/// requests (its buffer is empty then).
+pub(crate) type Reader = BufReader<UnixStream>;
+
+/// A daemon reads a connection in pieces of up to this size.
+const READ_BUFFER: usize = 64 << 10;
+
 /// A connection from an Apache child, with its registration.
 pub(super) struct Connection {
-    stream: UnixStream,
+    stream: Reader,
     /// Its token in the readiness set, once it was parked there.
     token: Option<u64>,
 }
@@ -32,17 +41,17 @@ pub(super) struct Connection {
 impl Connection {
     pub(super) fn accepted(stream: UnixStream) -> Connection {
         Connection {
-            stream,
+            stream: BufReader::with_capacity(READ_BUFFER, stream),
             token: None,
         }
     }
 
     /// The socket, and what `from_parts` needs to rebuild this.
-    pub(super) fn into_parts(self) -> (UnixStream, Option<u64>) {
+    pub(super) fn into_parts(self) -> (Reader, Option<u64>) {
         (self.stream, self.token)
     }
 
-    pub(super) fn from_parts(stream: UnixStream, token: Option<u64>) -> Connection {
+    pub(super) fn from_parts(stream: Reader, token: Option<u64>) -> Connection {
         Connection { stream, token }
     }
 }
@@ -63,7 +72,7 @@ struct Parked {
     /// False once the process stopped taking requests: nothing is parked.
     open: bool,
     next_token: u64,
-    conns: HashMap<u64, UnixStream>,
+    conns: HashMap<u64, Reader>,
 }
 
 pub(super) struct Idle {
@@ -112,16 +121,17 @@ impl Idle {
     }
 
     /// Keeps `conn` open for its next request, unless the process stops
-    /// taking requests or keeps enough connections already (then it is
-    /// closed: the Apache child sends its next request on a new one).
+    /// taking requests or keeps enough connections already (then it says
+    /// goodbye: the Apache child sends its next request on a new one).
     pub(super) fn park(&self, conn: Connection) {
         let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
         if !parked.open || parked.conns.len() >= MAX_IDLE {
             drop(parked);
-            self.close(conn);
+            self.ready.remove(conn.stream.get_ref().as_raw_fd());
+            say_goodbye(conn.stream.get_ref());
             return;
         }
-        let fd = conn.stream.as_raw_fd();
+        let fd = conn.stream.get_ref().as_raw_fd();
         // Armed under the lock: `stop` cannot close it in between.
         let token = match conn.token {
             Some(t) => self.ready.rearm(fd, t).map(|()| t),
@@ -137,15 +147,20 @@ impl Idle {
             }
             Err(_) => {
                 drop(parked);
-                self.close(conn);
+                self.ready.remove(conn.stream.get_ref().as_raw_fd());
+                say_goodbye(conn.stream.get_ref());
             }
         }
     }
 
-    /// Closes a connection that is not kept.
+    /// Closes a connection that is not kept, saying goodbye on one that
+    /// carried a request before: the Apache child may have sent its next
+    /// request already, which this process does not read (it goes again on
+    /// a new connection).
     pub(super) fn close(&self, conn: Connection) {
         if conn.token.is_some() {
-            self.ready.remove(conn.stream.as_raw_fd());
+            self.ready.remove(conn.stream.get_ref().as_raw_fd());
+            say_goodbye(conn.stream.get_ref());
         }
     }
 
@@ -161,7 +176,15 @@ impl Idle {
             std::mem::take(&mut parked.conns)
         };
         for stream in conns.into_values() {
-            self.ready.remove(stream.as_raw_fd());
+            self.ready.remove(stream.get_ref().as_raw_fd());
+            say_goodbye(stream.get_ref());
         }
     }
+}
+
+/// Tells the Apache child this connection takes no more requests (best
+/// effort, never waiting: a connection that cannot take five bytes is
+/// closed without it).
+fn say_goodbye(stream: &UnixStream) {
+    let _ = sockets::write_ready(stream, &protocol::header(protocol::kind::GOODBYE, 0));
 }
