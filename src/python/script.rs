@@ -1,6 +1,9 @@
 //! Naming the module a WSGI script is loaded as, and the modification time
 //! its reloading compares.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use md5::{Digest, Md5};
 
 /// `path`'s modification time in microseconds since the epoch (the unit of
@@ -16,6 +19,24 @@ pub(crate) fn file_mtime(path: &str) -> Option<i64> {
 /// `__name__.startswith('_mod_wsgi_')`). With case-insensitive file systems the
 /// path is lower-cased first so both spellings share one module.
 pub(crate) fn module_name(path: &str, case_sensitive: bool) -> String {
+    // Asked for on every request: the few names a process uses are kept
+    // (by case sensitivity, then path).
+    static NAMES: Mutex<Option<[HashMap<String, String>; 2]>> = Mutex::new(None);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let names = &mut names.get_or_insert_with(Default::default)[usize::from(case_sensitive)];
+    if let Some(name) = names.get(path) {
+        return name.clone();
+    }
+    let name = hashed_name(path, case_sensitive);
+    if names.len() >= 1024 {
+        names.clear();
+    }
+    names.insert(path.to_string(), name.clone());
+    name
+}
+
+fn hashed_name(path: &str, case_sensitive: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let path = if case_sensitive {
         path.to_string()
     } else {
@@ -25,7 +46,8 @@ pub(crate) fn module_name(path: &str, case_sensitive: bool) -> String {
     let mut name = String::with_capacity(10 + 32);
     name.push_str("_mod_wsgi_");
     for b in digest {
-        name.push_str(&format!("{b:02x}"));
+        name.push(char::from(HEX[usize::from(b >> 4)]));
+        name.push(char::from(HEX[usize::from(b & 15)]));
     }
     name
 }
