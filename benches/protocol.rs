@@ -106,16 +106,6 @@ fn main() {
             let _ = black_box(s.open(Some(&secret)));
         }
     });
-    let mut response = Vec::new();
-    let _ = protocol::encode(&Frame::Head(Default::default()), &mut response);
-    let _ = protocol::encode(
-        &Frame::Body {
-            data: b"Hello World!".to_vec(),
-            flush: false,
-        },
-        &mut response,
-    );
-    let _ = protocol::encode(&Frame::End, &mut response);
     bench("daemon: encode head + body + end", || {
         let mut out = Vec::with_capacity(128);
         let _ = protocol::encode(&Frame::Head(Default::default()), &mut out);

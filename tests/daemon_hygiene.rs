@@ -388,34 +388,34 @@ fn descriptors(pid: i32) -> BTreeMap<i32, String> {
         .collect()
 }
 
-/// The inode of the UNIX socket listening on `path` (/proc/net/unix).
-fn listener_inode(path: &Path) -> String {
-    let path = path.display().to_string();
-    fs::read_to_string("/proc/net/unix")
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            // Num RefCount Protocol Flags Type St Inode Path; St 01: listening.
-            (cols.get(7) == Some(&path.as_str()) && cols.get(5) == Some(&"01"))
-                .then(|| cols[6].to_string())
-        })
-        .unwrap_or_else(|| panic!("no listener on {path}"))
-}
-
-/// The inodes of the connections accepted on the socket at `path` (an
-/// accepted socket carries its listener's name; St 03: connected).
-fn connection_inodes(path: &Path) -> BTreeSet<String> {
+/// The UNIX sockets named `path` in state `st` (/proc/net/unix: Num
+/// RefCount Protocol Flags Type St Inode Path; St 01: listening, 03:
+/// connected), as `socket:[inode]`. An accepted socket carries its
+/// listener's name.
+fn sockets_named(path: &Path, st: &str) -> BTreeSet<String> {
     let path = path.display().to_string();
     fs::read_to_string("/proc/net/unix")
         .unwrap()
         .lines()
         .filter_map(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
-            (cols.get(7) == Some(&path.as_str()) && cols.get(5) == Some(&"03"))
+            (cols.get(7) == Some(&path.as_str()) && cols.get(5) == Some(&st))
                 .then(|| format!("socket:[{}]", cols[6]))
         })
         .collect()
+}
+
+/// The UNIX socket listening on `path`.
+fn listener_socket(path: &Path) -> String {
+    sockets_named(path, "01")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no listener on {}", path.display()))
+}
+
+/// The connections accepted on the socket at `path`.
+fn connection_inodes(path: &Path) -> BTreeSet<String> {
+    sockets_named(path, "03")
 }
 
 fn hygiene_config(core_dumps: bool) -> ApacheConfig {
@@ -477,7 +477,7 @@ fn a_daemon_keeps_no_descriptor_of_the_root_parent() {
     assert!(parent.values().any(|t| *t == access_log), "{parent:?}");
     let sockets: Vec<PathBuf> = socket_names(&dir).iter().map(|n| dir.0.join(n)).collect();
     assert_eq!(sockets.len(), 1);
-    let listener = format!("socket:[{}]", listener_inode(&sockets[0]));
+    let listener = listener_socket(&sockets[0]);
     // The connection of the request just served is kept open by the Apache
     // child for its next request; any other socket may still be closing.
     let settled = |fds: &BTreeMap<i32, String>| {

@@ -33,11 +33,7 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
         let next = match st.idle.next() {
             Ok(n) => n,
             Err(e) => {
-                log::process(
-                    Level::Error,
-                    &format!("mod_wsgi (pid={}): epoll_wait: {e}", pid()),
-                );
-                std::thread::sleep(Duration::from_millis(100));
+                pause_after("epoll_wait", &e);
                 continue;
             }
         };
@@ -57,11 +53,7 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
                     }
                     Ok(_) => continue,
                     Err(e) => {
-                        log::process(
-                            Level::Error,
-                            &format!("mod_wsgi (pid={}): accept: {e}", pid()),
-                        );
-                        std::thread::sleep(Duration::from_millis(100));
+                        pause_after("accept", &e);
                         continue;
                     }
                 }
@@ -95,6 +87,16 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
         st.last_activity.store(now_secs(st), Ordering::Release);
         st.active.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Logs a failed wait or accept and pauses before the next (a failure
+/// that repeats must not spin).
+fn pause_after(what: &str, e: &std::io::Error) {
+    log::process(
+        Level::Error,
+        &format!("mod_wsgi (pid={}): {what}: {e}", pid()),
+    );
+    std::thread::sleep(Duration::from_millis(100));
 }
 
 /// The threads take no more connections (those waiting in the listen
