@@ -75,9 +75,40 @@ pub enum Outcome {
     ScriptChanged,
 }
 
+/// The `mod_wsgi` module's objects every request uses, fetched in one
+/// lookup (`bootstrap.py`'s `_per_request`) rather than eight by name:
+/// per interpreter, as the module is.
+struct Helpers<'py> {
+    input: Bound<'py, PyAny>,
+    error_log: Bound<'py, PyAny>,
+    file_wrapper: Bound<'py, PyAny>,
+    load_script: Bound<'py, PyAny>,
+    start_response: Bound<'py, PyAny>,
+    begin_request: Bound<'py, PyAny>,
+    end_request: Bound<'py, PyAny>,
+    flush_std: Bound<'py, PyAny>,
+}
+
+impl<'py> Helpers<'py> {
+    fn of(m: &Bound<'py, PyModule>) -> PyResult<Helpers<'py>> {
+        let all = m.getattr("_per_request")?;
+        let at = |i: usize| all.get_item(i);
+        Ok(Helpers {
+            input: at(0)?,
+            error_log: at(1)?,
+            file_wrapper: at(2)?,
+            load_script: at(3)?,
+            start_response: at(4)?,
+            begin_request: at(5)?,
+            end_request: at(6)?,
+            flush_std: at(7)?,
+        })
+    }
+}
+
 fn build_environ<'py>(
     py: Python<'py>,
-    m: &Bound<'py, PyModule>,
+    h: &Helpers<'py>,
     spec: &RequestSpec,
     handle: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -87,13 +118,13 @@ fn build_environ<'py>(
     }
     env.set_item("wsgi.version", (1, 0))?;
     env.set_item("wsgi.url_scheme", &spec.cgi.url_scheme)?;
-    env.set_item("wsgi.input", m.getattr("Input")?.call1((handle,))?)?;
-    env.set_item("wsgi.errors", m.getattr("ErrorLog")?.call1((handle,))?)?;
+    env.set_item("wsgi.input", h.input.call1((handle,))?)?;
+    env.set_item("wsgi.errors", h.error_log.call1((handle,))?)?;
     env.set_item("wsgi.multithread", spec.multithread)?;
     env.set_item("wsgi.multiprocess", spec.multiprocess)?;
     env.set_item("wsgi.run_once", false)?;
     env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.file_wrapper", m.getattr("FileWrapper")?)?;
+    env.set_item("wsgi.file_wrapper", &h.file_wrapper)?;
     env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
     env.set_item("mod_wsgi.process_group", &spec.process_group)?;
     env.set_item("mod_wsgi.application_group", &spec.application_group)?;
@@ -182,21 +213,26 @@ fn run_request(
         return Outcome::ScriptChanged;
     }
     request::with(handle, |r| r.transport.proceed());
+    let h = match Helpers::of(m) {
+        Ok(h) => h,
+        Err(e) => {
+            log_exception(py, handle, spec, &e);
+            return Outcome::Status(500);
+        }
+    };
     // The target file, for the script's `reload_required(resource)`.
     let resource = spec
         .cgi
         .get("SCRIPT_FILENAME")
         .filter(|_| spec.reloading)
         .map(|f| environ_value(py, f, Decode::FsPath));
-    let script = match m.getattr("_load_script").and_then(|f| {
-        f.call1((
-            &spec.module_name,
-            &spec.script_path,
-            spec.script_mtime,
-            spec.reloading,
-            resource,
-        ))
-    }) {
+    let script = match h.load_script.call1((
+        &spec.module_name,
+        &spec.script_path,
+        spec.script_mtime,
+        spec.reloading,
+        resource,
+    )) {
         Ok(s) => s,
         Err(e) if is_request_timeout(py, m, &e) => return timed_out(handle, spec, false),
         Err(e) => {
@@ -231,25 +267,25 @@ fn run_request(
         }
     };
     let started = std::time::Instant::now();
-    match build_environ(py, m, spec, handle) {
+    match build_environ(py, &h, spec, handle) {
         Ok(environ) => {
             let errors = environ.get_item("wsgi.errors").ok().flatten();
-            let begun = m
-                .getattr("_begin_request")
-                .and_then(|f| f.call1((handle, &environ, &app, &spec.callable_object)));
+            let begun = h
+                .begin_request
+                .call1((handle, &environ, &app, &spec.callable_object));
             let outcome = match begun {
-                Ok(app) => call_application(py, m, spec, handle, &app, &environ),
+                Ok(app) => call_application(py, m, &h, spec, handle, &app, &environ),
                 Err(e) if is_request_timeout(py, m, &e) => {
                     report_exception(py, m, handle, spec, &e)
                 }
-                Err(_) => call_application(py, m, spec, handle, &app, &environ),
+                Err(_) => call_application(py, m, &h, spec, handle, &app, &environ),
             };
             // What the application wrote to wsgi.errors without a final newline.
             if let Some(errors) = errors {
                 let _ = errors.call_method0("flush");
             }
-            let _ = m.getattr("_flush_std").and_then(|f| f.call0());
-            finish_events(py, m, handle, started);
+            let _ = h.flush_std.call0();
+            finish_events(py, &h, handle, started);
             outcome
         }
         Err(e) => {
@@ -278,12 +314,7 @@ fn script_changed(
     })
 }
 
-fn finish_events(
-    py: Python<'_>,
-    m: &Bound<'_, PyModule>,
-    handle: u64,
-    started: std::time::Instant,
-) {
+fn finish_events(py: Python<'_>, h: &Helpers<'_>, handle: u64, started: std::time::Instant) {
     let (status, out, inp) = request::with(handle, |r| {
         (
             r.output.head.as_ref().map(|h| h.status).unwrap_or(0),
@@ -293,9 +324,9 @@ fn finish_events(
     })
     .unwrap_or((0, 0, 0));
     metrics::response_done(status, out, inp);
-    if let Err(e) = m
-        .getattr("_end_request")
-        .and_then(|f| f.call1((handle, status, out, inp, started.elapsed().as_secs_f64())))
+    if let Err(e) = h
+        .end_request
+        .call1((handle, status, out, inp, started.elapsed().as_secs_f64()))
     {
         log_lines(handle, Level::Error, &format_err(py, &e));
     }
@@ -381,12 +412,13 @@ fn timed_out(handle: u64, spec: &RequestSpec, committed: bool) -> Outcome {
 fn call_application(
     py: Python<'_>,
     m: &Bound<'_, PyModule>,
+    h: &Helpers<'_>,
     spec: &RequestSpec,
     handle: u64,
     app: &Bound<'_, PyAny>,
     environ: &Bound<'_, PyDict>,
 ) -> Outcome {
-    let start_response = match m.getattr("_StartResponse").and_then(|c| c.call1((handle,))) {
+    let start_response = match h.start_response.call1((handle,)) {
         Ok(s) => s,
         Err(e) => return report_exception(py, m, handle, spec, &e),
     };
