@@ -76,7 +76,7 @@ pub enum Outcome {
 }
 
 /// The `mod_wsgi` module's objects every request uses, fetched in one
-/// lookup (`bootstrap.py`'s `_per_request`) rather than eight by name:
+/// lookup (`bootstrap.py`'s `_per_request`) rather than seven by name:
 /// per interpreter, as the module is.
 struct Helpers<'py> {
     input: Bound<'py, PyAny>,
@@ -86,7 +86,6 @@ struct Helpers<'py> {
     start_response: Bound<'py, PyAny>,
     begin_request: Bound<'py, PyAny>,
     end_request: Bound<'py, PyAny>,
-    flush_std: Bound<'py, PyAny>,
 }
 
 impl<'py> Helpers<'py> {
@@ -101,7 +100,6 @@ impl<'py> Helpers<'py> {
             start_response: at(4)?,
             begin_request: at(5)?,
             end_request: at(6)?,
-            flush_std: at(7)?,
         })
     }
 }
@@ -280,12 +278,7 @@ fn run_request(
                 }
                 Err(_) => call_application(py, m, &h, spec, handle, &app, &environ),
             };
-            // What the application wrote to wsgi.errors without a final newline.
-            if let Some(errors) = errors {
-                let _ = errors.call_method0("flush");
-            }
-            let _ = h.flush_std.call0();
-            finish_events(py, &h, handle, started);
+            finish_events(py, &h, handle, started, errors);
             outcome
         }
         Err(e) => {
@@ -314,7 +307,17 @@ fn script_changed(
     })
 }
 
-fn finish_events(py: Python<'_>, h: &Helpers<'_>, handle: u64, started: std::time::Instant) {
+/// The end of a request in Python (one call): what the application wrote
+/// to `errors` (environ's `wsgi.errors` as the application got it),
+/// `sys.stdout` or `sys.stderr` without a final newline is logged, then
+/// `request_finished` is published.
+fn finish_events<'py>(
+    py: Python<'py>,
+    h: &Helpers<'py>,
+    handle: u64,
+    started: std::time::Instant,
+    errors: Option<Bound<'py, PyAny>>,
+) {
     let (status, out, inp) = request::with(handle, |r| {
         (
             r.output.head.as_ref().map(|h| h.status).unwrap_or(0),
@@ -324,10 +327,14 @@ fn finish_events(py: Python<'_>, h: &Helpers<'_>, handle: u64, started: std::tim
     })
     .unwrap_or((0, 0, 0));
     metrics::response_done(status, out, inp);
-    if let Err(e) = h
-        .end_request
-        .call1((handle, status, out, inp, started.elapsed().as_secs_f64()))
-    {
+    if let Err(e) = h.end_request.call1((
+        handle,
+        status,
+        out,
+        inp,
+        started.elapsed().as_secs_f64(),
+        errors,
+    )) {
         log_lines(handle, Level::Error, &format_err(py, &e));
     }
 }

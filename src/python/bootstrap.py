@@ -359,9 +359,18 @@ def _request_exception(exc_info):
                                        'request_data': getattr(_current, 'data', None)})
 
 
-def _end_request(handle, status, output_bytes, input_bytes, elapsed):
+def _end_request(handle, status, output_bytes, input_bytes, elapsed, errors=None):
     environ = active_requests.pop(handle, None)
     try:
+        # What the application wrote to wsgi.errors (as it got it),
+        # sys.stdout or sys.stderr without a final newline is logged
+        # against the request.
+        if errors is not None:
+            try:
+                errors.flush()
+            except Exception:
+                pass
+        _flush_std()
         if event_callbacks:
             _publish('request_finished', {
                 'response_status': status, 'output_length': output_bytes,
@@ -515,6 +524,6 @@ def _setup(python_path, restrict_stdin, restrict_stdout, restrict_signal, switch
 
 
 # What every request uses, fetched by the adapter (adapter.rs `Helpers`) in
-# one lookup instead of eight by name. Order matters.
+# one lookup instead of seven by name. Order matters.
 _per_request = (Input, ErrorLog, FileWrapper, _load_script, _StartResponse,
-                _begin_request, _end_request, _flush_std)
+                _begin_request, _end_request)
