@@ -69,18 +69,6 @@ fn handler_server(tag: &str, body: &str) -> (TestDir, Apache) {
     (dir, apache)
 }
 
-fn get_ok(apache: &Apache, path: &str) -> String {
-    let r = apache.get(path);
-    assert_eq!(
-        r.status,
-        200,
-        "{path}: {}\n{}",
-        r.text(),
-        apache.error_log()
-    );
-    r.text()
-}
-
 #[test]
 fn a_handler_script_serves_the_files_sethandler_gives_it() {
     let (dir, apache) = handler_server(
@@ -88,7 +76,7 @@ fn a_handler_script_serves_the_files_sethandler_gives_it() {
         "WSGIHandlerScript my-handler {dir}/handler.wsgi\n\
          <Files *.tmpl>\n  SetHandler my-handler\n</Files>\n",
     );
-    let body = get_ok(&apache, "/files/page.tmpl");
+    let body = apache.get_ok("/files/page.tmpl");
     let field = |k| json_field(&body, k);
     assert_eq!(field("script_filename"), dir.path("files/page.tmpl"));
     assert_eq!(field("content"), "the page");
@@ -108,11 +96,11 @@ fn a_handler_script_serves_the_files_sethandler_gives_it() {
         format!("localhost:{}|/files/page.tmpl", apache.port)
     );
     // Other files the handler takes: the same script, its own target.
-    let other = get_ok(&apache, "/files/other.tmpl");
+    let other = apache.get_ok("/files/other.tmpl");
     assert_eq!(json_field(&other, "content"), "the other page");
     assert_eq!(json_field(&other, "module"), field("module"));
     // A target that does not exist is the handler's business, as in mod_wsgi.
-    let missing = get_ok(&apache, "/files/none.tmpl");
+    let missing = apache.get_ok("/files/none.tmpl");
     assert_eq!(json_field(&missing, "content"), "missing");
     // Files the handler is not set for are Apache's.
     assert_eq!(apache.get("/files/plain.txt").text(), "plain\n");
@@ -128,7 +116,7 @@ fn a_handler_script_runs_in_its_daemon_process_group() {
          <Files *.tmpl>\n  SetHandler daemon-handler\n</Files>\n\
          <Directory {dir}/files>\n  AddHandler my-handler .page\n</Directory>\n",
     );
-    let body = get_ok(&apache, "/files/page.tmpl/extra");
+    let body = apache.get_ok("/files/page.tmpl/extra");
     let field = |k| json_field(&body, k);
     assert_eq!(field("script_filename"), dir.path("files/page.tmpl"));
     assert_eq!(field("content"), "the page");
@@ -141,7 +129,7 @@ fn a_handler_script_runs_in_its_daemon_process_group() {
     assert_eq!(field("module_process_group"), "hd");
     assert_eq!(field("application_group"), "");
     // AddHandler: the same script, embedded.
-    let embedded = get_ok(&apache, "/files/data.page");
+    let embedded = apache.get_ok("/files/data.page");
     assert_eq!(json_field(&embedded, "content"), "data by extension");
     assert_eq!(json_field(&embedded, "request_handler"), "my-handler");
     assert_eq!(json_field(&embedded, "process_group"), "");
@@ -156,7 +144,7 @@ fn a_handler_script_can_ask_to_be_reloaded_for_a_target() {
         "WSGIHandlerScript my-handler {dir}/handler.wsgi application-group=h\n\
          <Files *.tmpl>\n  SetHandler my-handler\n</Files>\n",
     );
-    let calls = |path| json_field(&get_ok(&apache, path), "calls");
+    let calls = |path| json_field(&apache.get_ok(path), "calls");
     assert_eq!(calls("/files/page.tmpl"), "1");
     assert_eq!(calls("/files/page.tmpl"), "2");
     // reload_required(SCRIPT_FILENAME) is true for this target: a fresh module.
@@ -182,7 +170,7 @@ fn a_handler_script_in_htaccess_under_allowoverride_fileinfo() {
             dir.path("handler.wsgi")
         ),
     );
-    let body = get_ok(&apache, "/files/page.tmpl");
+    let body = apache.get_ok("/files/page.tmpl");
     assert_eq!(json_field(&body, "request_handler"), "ht-handler");
     assert_eq!(json_field(&body, "content"), "the page");
 }
@@ -264,9 +252,9 @@ fn dispatch_server(tag: &str, top: &str, dispatch_options: &str) -> (TestDir, Ap
 #[test]
 fn a_dispatch_script_routes_urls_to_daemon_process_groups() {
     let (_dir, apache) = dispatch_server("dispatch-groups", "", "");
-    let alpha = get_ok(&apache, "/app/alpha");
-    let beta = get_ok(&apache, "/app/beta");
-    let embedded = get_ok(&apache, "/app/neither");
+    let alpha = apache.get_ok("/app/alpha");
+    let beta = apache.get_ok("/app/beta");
+    let embedded = apache.get_ok("/app/neither");
     for (body, group) in [(&alpha, "alpha"), (&beta, "beta"), (&embedded, "")] {
         assert_eq!(json_field(body, "process_group"), group, "{body}");
         assert_eq!(json_field(body, "module_process_group"), group, "{body}");
@@ -288,7 +276,7 @@ fn a_dispatch_script_routes_urls_to_daemon_process_groups() {
 #[test]
 fn a_dispatch_script_chooses_the_application_group_and_callable() {
     let (_dir, apache) = dispatch_server("dispatch-app", "", "");
-    let group = |path| json_field(&get_ok(&apache, path), "application_group");
+    let group = |path| json_field(&apache.get_ok(path), "application_group");
     assert_eq!(group("/app/sub"), "chosen");
     assert_eq!(group("/app/global"), "");
     // The script runs in the main interpreter, as the Apache child's, and
@@ -304,7 +292,7 @@ fn a_dispatch_script_runs_in_the_interpreter_it_names_even_without_embedded_mode
         "WSGIRestrictEmbedded On\n",
         "application-group=dispatchers",
     );
-    let body = get_ok(&apache, "/app/env?to=alpha");
+    let body = apache.get_ok("/app/env?to=alpha");
     assert_eq!(json_field(&body, "process_group"), "alpha");
     assert_eq!(
         json_field(&body, "application_group"),
@@ -324,7 +312,7 @@ fn a_dispatch_script_runs_in_the_interpreter_it_names_even_without_embedded_mode
 fn a_changed_dispatch_script_is_reloaded() {
     let (dir, apache) = dispatch_server("dispatch-reload", "", "");
     assert_eq!(
-        json_field(&get_ok(&apache, "/app/sub"), "application_group"),
+        json_field(&apache.get_ok("/app/sub"), "application_group"),
         "chosen"
     );
     dir.write(
@@ -332,7 +320,7 @@ fn a_changed_dispatch_script_is_reloaded() {
         &DISPATCH.replace("return 'chosen'", "return 'changed'"),
     );
     assert_eq!(
-        json_field(&get_ok(&apache, "/app/sub"), "application_group"),
+        json_field(&apache.get_ok("/app/sub"), "application_group"),
         "changed"
     );
     assert!(

@@ -102,15 +102,7 @@ impl Flat {
 
 #[track_caller]
 fn fetch(apache: &Apache, path: &str) -> Flat {
-    let r = apache.get(path);
-    assert_eq!(
-        r.status,
-        200,
-        "{path}: {}\n{}",
-        r.text(),
-        apache.error_log()
-    );
-    Flat::parse(&r.text())
+    Flat::parse(&apache.get_ok(path))
 }
 
 /// The keys of `pairs`, in order.

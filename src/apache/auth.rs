@@ -9,7 +9,8 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::ptr;
 use std::rc::Rc;
 
-use crate::config::auth::{AuthScript, AuthSettings, script_group};
+use crate::config::auth::{AuthSettings, script_group};
+use crate::config::scripts::GroupScript;
 use crate::config::settings::GlobalSettings;
 use crate::ffi;
 use crate::python::auth::{
@@ -172,7 +173,7 @@ fn facts(r: &Request) -> AuthFacts {
 
 /// Everything a script call needs: where the script is, its interpreter,
 /// whether it reloads, and the request facts.
-fn prepare(r: &Request, script: &AuthScript) -> AuthCall {
+fn prepare(r: &Request, script: &GroupScript) -> AuthCall {
     let server = r.server_config();
     let no_global = GlobalSettings::default();
     let global = server.map_or(&no_global, |c| &c.global);
@@ -208,7 +209,7 @@ pub(super) fn host(r: Request) -> Rc<dyn AuthHost> {
 }
 
 /// The user script of the request, or the error mod_wsgi logs without one.
-fn user_script(r: &Request) -> Option<AuthScript> {
+fn user_script(r: &Request) -> Option<GroupScript> {
     let script = auth_settings(r).and_then(|a| a.auth_user_script.clone());
     if script.is_none() {
         log::request(

@@ -6,7 +6,7 @@
 use std::ffi::c_int;
 
 use crate::config::auth::script_group;
-use crate::config::scripts::DispatchScript;
+use crate::config::scripts::GroupScript;
 use crate::ffi;
 use crate::python::RequestSpec;
 use crate::python::dispatch::{self as py_dispatch, Dispatch, DispatchCall};
@@ -15,7 +15,7 @@ use super::auth::host;
 use super::request::Request;
 
 /// The request's dispatch script, if it has one.
-pub(super) fn script(r: &Request) -> Option<DispatchScript> {
+pub(super) fn script(r: &Request) -> Option<GroupScript> {
     r.dir_config()
         .and_then(|d| d.scripts.dispatch_script.as_ref())
         .or_else(|| r.server_config()?.scripts.dispatch_script.as_ref())
@@ -26,7 +26,7 @@ pub(super) fn script(r: &Request) -> Option<DispatchScript> {
 /// the status to answer with (the failure is logged).
 pub(super) fn run(
     r: Request,
-    script: &DispatchScript,
+    script: &GroupScript,
     spec: &RequestSpec,
     reloading: bool,
     case_sensitive: bool,

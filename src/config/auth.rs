@@ -8,26 +8,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::directives::{ConfigContext, Directive, Target};
 use super::error::ConfigError;
 use super::script_alias::parse_on_off;
-use super::words::split_option;
-
-/// One script named by an access-control directive.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct AuthScript {
-    pub(crate) path: String,
-    /// `application-group=`; unset means `%{GLOBAL}`, the main interpreter.
-    pub(crate) application_group: Option<String>,
-}
+use super::scripts::{GroupScript, parse_group_script};
 
 /// The per-directory access-control settings (a field of `DirConfig`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct AuthSettings {
     /// `WSGIAccessScript`: `allow_access(environ, host)` in the access checker.
-    pub(crate) access_script: Option<AuthScript>,
+    pub(crate) access_script: Option<GroupScript>,
     /// `WSGIAuthUserScript`: the `wsgi` authn provider's `check_password` /
     /// `get_realm_hash`.
-    pub(crate) auth_user_script: Option<AuthScript>,
+    pub(crate) auth_user_script: Option<GroupScript>,
     /// `WSGIAuthGroupScript`: `groups_for_user` for `Require wsgi-group`.
-    pub(crate) auth_group_script: Option<AuthScript>,
+    pub(crate) auth_group_script: Option<GroupScript>,
     /// `WSGIGroupAuthoritative`. Accepted, kept and merged like mod_wsgi 6,
     /// which (on Apache 2.4) does not consult it either: whether a failed
     /// `Require wsgi-group` is final is decided by `<RequireAny>`/`<RequireAll>`.
@@ -71,57 +63,16 @@ pub(super) fn require_python() {
     PYTHON_REQUIRED.store(true, Ordering::Relaxed);
 }
 
-/// `path [application-group=NAME]`.
-fn parse_script(name: &'static str, words: &[String]) -> Result<AuthScript, ConfigError> {
-    let Some((path, options)) = words.split_first() else {
-        return Err(ConfigError::MissingScript { directive: name });
-    };
-    if path.is_empty() {
-        return Err(ConfigError::EmptyScriptPath { directive: name });
-    }
-    if !path.starts_with('/') {
-        return Err(ConfigError::NotAbsolute {
-            directive: name,
-            what: "script path",
-            path: path.clone(),
-        });
-    }
-    let mut application_group = None;
-    for word in options {
-        match split_option(word) {
-            Some(("application-group", "")) => {
-                return Err(ConfigError::EmptyApplicationGroup { directive: name });
-            }
-            Some(("application-group", group)) => application_group = Some(group.to_string()),
-            Some((option, _)) => {
-                return Err(ConfigError::UnknownScriptOption {
-                    directive: name,
-                    option: option.to_string(),
-                });
-            }
-            None => {
-                return Err(ConfigError::UnexpectedScriptArgument {
-                    directive: name,
-                    word: word.clone(),
-                });
-            }
-        }
-    }
-    Ok(AuthScript {
-        path: path.clone(),
-        application_group,
-    })
-}
-
 /// Records a script directive's script in the directory's settings.
 fn set_script(
     target: &mut Target<'_>,
     d: &Directive,
     words: &[String],
-    field: fn(&mut AuthSettings) -> &mut Option<AuthScript>,
+    field: fn(&mut AuthSettings) -> &mut Option<GroupScript>,
 ) -> Result<(), ConfigError> {
     let auth = &mut target.dir(d.name)?.auth;
-    *field(auth) = Some(parse_script(d.name, words)?);
+    let missing = ConfigError::MissingScript { directive: d.name };
+    *field(auth) = Some(parse_group_script(d.name, words, missing, |_| None)?);
     // Access-control scripts run in the Apache children whatever else is
     // configured: Python must start there.
     require_python();
@@ -230,7 +181,7 @@ mod tests {
         let a = &d.auth;
         assert_eq!(
             a.auth_user_script,
-            Some(AuthScript {
+            Some(GroupScript {
                 path: "/srv/auth.wsgi".into(),
                 application_group: None
             })

@@ -30,13 +30,58 @@ pub(crate) struct HandlerScript {
     pub(crate) pass_authorization: Option<bool>,
 }
 
-/// `WSGIDispatchScript path [application-group=NAME]`.
+/// A script and the interpreter it runs in: `WSGIDispatchScript` and the
+/// access-control scripts (`path [application-group=NAME]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct DispatchScript {
+pub(crate) struct GroupScript {
     pub(crate) path: String,
     /// The interpreter the script runs in; unset means `%{GLOBAL}`, the main
     /// interpreter (mod_wsgi's `wsgi_server_group`).
     pub(crate) application_group: Option<String>,
+}
+
+/// Parses `path [application-group=NAME]` for `name`: `missing` is the
+/// error without a path, `refused` gives an option its own message.
+pub(super) fn parse_group_script(
+    name: &'static str,
+    words: &[String],
+    missing: ConfigError,
+    refused: impl Fn(&str) -> Option<ConfigError>,
+) -> Result<GroupScript, ConfigError> {
+    let Some((path, options)) = words.split_first() else {
+        return Err(missing);
+    };
+    if path.is_empty() {
+        return Err(ConfigError::EmptyScriptPath { directive: name });
+    }
+    require_absolute(name, "script path", path)?;
+    let mut application_group = None;
+    for word in options {
+        match split_option(word) {
+            Some(("application-group", "")) => {
+                return Err(ConfigError::EmptyApplicationGroup { directive: name });
+            }
+            Some(("application-group", group)) => application_group = Some(group.to_string()),
+            Some((option, _)) => {
+                return Err(
+                    refused(option).unwrap_or_else(|| ConfigError::UnknownScriptOption {
+                        directive: name,
+                        option: option.to_string(),
+                    }),
+                );
+            }
+            None => {
+                return Err(ConfigError::UnexpectedScriptArgument {
+                    directive: name,
+                    word: word.clone(),
+                });
+            }
+        }
+    }
+    Ok(GroupScript {
+        path: path.clone(),
+        application_group,
+    })
 }
 
 /// The handler and dispatch scripts of a server or directory section (a
@@ -45,7 +90,7 @@ pub(crate) struct DispatchScript {
 pub(crate) struct ScriptSettings {
     /// One per name; a later definition of a name replaces the earlier one.
     handler_scripts: Vec<HandlerScript>,
-    pub(crate) dispatch_script: Option<DispatchScript>,
+    pub(crate) dispatch_script: Option<GroupScript>,
 }
 
 impl ScriptSettings {
@@ -155,41 +200,16 @@ pub(super) fn dispatch_script(
     _: &dyn ConfigContext,
 ) -> Result<(), ConfigError> {
     let name = d.name;
-    let Some((path, options)) = words.split_first() else {
-        return Err(ConfigError::DispatchNeedsScript { directive: name });
-    };
-    if path.is_empty() {
-        return Err(ConfigError::EmptyScriptPath { directive: name });
-    }
-    require_absolute(name, "script path", path)?;
-    let mut application_group = None;
-    for word in options {
-        match split_option(word) {
-            Some(("application-group", "")) => {
-                return Err(ConfigError::EmptyApplicationGroup { directive: name });
-            }
-            Some(("application-group", group)) => application_group = Some(group.to_string()),
-            Some(("process-group", _)) => {
-                return Err(ConfigError::DispatchProcessGroup { directive: name });
-            }
-            Some((option, _)) => {
-                return Err(ConfigError::UnknownScriptOption {
-                    directive: name,
-                    option: option.to_string(),
-                });
-            }
-            None => {
-                return Err(ConfigError::UnexpectedScriptArgument {
-                    directive: name,
-                    word: word.clone(),
-                });
-            }
-        }
-    }
-    target.scripts().dispatch_script = Some(DispatchScript {
-        path: path.clone(),
-        application_group,
-    });
+    let script = parse_group_script(
+        name,
+        words,
+        ConfigError::DispatchNeedsScript { directive: name },
+        |option| {
+            (option == "process-group")
+                .then_some(ConfigError::DispatchProcessGroup { directive: name })
+        },
+    )?;
+    target.scripts().dispatch_script = Some(script);
     // It runs in the Apache children whatever else is configured
     // (WSGIRestrictEmbedded On included): Python must start there.
     require_python();
@@ -255,7 +275,7 @@ mod tests {
         let m = DirConfig::merge(&outer, &inner).scripts;
         assert_eq!(
             m.dispatch_script,
-            Some(DispatchScript {
+            Some(GroupScript {
                 path: "/srv/inner.py".into(),
                 application_group: None
             })

@@ -35,25 +35,25 @@ pub(crate) struct Kept {
     pub(crate) pid: u32,
 }
 
+/// Idle connections by socket path. Only Apache children dispatch, and
+/// they are forked from a parent that never does: no process inherits a
+/// pool it did not fill.
+#[derive(Default)]
 struct Pool {
-    /// The process the connections belong to: a process forked from this
-    /// one (an application's child) must not share them.
-    owner: u32,
     groups: Vec<(String, Vec<Kept>)>,
 }
 
-static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+static POOL: Mutex<Pool> = Mutex::new(Pool { groups: Vec::new() });
 
 /// An idle connection to the group listening on `socket_path`, if any
 /// (the most recently used: likeliest still to be alive).
 pub(crate) fn take(socket_path: &str) -> Option<Kept> {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = pool.as_mut()?;
-    if p.owner != std::process::id() {
-        *pool = None;
-        return None;
-    }
-    let idle = &mut p.groups.iter_mut().find(|(path, _)| path == socket_path)?.1;
+    let idle = &mut pool
+        .groups
+        .iter_mut()
+        .find(|(path, _)| path == socket_path)?
+        .1;
     // Old ones are closed: the least recently used are at the bottom.
     idle.retain(|k| k.born.elapsed() < MAX_AGE);
     idle.pop()
@@ -64,24 +64,16 @@ pub(crate) fn give_back(socket_path: &str, conn: Kept) {
     if conn.born.elapsed() >= MAX_AGE {
         return;
     }
-    let me = std::process::id();
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = pool.get_or_insert_with(|| Pool {
-        owner: me,
-        groups: Vec::new(),
-    });
-    if p.owner != me {
-        p.owner = me;
-        p.groups.clear();
-    }
-    let idle = match p.groups.iter().position(|(path, _)| path == socket_path) {
-        Some(i) => &mut p.groups[i].1,
+    let groups = &mut pool.groups;
+    let at = match groups.iter().position(|(path, _)| path == socket_path) {
+        Some(i) => i,
         None => {
-            p.groups.push((socket_path.to_string(), Vec::new()));
-            let last = p.groups.len() - 1;
-            &mut p.groups[last].1
+            groups.push((socket_path.to_string(), Vec::new()));
+            groups.len() - 1
         }
     };
+    let idle = &mut groups[at].1;
     if idle.len() < MAX_IDLE_PER_GROUP {
         idle.push(conn);
     }

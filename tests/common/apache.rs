@@ -280,6 +280,14 @@ impl Apache {
         self.request("GET", path, &[], b"")
     }
 
+    /// GETs `path`, which must answer 200; its body as text.
+    #[track_caller]
+    pub fn get_ok(&self, path: &str) -> String {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "{path}: {}\n{}", r.text(), self.error_log());
+        r.text()
+    }
+
     pub fn post(&self, path: &str, body: &[u8]) -> Response {
         self.request(
             "POST",
