@@ -46,12 +46,25 @@ pub fn module_path() -> PathBuf {
     }
 }
 
+/// A loopback port nothing listens on, for a server about to start. Taken
+/// below the kernel's ephemeral range (32768 and up): a port from that
+/// range can become the local port of any client connection (another
+/// test's, or `wait_listening`'s own connect, which then connects to
+/// itself) before the server binds it. Tests of one binary take turns
+/// through the range; binaries of a run start at different places.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20000;
+    const COUNT: u32 = 12000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(97) % COUNT;
+    for _ in 0..COUNT {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}-{}", FIRST + COUNT - 1)
 }
 
 /// Waits (bounded by START_TIMEOUT) until `child` listens on `port`; fails,
