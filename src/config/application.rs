@@ -4,40 +4,23 @@
 //!
 //! [`AppSettings`]: super::settings::AppSettings
 
-use super::args::{invalid, one, require_absolute};
-use super::directives::{ConfigContext, Directive, Target};
+use super::directives::{Applied, Call, Target};
 use super::error::ConfigError;
 use super::script_alias::{ALIAS_OPTIONS, Matcher, ScriptAlias, ScriptOptions};
 use super::settings::{ImportScript, IpNet, MapHeadToGet};
 
 /// `WSGIScriptAlias URL-path script [options]`.
-pub(super) fn script_alias(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    ctx: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    alias(target, d, words, ctx, false)
+pub(super) fn script_alias(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    alias(c, target, false)
 }
 
 /// `WSGIScriptAliasMatch regex script-with-$N [options]`.
-pub(super) fn script_alias_match(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    ctx: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    alias(target, d, words, ctx, true)
+pub(super) fn script_alias_match(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    alias(c, target, true)
 }
 
-fn alias(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    ctx: &dyn ConfigContext,
-    regex: bool,
-) -> Result<(), ConfigError> {
-    let name = d.name;
+fn alias(c: &Call<'_>, target: &mut Target<'_>, regex: bool) -> Applied {
+    let (name, words) = (c.name, c.words);
     if words.len() < 2 {
         let (what, example) = if regex {
             ("pattern", "^/app/([^/]+)")
@@ -48,13 +31,14 @@ fn alias(
             directive: name,
             what,
             example,
-            usage: d.usage,
+            usage: c.usage,
         });
     }
     let options = ScriptOptions::parse(name, &words[2..], ALIAS_OPTIONS)?;
     let (url, target_path) = (&words[0], words[1].clone());
     let matcher = if regex {
-        let regex = ctx
+        let regex = c
+            .ctx
             .compile_regex(url)
             .map_err(|reason| ConfigError::InvalidRegex {
                 directive: name,
@@ -74,7 +58,7 @@ fn alias(
         }
         Matcher::Prefix(url.clone())
     };
-    require_absolute(name, "script path", &target_path)?;
+    c.absolute("script path", &target_path)?;
     target.server(name)?.aliases.push(ScriptAlias {
         matcher,
         target: target_path,
@@ -84,113 +68,87 @@ fn alias(
 }
 
 /// `WSGIImportScript path process-group=NAME application-group=NAME`.
-pub(super) fn import_script(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    ctx: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let name = d.name;
-    if words.is_empty() {
+pub(super) fn import_script(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    let name = c.name;
+    if c.words.is_empty() {
         return Err(ConfigError::MissingArguments {
             directive: name,
-            usage: d.usage,
+            usage: c.usage,
         });
     }
-    let opts = ScriptOptions::parse(name, &words[1..], &["process-group", "application-group"])?;
+    let opts = ScriptOptions::parse(name, &c.words[1..], &["process-group", "application-group"])?;
     let (Some(process_group), Some(application_group)) =
         (opts.process_group, opts.application_group)
     else {
         return Err(ConfigError::ImportNeedsBothGroups { directive: name });
     };
-    if process_group != "%{GLOBAL}" && !ctx.daemon_defined(&process_group) {
+    if process_group != "%{GLOBAL}" && !c.ctx.daemon_defined(&process_group) {
         return Err(ConfigError::UndefinedProcessGroup {
             directive: name,
             group: process_group,
         });
     }
-    require_absolute(name, "script path", &words[0])?;
+    c.absolute("script path", &c.words[0])?;
     target.server(name)?.import_scripts.push(ImportScript {
-        path: words[0].clone(),
+        path: c.words[0].clone(),
         process_group,
         application_group,
     });
     Ok(())
 }
 
-pub(super) fn application_group(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let v = one(d.name, words, "the application group name")?;
-    check_group_expansion(d.name, v)?;
-    target.settings().application_group = Some(v.to_string());
+pub(super) fn application_group(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    target.settings().application_group = Some(group_name(c, "the application group name")?);
     Ok(())
 }
 
-pub(super) fn process_group(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let v = one(d.name, words, "the process group name")?;
-    check_group_expansion(d.name, v)?;
-    target.settings().process_group = Some(v.to_string());
+pub(super) fn process_group(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    target.settings().process_group = Some(group_name(c, "the process group name")?);
     Ok(())
 }
 
-pub(super) fn callable_object(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let v = one(d.name, words, "the callable's name")?;
+/// The one argument of WSGIApplicationGroup / WSGIProcessGroup, its
+/// `%{...}` reference checked.
+fn group_name(c: &Call<'_>, what: &'static str) -> Result<String, ConfigError> {
+    let v = c.one(what)?;
+    check_group_expansion(c.name, v)?;
+    Ok(v.to_string())
+}
+
+pub(super) fn callable_object(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    let v = c.one("the callable's name")?;
     target.settings().callable_object = Some(v.to_string());
     Ok(())
 }
 
-pub(super) fn map_head_to_get(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let v = one(d.name, words, "On, Off or Auto")?;
+pub(super) fn map_head_to_get(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    let v = c.one("On, Off or Auto")?;
     let m = match v.to_ascii_lowercase().as_str() {
         "on" => MapHeadToGet::On,
         "off" => MapHeadToGet::Off,
         "auto" => MapHeadToGet::Auto,
-        _ => return Err(invalid(d.name, "On, Off or Auto", v)),
+        _ => return Err(c.invalid("On, Off or Auto", v)),
     };
     target.settings().map_head_to_get = Some(m);
     Ok(())
 }
 
-pub(super) fn trusted_proxy_headers(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    if words.is_empty() {
+pub(super) fn trusted_proxy_headers(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    if c.words.is_empty() {
         return Err(ConfigError::MissingArguments {
-            directive: d.name,
+            directive: c.name,
             usage: "one or more header names, e.g. X-Forwarded-For X-Forwarded-Proto",
         });
     }
     let mut headers = Vec::new();
-    for w in words {
+    for w in c.words {
         if w.is_empty()
             || !w
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(ConfigError::InvalidHeaderName {
-                directive: d.name,
+                directive: c.name,
                 name: w.clone(),
             });
         }
@@ -200,23 +158,19 @@ pub(super) fn trusted_proxy_headers(
     Ok(())
 }
 
-pub(super) fn trusted_proxies(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    if words.is_empty() {
+pub(super) fn trusted_proxies(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    if c.words.is_empty() {
         return Err(ConfigError::MissingArguments {
-            directive: d.name,
+            directive: c.name,
             usage: "one or more addresses (ip, ip/bits or ip/netmask)",
         });
     }
-    let nets = words
+    let nets = c
+        .words
         .iter()
         .map(|w| {
             IpNet::parse(w).ok_or_else(|| ConfigError::InvalidAddress {
-                directive: d.name,
+                directive: c.name,
                 value: w.clone(),
             })
         })

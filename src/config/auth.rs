@@ -5,9 +5,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::directives::{ConfigContext, Directive, Target};
+use super::directives::{Applied, Call, Target};
 use super::error::ConfigError;
-use super::script_alias::parse_on_off;
 use super::scripts::{GroupScript, parse_group_script};
 
 /// The per-directory access-control settings (a field of `DirConfig`).
@@ -65,14 +64,13 @@ pub(super) fn require_python() {
 
 /// Records a script directive's script in the directory's settings.
 fn set_script(
+    c: &Call<'_>,
     target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
     field: fn(&mut AuthSettings) -> &mut Option<GroupScript>,
-) -> Result<(), ConfigError> {
-    let auth = &mut target.dir(d.name)?.auth;
-    let missing = ConfigError::MissingScript { directive: d.name };
-    *field(auth) = Some(parse_group_script(d.name, words, missing, |_| None)?);
+) -> Applied {
+    let auth = &mut target.dir(c.name)?.auth;
+    let missing = ConfigError::MissingScript { directive: c.name };
+    *field(auth) = Some(parse_group_script(c.name, c.words, missing, |_| None)?);
     // Access-control scripts run in the Apache children whatever else is
     // configured: Python must start there.
     require_python();
@@ -80,57 +78,23 @@ fn set_script(
 }
 
 /// `WSGIAccessScript path [application-group=NAME]`.
-pub(super) fn access_script(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    set_script(target, d, words, |a| &mut a.access_script)
+pub(super) fn access_script(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    set_script(c, target, |a| &mut a.access_script)
 }
 
 /// `WSGIAuthUserScript path [application-group=NAME]`.
-pub(super) fn auth_user_script(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    set_script(target, d, words, |a| &mut a.auth_user_script)
+pub(super) fn auth_user_script(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    set_script(c, target, |a| &mut a.auth_user_script)
 }
 
 /// `WSGIAuthGroupScript path [application-group=NAME]`.
-pub(super) fn auth_group_script(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    set_script(target, d, words, |a| &mut a.auth_group_script)
+pub(super) fn auth_group_script(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    set_script(c, target, |a| &mut a.auth_group_script)
 }
 
 /// `WSGIGroupAuthoritative On | Off`.
-pub(super) fn group_authoritative(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let auth = &mut target.dir(d.name)?.auth;
-    let [value] = words else {
-        return Err(ConfigError::FlagArgumentCount {
-            directive: d.name,
-            got: words.len(),
-        });
-    };
-    auth.group_authoritative =
-        Some(
-            parse_on_off(value).ok_or_else(|| ConfigError::InvalidValue {
-                directive: d.name,
-                expected: "On or Off",
-                value: value.clone(),
-            })?,
-        );
+pub(super) fn group_authoritative(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    target.dir(c.name)?.auth.group_authoritative = Some(c.flag()?);
     Ok(())
 }
 

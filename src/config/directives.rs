@@ -13,7 +13,7 @@ use super::interpreter_options::{self, NestedLine};
 use super::script_alias::UriRegex;
 use super::scripts::{self, ScriptSettings};
 use super::settings::{AppSettings, DirConfig, GlobalSettings, ServerConfig};
-use super::{application, auth, daemon, global};
+use super::{application, args, auth, daemon, global};
 
 /// Where a directive may appear (mapped onto httpd's `req_override` and
 /// `ap_check_cmd_context`).
@@ -32,10 +32,11 @@ pub(crate) enum Scope {
     AuthConfig,
 }
 
-/// How a directive's (already unquoted) argument words are applied to the
-/// structure it writes into.
-type Parse =
-    fn(&mut Target<'_>, &Directive, &[String], &dyn ConfigContext) -> Result<(), ConfigError>;
+/// What a directive's parser returns.
+pub(super) type Applied = Result<(), ConfigError>;
+
+/// How a directive line is applied to the structure it writes into.
+type Parse = fn(&Call<'_>, &mut Target<'_>) -> Applied;
 
 /// How a section (`<Name args>` ... `</Name>`) is applied: the rest of its
 /// opening line (up to and including the `>`) and the lines inside it.
@@ -73,7 +74,15 @@ impl Directive {
         ctx: &dyn ConfigContext,
     ) -> Result<(), ConfigError> {
         match self.syntax {
-            Syntax::Line(parse) => parse(target, self, words, ctx),
+            Syntax::Line(parse) => {
+                let call = Call {
+                    name: self.name,
+                    usage: self.usage,
+                    words,
+                    ctx,
+                };
+                parse(&call, target)
+            }
             Syntax::Section(_) => Err(ConfigError::SectionAsLine { section: self.name }),
         }
     }
@@ -123,15 +132,15 @@ const fn section(
 /// (`global.field`).
 macro_rules! on_off {
     (settings.$field:ident) => {
-        |target, d, words, _| {
-            target.settings().$field = Some(super::args::flag(d.name, words)?);
+        |c, target| {
+            target.settings().$field = Some(c.flag()?);
             Ok(())
         }
     };
     (global.$field:ident) => {
-        |target, d, words, _| {
-            let global = target.global(d.name)?;
-            global.$field = Some(super::args::flag(d.name, words)?);
+        |c, target| {
+            let global = target.global(c.name)?;
+            global.$field = Some(c.flag()?);
             Ok(())
         }
     };
@@ -421,6 +430,38 @@ pub(crate) trait ConfigContext {
     fn user_exists(&self, who: &Ident) -> bool;
     /// Whether a group (name or `#gid`) exists.
     fn group_exists(&self, who: &Ident) -> bool;
+}
+
+/// One directive line being applied: its table entry's name and usage, its
+/// (already unquoted) argument words, and what the Apache layer provides.
+pub(crate) struct Call<'a> {
+    pub(super) name: &'static str,
+    /// What follows the name, for messages.
+    pub(super) usage: &'static str,
+    pub(super) words: &'a [String],
+    pub(super) ctx: &'a dyn ConfigContext,
+}
+
+impl<'a> Call<'a> {
+    /// The only argument of a directive that takes exactly one (`what` it is).
+    pub(super) fn one(&self, what: &'static str) -> Result<&'a str, ConfigError> {
+        args::one(self.name, self.words, what)
+    }
+
+    /// The single `On`/`Off` argument of a flag directive.
+    pub(super) fn flag(&self) -> Result<bool, ConfigError> {
+        args::flag(self.name, self.words)
+    }
+
+    /// `value` refused: it must be one of the `expected` spellings.
+    pub(super) fn invalid(&self, expected: &'static str, value: &str) -> ConfigError {
+        args::invalid(self.name, expected, value)
+    }
+
+    /// Refuses a relative `path` (`what` it is).
+    pub(super) fn absolute(&self, what: &'static str, path: &str) -> Applied {
+        args::require_absolute(self.name, what, path)
+    }
 }
 
 /// The structure a directive writes into.

@@ -332,8 +332,6 @@ pub(crate) enum ConfigError {
         directive: &'static str,
         word: String,
     },
-    #[error("{directive} takes one argument, On or Off; got {got}")]
-    FlagArgumentCount { directive: &'static str, got: usize },
 }
 
 #[cfg(test)]
@@ -545,7 +543,7 @@ mod tests {
             ),
             (
                 "WSGIGroupAuthoritative a b",
-                "WSGIGroupAuthoritative takes one argument, On or Off; got 2",
+                "WSGIGroupAuthoritative takes one argument (On or Off); got 2 argument(s)",
             ),
             (
                 "WSGIGroupAuthoritative maybe",

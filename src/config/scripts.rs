@@ -6,7 +6,7 @@
 use super::application::check_group_expansion;
 use super::args::require_absolute;
 use super::auth::require_python;
-use super::directives::{ConfigContext, Directive, Target};
+use super::directives::{Applied, Call, Target};
 use super::error::ConfigError;
 use super::script_alias::ScriptOptions;
 use super::words::split_option;
@@ -130,17 +130,12 @@ const HANDLER_OPTIONS: &[&str] = &["process-group", "application-group", "pass-a
 
 /// `WSGIHandlerScript name path [process-group=NAME] [application-group=NAME]
 /// [pass-authorization=On|Off]`.
-pub(super) fn handler_script(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let name = d.name;
-    let [handler, path, options @ ..] = words else {
+pub(super) fn handler_script(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    let name = c.name;
+    let [handler, path, options @ ..] = c.words else {
         return Err(ConfigError::HandlerScriptNeedsTwoArguments {
             directive: name,
-            usage: d.usage,
+            usage: c.usage,
         });
     };
     if handler.is_empty() || handler.contains(char::is_whitespace) {
@@ -193,16 +188,11 @@ pub(super) fn handler_script(
 }
 
 /// `WSGIDispatchScript path [application-group=NAME]`.
-pub(super) fn dispatch_script(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    _: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let name = d.name;
+pub(super) fn dispatch_script(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    let name = c.name;
     let script = parse_group_script(
         name,
-        words,
+        c.words,
         ConfigError::DispatchNeedsScript { directive: name },
         |option| {
             (option == "process-group")

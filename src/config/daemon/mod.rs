@@ -8,23 +8,18 @@ mod options;
 pub use group::DaemonGroup;
 pub(crate) use group::Ident;
 
-use crate::config::directives::{ConfigContext, Directive, Target};
+use crate::config::directives::{Applied, Call, ConfigContext, Target};
 use crate::config::error::ConfigError;
 
 /// `WSGIDaemonProcess name [option=value ...]`: the group, checked against
 /// the machine, under a name no other group of the server has.
-pub(super) fn directive(
-    target: &mut Target<'_>,
-    d: &Directive,
-    words: &[String],
-    ctx: &dyn ConfigContext,
-) -> Result<(), ConfigError> {
-    let group = options::parse(words)?;
-    check_environment(d.name, &group, ctx)?;
-    let server = target.server(d.name)?;
-    if !ctx.claim_daemon_name(&group.name) {
+pub(super) fn directive(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    let group = options::parse(c.words)?;
+    check_environment(c.name, &group, c.ctx)?;
+    let server = target.server(c.name)?;
+    if !c.ctx.claim_daemon_name(&group.name) {
         return Err(ConfigError::DuplicateDaemonName {
-            directive: d.name,
+            directive: c.name,
             group: group.name,
         });
     }
