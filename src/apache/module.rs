@@ -43,9 +43,9 @@ pub(crate) static wsgi_module: ModuleRecord = ModuleRecord(UnsafeCell::new(ffi::
     magic: ffi::MODULE_MAGIC_COOKIE as c_ulong,
     rewrite_args: None,
     create_dir_config: Some(create_dir_config),
-    merge_dir_config: Some(merge_dir_config),
+    merge_dir_config: Some(merge_config::<DirConfig>),
     create_server_config: Some(create_server_config),
-    merge_server_config: Some(merge_server_config),
+    merge_server_config: Some(merge_config::<ServerConfig>),
     cmds: COMMANDS.as_ptr(),
     register_hooks: Some(register_hooks),
     flags: 0,
@@ -102,24 +102,6 @@ unsafe extern "C" fn create_server_config(
     })
 }
 
-unsafe extern "C" fn merge_server_config(
-    p: *mut ffi::apr_pool_t,
-    base: *mut c_void,
-    add: *mut c_void,
-) -> *mut c_void {
-    guard("merge_server_config", ptr::null_mut(), || {
-        // SAFETY: both were created by create_server_config and are live in pconf.
-        let (base, add) = unsafe {
-            (
-                &*(base as *const ServerConfig),
-                &*(add as *const ServerConfig),
-            )
-        };
-        // SAFETY: httpd passes its live configuration pool.
-        unsafe { Pool::from_raw(p) }.alloc(ServerConfig::merge(base, add)) as *mut c_void
-    })
-}
-
 unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
     guard("create_dir_config", ptr::null_mut(), || {
         // SAFETY: httpd passes a live pool (pconf, or the request pool for .htaccess).
@@ -127,16 +109,41 @@ unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c_cha
     })
 }
 
-unsafe extern "C" fn merge_dir_config(
+/// A configuration record httpd merges: a virtual host's over the main
+/// server's, a section's over its enclosing one's.
+trait Merge: Sized + 'static {
+    /// The hook's name, for the panic guard's message.
+    const HOOK: &'static str;
+    fn merge(base: &Self, add: &Self) -> Self;
+}
+
+impl Merge for ServerConfig {
+    const HOOK: &'static str = "merge_server_config";
+    fn merge(base: &Self, add: &Self) -> Self {
+        ServerConfig::merge(base, add)
+    }
+}
+
+impl Merge for DirConfig {
+    const HOOK: &'static str = "merge_dir_config";
+    fn merge(base: &Self, add: &Self) -> Self {
+        DirConfig::merge(base, add)
+    }
+}
+
+/// httpd's `merge_server_config` / `merge_dir_config` for record type `T`.
+unsafe extern "C" fn merge_config<T: Merge>(
     p: *mut ffi::apr_pool_t,
     base: *mut c_void,
     add: *mut c_void,
 ) -> *mut c_void {
-    guard("merge_dir_config", ptr::null_mut(), || {
-        // SAFETY: both were created by create_dir_config and outlive this call.
-        let (base, add) = unsafe { (&*(base as *const DirConfig), &*(add as *const DirConfig)) };
-        // SAFETY: httpd passes a live pool.
-        unsafe { Pool::from_raw(p) }.alloc(DirConfig::merge(base, add)) as *mut c_void
+    guard(T::HOOK, ptr::null_mut(), || {
+        // SAFETY: httpd passes two records of this hook's kind, made by the
+        // matching create_*_config and live in the pool it passes (pconf,
+        // or the request pool for .htaccess).
+        let (base, add) = unsafe { (&*(base as *const T), &*(add as *const T)) };
+        // SAFETY: as above, the pool is live.
+        unsafe { Pool::from_raw(p) }.alloc(T::merge(base, add)) as *mut c_void
     })
 }
 

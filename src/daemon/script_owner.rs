@@ -139,63 +139,97 @@ mod tests {
         format!("n{id}")
     }
 
+    /// Each case: the script file's and its directory's facts, and the
+    /// refusal expected (`None`: allowed).
+    type Case = (Facts, Facts, Option<&'static str>);
+
+    fn check(owner: ScriptOwner, cases: &[Case]) {
+        for (i, (file, dir, want)) in cases.iter().enumerate() {
+            let got = refusal(&owner, *file, Some(*dir), "/d/", names);
+            assert_eq!(got.as_deref(), *want, "case {i}");
+        }
+    }
+
     #[test]
     fn script_user() {
-        let u = ScriptOwner::User(10);
-        let ok = |file, dir| refusal(&u, file, Some(dir), "/d/", names);
-        assert_eq!(ok(f(10, 5, 0o644), f(10, 5, 0o755)), None);
-        let msg = |file, dir| ok(file, dir).unwrap();
-        assert_eq!(
-            msg(f(11, 5, 0o644), f(10, 5, 0o755)),
-            "WSGI script file owner 'n11' does not match user required for daemon process."
+        check(
+            ScriptOwner::User(10),
+            &[
+                (f(10, 5, 0o644), f(10, 5, 0o755), None),
+                (
+                    f(11, 5, 0o644),
+                    f(10, 5, 0o755),
+                    Some(
+                        "WSGI script file owner 'n11' does not match user required for daemon process.",
+                    ),
+                ),
+                (
+                    f(10, 5, 0o664),
+                    f(10, 5, 0o755),
+                    Some("WSGI script file is writable to group."),
+                ),
+                (
+                    f(10, 5, 0o646),
+                    f(10, 5, 0o755),
+                    Some("WSGI script file is writable to world."),
+                ),
+                (
+                    f(10, 5, 0o644),
+                    f(12, 5, 0o755),
+                    Some(
+                        "Parent directory of WSGI script file has owner 'n12' which does not match user required for daemon process.",
+                    ),
+                ),
+                (
+                    f(10, 5, 0o644),
+                    f(10, 5, 0o757),
+                    Some("Parent directory of WSGI script file is writable to world."),
+                ),
+                (
+                    f(10, 5, 0o644),
+                    f(10, 5, 0o775),
+                    Some("Parent directory of WSGI script file is writable to group."),
+                ),
+            ],
         );
         assert_eq!(
-            msg(f(10, 5, 0o664), f(10, 5, 0o755)),
-            "WSGI script file is writable to group."
-        );
-        assert_eq!(
-            msg(f(10, 5, 0o646), f(10, 5, 0o755)),
-            "WSGI script file is writable to world."
-        );
-        assert_eq!(
-            msg(f(10, 5, 0o644), f(12, 5, 0o755)),
-            "Parent directory of WSGI script file has owner 'n12' which does not match user required for daemon process."
-        );
-        assert_eq!(
-            msg(f(10, 5, 0o644), f(10, 5, 0o757)),
-            "Parent directory of WSGI script file is writable to world."
-        );
-        assert_eq!(
-            msg(f(10, 5, 0o644), f(10, 5, 0o775)),
-            "Parent directory of WSGI script file is writable to group."
-        );
-        assert_eq!(
-            refusal(&u, f(10, 5, 0o644), None, "/d/", names).unwrap(),
-            "Unable to stat parent directory '/d/' of WSGI script."
+            refusal(&ScriptOwner::User(10), f(10, 5, 0o644), None, "/d/", names).as_deref(),
+            Some("Unable to stat parent directory '/d/' of WSGI script.")
         );
     }
 
     #[test]
     fn script_group() {
-        let g = ScriptOwner::Group(5);
-        let check = |file, dir| refusal(&g, file, Some(dir), "/d/", names);
         // Group-writable is fine for script-group; any owner.
-        assert_eq!(check(f(1, 5, 0o664), f(2, 5, 0o775)), None);
-        assert_eq!(
-            check(f(1, 6, 0o644), f(2, 5, 0o755)).unwrap(),
-            "WSGI script file group 'n6' does not match group required for daemon process."
-        );
-        assert_eq!(
-            check(f(1, 5, 0o666), f(2, 5, 0o755)).unwrap(),
-            "WSGI script file is writable to world."
-        );
-        assert_eq!(
-            check(f(1, 5, 0o644), f(2, 7, 0o755)).unwrap(),
-            "Parent directory of WSGI script file has group 'n7' which does not match group required for daemon process."
-        );
-        assert_eq!(
-            check(f(1, 5, 0o644), f(2, 5, 0o1777)).unwrap(),
-            "Parent directory of WSGI script file is writable to world."
+        check(
+            ScriptOwner::Group(5),
+            &[
+                (f(1, 5, 0o664), f(2, 5, 0o775), None),
+                (
+                    f(1, 6, 0o644),
+                    f(2, 5, 0o755),
+                    Some(
+                        "WSGI script file group 'n6' does not match group required for daemon process.",
+                    ),
+                ),
+                (
+                    f(1, 5, 0o666),
+                    f(2, 5, 0o755),
+                    Some("WSGI script file is writable to world."),
+                ),
+                (
+                    f(1, 5, 0o644),
+                    f(2, 7, 0o755),
+                    Some(
+                        "Parent directory of WSGI script file has group 'n7' which does not match group required for daemon process.",
+                    ),
+                ),
+                (
+                    f(1, 5, 0o644),
+                    f(2, 5, 0o1777),
+                    Some("Parent directory of WSGI script file is writable to world."),
+                ),
+            ],
         );
     }
 }
