@@ -771,29 +771,16 @@ fn module_config_lines_load_and_serve() {
             app = app.display()
         ),
     );
-    let mut child = Command::new("apache2")
-        .process_group(0)
-        .arg("-f")
-        .arg(&conf)
-        .arg("-DFOREGROUND")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start apache2");
-    track_process_group(child.id() as i32);
-    let error_log = dir.0.join("error.log");
-    wait_listening(&mut child, port, "apache2", || read(&error_log));
-    let r = request(port, "GET", "/", &[], b"");
-    let served = r.status == 200 && r.text().contains(" - ");
-    // SAFETY: stopping the process group of the Apache this test started.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
-    if !wait_until(SECS10, || !matches!(child.try_wait(), Ok(None))) {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    kill_leftovers(&conf.display().to_string());
-    assert!(served, "{} {}\n{}", r.status, r.text(), read(&error_log));
+    let apache = Apache::start_file(&dir.0, conf, port);
+    let r = apache.get("/");
+    assert!(
+        r.status == 200 && r.text().contains(" - "),
+        "{} {}\n{}",
+        r.status,
+        r.text(),
+        apache.error_log()
+    );
+
 }
 
 #[test]

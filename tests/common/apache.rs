@@ -205,7 +205,13 @@ impl Apache {
         let port = free_port();
         let conf = dir.0.join("httpd.conf");
         fs::write(&conf, config.render(&dir.0, port)).unwrap();
-        let _ = fs::remove_file(dir.0.join("error.log"));
+        Apache::start_file(&dir.0, conf, port)
+    }
+
+    /// Starts httpd in the foreground on a configuration file already
+    /// written in `dir` (its ErrorLog `dir/error.log`) that listens on `port`.
+    pub fn start_file(dir: &Path, conf: PathBuf, port: u16) -> Apache {
+        let _ = fs::remove_file(dir.join("error.log"));
         // Its own process group: prefork signals its whole group on shutdown.
         let child = Command::new("apache2")
             .process_group(0)
@@ -221,7 +227,7 @@ impl Apache {
         let mut apache = Apache {
             child,
             port,
-            dir: dir.0.clone(),
+            dir: dir.to_path_buf(),
             conf,
         };
         let log = apache.dir.join("error.log");
