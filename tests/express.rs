@@ -780,7 +780,6 @@ fn module_config_lines_load_and_serve() {
         r.text(),
         apache.error_log()
     );
-
 }
 
 #[test]

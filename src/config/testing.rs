@@ -59,20 +59,19 @@ pub(super) fn apply(target: &mut Target<'_>, line: &str, ctx: &TestContext) -> R
 
 /// A server record read from `lines`.
 pub(super) fn server(lines: &[&str]) -> Result<ServerConfig, String> {
-    let mut s = ServerConfig::default();
-    let ctx = TestContext::default();
-    for line in lines {
-        apply(&mut Target::Server(&mut s), line, &ctx)?;
-    }
-    Ok(s)
+    read(lines, |r| Target::Server(r))
 }
 
 /// A directory record read from `lines`.
 pub(super) fn dir(lines: &[&str]) -> Result<DirConfig, String> {
-    let mut d = DirConfig::default();
+    read(lines, |r| Target::Dir(r))
+}
+
+fn read<T: Default>(lines: &[&str], target: fn(&mut T) -> Target<'_>) -> Result<T, String> {
+    let mut record = T::default();
     let ctx = TestContext::default();
     for line in lines {
-        apply(&mut Target::Dir(&mut d), line, &ctx)?;
+        apply(&mut target(&mut record), line, &ctx)?;
     }
-    Ok(d)
+    Ok(record)
 }
