@@ -1,7 +1,7 @@
 //! mod_wsgi-rs: an Apache httpd 2.4 module that serves Python WSGI applications.
 //!
-//! Layers (see ARCHITECTURE.md), bottom up: `log` (the logging facade) and
-//! `config` (pure directive parsing); `python` (interpreters, the WSGI
+//! Layers (see ARCHITECTURE.md), bottom up: `log` (the logging facade),
+//! `status` (the HTTP status type) and `config` (pure directive parsing); `python` (interpreters, the WSGI
 //! adapter); `apache` (safe wrappers over httpd, hooks, the embedded
 //! transport) and `daemon` (daemon mode); `os` (the operating system's calls
 //! behind safe functions) serves every layer; `ffi` (generated bindings and
@@ -16,3 +16,4 @@ pub(crate) mod ffi;
 pub(crate) mod log;
 pub mod os;
 pub mod python;
+pub mod status;

@@ -1,6 +1,6 @@
-//! The import graph runs one way (ARCHITECTURE.md, "Layers"): `log` and
-//! `config` at the bottom, `python` above them, `apache` and `daemon` above
-//! those; `ffi` only from `apache` and the OS layer. This reads the sources
+//! The import graph runs one way (ARCHITECTURE.md, "Layers"): `log`,
+//! `status` and `config` at the bottom, `python` above them, `apache` and
+//! `daemon` above those; `ffi` only from `apache` and the OS layer. This reads the sources
 //! and fails on any reference that points up or sideways.
 
 use std::fs;
@@ -55,7 +55,18 @@ fn violations(layer: &str, forbidden: &[&str]) -> Vec<String> {
 fn the_logging_facade_depends_on_nothing_of_ours() {
     let v = violations(
         "log",
-        &["config", "python", "apache", "daemon", "ffi", "os"],
+        &[
+            "status", "config", "python", "apache", "daemon", "ffi", "os",
+        ],
+    );
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+#[test]
+fn the_status_type_depends_on_nothing_of_ours() {
+    let v = violations(
+        "status",
+        &["log", "config", "python", "apache", "daemon", "ffi", "os"],
     );
     assert!(v.is_empty(), "{}", v.join("\n"));
 }
@@ -69,6 +80,12 @@ fn configuration_parsing_is_pure() {
 #[test]
 fn the_python_layer_never_reaches_httpd() {
     let v = violations("python", &["apache", "daemon", "ffi"]);
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+#[test]
+fn the_daemon_layer_reaches_httpd_only_through_apache() {
+    let v = violations("daemon", &["ffi"]);
     assert!(v.is_empty(), "{}", v.join("\n"));
 }
 

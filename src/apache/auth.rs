@@ -16,12 +16,13 @@ use crate::ffi;
 use crate::python::auth::{
     self as py_auth, Access, AuthCall, AuthFacts, AuthHost, GroupDecision, PasswordCheck, RealmHash,
 };
+use crate::status::HttpStatus;
 
 use super::entry::guard;
 use super::log::{self, Level};
 use super::pool::{bytes_from, str_from};
 use super::request::Request;
-use super::{DECLINED, OK};
+use super::status::HookStatus;
 
 /// A provider record httpd keeps a pointer to.
 #[repr(transparent)]
@@ -354,12 +355,12 @@ unsafe extern "C" fn check_authorization(
 unsafe extern "C" fn access_checker(r: *mut ffi::request_rec) -> c_int {
     guard(
         "access_checker",
-        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        HookStatus::Http(HttpStatus::INTERNAL_SERVER_ERROR),
         || {
             // SAFETY: httpd passes the live request being checked.
             let r = unsafe { Request::from_raw(r) };
             let Some(script) = auth_settings(&r).and_then(|a| a.access_script.clone()) else {
-                return DECLINED;
+                return HookStatus::Declined;
             };
             let client = remote_host(&r).or_else(|| {
                 // SAFETY: a live request's client address string.
@@ -368,8 +369,8 @@ unsafe extern "C" fn access_checker(r: *mut ffi::request_rec) -> c_int {
             });
             let call = prepare(&r, &script);
             match py_auth::allow_access(&call, host(r), client.as_deref()) {
-                Access::Decline => DECLINED,
-                Access::Allow => OK,
+                Access::Decline => HookStatus::Declined,
+                Access::Allow => HookStatus::Ok,
                 Access::Deny => {
                     // SAFETY: read-only queries of a live request's configuration.
                     let quiet = unsafe {
@@ -387,9 +388,10 @@ unsafe extern "C" fn access_checker(r: *mut ffi::request_rec) -> c_int {
                             ),
                         );
                     }
-                    ffi::HTTP_FORBIDDEN as c_int
+                    HttpStatus::FORBIDDEN.into()
                 }
             }
         },
     )
+    .raw()
 }

@@ -3,13 +3,11 @@
 //! request as it reaches the script; the script itself runs in
 //! `python::dispatch`.
 
-use std::ffi::c_int;
-
 use crate::config::auth::script_group;
 use crate::config::scripts::GroupScript;
-use crate::ffi;
 use crate::python::RequestSpec;
 use crate::python::dispatch::{self as py_dispatch, Dispatch, DispatchCall};
+use crate::status::HttpStatus;
 
 use super::auth::host;
 use super::request::Request;
@@ -30,7 +28,7 @@ pub(super) fn run(
     spec: &RequestSpec,
     reloading: bool,
     case_sensitive: bool,
-) -> Result<Dispatch, c_int> {
+) -> Result<Dispatch, HttpStatus> {
     let call = DispatchCall {
         module_name: crate::python::script::module_name(&script.path, case_sensitive),
         script_path: script.path.clone(),
@@ -46,5 +44,5 @@ pub(super) fn run(
         ),
         request: spec,
     };
-    py_dispatch::run(&call, host(r)).map_err(|_| ffi::HTTP_INTERNAL_SERVER_ERROR as c_int)
+    py_dispatch::run(&call, host(r)).map_err(|_| HttpStatus::INTERNAL_SERVER_ERROR)
 }

@@ -4,7 +4,6 @@
 //! settings resolution, environ facts, the dispatch script's say, and the
 //! hand-off to the Python adapter (embedded) or a daemon process.
 
-use std::ffi::c_int;
 use std::sync::Arc;
 
 use crate::daemon::groups::{self as daemon_groups, GroupRuntime};
@@ -15,21 +14,22 @@ use crate::config::settings::{AppSettings, GlobalSettings, MapHeadToGet};
 use crate::ffi;
 use crate::python::environ::{self, EnvironPolicy, split_script_name};
 use crate::python::{self, Outcome, RequestSpec};
+use crate::status::HttpStatus;
 
 use super::dispatch;
 use super::hooks::child_state;
 use super::log::{self, Level};
 use super::request::Request;
+use super::status::HookStatus;
 use super::transport::EmbeddedTransport;
-use super::{DECLINED, OK};
 
 /// WSGIScriptAlias / WSGIScriptAliasMatch: first match in configuration order.
-pub(crate) fn translate(r: Request) -> c_int {
+pub(crate) fn translate(r: Request) -> HookStatus {
     let Some(cfg) = r.server_config() else {
-        return DECLINED;
+        return HookStatus::Declined;
     };
     if cfg.aliases.is_empty() || !r.uri().starts_with(b"/") {
-        return DECLINED;
+        return HookStatus::Declined;
     }
     let uri = r.uri().to_vec();
     for alias in &cfg.aliases {
@@ -53,9 +53,9 @@ pub(crate) fn translate(r: Request) -> c_int {
         if let Some(p) = o.pass_authorization {
             r.set_note(c"mod_wsgi.pass_authorization", if p { "1" } else { "0" });
         }
-        return OK;
+        return HookStatus::Ok;
     }
-    DECLINED
+    HookStatus::Declined
 }
 
 /// The WSGIHandlerScript a request's handler names: the request's
@@ -137,12 +137,12 @@ impl GroupContext for Groups<'_> {
     }
 }
 
-fn fail(r: &Request, status: i32, msg: &str) -> c_int {
+fn fail(r: &Request, status: HttpStatus, msg: &str) -> HookStatus {
     log::request(r, Level::Error, msg);
-    status
+    status.into()
 }
 
-pub(crate) fn handle(r: Request) -> c_int {
+pub(crate) fn handle(r: Request) -> HookStatus {
     // The target file is the WSGI script (`wsgi-script`), or a handler
     // script serves it.
     let handler_script = if SCRIPT_HANDLERS.iter().any(|h| h.as_bytes() == r.handler()) {
@@ -150,7 +150,7 @@ pub(crate) fn handle(r: Request) -> c_int {
     } else {
         match handler_script(&r) {
             Some(h) => Some(h),
-            None => return DECLINED,
+            None => return HookStatus::Declined,
         }
     };
     let pid = std::process::id();
@@ -165,7 +165,7 @@ pub(crate) fn handle(r: Request) -> c_int {
     if r.rejects_path_info() && !r.path_info().is_empty() {
         return fail(
             &r,
-            ffi::HTTP_NOT_FOUND,
+            HttpStatus::NOT_FOUND,
             &format!("mod_wsgi (pid={pid}): AcceptPathInfo off disallows user's path: {filename}"),
         );
     }
@@ -200,7 +200,7 @@ pub(crate) fn handle(r: Request) -> c_int {
         if let Some(e) = python_error {
             return fail(
                 &r,
-                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                HttpStatus::INTERNAL_SERVER_ERROR,
                 &format!(
                     "mod_wsgi (pid={pid}): Cannot run dispatch script '{}': {e}: {filename}",
                     script.path
@@ -210,7 +210,7 @@ pub(crate) fn handle(r: Request) -> c_int {
         let reloading = settings.script_reloading.unwrap_or(true);
         let chosen = match dispatch::run(r, &script, &spec, reloading, case_sensitive) {
             Ok(chosen) => chosen,
-            Err(status) => return status,
+            Err(status) => return status.into(),
         };
         if let Some(g) = chosen.process_group {
             spec.process_group = groups::expand_process_group(Some(&g), &groups, case_sensitive);
@@ -236,7 +236,7 @@ pub(crate) fn handle(r: Request) -> c_int {
                 {
                     return fail(
                         &r,
-                        ffi::HTTP_FORBIDDEN,
+                        HttpStatus::FORBIDDEN,
                         &format!("mod_wsgi (pid={pid}): {msg}: {filename}"),
                     );
                 }
@@ -245,7 +245,7 @@ pub(crate) fn handle(r: Request) -> c_int {
             Err(msg) => {
                 return fail(
                     &r,
-                    ffi::HTTP_INTERNAL_SERVER_ERROR,
+                    HttpStatus::INTERNAL_SERVER_ERROR,
                     &format!("mod_wsgi (pid={pid}): {msg}: {filename}"),
                 );
             }
@@ -255,7 +255,7 @@ pub(crate) fn handle(r: Request) -> c_int {
         if global.restrict_embedded() {
             return fail(
                 &r,
-                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                HttpStatus::INTERNAL_SERVER_ERROR,
                 &format!(
                     "mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"
                 ),
@@ -264,7 +264,7 @@ pub(crate) fn handle(r: Request) -> c_int {
         let Some(child) = child else {
             return fail(
                 &r,
-                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                HttpStatus::INTERNAL_SERVER_ERROR,
                 &format!(
                     "mod_wsgi (pid={pid}): Python is not initialised in this process: {filename}"
                 ),
@@ -273,18 +273,16 @@ pub(crate) fn handle(r: Request) -> c_int {
         if let Some(e) = &child.python_error {
             return fail(
                 &r,
-                ffi::HTTP_INTERNAL_SERVER_ERROR,
+                HttpStatus::INTERNAL_SERVER_ERROR,
                 &format!("mod_wsgi (pid={pid}): {e}: {filename}"),
             );
         }
     }
     if let Err(status) = r.setup_body(settings.chunked_request.unwrap_or(false)) {
         let why = match status {
-            ffi::HTTP_LENGTH_REQUIRED => "a chunked request body needs WSGIChunkedRequest On",
-            ffi::HTTP_REQUEST_ENTITY_TOO_LARGE => {
-                "the request body is larger than LimitRequestBody"
-            }
-            ffi::HTTP_BAD_REQUEST => "invalid request body framing (Content-Length)",
+            HttpStatus::LENGTH_REQUIRED => "a chunked request body needs WSGIChunkedRequest On",
+            HttpStatus::CONTENT_TOO_LARGE => "the request body is larger than LimitRequestBody",
+            HttpStatus::BAD_REQUEST => "invalid request body framing (Content-Length)",
             _ => "the request body cannot be read",
         };
         return fail(
@@ -308,23 +306,23 @@ pub(crate) fn handle(r: Request) -> c_int {
         );
     }
     match python::serve(&spec, Box::new(transport)) {
-        Outcome::Sent => OK,
-        Outcome::Status(code) => code as c_int,
+        Outcome::Sent => HookStatus::Ok,
+        Outcome::Status(code) => code.into(),
         // Only a daemon asks for it (restart_on_change); not in this process.
-        Outcome::ScriptChanged => ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        Outcome::ScriptChanged => HttpStatus::INTERNAL_SERVER_ERROR.into(),
     }
 }
 
 /// A WSGI script (the request's target) must exist, not be a directory,
 /// and be allowed to run (`Options ExecCGI`, unless a WSGIScriptAlias
 /// mapped it); `Err` is the status, already logged.
-fn check_script(r: &Request, filename: &str) -> Result<(), c_int> {
+fn check_script(r: &Request, filename: &str) -> Result<(), HookStatus> {
     let pid = std::process::id();
     match r.finfo().filetype {
         ffi::apr_filetype_e_APR_NOFILE => {
             return Err(fail(
                 r,
-                ffi::HTTP_NOT_FOUND,
+                HttpStatus::NOT_FOUND,
                 &format!(
                     "mod_wsgi (pid={pid}): Target WSGI script not found or unable to stat: {filename}"
                 ),
@@ -333,7 +331,7 @@ fn check_script(r: &Request, filename: &str) -> Result<(), c_int> {
         ffi::apr_filetype_e_APR_DIR => {
             return Err(fail(
                 r,
-                ffi::HTTP_FORBIDDEN,
+                HttpStatus::FORBIDDEN,
                 &format!(
                     "mod_wsgi (pid={pid}): Attempt to invoke directory as WSGI application: {filename}"
                 ),
@@ -344,7 +342,7 @@ fn check_script(r: &Request, filename: &str) -> Result<(), c_int> {
     if !r.allows_exec_cgi() && r.note(c"alias-forced-type").is_none() {
         return Err(fail(
             r,
-            ffi::HTTP_FORBIDDEN,
+            HttpStatus::FORBIDDEN,
             &format!("mod_wsgi (pid={pid}): Options ExecCGI is off in this directory: {filename}"),
         ));
     }

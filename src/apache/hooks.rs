@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use crate::config::settings::{GlobalSettings, ImportScript};
 use crate::ffi;
 use crate::python::{self, ProcessInfo};
+use crate::status::HttpStatus;
 
 use super::entry::guard;
 use super::handler;
@@ -17,7 +18,7 @@ use super::pool::Pool;
 use super::request::Request;
 use super::scoreboard;
 use super::server::Server;
-use super::{DECLINED, OK};
+use super::status::HookStatus;
 
 /// Facts about this (child) process, fixed at child_init.
 #[derive(Debug, Default)]
@@ -54,11 +55,11 @@ pub(crate) unsafe extern "C" fn post_config(
     _ptemp: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
 ) -> c_int {
-    guard("post_config", OK, || {
+    guard("post_config", HookStatus::Ok, || {
         // SAFETY: httpd passes the main server, configured.
         let s = unsafe { Server::from_raw(s) };
         let Some(cfg) = server_config(s) else {
-            return OK;
+            return HookStatus::Ok;
         };
         // SAFETY: pconf is live.
         let pool = unsafe { Pool::from_raw(pconf) };
@@ -73,7 +74,7 @@ pub(crate) unsafe extern "C" fn post_config(
         };
         // Not configtest, not the first (pre-config) pass: the real start or a restart.
         if !mpm::is_real_start() {
-            return OK;
+            return HookStatus::Ok;
         }
         // httpd makes its scoreboard after post_config at the first start
         // (and keeps it across restarts): as with mod_wsgi, the first daemon
@@ -84,7 +85,7 @@ pub(crate) unsafe extern "C" fn post_config(
         // process (WSGILazyInitialization Off only).
         if let Err(e) = crate::daemon::supervisor::start(s, pool, &cfg.global, now) {
             log::server(s, Level::Alert, &e.to_string());
-            return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+            return HttpStatus::INTERNAL_SERVER_ERROR.into();
         }
         if now {
             python_in_parent(s, &cfg.global);
@@ -101,8 +102,9 @@ pub(crate) unsafe extern "C" fn post_config(
                 )
             };
         }
-        OK
+        HookStatus::Ok
     })
+    .raw()
 }
 
 /// httpd's first start, once the scoreboard exists (before the MPM forks
@@ -111,14 +113,15 @@ pub(crate) unsafe extern "C" fn post_config(
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
 unsafe extern "C" fn pre_mpm(_p: *mut ffi::apr_pool_t, _sb: ffi::ap_scoreboard_e) -> c_int {
-    guard("pre_mpm", OK, || {
+    guard("pre_mpm", HookStatus::Ok, || {
         crate::daemon::supervisor::spawn_deferred();
         let s = Server::main();
         if let Some(cfg) = server_config(s) {
             python_in_parent(s, &cfg.global);
         }
-        OK
+        HookStatus::Ok
     })
+    .raw()
 }
 
 /// WSGILazyInitialization Off: Python starts once in the Apache parent and
@@ -156,10 +159,11 @@ pub(crate) unsafe extern "C" fn monitor(
     _p: *mut ffi::apr_pool_t,
     _s: *mut ffi::server_rec,
 ) -> c_int {
-    guard("monitor", DECLINED, || {
+    guard("monitor", HookStatus::Declined, || {
         crate::daemon::supervisor::monitor();
-        DECLINED
+        HookStatus::Declined
     })
+    .raw()
 }
 
 /// # Safety
@@ -267,17 +271,19 @@ fn embedded_preloads(main: Server) -> Vec<(ImportScript, String)> {
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
 pub(crate) unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
-    guard("translate_name", DECLINED, || {
+    guard("translate_name", HookStatus::Declined, || {
         // SAFETY: httpd passes the live request being translated.
         handler::translate(unsafe { Request::from_raw(r) })
     })
+    .raw()
 }
 
 /// # Safety
 /// Called by httpd only, with the live structures its hook signature names.
 pub(crate) unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
-    guard("handler", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+    guard("handler", HttpStatus::INTERNAL_SERVER_ERROR.into(), || {
         // SAFETY: httpd passes the live request being handled.
         handler::handle(unsafe { Request::from_raw(r) })
     })
+    .raw()
 }

@@ -1,15 +1,8 @@
 //! Safe wrappers over httpd's API (the edge where `unsafe` lives) and the
 //! module's hooks: configuration records, directives, logging, pools,
 //! requests, servers, the MPM and httpd's state, its Unix settings, the
-//! processes the parent forks and watches, the scoreboard, and the
-//! embedded-mode transport.
-
-use std::ffi::c_int;
-
-/// What a hook or handler returns when it did its work.
-pub(crate) const OK: c_int = crate::ffi::OK as c_int;
-/// What a hook or handler returns when the request is not its business.
-pub(crate) const DECLINED: c_int = crate::ffi::DECLINED as c_int;
+//! processes the parent forks and watches, the scoreboard, what hooks
+//! return, and the embedded-mode transport.
 
 pub(crate) mod auth;
 pub(crate) mod directives;
@@ -26,5 +19,6 @@ pub(crate) mod regex;
 pub(crate) mod request;
 pub(crate) mod scoreboard;
 pub(crate) mod server;
+pub(crate) mod status;
 pub(crate) mod transport;
 pub(crate) mod unixd;

@@ -5,10 +5,12 @@ use std::ffi::{CStr, c_char};
 use crate::config::{DirConfig, ServerConfig};
 use crate::ffi;
 use crate::python::environ::RequestFacts;
+use crate::status::HttpStatus;
 
 use super::module::{config_slot, server_config};
 use super::pool::{Pool, bytes_from, str_from};
 use super::server::Server;
+use super::status::http_status;
 
 /// A borrowed request, valid for the duration of a hook call.
 #[derive(Clone, Copy)]
@@ -198,8 +200,9 @@ impl Request {
         unsafe { ffi::ap_allow_options(self.0) & ffi::OPT_EXECCGI != 0 }
     }
 
-    /// `ap_setup_client_block`: body framing checks (411, 413, 400, 501).
-    pub(crate) fn setup_body(&self, allow_chunked: bool) -> Result<(), i32> {
+    /// `ap_setup_client_block`: body framing checks (411, 413, 400, 501; a
+    /// return that is no status, which httpd never makes, would be a 500).
+    pub(crate) fn setup_body(&self, allow_chunked: bool) -> Result<(), HttpStatus> {
         let policy = if allow_chunked {
             ffi::REQUEST_CHUNKED_DECHUNK
         } else {
@@ -208,7 +211,7 @@ impl Request {
         // SAFETY: live request, called once before reading the body.
         match unsafe { ffi::ap_setup_client_block(self.0, policy) } {
             0 => Ok(()),
-            status => Err(status),
+            status => Err(http_status(status).unwrap_or(HttpStatus::INTERNAL_SERVER_ERROR)),
         }
     }
 

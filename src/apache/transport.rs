@@ -1,7 +1,7 @@
 //! The embedded-mode [`Transport`]: the request body comes from httpd's input
 //! filters and the response goes down its output filters as buckets.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 use std::os::fd::RawFd;
 use std::ptr;
 use std::time::Duration;
@@ -9,9 +9,11 @@ use std::time::Duration;
 use crate::ffi;
 use crate::python::response::ResponseHead;
 use crate::python::transport::{InputError, OutputError, Transport, Write};
+use crate::status::HttpStatus;
 
 use super::log::{self, Level};
 use super::request::Request;
+use super::status::http_status;
 
 pub(crate) struct EmbeddedTransport {
     r: *mut ffi::request_rec,
@@ -148,7 +150,7 @@ impl Transport for EmbeddedTransport {
         match n {
             n if n >= 0 => Ok(n as usize),
             -2 => Err(InputError {
-                status: Some(status as u16),
+                status: http_status(status),
                 message: match status {
                     413 => "request body larger than LimitRequestBody".into(),
                     400 => "invalid request body (bad chunked encoding?)".into(),
@@ -157,16 +159,19 @@ impl Transport for EmbeddedTransport {
             }),
             _ => {
                 let (code, what) = match status {
-                    s if s == ffi::APR_TIMEUP => {
-                        (408, "timed out reading the request body".to_string())
-                    }
+                    s if s == ffi::APR_TIMEUP => (
+                        HttpStatus::REQUEST_TIMEOUT,
+                        "timed out reading the request body".to_string(),
+                    ),
                     s if s == ffi::APR_EOF || s == ffi::APR_INCOMPLETE => (
-                        400,
+                        HttpStatus::BAD_REQUEST,
                         "the client closed the connection before sending the whole body"
                             .to_string(),
                     ),
-                    s if s == ffi::AP_FILTER_ERROR => (400, "invalid request body".to_string()),
-                    s => (400, apr_error(s)),
+                    s if s == ffi::AP_FILTER_ERROR => {
+                        (HttpStatus::BAD_REQUEST, "invalid request body".to_string())
+                    }
+                    s => (HttpStatus::BAD_REQUEST, apr_error(s)),
                 };
                 Err(InputError {
                     status: Some(code),
@@ -180,7 +185,7 @@ impl Transport for EmbeddedTransport {
         let r = self.r;
         // SAFETY: r is live; every string stored in it is copied into its pool.
         unsafe {
-            (*r).status = head.status as i32;
+            (*r).status = c_int::from(head.status.code());
             (*r).status_line = if head.reason.is_empty() {
                 ptr::null()
             } else {

@@ -8,7 +8,6 @@
 //! response-flush-delay. A daemon that dies mid-request is reported with its
 //! pid and exit status or signal.
 
-use std::ffi::c_int;
 use std::io::{ErrorKind, Read, Write as _};
 use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
@@ -17,10 +16,12 @@ use std::time::{Duration, Instant};
 
 use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
+use crate::apache::status::HookStatus;
 use crate::apache::transport::EmbeddedTransport;
 use crate::os::{credentials, descriptors, process, sockets, users};
 use crate::python::RequestSpec;
 use crate::python::transport::Transport;
+use crate::status::HttpStatus;
 
 use super::exit::explain_exit;
 use super::groups::GroupRuntime;
@@ -40,7 +41,7 @@ fn log_level(r: &Request) -> u8 {
         .map_or(0, |l| *l as u8)
 }
 
-fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c_int> {
+fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, HttpStatus> {
     let g = &rt.group;
     let started = Instant::now();
     let limit = Duration::from_secs(g.connect_timeout);
@@ -99,7 +100,7 @@ fn connect(r: &Request, rt: &GroupRuntime, script: &str) -> Result<UnixStream, c
                 elapsed.as_secs_f64()
             ),
         );
-        return Err(crate::ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
+        return Err(HttpStatus::SERVICE_UNAVAILABLE);
     }
 }
 
@@ -230,7 +231,7 @@ pub(crate) fn dispatch(
     rt: &GroupRuntime,
     t: &mut EmbeddedTransport,
     error_override: bool,
-) -> c_int {
+) -> HookStatus {
     let script = spec.script_path.clone();
     let head_request = spec.is_head;
     // With script reloading on, the daemon answers Continue or SendAgain
@@ -247,7 +248,7 @@ pub(crate) fn dispatch(
                 rt.group.name
             ),
         );
-        return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+        return HttpStatus::INTERNAL_SERVER_ERROR.into();
     };
     // mod_wsgi's queue_start: the request is handed on from here.
     spec.queue_start = std::time::SystemTime::now()
@@ -261,7 +262,7 @@ pub(crate) fn dispatch(
         Some(k) => (k.stream, k.born, Some(k.pid)),
         None => match connect(r, rt, &script) {
             Ok(s) => (s, Instant::now(), None),
-            Err(code) => return code,
+            Err(code) => return code.into(),
         },
     };
     // A body waits for the daemon's Continue with script reloading on
@@ -286,7 +287,7 @@ pub(crate) fn dispatch(
                 std::process::id()
             ),
         );
-        return crate::ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+        return HttpStatus::INTERNAL_SERVER_ERROR.into();
     }
     if no_body {
         let _ = protocol::encode(&Frame::EndOfBody, &mut out);
@@ -390,7 +391,7 @@ pub(crate) fn dispatch(
                         u64::from(g.threads) * u64::from(g.processes),
                     ),
                 );
-                return crate::ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+                return HttpStatus::SERVICE_UNAVAILABLE.into();
             }
             wait = wait.min(left);
         }
@@ -399,7 +400,11 @@ pub(crate) fn dispatch(
         }
         let ready = match descriptors::poll(&[(fd, events)], Some(wait)) {
             Ok(r) => r[0],
-            Err(e) => return done(relay.failed(&format!("connection failed: {e}"), 502)),
+            Err(e) => {
+                return done(
+                    relay.failed(&format!("connection failed: {e}"), HttpStatus::BAD_GATEWAY),
+                );
+            }
         };
         // The kept connection was closed before this request was written:
         // nothing of it reached a daemon.
@@ -439,7 +444,7 @@ pub(crate) fn dispatch(
                     "did not respond within socket-timeout ({}s) (Timeout when reading response headers from daemon process)",
                     timeout.as_secs()
                 );
-                return done(relay.failed(&what, crate::ffi::HTTP_GATEWAY_TIME_OUT as c_int));
+                return done(relay.failed(&what, HttpStatus::GATEWAY_TIMEOUT));
             }
             continue;
         }
@@ -468,7 +473,7 @@ pub(crate) fn dispatch(
             // it is sent again, unless client body was read.
             if !((relay.nothing_ran() || unread) && !body_consumed && resends < MAX_RESENDS) {
                 let why = exit_reason(relay.pid);
-                return done(relay.failed(&why, crate::ffi::HTTP_BAD_GATEWAY as c_int));
+                return done(relay.failed(&why, HttpStatus::BAD_GATEWAY));
             }
             resends += 1;
             log::request(
@@ -515,7 +520,7 @@ pub(crate) fn dispatch(
                                 g.name
                             ),
                         );
-                        return crate::ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+                        return HttpStatus::SERVICE_UNAVAILABLE.into();
                     }
                     attempts += 1;
                     log::request(
@@ -531,7 +536,7 @@ pub(crate) fn dispatch(
                 Ok(ControlFlow::Break(Step::Retry)) if !body_consumed => stale = true,
                 Ok(ControlFlow::Break(Step::Retry)) => {
                     let what = "said goodbye after the request body was read";
-                    return done(relay.failed(what, crate::ffi::HTTP_BAD_GATEWAY as c_int));
+                    return done(relay.failed(what, HttpStatus::BAD_GATEWAY));
                 }
                 Err(e) => return done(relay.violation(Violation::BadFrame(e))),
             }
@@ -554,7 +559,7 @@ pub(crate) fn dispatch(
         // again on a new connection, to whichever process accepts it.
         stream = match connect(r, rt, &script) {
             Ok(s) => s,
-            Err(code) => return code,
+            Err(code) => return code.into(),
         };
         fd = stream.as_raw_fd();
         born = Instant::now();
@@ -582,10 +587,10 @@ fn has_no_body(spec: &RequestSpec) -> bool {
 }
 
 /// The handler's return value once the relay has ended.
-fn done(step: Step) -> c_int {
+fn done(step: Step) -> HookStatus {
     match step {
         Step::Done(c) => c,
         // Every path that calls this ends the relay.
-        Step::Continue | Step::SendAgain | Step::Retry => crate::apache::OK,
+        Step::Continue | Step::SendAgain | Step::Retry => HookStatus::Ok,
     }
 }

@@ -41,6 +41,7 @@ use sha2::Sha256;
 use crate::python::RequestSpec;
 use crate::python::environ::{CgiEnviron, Decode};
 use crate::python::response::ResponseHead;
+use crate::status::HttpStatus;
 
 /// Bumped on any incompatible change; both ends check it.
 pub const VERSION: u8 = 6;
@@ -198,18 +199,21 @@ pub enum Frame {
     Data(Vec<u8>),
     EndOfBody,
     InputError {
-        status: Option<u16>,
+        /// 0 on the wire when none.
+        status: Option<HttpStatus>,
         message: String,
     },
     Hello {
         pid: u32,
     },
-    Head(ResponseHead),
+    /// Its status is the daemon's word until `validate::check_head`.
+    Head(ResponseHead<u16>),
     Body {
         data: Vec<u8>,
         flush: bool,
     },
     End,
+    /// The daemon's word until `validate::status_frame`.
     Status(u16),
     Abort,
     Log {
@@ -517,7 +521,7 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
     })
 }
 
-fn put_head(w: &mut Writer, h: &ResponseHead) {
+fn put_head(w: &mut Writer, h: &ResponseHead<u16>) {
     w.u16(h.status);
     w.str(&h.reason);
     w.u32(h.headers.len() as u32);
@@ -535,7 +539,7 @@ fn put_head(w: &mut Writer, h: &ResponseHead) {
     w.bool(h.close_connection);
 }
 
-fn get_head(r: &mut Reader<'_>) -> Result<ResponseHead, FrameError> {
+fn get_head(r: &mut Reader<'_>) -> Result<ResponseHead<u16>, FrameError> {
     let status = r.u16()?;
     let reason = r.string()?;
     let n = r.u32()? as usize;
@@ -569,7 +573,7 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), FrameError> {
         }
         Frame::EndOfBody => kind::END_OF_BODY,
         Frame::InputError { status, message } => {
-            w.u16(status.unwrap_or(0));
+            w.u16(status.map_or(0, HttpStatus::code));
             w.str(message);
             kind::INPUT_ERROR
         }
@@ -629,9 +633,12 @@ pub fn parse_payload(k: u8, payload: &[u8]) -> Result<Frame, FrameError> {
         kind::DATA => return Ok(Frame::Data(payload.to_vec())),
         kind::END_OF_BODY => Frame::EndOfBody,
         kind::INPUT_ERROR => {
-            let status = r.u16()?;
+            let status = match r.u16()? {
+                0 => None,
+                s => Some(HttpStatus::new(s).ok_or(FrameError::Malformed("bad status"))?),
+            };
             Frame::InputError {
-                status: (status != 0).then_some(status),
+                status,
                 message: r.string()?,
             }
         }
@@ -826,8 +833,12 @@ mod tests {
             Frame::Log { level: 3, message } if message == "é"
         ));
         assert!(matches!(
-            round_trip(&Frame::InputError { status: Some(413), message: "big".into() }),
-            Frame::InputError { status: Some(413), message } if message == "big"
+            round_trip(&Frame::InputError {
+                status: Some(HttpStatus::CONTENT_TOO_LARGE),
+                message: "big".into()
+            }),
+            Frame::InputError { status: Some(HttpStatus::CONTENT_TOO_LARGE), message }
+                if message == "big"
         ));
         assert!(matches!(
             round_trip(&Frame::InputError {
@@ -855,6 +866,31 @@ mod tests {
             decode(&buf[used..]).unwrap(),
             Some((Frame::End, 5))
         ));
+    }
+
+    #[test]
+    fn statuses_on_the_wire() {
+        // A daemon's head and status frame carry its word, whatever it is:
+        // `validate` names what was wrong.
+        let head = ResponseHead {
+            status: 0,
+            ..Default::default()
+        };
+        assert!(matches!(round_trip(&Frame::Head(head)), Frame::Head(h) if h.status == 0));
+        assert!(matches!(
+            round_trip(&Frame::Status(600)),
+            Frame::Status(600)
+        ));
+        // The Apache child's input error carries a status or 0.
+        let mut w = Writer(Vec::new());
+        w.u16(600);
+        w.str("x");
+        let mut buf = header(kind::INPUT_ERROR, w.0.len()).to_vec();
+        buf.extend_from_slice(&w.0);
+        assert_eq!(
+            decode(&buf).unwrap_err(),
+            FrameError::Malformed("bad status")
+        );
     }
 
     #[test]

@@ -13,27 +13,25 @@
 //! dispatcher flushes once the daemon has been quiet for response-flush-delay
 //! or response-buffer-size bytes went by without a flush.
 
-use std::ffi::c_int;
 use std::time::{Duration, Instant};
 
-use crate::apache::OK;
 use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
+use crate::apache::status::HookStatus;
 use crate::apache::transport::EmbeddedTransport;
 use crate::python::response::ResponseHead;
 use crate::python::transport::{Transport, Write};
+use crate::status::HttpStatus;
 
 use super::groups::GroupRuntime;
 use super::protocol::{Frame, FrameError, kind};
 use super::reader::Piece;
 use super::validate::{self, BodyMeter, LogAdmit, LogBudget, Violation};
 
-const BAD_GATEWAY: c_int = crate::ffi::HTTP_BAD_GATEWAY as c_int;
-
 pub(crate) enum Step {
     Continue,
     /// The handler returns this (OK, or a status for httpd to answer with).
-    Done(c_int),
+    Done(HookStatus),
     /// The daemon did not run the request (its script changed and it is
     /// restarting): send it again.
     SendAgain,
@@ -269,8 +267,8 @@ impl<'a> Relay<'a> {
                     Err(v) => return self.violation(v),
                 };
                 // Closing the connection tells the daemon to drop the body.
-                if self.error_override && h.status >= 400 {
-                    return Step::Done(c_int::from(h.status));
+                if self.error_override && h.status.code() >= 400 {
+                    return Step::Done(h.status.into());
                 }
                 self.meter = BodyMeter::new(&h, self.head_request);
                 self.head = Head::Pending(h);
@@ -293,15 +291,16 @@ impl<'a> Relay<'a> {
                     self.t.finish();
                     self.clean_end = true;
                 }
-                Step::Done(OK)
+                Step::Done(HookStatus::Ok)
             }
             Frame::Status(code) => {
                 let after_head = !matches!(self.head, Head::Awaited);
-                if after_head || !validate::status_frame_ok(code) {
-                    return self.violation(Violation::BadStatus { code, after_head });
-                }
+                let status = match validate::status_frame(code) {
+                    Some(s) if !after_head => s,
+                    _ => return self.violation(Violation::BadStatus { code, after_head }),
+                };
                 self.clean_end = true;
-                Step::Done(c_int::from(code))
+                Step::Done(status.into())
             }
             Frame::Continue | Frame::SendAgain => {
                 // Only as the answer to a request waiting for one: a verdict
@@ -335,7 +334,7 @@ impl<'a> Relay<'a> {
                 self.apply_head();
                 self.committed = true;
                 self.t.abort();
-                Step::Done(OK)
+                Step::Done(HookStatus::Ok)
             }
             // The reader passes no other kind as a whole frame.
             _ => self.violation(Violation::BadFrame(FrameError::Malformed(
@@ -431,7 +430,7 @@ impl<'a> Relay<'a> {
                 self.script
             ),
         );
-        Step::Done(OK)
+        Step::Done(HookStatus::Ok)
     }
 
     fn log(&mut self, level: u8, text: &str, cut: usize) {
@@ -482,12 +481,12 @@ impl<'a> Relay<'a> {
                 self.script
             ),
         );
-        self.end_failed(BAD_GATEWAY)
+        self.end_failed(HttpStatus::BAD_GATEWAY)
     }
 
     /// The daemon failed before completing the response (it died, timed
     /// out, or the connection broke).
-    pub(crate) fn failed(&mut self, what: &str, status: c_int) -> Step {
+    pub(crate) fn failed(&mut self, what: &str, status: HttpStatus) -> Step {
         log::request(
             self.r,
             Level::Error,
@@ -507,9 +506,9 @@ impl<'a> Relay<'a> {
         self.end_failed(status)
     }
 
-    fn end_failed(&mut self, status: c_int) -> Step {
+    fn end_failed(&mut self, status: HttpStatus) -> Step {
         if !self.committed {
-            return Step::Done(status);
+            return Step::Done(status.into());
         }
         // What was validated reaches the client; then no final chunk, and
         // the connection is closed.
@@ -517,6 +516,6 @@ impl<'a> Relay<'a> {
             let _ = self.t.write(&[], Write::Flush);
         }
         self.t.abort();
-        Step::Done(OK)
+        Step::Done(HookStatus::Ok)
     }
 }

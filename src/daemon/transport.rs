@@ -13,6 +13,7 @@ use crate::apache::log::{self, Level};
 use crate::os::{descriptors, sockets};
 use crate::python::response::ResponseHead;
 use crate::python::transport::{InputError, OutputError, Transport, Write};
+use crate::status::HttpStatus;
 
 use super::error::ReadError;
 use super::protocol::{self, Frame, kind};
@@ -24,7 +25,7 @@ pub(crate) struct Conn {
     /// Reads are buffered (a frame header is 5 bytes); writes go straight to
     /// the socket through `get_ref()`.
     stream: BufReader<UnixStream>,
-    pending_head: Option<ResponseHead>,
+    pending_head: Option<ResponseHead<u16>>,
     pub head_sent: bool,
     /// End, Abort or Status went out.
     pub terminal_sent: bool,
@@ -174,7 +175,7 @@ impl Conn {
         }
         self.head_sent = true;
         let head = self.pending_head.take().unwrap_or_else(|| ResponseHead {
-            status: 200,
+            status: HttpStatus::OK.code(),
             reason: "OK".into(),
             ..Default::default()
         });
@@ -299,13 +300,13 @@ impl Conn {
 
     /// Ends the response the way the adapter's outcome says, if the adapter
     /// did not already (a status page, or the end of a committed body).
-    pub(crate) fn complete(&mut self, status: Option<u16>) {
+    pub(crate) fn complete(&mut self, status: Option<HttpStatus>) {
         if self.terminal_sent || self.failed.is_some() {
             return;
         }
         self.terminal_sent = true;
         if let Some(code) = status.filter(|_| !self.head_sent) {
-            let _ = self.send(&Frame::Status(code));
+            let _ = self.send(&Frame::Status(code.code()));
             return;
         }
         // Head, body and end in one write (the common small response).
@@ -343,7 +344,7 @@ impl SocketTransport {
 
 fn input_failed(message: String) -> InputError {
     InputError {
-        status: Some(400),
+        status: Some(HttpStatus::BAD_REQUEST),
         message,
     }
 }
@@ -390,7 +391,7 @@ impl Transport for SocketTransport {
     }
 
     fn set_head(&mut self, head: &ResponseHead) {
-        self.conn().pending_head = Some(head.clone());
+        self.conn().pending_head = Some(head.clone().into());
     }
 
     fn write(&mut self, data: &[u8], how: Write) -> Result<(), OutputError> {

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::python::response::{self, ResponseHead};
+use crate::status::HttpStatus;
 
 use super::protocol::{FrameError, kind};
 
@@ -159,7 +160,7 @@ fn line_len(name: &str, value: &str) -> usize {
 /// (mod_wsgi's limit on one header line), then every rule an embedded
 /// application's head follows. Returns the head to give httpd.
 pub(crate) fn check_head(
-    head: &ResponseHead,
+    head: &ResponseHead<u16>,
     header_buffer_size: usize,
 ) -> Result<ResponseHead, Violation> {
     let status_line = line_len("Status", &head.reason) + 4;
@@ -179,11 +180,11 @@ pub(crate) fn check_head(
     response::recheck_head(head).map_err(|e| Violation::BadHead(e.to_string()))
 }
 
-/// Whether a status frame may carry `code`: a daemon answers with a status
-/// only for errors (the application failed, the body could not be read, the
-/// request waited too long).
-pub(crate) fn status_frame_ok(code: u16) -> bool {
-    (400..=599).contains(&code)
+/// The status a status frame's `code` is, if a status frame may carry it: a
+/// daemon answers with a status only for errors (the application failed, the
+/// body could not be read, the request waited too long).
+pub(crate) fn status_frame(code: u16) -> Option<HttpStatus> {
+    HttpStatus::new(code).filter(|s| (400..=599).contains(&s.code()))
 }
 
 /// Counts the body a daemon sends against the head's Content-Length.
@@ -199,7 +200,7 @@ impl BodyMeter {
     pub(crate) fn new(head: &ResponseHead, head_request: bool) -> BodyMeter {
         BodyMeter {
             content_length: head.content_length,
-            bodiless: head_request || matches!(head.status, 100..=199 | 204 | 304),
+            bodiless: head_request || head.status.has_no_body(),
             sent: 0,
         }
     }
@@ -297,7 +298,7 @@ pub(crate) fn log_text(text: &str, cut: usize) -> String {
 mod tests {
     use super::*;
 
-    fn head(headers: &[(&str, &str)]) -> ResponseHead {
+    fn checked(headers: &[(&str, &str)]) -> ResponseHead {
         response::build_head(
             "200 OK",
             headers
@@ -306,6 +307,11 @@ mod tests {
                 .collect(),
         )
         .unwrap()
+    }
+
+    /// A head as a daemon sends it.
+    fn head(headers: &[(&str, &str)]) -> ResponseHead<u16> {
+        checked(headers).into()
     }
 
     #[test]
@@ -353,19 +359,26 @@ mod tests {
         for code in [0, 600] {
             let mut h = head(&[]);
             h.status = code;
-            assert!(check_head(&h, DEFAULT_HEADER_BUFFER).is_err());
+            assert_eq!(
+                check_head(&h, DEFAULT_HEADER_BUFFER).unwrap_err(),
+                Violation::BadHead(format!("status code {code} is out of range (100-599)"))
+            );
         }
     }
 
     #[test]
     fn status_frames_carry_errors_only() {
-        assert!(status_frame_ok(500) && status_frame_ok(413) && status_frame_ok(504));
-        assert!(!status_frame_ok(0) && !status_frame_ok(200) && !status_frame_ok(600));
+        for code in [400, 413, 500, 504, 599] {
+            assert_eq!(status_frame(code).map(HttpStatus::code), Some(code));
+        }
+        for code in [0, 99, 200, 399, 600, u16::MAX] {
+            assert_eq!(status_frame(code), None, "{code}");
+        }
     }
 
     #[test]
     fn the_body_is_metered_against_content_length() {
-        let h = head(&[("Content-Length", "10")]);
+        let h = checked(&[("Content-Length", "10")]);
         let mut m = BodyMeter::new(&h, false);
         assert_eq!(m.admit(4), Ok(4));
         assert_eq!(
@@ -381,7 +394,7 @@ mod tests {
         );
         assert_eq!(m.sent, 10);
         // No Content-Length: anything goes.
-        let mut m = BodyMeter::new(&head(&[]), false);
+        let mut m = BodyMeter::new(&checked(&[]), false);
         assert_eq!(m.admit(1 << 30), Ok(1 << 30));
         assert!(m.finish().is_ok());
         // HEAD and bodiless statuses owe nothing, but may not send more.
@@ -389,7 +402,7 @@ mod tests {
         assert!(m.finish().is_ok());
         assert!(m.admit(11).is_err());
         let mut h304 = h.clone();
-        h304.status = 304;
+        h304.status = HttpStatus::new(304).unwrap();
         assert!(BodyMeter::new(&h304, false).finish().is_ok());
     }
 

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
 use crate::log::Level;
+use crate::status::HttpStatus;
 
 use super::environ::{CgiEnviron, Decode};
 use super::interpreters::{discard_interrupt, format_err, format_traceback};
@@ -69,7 +70,7 @@ pub enum Outcome {
     /// head went out); nothing more to send.
     Sent,
     /// Nothing was sent: answer with this HTTP status (an error page).
-    Status(u16),
+    Status(HttpStatus),
     /// Nothing ran: the script changed since this process loaded it
     /// (only with `restart_on_change`).
     ScriptChanged,
@@ -215,7 +216,7 @@ fn run_request(
         Ok(h) => h,
         Err(e) => {
             log_exception(py, handle, spec, &e);
-            return Outcome::Status(500);
+            return Outcome::Status(HttpStatus::INTERNAL_SERVER_ERROR);
         }
     };
     // The target file, for the script's `reload_required(resource)`.
@@ -244,7 +245,7 @@ fn run_request(
                 ),
             );
             log_exception(py, handle, spec, &e);
-            return Outcome::Status(500);
+            return Outcome::Status(HttpStatus::INTERNAL_SERVER_ERROR);
         }
     };
     let app = match script.getattr(spec.callable_object.as_str()) {
@@ -261,7 +262,7 @@ fn run_request(
                     spec.callable_object
                 ),
             );
-            return Outcome::Status(404);
+            return Outcome::Status(HttpStatus::NOT_FOUND);
         }
     };
     let started = std::time::Instant::now();
@@ -283,7 +284,7 @@ fn run_request(
         }
         Err(e) => {
             log_exception(py, handle, spec, &e);
-            Outcome::Status(500)
+            Outcome::Status(HttpStatus::INTERNAL_SERVER_ERROR)
         }
     }
 }
@@ -320,16 +321,16 @@ fn finish_events<'py>(
 ) {
     let (status, out, inp) = request::with(handle, |r| {
         (
-            r.output.head.as_ref().map(|h| h.status).unwrap_or(0),
+            r.output.head.as_ref().map(|h| h.status),
             r.output.bytes_sent,
             r.input.bytes_read,
         )
     })
-    .unwrap_or((0, 0, 0));
+    .unwrap_or((None, 0, 0));
     metrics::response_done(status, out, inp);
     if let Err(e) = h.end_request.call1((
         handle,
-        status,
+        status.map_or(0, HttpStatus::code),
         out,
         inp,
         started.elapsed().as_secs_f64(),
@@ -341,10 +342,10 @@ fn finish_events<'py>(
 
 /// The status to answer with when the app failed before sending anything:
 /// a body read that failed with a status (413, 400...) explains it better.
-fn failure_status(handle: u64) -> u16 {
+fn failure_status(handle: u64) -> HttpStatus {
     request::with(handle, |r| r.input.error.as_ref().and_then(|e| e.status))
         .flatten()
-        .unwrap_or(500)
+        .unwrap_or(HttpStatus::INTERNAL_SERVER_ERROR)
 }
 
 /// Ends a response whose body failed part-way (the GIL is released: httpd
@@ -412,7 +413,7 @@ fn timed_out(handle: u64, spec: &RequestSpec, committed: bool) -> Outcome {
     if committed {
         Outcome::Sent
     } else {
-        Outcome::Status(504)
+        Outcome::Status(HttpStatus::GATEWAY_TIMEOUT)
     }
 }
 
@@ -469,7 +470,7 @@ fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
                 spec.script_path
             ),
         );
-        return Outcome::Status(500);
+        return Outcome::Status(HttpStatus::INTERNAL_SERVER_ERROR);
     };
     if failed {
         return Outcome::Sent;
@@ -482,7 +483,7 @@ fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
         );
     }
     // HEAD, 1xx, 204 and 304 responses have no body whatever Content-Length says.
-    let bodiless = spec.is_head || matches!(status, 100..=199 | 204 | 304);
+    let bodiless = spec.is_head || status.has_no_body();
     if let Some(cl) = content_length
         && sent < cl
         && !bodiless
@@ -502,7 +503,7 @@ fn end_of_body(py: Python<'_>, handle: u64, spec: &RequestSpec) -> Outcome {
     }
     match request::send(py, handle, b"", Write::Last) {
         Ok(()) | Err(SendError::Failed(_)) | Err(SendError::Expired) => Outcome::Sent,
-        Err(SendError::NoHead) => Outcome::Status(500),
+        Err(SendError::NoHead) => Outcome::Status(HttpStatus::INTERNAL_SERVER_ERROR),
     }
 }
 
@@ -561,7 +562,7 @@ fn send_sequence(py: Python<'_>, handle: u64, items: Vec<Bound<'_, PyAny>>) -> P
         }
         if let Some(head) = r.output.head.as_mut()
             && head.content_length.is_none()
-            && !matches!(head.status, 100..=199 | 204 | 304)
+            && !head.status.has_no_body()
         {
             head.content_length = Some(total);
             head.headers

@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 
 use crate::config::settings::{GlobalSettings, ImportScript};
 use crate::log::{self, Level};
+use crate::status::HttpStatus;
 
 pub use adapter::{Outcome, RequestSpec};
 pub use error::PythonError;
@@ -91,7 +92,7 @@ pub(crate) fn serve_in(
                     spec.application_group
                 ),
             );
-            return Outcome::Status(500);
+            return Outcome::Status(HttpStatus::INTERNAL_SERVER_ERROR);
         }
     };
     entering(interp.id);
@@ -111,17 +112,17 @@ pub(crate) fn serve_in(
                 Outcome::Status(code) => Some(code),
                 // Handed back unrun (the daemon restarts): it still held a
                 // request thread here for a moment, so it counts as such.
-                Outcome::ScriptChanged => Some(503),
+                Outcome::ScriptChanged => Some(HttpStatus::SERVICE_UNAVAILABLE),
             });
             outcome
         }
         Err(panic) => {
-            request.end(Some(500));
+            request.end(Some(HttpStatus::INTERNAL_SERVER_ERROR));
             log::process(
                 Level::Crit,
                 &format!("internal error while serving a request: {panic}"),
             );
-            Outcome::Status(500)
+            Outcome::Status(HttpStatus::INTERNAL_SERVER_ERROR)
         }
     }
 }

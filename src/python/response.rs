@@ -1,10 +1,13 @@
 //! Validation of what an application passes to `start_response`, and the
 //! response head built from it. Pure, so every rule is unit tested.
 
-/// A validated response head.
+use crate::status::HttpStatus;
+
+/// A validated response head; a `ResponseHead<u16>` is one as it crossed
+/// the daemon socket, its status the daemon's word until [`recheck_head`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ResponseHead {
-    pub status: u16,
+pub struct ResponseHead<S = HttpStatus> {
+    pub status: S,
     /// The full status line text after the code (`"OK"`), possibly empty.
     pub reason: String,
     pub headers: Vec<(String, String)>,
@@ -12,6 +15,19 @@ pub struct ResponseHead {
     pub content_length: Option<u64>,
     /// The app asked for `Connection: close`.
     pub close_connection: bool,
+}
+
+/// A checked head as it crosses the daemon socket.
+impl From<ResponseHead> for ResponseHead<u16> {
+    fn from(h: ResponseHead) -> ResponseHead<u16> {
+        ResponseHead {
+            status: h.status.code(),
+            reason: h.reason,
+            headers: h.headers,
+            content_length: h.content_length,
+            close_connection: h.close_connection,
+        }
+    }
 }
 
 /// PEP 3333 forbids these (RFC 9110 §7.6.1 hop-by-hop headers); the server
@@ -64,7 +80,7 @@ fn latin1_ok(s: &str) -> bool {
 
 /// `"200 OK"` → (200, "OK"). Exactly three digits, then end or a space and a
 /// reason without control characters.
-pub fn parse_status(status: &str) -> Result<(u16, String), HeadError> {
+pub fn parse_status(status: &str) -> Result<(HttpStatus, String), HeadError> {
     if !latin1_ok(status) {
         return Err(HeadError::StatusNotLatin1(status.into()));
     }
@@ -78,9 +94,7 @@ pub fn parse_status(status: &str) -> Result<(u16, String), HeadError> {
     let code: u16 = status[..3]
         .parse()
         .map_err(|_| HeadError::StatusFormat(status.into()))?;
-    if !(100..=599).contains(&code) {
-        return Err(HeadError::StatusRange(code));
-    }
+    let code = HttpStatus::new(code).ok_or(HeadError::StatusRange(code))?;
     let reason = status.get(4..).unwrap_or("");
     if reason.chars().any(char::is_control) {
         return Err(HeadError::StatusControl(status.into()));
@@ -121,7 +135,9 @@ pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<Respon
     let mut head = ResponseHead {
         status: code,
         reason,
-        ..Default::default()
+        headers: Vec::new(),
+        content_length: None,
+        close_connection: false,
     };
     for (name, value) in headers {
         check_header(&name, &value)?;
@@ -155,16 +171,14 @@ pub fn build_head(status: &str, headers: Vec<(String, String)>) -> Result<Respon
 /// does not trust) by exactly the rules [`build_head`] applies to an embedded
 /// application, and returns the head `build_head` makes of it (hop-by-hop
 /// and `Connection` headers handled the same way).
-pub fn recheck_head(head: &ResponseHead) -> Result<ResponseHead, HeadError> {
+pub fn recheck_head(head: &ResponseHead<u16>) -> Result<ResponseHead, HeadError> {
     // Checked before formatting: "0" or "1000" would otherwise fail as a
     // malformed line rather than as what it is.
-    if !(100..=599).contains(&head.status) {
-        return Err(HeadError::StatusRange(head.status));
-    }
+    let status = HttpStatus::new(head.status).ok_or(HeadError::StatusRange(head.status))?;
     let line = if head.reason.is_empty() {
-        head.status.to_string()
+        status.to_string()
     } else {
-        format!("{} {}", head.status, head.reason)
+        format!("{status} {}", head.reason)
     };
     let mut checked = build_head(&line, head.headers.clone())?;
     if checked.content_length != head.content_length {
@@ -186,18 +200,20 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(parse_status("200 OK").unwrap(), (200, "OK".into()));
+        let code = |c| HttpStatus::new(c).unwrap();
+        assert_eq!(parse_status("200 OK").unwrap(), (code(200), "OK".into()));
         assert_eq!(
             parse_status("404 Not Found").unwrap(),
-            (404, "Not Found".into())
+            (code(404), "Not Found".into())
         );
-        assert_eq!(parse_status("204").unwrap(), (204, "".into()));
+        assert_eq!(parse_status("204").unwrap(), (code(204), "".into()));
         assert!(parse_status("OK").is_err());
         assert!(parse_status("20 OK").is_err());
         assert!(parse_status("2000 OK").is_err());
         assert!(parse_status("200OK").is_err());
         assert!(parse_status("200 OK\r\nX: y").is_err());
-        assert!(parse_status("999 Nope").is_err());
+        assert_eq!(parse_status("999 Nope"), Err(HeadError::StatusRange(999)));
+        assert_eq!(parse_status("099 Nope"), Err(HeadError::StatusRange(99)));
         assert!(parse_status("200 \u{263a}").is_err());
     }
 
@@ -255,9 +271,9 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(recheck_head(&good).unwrap(), good);
-        let with = |f: &dyn Fn(&mut ResponseHead)| {
-            let mut h = good.clone();
+        assert_eq!(recheck_head(&good.clone().into()).unwrap(), good);
+        let with = |f: &dyn Fn(&mut ResponseHead<u16>)| {
+            let mut h = ResponseHead::<u16>::from(good.clone());
             f(&mut h);
             recheck_head(&h)
         };

@@ -5,6 +5,7 @@
 use std::os::fd::RawFd;
 
 use crate::log::Level;
+use crate::status::HttpStatus;
 
 use super::response::ResponseHead;
 
@@ -13,7 +14,7 @@ use super::response::ResponseHead;
 pub struct InputError {
     /// The HTTP status the failure implies (413 body too large, 400 bad
     /// chunking, 408 timeout...), if any.
-    pub status: Option<u16>,
+    pub status: Option<HttpStatus>,
     pub message: String,
 }
 

@@ -16,6 +16,7 @@ use crate::daemon::transport::{Conn, SocketTransport};
 use super::idle::{Connection, Next};
 use crate::os::{descriptors, process, sockets};
 use crate::python::{self, Outcome};
+use crate::status::HttpStatus;
 
 use super::{Running, State, pid};
 
@@ -349,7 +350,7 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
             None
         }
         Outcome::Status(code) => {
-            if code != 500 {
+            if code != HttpStatus::INTERNAL_SERVER_ERROR {
                 st.app_loaded.store(true, Ordering::Release);
             }
             Some(code)

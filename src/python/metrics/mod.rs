@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pyo3::prelude::*;
 
 use crate::os::usage;
+use crate::status::HttpStatus;
 
 pub(crate) use phases::{Aggregates, Phase};
 pub(crate) use scoreboard::ServerScore;
@@ -102,7 +103,7 @@ struct Record {
     output_write_us: u64,
     input_bytes: u64,
     output_bytes: u64,
-    status: u16,
+    status: Option<HttpStatus>,
 }
 
 thread_local! {
@@ -123,7 +124,7 @@ impl Record {
         output_write_us: 0,
         input_bytes: 0,
         output_bytes: 0,
-        status: 0,
+        status: None,
     };
 }
 
@@ -153,7 +154,7 @@ struct Detail {
 pub(crate) struct Request {
     start: u64,
     detail: Option<Detail>,
-    status: Option<u16>,
+    status: Option<HttpStatus>,
 }
 
 /// A request is about to enter its interpreter. `request_start`,
@@ -196,7 +197,7 @@ impl Request {
 
     /// Ends the request; `status` is what was answered when the adapter
     /// answered with a status (otherwise the response's own status counts).
-    pub(crate) fn end(mut self, status: Option<u16>) {
+    pub(crate) fn end(mut self, status: Option<HttpStatus>) {
         self.status = status;
     }
 }
@@ -247,7 +248,7 @@ impl Drop for Request {
             output_bytes: r.output_bytes,
             output_writes: r.output_writes,
             output_write_us: r.output_write_us,
-            status: self.status.unwrap_or(r.status),
+            status: self.status.or(r.status),
         };
         aggregates().record(&sample, DAEMON.load(Ordering::Relaxed));
     }
@@ -287,9 +288,9 @@ pub(crate) fn application_start() -> f64 {
     us_to_secs(wall)
 }
 
-/// The response is complete: its status (0 if none) and the body bytes
+/// The response is complete: its status (if it had one) and the body bytes
 /// sent and read.
-pub(crate) fn response_done(status: u16, output_bytes: u64, input_bytes: u64) {
+pub(crate) fn response_done(status: Option<HttpStatus>, output_bytes: u64, input_bytes: u64) {
     if recorded_here() {
         note(|r| {
             r.status = status;

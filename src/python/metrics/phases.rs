@@ -5,6 +5,8 @@
 //! 65-bucket histogram; request I/O totals; response status classes. Pure:
 //! the caller holds the lock and supplies the numbers.
 
+use crate::status::HttpStatus;
+
 /// Histogram buckets per phase: 16 octaves from 1 ms to 65536 ms, 4 linear
 /// sub-buckets each, and one for 65536 ms and over (mod_wsgi's
 /// `WSGI_TELEMETRY_BUCKET_COUNT`).
@@ -104,8 +106,8 @@ pub(crate) struct Sample {
     pub(crate) output_bytes: u64,
     pub(crate) output_writes: u64,
     pub(crate) output_write_us: u64,
-    /// The HTTP status; 0 when there was none (counted as 5xx, as mod_wsgi).
-    pub(crate) status: u16,
+    /// The HTTP status; none counts as 5xx (mod_wsgi's 0).
+    pub(crate) status: Option<HttpStatus>,
 }
 
 /// Everything recorded since the last `request_metrics()`.
@@ -162,14 +164,8 @@ impl Aggregates {
         self.input_reads += s.input_reads;
         self.output_bytes += s.output_bytes;
         self.output_writes += s.output_writes;
-        let class = match s.status {
-            0 => Some(4),
-            100..=599 => Some(usize::from(s.status / 100 - 1)),
-            _ => None,
-        };
-        if let Some(c) = class {
-            self.status[c] += 1;
-        }
+        let class = s.status.map_or(4, |s| usize::from(s.code() / 100 - 1));
+        self.status[class] += 1;
     }
 }
 
@@ -241,7 +237,7 @@ mod tests {
                 application_start: 1_002_000,
             },
             application_us: 3_000,
-            status: 200,
+            status: HttpStatus::new(200),
             output_bytes: 12,
             output_writes: 1,
             ..Sample::default()
@@ -249,14 +245,14 @@ mod tests {
         a.record(&sample, false);
         a.record(
             &Sample {
-                status: 0,
+                status: None,
                 ..sample
             },
             false,
         );
         a.record(
             &Sample {
-                status: 404,
+                status: HttpStatus::new(404),
                 ..sample
             },
             false,
@@ -278,7 +274,7 @@ mod tests {
                 application_start: 90, // clocks disagree: clamped to 0
             },
             application_us: 5,
-            status: 200,
+            status: HttpStatus::new(200),
             ..Sample::default()
         };
         d.record(&daemon, true);
