@@ -196,6 +196,16 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
     if fresh && conn.send(&Frame::Hello { pid: pid() }).is_err() {
         return (Served::Ran, None);
     }
+    // A request refused before anything of it ran: logged here, a 500 to
+    // the Apache child, and the connection is not kept.
+    let refuse = |conn: &mut Conn, level: Level, why: String| {
+        log::process(
+            level,
+            &format!("mod_wsgi (pid={}): Daemon process '{}'{why}", pid(), g.name),
+        );
+        let _ = conn.send(&Frame::Status(HttpStatus::INTERNAL_SERVER_ERROR.code()));
+        (Served::Ran, None)
+    };
     let sealed = match conn.read_frame() {
         Ok(Frame::Request(s)) => s,
         Ok(other) => {
@@ -212,48 +222,27 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
             return (Served::Ran, None);
         }
         Err(e) => {
-            log::process(
-                Level::Error,
-                &format!(
-                    "mod_wsgi (pid={}): Daemon process '{}': cannot read the request from {}: {e}",
-                    pid(),
-                    g.name,
-                    peer()
-                ),
-            );
-            let _ = conn.send(&Frame::Status(500));
-            return (Served::Ran, None);
+            let why = format!(": cannot read the request from {}: {e}", peer());
+            return refuse(&mut conn, Level::Error, why);
         }
     };
     // Nothing of the request is looked at before this check.
     let head = match sealed.open(st.secrets.get(sealed.generation)) {
         Ok(h) => h,
         Err(e) => {
-            log::process(
-                Level::Alert,
-                &format!(
-                    "mod_wsgi (pid={}): Daemon process '{}' refused a request from {}: {e}. Nothing of it was run.",
-                    pid(),
-                    g.name,
-                    peer()
-                ),
+            let why = format!(
+                " refused a request from {}: {e}. Nothing of it was run.",
+                peer()
             );
-            let _ = conn.send(&Frame::Status(500));
-            return (Served::Ran, None);
+            return refuse(&mut conn, Level::Alert, why);
         }
     };
     if head.group != g.name {
-        log::process(
-            Level::Alert,
-            &format!(
-                "mod_wsgi (pid={}): Daemon process '{}' received a request meant for group '{}'; refused.",
-                pid(),
-                g.name,
-                head.group
-            ),
+        let why = format!(
+            " received a request meant for group '{}'; refused.",
+            head.group
         );
-        let _ = conn.send(&Frame::Status(500));
-        return (Served::Ran, None);
+        return refuse(&mut conn, Level::Alert, why);
     }
     let mut spec = head.spec;
     // The Apache child holds the body until this process says whether the
@@ -261,16 +250,25 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
     if head.continue_wanted {
         conn.expect_continue();
     }
+    conn.log_level_set(head.log_level);
+    // A request this process will not run: why, in the request's own log
+    // (the Apache child logs it against the request), and its status.
+    let decline = |conn: &mut Conn, why: String, status: HttpStatus| {
+        let _ = conn.send(&Frame::Log {
+            level: Level::Error as u8,
+            message: format!("mod_wsgi (pid={}): {why}", pid()),
+        });
+        let _ = conn.send(&Frame::Status(status.code()));
+        (Served::Ran, None)
+    };
     if let Some(root) = &g.chroot
         && let Err(msg) = jail::rewrite_request(root, &mut spec)
     {
-        conn.log_level_set(head.log_level);
-        let _ = conn.send(&Frame::Log {
-            level: Level::Error as u8,
-            message: format!("mod_wsgi (pid={}): {msg}", pid()),
-        });
-        let _ = conn.send(&Frame::Status(500));
-        return (Served::Ran, None);
+        return decline(
+            &mut conn,
+            msg.to_string(),
+            HttpStatus::INTERNAL_SERVER_ERROR,
+        );
     }
     spec.module_name = python::script::module_name(&spec.script_path, st.case_sensitive);
     // Whether the script changed is this process's own finding: its file's
@@ -289,19 +287,12 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     if queue_expired(g.queue_timeout, spec.request_start, now) {
-        conn.log_level_set(head.log_level);
-        let _ = conn.send(&Frame::Log {
-            level: Level::Error as u8,
-            message: format!(
-                "mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
-                pid(),
-                g.name
-            ),
-        });
-        let _ = conn.send(&Frame::Status(504));
-        return (Served::Ran, None);
+        let why = format!(
+            "Queue timeout expired for WSGI daemon process '{}'.",
+            g.name
+        );
+        return decline(&mut conn, why, HttpStatus::GATEWAY_TIMEOUT);
     }
-    conn.log_level_set(head.log_level);
     spec.daemon_start = now;
     spec.process_group = g.name.clone();
     spec.multithread = g.threads > 1;
