@@ -9,22 +9,23 @@ use pyo3::types::{PyDict, PyList};
 use super::super::text::latin1;
 use super::{Phase, ProcessMetrics, RequestMetrics, ServerScore, us_to_secs};
 
+/// `same_named!(dict, value; a, b)` sets key `"a"` to `value.a`, then `"b"`:
+/// most of mod_wsgi's keys are the names of the fields that hold them, so
+/// each name is written once (in the dict's order).
+macro_rules! same_named {
+    ($dict:expr, $from:expr; $($field:ident),+ $(,)?) => {
+        $($dict.set_item(stringify!($field), $from.$field)?;)+
+    };
+}
+
 /// `process_metrics()`.
 pub(crate) fn process<'py>(py: Python<'py>, m: &ProcessMetrics) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("pid", m.pid)?;
-    d.set_item("request_busy_time", m.request_busy_time)?;
-    d.set_item("request_count", m.request_count)?;
-    d.set_item("memory_max_rss", m.memory_max_rss)?;
-    d.set_item("memory_rss", m.memory_rss)?;
-    d.set_item("cpu_user_time", m.cpu_user_time)?;
-    d.set_item("cpu_system_time", m.cpu_system_time)?;
+    same_named!(d, m; pid, request_busy_time, request_count);
+    same_named!(d, m; memory_max_rss, memory_rss, cpu_user_time, cpu_system_time);
     d.set_item("cpu_time", m.cpu_user_time + m.cpu_system_time)?;
-    d.set_item("restart_time", m.restart_time)?;
-    d.set_item("current_time", m.current_time)?;
-    d.set_item("running_time", m.running_time)?;
-    d.set_item("request_threads", m.request_threads)?;
-    d.set_item("active_requests", m.active_requests)?;
+    same_named!(d, m; restart_time, current_time, running_time);
+    same_named!(d, m; request_threads, active_requests);
     let threads = PyList::empty(py);
     for &(id, count) in &m.threads {
         let t = PyDict::new(py);
@@ -51,10 +52,7 @@ fn extremes(d: &Bound<'_, PyDict>, name: &str, p: Option<&Phase>) -> PyResult<()
 pub(crate) fn request<'py>(py: Python<'py>, m: &RequestMetrics) -> PyResult<Bound<'py, PyDict>> {
     let a = &m.aggregates;
     let d = PyDict::new(py);
-    d.set_item("pid", m.pid)?;
-    d.set_item("start_time", m.start_time)?;
-    d.set_item("stop_time", m.stop_time)?;
-    d.set_item("sample_period", m.sample_period)?;
+    same_named!(d, m; pid, start_time, stop_time, sample_period);
     let (user, system) = (m.cpu_user_utilization, m.cpu_system_utilization);
     // The `*_time` keys are mod_wsgi's deprecated aliases of the rates.
     d.set_item("cpu_user_utilization", user)?;
@@ -63,32 +61,26 @@ pub(crate) fn request<'py>(py: Python<'py>, m: &RequestMetrics) -> PyResult<Boun
     d.set_item("cpu_system_time", system)?;
     d.set_item("cpu_utilization", user + system)?;
     d.set_item("cpu_time", user + system)?;
-    d.set_item("memory_max_rss", m.memory_max_rss)?;
-    d.set_item("memory_rss", m.memory_rss)?;
-    d.set_item("request_threads_maximum", m.request_threads_maximum)?;
-    d.set_item("request_threads_started", m.request_threads_started)?;
-    d.set_item("request_threads_active", m.request_threads_active)?;
-    d.set_item("capacity_utilization", m.capacity_utilization)?;
-    d.set_item("request_count", m.request_count)?;
-    d.set_item("request_throughput", m.request_throughput)?;
+    same_named!(d, m; memory_max_rss, memory_rss);
+    same_named!(d, m; request_threads_maximum, request_threads_started, request_threads_active);
+    same_named!(d, m; capacity_utilization, request_count, request_throughput);
     for (i, n) in a.status.iter().enumerate() {
         d.set_item(format!("status_{}xx", i + 1), n)?;
     }
-    d.set_item("input_bytes", a.input_bytes)?;
-    d.set_item("input_reads", a.input_reads)?;
-    d.set_item("output_bytes", a.output_bytes)?;
-    d.set_item("output_writes", a.output_writes)?;
-    let phases: [(&str, &Phase); 8] = [
-        ("server_time", &a.server),
-        ("queue_time", &a.queue),
-        ("daemon_time", &a.daemon),
-        ("application_time", &a.application),
-        ("request_time", &a.request),
-        ("gil_wait_time", &a.gil_wait),
-        ("input_read_time", &a.input_read),
-        ("output_write_time", &a.output_write),
+    same_named!(d, a; input_bytes, input_reads, output_bytes, output_writes);
+    // Each phase with its keys' stem, and whether it is one of daemon mode's
+    // own (queue and daemon: no values in embedded mode).
+    let phases: [(&str, &Phase, bool); 8] = [
+        ("server_time", &a.server, false),
+        ("queue_time", &a.queue, true),
+        ("daemon_time", &a.daemon, true),
+        ("application_time", &a.application, false),
+        ("request_time", &a.request, false),
+        ("gil_wait_time", &a.gil_wait, false),
+        ("input_read_time", &a.input_read, false),
+        ("output_write_time", &a.output_write, false),
     ];
-    for (name, p) in phases {
+    for (name, p, _) in phases {
         d.set_item(format!("{name}_buckets"), p.buckets.to_vec())?;
     }
     d.set_item("request_threads_completed", m.threads_completed.clone())?;
@@ -116,18 +108,13 @@ pub(crate) fn request<'py>(py: Python<'py>, m: &RequestMetrics) -> PyResult<Boun
     d.set_item("gil_wait_count", a.gil_waits)?;
     d.set_item("input_read_time", a.input_read.mean(n))?;
     d.set_item("output_write_time", a.output_write.mean(n))?;
-    for (name, p) in [
-        ("server_time", &a.server),
-        ("application_time", &a.application),
-        ("request_time", &a.request),
-        ("gil_wait_time", &a.gil_wait),
-        ("input_read_time", &a.input_read),
-        ("output_write_time", &a.output_write),
-    ] {
+    // mod_wsgi gives the extremes of daemon mode's own phases last.
+    for (name, p, _) in phases.iter().filter(|&&(.., daemon_only)| !daemon_only) {
         extremes(&d, name, Some(p))?;
     }
-    extremes(&d, "queue_time", m.daemon.then_some(&a.queue))?;
-    extremes(&d, "daemon_time", m.daemon.then_some(&a.daemon))?;
+    for (name, p, _) in phases.iter().filter(|&&(.., daemon_only)| daemon_only) {
+        extremes(&d, name, m.daemon.then_some(*p))?;
+    }
     Ok(d)
 }
 
@@ -140,9 +127,7 @@ pub(crate) fn server<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let secs = |us: i64| us as f64 / 1e6;
     let d = PyDict::new(py);
-    d.set_item("server_limit", s.server_limit)?;
-    d.set_item("thread_limit", s.thread_limit)?;
-    d.set_item("running_generation", s.running_generation)?;
+    same_named!(d, s; server_limit, thread_limit, running_generation);
     d.set_item("restart_time", secs(s.restart_time))?;
     d.set_item("current_time", us_to_secs(now_us))?;
     let now = i64::try_from(now_us).unwrap_or(i64::MAX);
@@ -154,17 +139,13 @@ pub(crate) fn server<'py>(
     for (i, p) in s.processes.iter().enumerate() {
         let pd = PyDict::new(py);
         pd.set_item("process_num", i)?;
-        pd.set_item("pid", p.pid)?;
-        pd.set_item("generation", p.generation)?;
-        pd.set_item("quiescing", p.quiescing)?;
+        same_named!(pd, p; pid, generation, quiescing);
         let workers = PyList::empty(py);
         for w in &p.workers {
             let wd = PyDict::new(py);
-            wd.set_item("thread_num", w.thread_num)?;
-            wd.set_item("generation", w.generation)?;
+            same_named!(wd, w; thread_num, generation);
             wd.set_item("status", w.status.to_string())?;
-            wd.set_item("access_count", w.access_count)?;
-            wd.set_item("bytes_served", w.bytes_served)?;
+            same_named!(wd, w; access_count, bytes_served);
             wd.set_item("start_time", secs(w.start_time))?;
             wd.set_item("stop_time", secs(w.stop_time))?;
             wd.set_item("last_used", secs(w.last_used))?;
