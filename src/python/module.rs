@@ -209,53 +209,39 @@ fn no_arguments(
 /// `start_recording_metrics()`, `process_metrics()`, `request_metrics()`
 /// and `server_metrics()`, as in mod_wsgi 6 (`None` when not available).
 fn add_metrics(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    add_fn(
-        m,
-        c"start_recording_metrics",
-        |args, kwargs| -> PyResult<Py<PyAny>> {
-            no_arguments("start_recording_metrics", args, kwargs)?;
-            metrics::start_recording();
-            Ok(args.py().None())
-        },
-    )?;
-    add_fn(
-        m,
-        c"process_metrics",
-        |args, kwargs| -> PyResult<Py<PyAny>> {
-            no_arguments("process_metrics", args, kwargs)?;
-            let py = args.py();
-            Ok(match metrics::process_metrics() {
-                Some(p) => metrics::dicts::process(py, &p)?.into_any().unbind(),
-                None => py.None(),
-            })
-        },
-    )?;
-    add_fn(
-        m,
-        c"request_metrics",
-        |args, kwargs| -> PyResult<Py<PyAny>> {
-            no_arguments("request_metrics", args, kwargs)?;
-            let py = args.py();
-            Ok(match metrics::request_metrics() {
-                Some(r) => metrics::dicts::request(py, &r)?.into_any().unbind(),
-                None => py.None(),
-            })
-        },
-    )?;
-    add_fn(
-        m,
-        c"server_metrics",
-        |args, kwargs| -> PyResult<Py<PyAny>> {
-            no_arguments("server_metrics", args, kwargs)?;
-            let py = args.py();
-            Ok(match metrics::server_metrics() {
-                Some(s) => metrics::dicts::server(py, &s, metrics::current_time_us())?
-                    .into_any()
-                    .unbind(),
-                None => py.None(),
-            })
-        },
-    )
+    add_metrics_fn(m, c"start_recording_metrics", |_| {
+        metrics::start_recording();
+        Ok(None)
+    })?;
+    add_metrics_fn(m, c"process_metrics", |py| {
+        metrics::process_metrics()
+            .map(|p| metrics::dicts::process(py, &p))
+            .transpose()
+    })?;
+    add_metrics_fn(m, c"request_metrics", |py| {
+        metrics::request_metrics()
+            .map(|r| metrics::dicts::request(py, &r))
+            .transpose()
+    })?;
+    add_metrics_fn(m, c"server_metrics", |py| {
+        metrics::server_metrics()
+            .map(|s| metrics::dicts::server(py, &s, metrics::current_time_us()))
+            .transpose()
+    })
+}
+
+/// Adds one of the metrics functions: it takes no arguments and returns
+/// what `dict` makes, or `None`.
+fn add_metrics_fn(
+    m: &Bound<'_, PyModule>,
+    name: &'static std::ffi::CStr,
+    dict: impl for<'py> Fn(Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> + Send + Sync + 'static,
+) -> PyResult<()> {
+    add_fn(m, name, move |args, kwargs| -> PyResult<Py<PyAny>> {
+        no_arguments(&name.to_string_lossy(), args, kwargs)?;
+        let py = args.py();
+        Ok(dict(py)?.map_or_else(|| py.None(), |d| d.into_any().unbind()))
+    })
 }
 
 /// Creates and installs the `mod_wsgi` module in the current interpreter.
