@@ -90,6 +90,20 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// `value` as a `T`, or the TypeError mod_wsgi raises for it: `expected
+/// {what}, value of type ... found`.
+fn expected<'a, 'py, T: pyo3::type_object::PyTypeCheck>(
+    value: &'a Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<&'a Bound<'py, T>> {
+    value.cast::<T>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected {what}, value of type {} found",
+            type_name(value)
+        ))
+    })
+}
+
 /// `start_response(status, headers, exc_info)` as the bootstrap forwards it.
 fn start_response(args: &Bound<'_, PyTuple>) -> PyResult<()> {
     let py = args.py();
@@ -97,27 +111,12 @@ fn start_response(args: &Bound<'_, PyTuple>) -> PyResult<()> {
     let status = args.get_item(1)?;
     let headers = args.get_item(2)?;
     let exc_info = args.get_item(3)?;
-    let status = status.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "expected str object for status, value of type {} found",
-            type_name(&status)
-        ))
-    })?;
+    let status = expected::<PyString>(&status, "str object for status")?;
     let status = status.to_str()?.to_string();
-    let list = headers.cast::<PyList>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "expected list object for headers, value of type {} found",
-            type_name(&headers)
-        ))
-    })?;
+    let list = expected::<PyList>(&headers, "list object for headers")?;
     let mut pairs = Vec::with_capacity(list.len());
     for item in list.iter() {
-        let tuple = item.cast::<PyTuple>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "expected tuple object for header, value of type {} found",
-                type_name(&item)
-            ))
-        })?;
+        let tuple = expected::<PyTuple>(&item, "tuple object for header")?;
         if tuple.len() != 2 {
             return Err(PyValueError::new_err(format!(
                 "header tuple must have 2 items, not {}",
@@ -125,18 +124,8 @@ fn start_response(args: &Bound<'_, PyTuple>) -> PyResult<()> {
             )));
         }
         let (n, v) = (tuple.get_item(0)?, tuple.get_item(1)?);
-        let name = n.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "expected str object for header name, value of type {} found",
-                type_name(&n)
-            ))
-        })?;
-        let value = v.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "expected str object for header value, value of type {} found",
-                type_name(&v)
-            ))
-        })?;
+        let name = expected::<PyString>(&n, "str object for header name")?;
+        let value = expected::<PyString>(&v, "str object for header value")?;
         pairs.push((name.to_str()?.to_string(), value.to_str()?.to_string()));
     }
     let has_exc_info = !exc_info.is_none();
