@@ -537,44 +537,43 @@ mod tests {
 
     #[test]
     fn path_info_split() {
-        assert_eq!(
-            split_script_name(b"/hello/x/y", b"/x/y"),
-            (b"/hello".to_vec(), b"/x/y".to_vec())
-        );
-        assert_eq!(
-            split_script_name(b"/hello", b""),
-            (b"/hello".to_vec(), b"".to_vec())
-        );
-        assert_eq!(split_script_name(b"/", b"/"), (b"".to_vec(), b"/".to_vec()));
-        assert_eq!(
-            split_script_name(b"/a/b", b"/a/b"),
-            (b"".to_vec(), b"/a/b".to_vec())
-        );
-        assert_eq!(
-            split_script_name(b"//hello//x", b"/x"),
-            (b"/hello".to_vec(), b"/x".to_vec())
-        );
-        assert_eq!(
-            split_script_name(b"/hello/x//y", b"/x/y"),
-            (b"/hello".to_vec(), b"/x/y".to_vec())
-        );
+        // (uri, path_info) -> (SCRIPT_NAME, PATH_INFO)
+        for (uri, path_info, script_name, rest) in [
+            ("/hello/x/y", "/x/y", "/hello", "/x/y"),
+            ("/hello", "", "/hello", ""),
+            ("/", "/", "", "/"),
+            ("/a/b", "/a/b", "", "/a/b"),
+            ("//hello//x", "/x", "/hello", "/x"),
+            ("/hello/x//y", "/x/y", "/hello", "/x/y"),
+        ] {
+            assert_eq!(
+                split_script_name(uri.as_bytes(), path_info.as_bytes()),
+                (script_name.as_bytes().to_vec(), rest.as_bytes().to_vec()),
+                "{uri} {path_info}"
+            );
+        }
     }
 
     #[test]
     fn headers_become_cgi_variables() {
         let e = build(&facts(), &EnvironPolicy::default());
-        assert_eq!(get(&e, "HTTP_HOST"), Some("localhost"));
-        assert_eq!(get(&e, "CONTENT_TYPE"), Some("text/plain"));
-        assert_eq!(get(&e, "HTTP_ACCEPT"), Some("a, b"));
-        assert_eq!(get(&e, "HTTP_X_EVIL"), None);
-        assert_eq!(get(&e, "HTTP_PROXY"), None);
-        assert_eq!(get(&e, "HTTP_AUTHORIZATION"), None);
-        assert_eq!(get(&e, "SCRIPT_NAME"), Some("/hello"));
-        assert_eq!(get(&e, "PATH_INFO"), Some("/x/y"));
-        assert_eq!(get(&e, "QUERY_STRING"), Some("a=1"));
-        assert_eq!(get(&e, "REQUEST_URI"), Some("/hello/x/y?a=1"));
-        assert_eq!(get(&e, "SERVER_PORT"), Some("8080"));
-        assert_eq!(get(&e, "FROM_SETENV"), Some("yes"));
+        // (variable, its value; None: not in the environ)
+        for (key, value) in [
+            ("HTTP_HOST", Some("localhost")),
+            ("CONTENT_TYPE", Some("text/plain")),
+            ("HTTP_ACCEPT", Some("a, b")),
+            ("HTTP_X_EVIL", None),
+            ("HTTP_PROXY", None),
+            ("HTTP_AUTHORIZATION", None),
+            ("SCRIPT_NAME", Some("/hello")),
+            ("PATH_INFO", Some("/x/y")),
+            ("QUERY_STRING", Some("a=1")),
+            ("REQUEST_URI", Some("/hello/x/y?a=1")),
+            ("SERVER_PORT", Some("8080")),
+            ("FROM_SETENV", Some("yes")),
+        ] {
+            assert_eq!(get(&e, key), value, "{key}");
+        }
         assert_eq!(e.url_scheme, "http");
         let e = build(
             &facts(),
@@ -727,23 +726,24 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_trimmed_to_the_client_with_trusted_proxies() {
-        let f = with_headers(&[("X-Forwarded-For", "9.9.9.9, 1.2.3.4, 10.0.0.7, 10.0.0.8")]);
-        let e = build(&f, &trusting(&["x-forwarded-for"], &["10.0.0.0/8"]));
-        assert_eq!(get(&e, "REMOTE_ADDR"), Some("1.2.3.4"));
-        assert_eq!(
-            get(&e, "HTTP_X_FORWARDED_FOR"),
-            Some("1.2.3.4, 10.0.0.7, 10.0.0.8")
-        );
-        // Nearest hop not trusted: it is the client.
-        let f = with_headers(&[("X-Forwarded-For", "9.9.9.9, 1.2.3.4")]);
-        let e = build(&f, &trusting(&["x-forwarded-for"], &["10.0.0.0/8"]));
-        assert_eq!(get(&e, "REMOTE_ADDR"), Some("1.2.3.4"));
-        assert_eq!(get(&e, "HTTP_X_FORWARDED_FOR"), Some("1.2.3.4"));
-        // Without a proxy list: the first entry, header left alone.
-        let f = with_headers(&[("X-Forwarded-For", " , 9.9.9.9, 1.2.3.4")]);
-        let e = build(&f, &trusting(&["x-forwarded-for"], &[]));
-        assert_eq!(get(&e, "REMOTE_ADDR"), Some("9.9.9.9"));
-        assert_eq!(get(&e, "HTTP_X_FORWARDED_FOR"), Some(" , 9.9.9.9, 1.2.3.4"));
+        // (X-Forwarded-For, trusted proxies) -> (REMOTE_ADDR, X-Forwarded-For left)
+        for (header, proxies, client, left) in [
+            (
+                "9.9.9.9, 1.2.3.4, 10.0.0.7, 10.0.0.8",
+                &["10.0.0.0/8"][..],
+                "1.2.3.4",
+                "1.2.3.4, 10.0.0.7, 10.0.0.8",
+            ),
+            // Nearest hop not trusted: it is the client.
+            ("9.9.9.9, 1.2.3.4", &["10.0.0.0/8"], "1.2.3.4", "1.2.3.4"),
+            // Without a proxy list: the first entry, header left alone.
+            (" , 9.9.9.9, 1.2.3.4", &[], "9.9.9.9", " , 9.9.9.9, 1.2.3.4"),
+        ] {
+            let f = with_headers(&[("X-Forwarded-For", header)]);
+            let e = build(&f, &trusting(&["x-forwarded-for"], proxies));
+            assert_eq!(get(&e, "REMOTE_ADDR"), Some(client), "{header}");
+            assert_eq!(get(&e, "HTTP_X_FORWARDED_FOR"), Some(left), "{header}");
+        }
     }
 
     #[test]
