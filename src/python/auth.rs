@@ -8,23 +8,19 @@
 //! The Apache layer supplies the request through [`AuthHost`]; nothing here
 //! touches httpd's structures.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyCFunction, PyDict, PyModule, PyString, PyTuple};
 
 use crate::config::words::split_words;
 use crate::log::Level;
 
+use super::child_script::{self, NotRun, close_errors, load_script, log_exception, with_host};
 use super::environ::{Decode, cgi_header_name, find_path_info};
-use super::interpreters::{self, format_traceback};
 use super::module::MOD_WSGI_VERSION;
-use super::request;
-use super::response::ResponseHead;
 use super::text::{environ_value, latin1, to_latin1};
-use super::transport::{InputError, OutputError, Transport, Write};
 
 /// What the auth environ is built from, copied out of the request.
 #[derive(Clone, Debug, Default)]
@@ -376,69 +372,6 @@ pub(crate) fn allow_access(
     )
 }
 
-thread_local! {
-    /// The request an access-control script is running for on this thread,
-    /// by handle: what `mod_ssl.is_https` / `mod_ssl.var_lookup` reach.
-    static HOST: RefCell<Option<(u64, Rc<dyn AuthHost>)>> = const { RefCell::new(None) };
-}
-
-/// The request's log lines for `wsgi.errors`; nothing else of a transport
-/// exists while an access-control (or dispatch) script runs.
-pub(super) struct LogOnly(pub(super) Rc<dyn AuthHost>);
-
-impl Transport for LogOnly {
-    fn read_body(&mut self, _buf: &mut [u8]) -> Result<usize, InputError> {
-        Ok(0)
-    }
-    fn set_head(&mut self, _head: &ResponseHead) {}
-    fn write(&mut self, _data: &[u8], _how: Write) -> Result<(), OutputError> {
-        Err(OutputError(
-            "an access-control script cannot send a response".into(),
-        ))
-    }
-    fn send_file(&mut self, _fd: i32, _offset: u64, _len: u64) -> Result<(), OutputError> {
-        Err(OutputError(
-            "an access-control script cannot send a response".into(),
-        ))
-    }
-    fn abort(&mut self) {}
-    fn finish(&mut self) {}
-    fn log(&self, level: Level, message: &str) {
-        self.0.log(level, message)
-    }
-    fn log_enabled(&self, level: Level) -> bool {
-        self.0.log_enabled(level)
-    }
-}
-
-/// Ends the script's time as this thread's request, however the call ends.
-struct Registration {
-    active: Option<request::ActiveGuard>,
-    previous: Option<(u64, Rc<dyn AuthHost>)>,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        HOST.with(|h| *h.borrow_mut() = previous);
-        if let Some(active) = self.active.take() {
-            drop(active.end());
-        }
-    }
-}
-
-fn expired() -> PyErr {
-    PyRuntimeError::new_err("request object has expired")
-}
-
-/// Runs `f` on the host registered for `handle` on this thread.
-fn with_host<T>(handle: u64, f: impl FnOnce(&dyn AuthHost) -> T) -> PyResult<T> {
-    HOST.with(|h| match &*h.borrow() {
-        Some((live, host)) if *live == handle => Ok(f(host.as_ref())),
-        _ => Err(expired()),
-    })
-}
-
 fn ssl_functions<'py>(
     py: Python<'py>,
     handle: u64,
@@ -513,19 +446,6 @@ fn build_environ<'py>(
     Ok(env)
 }
 
-pub(super) fn log_exception(py: Python<'_>, host: &dyn AuthHost, script: &str, e: &PyErr) {
-    host.log(
-        Level::Error,
-        &format!(
-            "mod_wsgi (pid={}): Exception occurred processing WSGI script '{script}'.",
-            std::process::id()
-        ),
-    );
-    for line in format_traceback(py, e).trim_end_matches('\n').split('\n') {
-        host.log(Level::Error, line);
-    }
-}
-
 /// Loads the script into its interpreter (reloading it when changed and
 /// reloading is on), then calls `function` with the auth environ through
 /// `invoke`. Every failure is logged against the request and gives `error`.
@@ -538,49 +458,16 @@ fn run<R>(
     invoke: impl FnOnce(Python<'_>, &Bound<'_, PyAny>, &Bound<'_, PyDict>) -> PyResult<R>,
 ) -> R {
     let pid = std::process::id();
-    let interp = match interpreters::get(&call.application_group) {
-        Ok(i) => i,
-        Err(e) => {
-            host.log(
-                Level::Error,
-                &format!(
-                    "mod_wsgi (pid={pid}): Cannot acquire interpreter '{}': {e}",
-                    call.application_group
-                ),
-            );
-            return error;
-        }
-    };
-    let outcome = interp.run(|py, m| -> Option<R> {
-        // A script run while this thread passes on another request's output
-        // (a subrequest) must not take that request's place.
-        let active = request::is_idle().then(|| request::begin(Box::new(LogOnly(host.clone()))));
-        let handle = active.as_ref().map_or(0, |a| a.handle);
-        let _registration = Registration {
-            active,
-            previous: HOST.with(|h| h.borrow_mut().replace((handle, host.clone()))),
-        };
-        let script = match m.getattr("_load_script").and_then(|f| {
-            f.call1((
-                &call.module_name,
-                &call.script_path,
-                call.script_mtime,
-                call.reloading,
-            ))
-        }) {
-            Ok(s) => s,
-            Err(e) => {
-                host.log(
-                    Level::Error,
-                    &format!(
-                        "mod_wsgi (pid={pid}): Failed to exec Python script file '{}'.",
-                        call.script_path
-                    ),
-                );
-                log_exception(py, host.as_ref(), &call.script_path, &e);
-                return None;
-            }
-        };
+    let outcome = child_script::run(&call.application_group, &host, |py, m, handle| {
+        let script = load_script(
+            py,
+            m,
+            host.as_ref(),
+            &call.module_name,
+            &call.script_path,
+            call.script_mtime,
+            call.reloading,
+        )?;
         let Ok(f) = script.getattr(function) else {
             host.log(
                 Level::Error,
@@ -606,19 +493,23 @@ fn run<R>(
                 None
             }
         };
-        // What the script wrote to wsgi.errors or stdout without a newline.
-        if let Ok(Some(errors)) = environ.get_item("wsgi.errors")
-            && let Err(e) = errors.call_method0("close")
-        {
-            log_exception(py, host.as_ref(), &call.script_path, &e);
-        }
-        let _ = m.getattr("_flush_std").and_then(|f| f.call0());
+        close_errors(py, host.as_ref(), &call.script_path, &environ);
         result
     });
     match outcome {
         Ok(Some(r)) => r,
         Ok(None) => error,
-        Err(panic) => {
+        Err(NotRun::NoInterpreter(e)) => {
+            host.log(
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Cannot acquire interpreter '{}': {e}",
+                    call.application_group
+                ),
+            );
+            error
+        }
+        Err(NotRun::Crashed(panic)) => {
             host.log(
                 Level::Crit,
                 &format!(

@@ -15,11 +15,10 @@ use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 use crate::log::Level;
 
 use super::adapter::RequestSpec;
-use super::auth::{AuthHost, LogOnly, log_exception};
+use super::auth::AuthHost;
+use super::child_script::{self, NotRun, close_errors, load_script, log_exception};
 use super::environ::Decode;
-use super::interpreters;
 use super::module::MOD_WSGI_VERSION;
-use super::request;
 use super::text::{environ_value, to_latin1};
 
 /// One run of a dispatch script for a request.
@@ -65,39 +64,27 @@ pub(crate) fn run(
     host: Rc<dyn AuthHost>,
 ) -> Result<Dispatch, DispatchFailed> {
     let pid = std::process::id();
-    let interp = match interpreters::get(&call.application_group) {
-        Ok(i) => i,
-        Err(e) => {
-            host.log(
+    let outcome = child_script::run(&call.application_group, &host, |py, m, handle| {
+        dispatch(py, m, call, host.as_ref(), handle)
+    });
+    outcome.unwrap_or_else(|not_run| {
+        let (level, message) = match not_run {
+            NotRun::NoInterpreter(e) => (
                 Level::Error,
-                &format!(
+                format!(
                     "mod_wsgi (pid={pid}): Unable to acquire interpreter '{}' for dispatch script '{}': {e}",
                     call.application_group, call.script_path
                 ),
-            );
-            return Err(DispatchFailed);
-        }
-    };
-    let outcome = interp.run(|py, m| {
-        // Not while this thread passes on another request's output (a
-        // subrequest): that request stays the thread's own.
-        let active = request::is_idle().then(|| request::begin(Box::new(LogOnly(host.clone()))));
-        let handle = active.as_ref().map_or(0, |a| a.handle);
-        let result = dispatch(py, m, call, host.as_ref(), handle);
-        let _ = m.getattr("_flush_std").and_then(|f| f.call0());
-        if let Some(active) = active {
-            drop(active.end());
-        }
-        result
-    });
-    outcome.unwrap_or_else(|panic| {
-        host.log(
-            Level::Crit,
-            &format!(
-                "mod_wsgi (pid={pid}): internal error running dispatch script '{}': {panic}",
-                call.script_path
             ),
-        );
+            NotRun::Crashed(panic) => (
+                Level::Crit,
+                format!(
+                    "mod_wsgi (pid={pid}): internal error running dispatch script '{}': {panic}",
+                    call.script_path
+                ),
+            ),
+        };
+        host.log(level, &message);
         Err(DispatchFailed)
     })
 }
@@ -113,27 +100,16 @@ fn dispatch(
         log_exception(py, host, &call.script_path, e);
         DispatchFailed
     };
-    let script = m
-        .getattr("_load_script")
-        .and_then(|f| {
-            f.call1((
-                &call.module_name,
-                &call.script_path,
-                call.script_mtime,
-                call.reloading,
-            ))
-        })
-        .map_err(|e| {
-            host.log(
-                Level::Error,
-                &format!(
-                    "mod_wsgi (pid={}): Failed to exec Python script file '{}'.",
-                    std::process::id(),
-                    call.script_path
-                ),
-            );
-            failed(&e)
-        })?;
+    let script = load_script(
+        py,
+        m,
+        host,
+        &call.module_name,
+        &call.script_path,
+        call.script_mtime,
+        call.reloading,
+    )
+    .ok_or(DispatchFailed)?;
     // Module-level functions only, as mod_wsgi looks them up.
     let functions = script
         .cast::<PyModule>()
@@ -155,12 +131,7 @@ fn dispatch(
             }
         }
     }
-    // What the script wrote to wsgi.errors without a final newline.
-    if let Ok(Some(errors)) = environ.get_item("wsgi.errors")
-        && let Err(e) = errors.call_method0("close")
-    {
-        log_exception(py, host, &call.script_path, &e);
-    }
+    close_errors(py, host, &call.script_path, &environ);
     result?;
     let [process_group, application_group, callable_object] = chosen;
     Ok(Dispatch {

@@ -2,10 +2,11 @@
 //! interpreter `mod_wsgi` module (`module`, `bootstrap.py`), the WSGI
 //! adapter (`adapter`, `request`, `environ`, `response`) that serves a
 //! request through a [`transport::Transport`], and the scripts that run in
-//! the Apache child before it (`auth`, `dispatch`).
+//! the Apache child before it (`auth`, `dispatch`, sharing `child_script`).
 
 pub mod adapter;
 pub(crate) mod auth;
+mod child_script;
 mod closure;
 pub(crate) mod dispatch;
 pub mod environ;
