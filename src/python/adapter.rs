@@ -1,8 +1,11 @@
 //! Runs one WSGI request: loads the script, builds the environ, calls the
 //! application, and streams its response through the request's [`Transport`].
 //! One implementation for every mode; it never sees Apache's structures.
+//! The environ dict (`wsgi_environ`) and `wsgi.file_wrapper`'s fast path
+//! (`file_wrapper`) have their own files.
 
-use std::os::fd::RawFd;
+mod file_wrapper;
+mod wsgi_environ;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -13,11 +16,12 @@ use crate::status::HttpStatus;
 
 use super::environ::{CgiEnviron, Decode};
 use super::interpreters::{discard_interrupt, format_err, format_traceback};
-use super::metrics::{self, Io};
-use super::module::MOD_WSGI_VERSION;
+use super::metrics;
 use super::request::{self, SendError};
 use super::text::environ_value;
 use super::transport::{Transport, Write};
+use file_wrapper::try_file_wrapper;
+use wsgi_environ::build_environ;
 
 /// Everything about a request the adapter needs, gathered by the caller.
 #[derive(Clone, Debug, Default)]
@@ -103,64 +107,6 @@ impl<'py> Helpers<'py> {
             end_request: at(6)?,
         })
     }
-}
-
-fn build_environ<'py>(
-    py: Python<'py>,
-    h: &Helpers<'py>,
-    spec: &RequestSpec,
-    handle: u64,
-) -> PyResult<Bound<'py, PyDict>> {
-    let env = PyDict::new(py);
-    for (k, v, d) in &spec.cgi.vars {
-        env.set_item(k, environ_value(py, v, *d))?;
-    }
-    env.set_item("wsgi.version", (1, 0))?;
-    env.set_item("wsgi.url_scheme", &spec.cgi.url_scheme)?;
-    env.set_item("wsgi.input", h.input.call1((handle,))?)?;
-    env.set_item("wsgi.errors", h.error_log.call1((handle,))?)?;
-    env.set_item("wsgi.multithread", spec.multithread)?;
-    env.set_item("wsgi.multiprocess", spec.multiprocess)?;
-    env.set_item("wsgi.run_once", false)?;
-    env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.file_wrapper", &h.file_wrapper)?;
-    env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
-    env.set_item("mod_wsgi.process_group", &spec.process_group)?;
-    env.set_item("mod_wsgi.application_group", &spec.application_group)?;
-    env.set_item("mod_wsgi.callable_object", &spec.callable_object)?;
-    env.set_item("mod_wsgi.request_handler", &spec.handler)?;
-    let handler_script = if spec.handler_script {
-        spec.script_path.as_str()
-    } else {
-        ""
-    };
-    env.set_item("mod_wsgi.handler_script", handler_script)?;
-    env.set_item(
-        "mod_wsgi.script_name",
-        environ_value(py, &spec.cgi.original_script_name, Decode::Latin1),
-    )?;
-    env.set_item(
-        "mod_wsgi.path_info",
-        environ_value(py, &spec.cgi.original_path_info, Decode::Latin1),
-    )?;
-    if let Some(mount) = &spec.cgi.mount_point {
-        env.set_item(
-            "mod_wsgi.mount_point",
-            environ_value(py, mount, Decode::Latin1),
-        )?;
-    }
-    env.set_item("mod_wsgi.listener_host", &spec.listener_host)?;
-    env.set_item("mod_wsgi.listener_port", spec.listener_port.to_string())?;
-    env.set_item("mod_wsgi.server_pid", spec.server_pid.to_string())?;
-    env.set_item("mod_wsgi.request_id", &spec.request_id)?;
-    env.set_item("mod_wsgi.connection_id", &spec.connection_id)?;
-    env.set_item("mod_wsgi.thread_id", metrics::thread_id())?;
-    env.set_item("mod_wsgi.request_start", spec.request_start)?;
-    env.set_item("mod_wsgi.queue_start", spec.queue_start)?;
-    env.set_item("mod_wsgi.daemon_start", spec.daemon_start)?;
-    env.set_item("mod_wsgi.application_start", metrics::application_start())?;
-    env.set_item("apache.version", spec.apache_version)?;
-    Ok(env)
 }
 
 fn log_lines(handle: u64, level: Level, text: &str) {
@@ -605,86 +551,4 @@ fn client_gone(handle: u64, msg: &str) {
             std::process::id()
         ),
     );
-}
-
-/// The fast path for `wsgi.file_wrapper` over a regular file: the file is sent
-/// by the server (sendfile/mmap) instead of being read through Python.
-/// `Ok(false)` when the result is not eligible (it is then iterated normally).
-fn try_file_wrapper(
-    py: Python<'_>,
-    m: &Bound<'_, PyModule>,
-    handle: u64,
-    result: &Bound<'_, PyAny>,
-) -> PyResult<bool> {
-    let wrapper_type = m.getattr("FileWrapper")?;
-    if !result.is_instance(&wrapper_type).unwrap_or(false) {
-        return Ok(false);
-    }
-    let ready = request::with(handle, |r| {
-        r.output.head.is_some() && r.output.bytes_sent == 0 && !r.output.committed
-    });
-    if ready != Some(true) {
-        return Ok(false);
-    }
-    let filelike = result.getattr("filelike")?;
-    let Some(fd) = filelike
-        .call_method0("fileno")
-        .ok()
-        .and_then(|f| f.extract::<RawFd>().ok())
-    else {
-        return Ok(false);
-    };
-    let Some(size) = regular_file_size(fd) else {
-        return Ok(false);
-    };
-    let Some(offset) = filelike
-        .call_method0("tell")
-        .ok()
-        .and_then(|t| t.extract::<u64>().ok())
-    else {
-        return Ok(false);
-    };
-    let mut len = size.saturating_sub(offset);
-    request::with(handle, |r| {
-        if let Some(head) = r.output.head.as_mut() {
-            match head.content_length {
-                Some(cl) => len = len.min(cl),
-                None => {
-                    head.content_length = Some(len);
-                    head.headers
-                        .push(("Content-Length".into(), len.to_string()));
-                }
-            }
-        }
-    });
-    let sent = metrics::detach(py, || {
-        request::with(handle, |r| {
-            if let Some(head) = r.output.head.clone() {
-                r.transport.set_head(&head);
-            }
-            r.output.committed = true;
-            r.output.bytes_sent = len;
-            let res = metrics::io(Io::Write, || r.transport.send_file(fd, offset, len));
-            if res.is_err() {
-                r.output.failed = true;
-            }
-            res
-        })
-    });
-    if let Some(Err(e)) = sent {
-        client_gone(handle, &e.0);
-    }
-    // Leave the file positioned after what was sent, as if it had been read.
-    let _ = filelike.call_method1("seek", (offset + len,));
-    Ok(true)
-}
-
-fn regular_file_size(fd: RawFd) -> Option<u64> {
-    if fd < 0 {
-        return None;
-    }
-    // The descriptor belongs to the application's file object; /proc resolves it
-    // to the file itself without us touching the descriptor.
-    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?;
-    meta.is_file().then_some(meta.len())
 }
