@@ -16,6 +16,7 @@ use crate::ffi;
 use crate::python::auth::{
     self as py_auth, Access, AuthCall, AuthFacts, AuthHost, GroupDecision, PasswordCheck, RealmHash,
 };
+use crate::python::child_script::ChildScript;
 use crate::status::HttpStatus;
 
 use super::entry::guard;
@@ -172,6 +173,24 @@ fn facts(r: &Request) -> AuthFacts {
     }
 }
 
+/// A script the Apache child runs for request `r`, in the interpreter its
+/// directive names (as mod_wsgi's `wsgi_server_group`: unset or `%{GLOBAL}`
+/// is the main interpreter).
+pub(super) fn child_script(
+    r: &Request,
+    script: &GroupScript,
+    reloading: bool,
+    case_sensitive: bool,
+) -> ChildScript {
+    let group = script_group(
+        script.application_group.as_deref(),
+        &r.server_hostname(),
+        r.server_port(),
+        r.hostname().as_deref(),
+    );
+    ChildScript::new(&script.path, group, reloading, case_sensitive)
+}
+
 /// Everything a script call needs: where the script is, its interpreter,
 /// whether it reloads, and the request facts.
 fn prepare(r: &Request, script: &GroupScript) -> AuthCall {
@@ -183,22 +202,9 @@ fn prepare(r: &Request, script: &GroupScript) -> AuthCall {
         Some(d) => d.settings.over(&server_settings),
         None => server_settings,
     };
-    let mtime = std::fs::metadata(&script.path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64);
+    let reloading = settings.script_reloading.unwrap_or(true);
     AuthCall {
-        module_name: crate::python::script::module_name(&script.path, global.case_sensitive()),
-        script_path: script.path.clone(),
-        script_mtime: mtime,
-        reloading: settings.script_reloading.unwrap_or(true),
-        application_group: script_group(
-            script.application_group.as_deref(),
-            &r.server_hostname(),
-            r.server_port(),
-            r.hostname().as_deref(),
-        ),
+        script: child_script(r, script, reloading, global.case_sensitive()),
         facts: facts(r),
     }
 }
@@ -280,7 +286,7 @@ unsafe extern "C" fn get_realm_hash(
                         &format!(
                             "mod_wsgi (pid={}): The realm hash returned from '{}' contains a NUL character.",
                             pid(),
-                            call.script_path
+                            call.script.path
                         ),
                     );
                     return AUTH_GENERAL_ERROR;

@@ -3,13 +3,12 @@
 //! request as it reaches the script; the script itself runs in
 //! `python::dispatch`.
 
-use crate::config::auth::script_group;
 use crate::config::scripts::GroupScript;
 use crate::python::RequestSpec;
 use crate::python::dispatch::{self as py_dispatch, Dispatch, DispatchCall};
 use crate::status::HttpStatus;
 
-use super::auth::host;
+use super::auth::{child_script, host};
 use super::request::Request;
 
 /// The request's dispatch script, if it has one.
@@ -30,18 +29,7 @@ pub(super) fn run(
     case_sensitive: bool,
 ) -> Result<Dispatch, HttpStatus> {
     let call = DispatchCall {
-        module_name: crate::python::script::module_name(&script.path, case_sensitive),
-        script_path: script.path.clone(),
-        script_mtime: crate::python::script::mtime(&script.path),
-        reloading,
-        // As mod_wsgi's wsgi_server_group: unset or %{GLOBAL} is the main
-        // interpreter.
-        application_group: script_group(
-            script.application_group.as_deref(),
-            &r.server_hostname(),
-            r.server_port(),
-            r.hostname().as_deref(),
-        ),
+        script: child_script(&r, script, reloading, case_sensitive),
         request: spec,
     };
     py_dispatch::run(&call, host(r)).map_err(|_| HttpStatus::INTERNAL_SERVER_ERROR)

@@ -17,7 +17,9 @@ use pyo3::types::{PyBool, PyBytes, PyCFunction, PyDict, PyModule, PyString, PyTu
 use crate::config::words::split_words;
 use crate::log::Level;
 
-use super::child_script::{self, NotRun, close_errors, load_script, log_exception, with_host};
+use super::child_script::{
+    self, ChildScript, NotRun, close_errors, load_script, log_exception, with_host,
+};
 use super::environ::{Decode, cgi_header_name, find_path_info};
 use super::module::MOD_WSGI_VERSION;
 use super::text::{environ_value, latin1, to_latin1};
@@ -54,15 +56,7 @@ pub(crate) struct AuthFacts {
 /// One call of an access-control script.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AuthCall {
-    pub script_path: String,
-    /// `_mod_wsgi_<md5>`, shared with a WSGI application loaded from the
-    /// same file into the same interpreter (Django's how-to does that).
-    pub module_name: String,
-    /// The script's modification time (µs) now, compared for reloading.
-    pub script_mtime: i64,
-    pub reloading: bool,
-    /// The interpreter (already expanded; `""` is the main interpreter).
-    pub application_group: String,
+    pub script: ChildScript,
     pub facts: AuthFacts,
 }
 
@@ -286,7 +280,7 @@ pub(crate) fn groups_for_user(
 ) -> Option<Vec<Vec<u8>>> {
     let missing = "group authentication script '{}' does not provide group provider";
     let log = host.clone();
-    let script = call.script_path.clone();
+    let script = call.script.path.clone();
     let not_strings = move |detail: &str| {
         log.log(
             Level::Error,
@@ -340,7 +334,7 @@ pub(crate) fn allow_access(
 ) -> Access {
     let missing = "host access script '{}' does not provide host validator";
     let log = host.clone();
-    let script = call.script_path.clone();
+    let script = call.script.path.clone();
     run(
         call,
         host,
@@ -437,8 +431,11 @@ fn build_environ<'py>(
     env.set_item("apache.version", call.facts.apache_version)?;
     env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
     env.set_item("mod_wsgi.process_group", "")?;
-    env.set_item("mod_wsgi.application_group", &call.application_group)?;
-    env.set_item("mod_wsgi.script_reloading", i64::from(call.reloading))?;
+    env.set_item("mod_wsgi.application_group", &call.script.application_group)?;
+    env.set_item(
+        "mod_wsgi.script_reloading",
+        i64::from(call.script.reloading),
+    )?;
     env.set_item("wsgi.errors", m.getattr("ErrorLog")?.call1((handle,))?)?;
     let (is_https, var_lookup) = ssl_functions(py, handle)?;
     env.set_item("mod_ssl.is_https", is_https)?;
@@ -458,22 +455,22 @@ fn run<R>(
     invoke: impl FnOnce(Python<'_>, &Bound<'_, PyAny>, &Bound<'_, PyDict>) -> PyResult<R>,
 ) -> R {
     let pid = std::process::id();
-    let outcome = child_script::run(&call.application_group, &host, |py, m, handle| {
+    let outcome = child_script::run(&call.script.application_group, &host, |py, m, handle| {
         let script = load_script(
             py,
             m,
             host.as_ref(),
-            &call.module_name,
-            &call.script_path,
-            call.script_mtime,
-            call.reloading,
+            &call.script.module_name,
+            &call.script.path,
+            call.script.mtime,
+            call.script.reloading,
         )?;
         let Ok(f) = script.getattr(function) else {
             host.log(
                 Level::Error,
                 &format!(
                     "mod_wsgi (pid={pid}): Target WSGI {}.",
-                    missing.replace("{}", &call.script_path)
+                    missing.replace("{}", &call.script.path)
                 ),
             );
             return None;
@@ -481,7 +478,7 @@ fn run<R>(
         let environ = match build_environ(py, m, call, handle) {
             Ok(e) => e,
             Err(e) => {
-                log_exception(py, host.as_ref(), &call.script_path, &e);
+                log_exception(py, host.as_ref(), &call.script.path, &e);
                 return None;
             }
         };
@@ -489,11 +486,11 @@ fn run<R>(
         let result = match result {
             Ok(r) => Some(r),
             Err(e) => {
-                log_exception(py, host.as_ref(), &call.script_path, &e);
+                log_exception(py, host.as_ref(), &call.script.path, &e);
                 None
             }
         };
-        close_errors(py, host.as_ref(), &call.script_path, &environ);
+        close_errors(py, host.as_ref(), &call.script.path, &environ);
         result
     });
     match outcome {
@@ -504,7 +501,7 @@ fn run<R>(
                 Level::Error,
                 &format!(
                     "mod_wsgi (pid={pid}): Cannot acquire interpreter '{}': {e}",
-                    call.application_group
+                    call.script.application_group
                 ),
             );
             error
@@ -514,7 +511,7 @@ fn run<R>(
                 Level::Crit,
                 &format!(
                     "mod_wsgi (pid={pid}): internal error running '{}': {panic}",
-                    call.script_path
+                    call.script.path
                 ),
             );
             error

@@ -17,7 +17,40 @@ use super::error::PythonError;
 use super::interpreters::{self, format_traceback};
 use super::request;
 use super::response::ResponseHead;
+use super::script;
 use super::transport::{InputError, OutputError, Transport, Write};
+
+/// The script a call runs and the interpreter it runs in.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChildScript {
+    pub(crate) path: String,
+    /// `_mod_wsgi_<md5>`, shared with a WSGI application loaded from the
+    /// same file into the same interpreter (Django's how-to does that).
+    pub(crate) module_name: String,
+    /// The script's modification time (µs) now, compared for reloading.
+    pub(crate) mtime: i64,
+    pub(crate) reloading: bool,
+    /// The interpreter (already expanded; `""` is the main interpreter).
+    pub(crate) application_group: String,
+}
+
+impl ChildScript {
+    /// The script at `path`, to run in `application_group`.
+    pub(crate) fn new(
+        path: &str,
+        application_group: String,
+        reloading: bool,
+        case_sensitive: bool,
+    ) -> ChildScript {
+        ChildScript {
+            path: path.to_string(),
+            module_name: script::module_name(path, case_sensitive),
+            mtime: script::mtime(path),
+            reloading,
+            application_group,
+        }
+    }
+}
 
 thread_local! {
     /// The request a script is running for on this thread, by handle: what

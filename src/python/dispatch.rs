@@ -16,21 +16,14 @@ use crate::log::Level;
 
 use super::adapter::RequestSpec;
 use super::auth::AuthHost;
-use super::child_script::{self, NotRun, close_errors, load_script, log_exception};
+use super::child_script::{self, ChildScript, NotRun, close_errors, load_script, log_exception};
 use super::environ::Decode;
 use super::module::MOD_WSGI_VERSION;
 use super::text::{environ_value, to_latin1};
 
 /// One run of a dispatch script for a request.
 pub(crate) struct DispatchCall<'a> {
-    pub script_path: String,
-    /// `_mod_wsgi_<md5>` of the script.
-    pub module_name: String,
-    /// The script's modification time (µs) now, compared for reloading.
-    pub script_mtime: i64,
-    pub reloading: bool,
-    /// The interpreter it runs in (already expanded; `""` is main).
-    pub application_group: String,
+    pub script: ChildScript,
     /// The request, as configured before the script has its say.
     pub request: &'a RequestSpec,
 }
@@ -64,7 +57,7 @@ pub(crate) fn run(
     host: Rc<dyn AuthHost>,
 ) -> Result<Dispatch, DispatchFailed> {
     let pid = std::process::id();
-    let outcome = child_script::run(&call.application_group, &host, |py, m, handle| {
+    let outcome = child_script::run(&call.script.application_group, &host, |py, m, handle| {
         dispatch(py, m, call, host.as_ref(), handle)
     });
     outcome.unwrap_or_else(|not_run| {
@@ -73,14 +66,14 @@ pub(crate) fn run(
                 Level::Error,
                 format!(
                     "mod_wsgi (pid={pid}): Unable to acquire interpreter '{}' for dispatch script '{}': {e}",
-                    call.application_group, call.script_path
+                    call.script.application_group, call.script.path
                 ),
             ),
             NotRun::Crashed(panic) => (
                 Level::Crit,
                 format!(
                     "mod_wsgi (pid={pid}): internal error running dispatch script '{}': {panic}",
-                    call.script_path
+                    call.script.path
                 ),
             ),
         };
@@ -97,17 +90,17 @@ fn dispatch(
     handle: u64,
 ) -> Result<Dispatch, DispatchFailed> {
     let failed = |e: &PyErr| {
-        log_exception(py, host, &call.script_path, e);
+        log_exception(py, host, &call.script.path, e);
         DispatchFailed
     };
     let script = load_script(
         py,
         m,
         host,
-        &call.module_name,
-        &call.script_path,
-        call.script_mtime,
-        call.reloading,
+        &call.script.module_name,
+        &call.script.path,
+        call.script.mtime,
+        call.script.reloading,
     )
     .ok_or(DispatchFailed)?;
     // Module-level functions only, as mod_wsgi looks them up.
@@ -131,7 +124,7 @@ fn dispatch(
             }
         }
     }
-    close_errors(py, host, &call.script_path, &environ);
+    close_errors(py, host, &call.script.path, &environ);
     result?;
     let [process_group, application_group, callable_object] = chosen;
     Ok(Dispatch {
@@ -184,10 +177,13 @@ fn build_environ<'py>(
     let latin1 = |v: &[u8]| environ_value(py, v, Decode::Latin1);
     env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
     env.set_item("mod_wsgi.process_group", "")?;
-    env.set_item("mod_wsgi.application_group", &call.application_group)?;
+    env.set_item("mod_wsgi.application_group", &call.script.application_group)?;
     env.set_item("mod_wsgi.request_handler", &spec.handler)?;
     env.set_item("mod_wsgi.handler_script", handler_script)?;
-    env.set_item("mod_wsgi.script_reloading", i64::from(call.reloading))?;
+    env.set_item(
+        "mod_wsgi.script_reloading",
+        i64::from(call.script.reloading),
+    )?;
     env.set_item(
         "mod_wsgi.script_name",
         latin1(&spec.cgi.original_script_name),

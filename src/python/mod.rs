@@ -6,7 +6,7 @@
 
 pub mod adapter;
 pub(crate) mod auth;
-mod child_script;
+pub(crate) mod child_script;
 mod closure;
 pub(crate) mod dispatch;
 pub mod environ;

@@ -55,11 +55,7 @@ fn hashed_name(path: &str, case_sensitive: bool) -> String {
 /// The modification time of `path` in microseconds (0 when it cannot be
 /// read: loading the script then reports why).
 pub(crate) fn mtime(path: &str) -> i64 {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64)
+    file_mtime(path).unwrap_or(0)
 }
 
 #[cfg(test)]
