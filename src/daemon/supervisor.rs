@@ -18,6 +18,10 @@
 //! kills them if they overstay). On a hard restart or stop the daemons get
 //! SIGTERM, have `shutdown-timeout` seconds, and are then killed; at stop
 //! the sockets are closed and removed.
+//!
+//! One concern (the life of the daemon processes as the Apache parent sees
+//! it); exit reasons, sockets, the group table and the stash have their own
+//! files.
 
 use std::ffi::{CStr, c_int};
 use std::os::fd::RawFd;

@@ -1,7 +1,8 @@
 //! The command line, as clap parses it: the subcommands and their options,
 //! named and defaulted as mod_wsgi-express names and defaults them. Nothing
 //! here looks at the file system; paths are resolved later (see `app`,
-//! `locate` and `settings`).
+//! `locate` and `settings`). One concern, long because mod_wsgi-express has
+//! over a hundred options, each declared here with its help text.
 
 use std::path::PathBuf;
 
