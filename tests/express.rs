@@ -1087,3 +1087,42 @@ fn document_root_files_come_first_and_other_host_names_are_refused() {
     );
     assert_eq!(other.status, 403, "{}", other.text());
 }
+
+/// `--server-metrics` lets the application read Apache's scoreboard in the
+/// daemon processes (mod_wsgi-express's `server-metrics=On`); without it
+/// `mod_wsgi.server_metrics()` is None.
+#[test]
+fn server_metrics_are_offered_only_with_the_option() {
+    let dir = TestDir::new("express-server-metrics");
+    dir.write(
+        "app.wsgi",
+        r#"
+import mod_wsgi
+
+def application(environ, start_response):
+    m = mod_wsgi.server_metrics()
+    body = 'none' if m is None else 'workers=%d' % sum(
+        len(p['workers']) for p in m['processes'])
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+"#,
+    );
+    for (args, want_metrics) in [
+        (&["app.wsgi"][..], false),
+        (&["app.wsgi", "--server-metrics"], true),
+    ] {
+        let e = Express::start(&dir, &dir.0, args);
+        let r = e.get("/");
+        assert_eq!(r.status, 200, "{}", e.output());
+        let text = r.text();
+        if want_metrics {
+            let workers: usize = text
+                .strip_prefix("workers=")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{args:?}: {text}"));
+            assert!(workers > 0, "{args:?}: {text}");
+        } else {
+            assert_eq!(text, "none", "{args:?}");
+        }
+    }
+}

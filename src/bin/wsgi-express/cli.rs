@@ -474,6 +474,10 @@ pub(super) struct ServerOptions {
     /// Serve Apache's status page at /server-status to localhost.
     #[arg(long)]
     pub(super) server_status: bool,
+    /// Let the application read Apache's scoreboard through
+    /// mod_wsgi.server_metrics() (WSGIServerMetrics / server-metrics=).
+    #[arg(long)]
+    pub(super) server_metrics: bool,
     /// A trusted header from a front-end proxy, e.g. X-Forwarded-For (repeatable).
     #[arg(long = "trust-proxy-header", value_name = "HEADER-NAME", value_parser = word)]
     pub(super) trusted_proxy_headers: Vec<String>,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use crate::render::{quote, quote_str};
+use crate::render::{on_off, quote, quote_str};
 use crate::settings::Plan;
 
 /// `WSGIRestrictEmbedded On` and the `WSGIDaemonProcess` directive, one
@@ -79,6 +79,7 @@ pub(super) fn render(p: &Plan) -> Result<String> {
     if let Some(s) = o.switch_interval {
         opts.push(format!("switch-interval={s}"));
     }
+    opts.push(format!("server-metrics={}", on_off(o.server_metrics)));
     let mut c = String::from("WSGIRestrictEmbedded On\n");
     write!(
         c,

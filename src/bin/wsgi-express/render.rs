@@ -281,6 +281,11 @@ fn application(p: &Plan) -> Result<String> {
     Ok(c)
 }
 
+/// A flag directive's or option's value.
+pub(super) fn on_off(on: bool) -> &'static str {
+    if on { "On" } else { "Off" }
+}
+
 pub(super) fn render_config(p: &Plan) -> Result<String> {
     let o = &p.o;
     let root = &p.server_root;
@@ -336,8 +341,13 @@ pub(super) fn render_config(p: &Plan) -> Result<String> {
     writeln!(
         c,
         "WSGIDestroyInterpreter {}",
-        if o.orphan_interpreter { "Off" } else { "On" }
+        on_off(!o.orphan_interpreter)
     )?;
+    // As mod_wsgi-express: the scoreboard's extended fields go with it.
+    if o.server_metrics {
+        c.push_str("ExtendedStatus On\n");
+    }
+    writeln!(c, "WSGIServerMetrics {}", on_off(o.server_metrics))?;
     if p.daemon_mode() {
         c.push_str(&daemon::render(p)?);
     } else {
@@ -548,7 +558,9 @@ pub(super) mod tests {
                 "deadlock-timeout=60 \\",
                 "graceful-timeout=15 \\",
                 "shutdown-timeout=5 \\",
-                "response-flush-delay=5",
+                "response-flush-delay=5 \\",
+                "server-metrics=Off",
+                "WSGIServerMetrics Off",
                 "WSGIPassAuthorization On",
                 "WSGIMapHEADToGET Auto",
                 "ErrorLog \"/tmp/mod_wsgi-localhost:8000:0/error_log\"",
@@ -594,6 +606,7 @@ pub(super) mod tests {
             "web",
             "--switch-interval",
             "0.01",
+            "--server-metrics",
             "app.wsgi",
         ]))
         .unwrap();
@@ -606,8 +619,11 @@ pub(super) mod tests {
                 "interrupt-timeout=0 \\",
                 "maximum-requests=100 \\",
                 "memory-limit=1000000 \\",
-                "switch-interval=0.01",
+                "switch-interval=0.01 \\",
+                "server-metrics=On",
                 "WSGISwitchInterval 0.01",
+                "ExtendedStatus On",
+                "WSGIServerMetrics On",
             ],
         );
     }

@@ -25,7 +25,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "--rewrite-rules",
         "the application is not mapped through the document root, so per-directory rewrite rules would not apply to it; use --include-file",
     ),
-    ("--server-metrics", "the module has no server metrics yet"),
     ("--telemetry-service", "the module has no telemetry"),
     ("--enable-telemetry", "the module has no telemetry"),
     ("--telemetry-ui-port", "the module has no telemetry"),
@@ -137,8 +136,8 @@ mod tests {
             e.contains("--http2 is not supported by mod_wsgi-rs's wsgi-express"),
             "{e}"
         );
-        let e = explained(&["--server-metrics", "app.wsgi"]).unwrap();
-        assert!(e.contains("--server-metrics is not supported"), "{e}");
+        let e = explained(&["--with-cgi", "app.wsgi"]).unwrap();
+        assert!(e.contains("--with-cgi is not supported"), "{e}");
         let e = explained(&["start-server", "--telemetry-interval=2", "a"]).unwrap();
         assert!(e.contains("--telemetry-interval is not supported"), "{e}");
     }
