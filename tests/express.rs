@@ -1126,3 +1126,91 @@ def application(environ, start_response):
         }
     }
 }
+
+/// `--add-handler .md render.wsgi`: the document root's `.md` files are
+/// served by the handler script (in the daemon process group, the main
+/// interpreter), the other files as they are, the rest by the application;
+/// a handler module without `handle_request` is called as `application`.
+#[test]
+fn add_handler_serves_document_root_files_of_an_extension_through_a_script() {
+    let dir = TestDir::new("express-add-handler");
+    dir.write("app.wsgi", WHO_AM_I);
+    dir.write(
+        "render.wsgi",
+        r#"
+def handle_request(environ, start_response):
+    with open(environ['SCRIPT_FILENAME'], 'rb') as f:
+        text = f.read().decode()
+    body = 'rendered %s %s %s [%s] %s' % (
+        environ['SCRIPT_NAME'], environ['PATH_INFO'] or '-',
+        environ['mod_wsgi.process_group'] or '-',
+        environ['mod_wsgi.application_group'], text.strip())
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+"#,
+    );
+    dir.write(
+        "upper.wsgi",
+        r#"
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [environ['SCRIPT_NAME'].upper().encode()]
+"#,
+    );
+    dir.write("docs/page.md", "# Title\n");
+    dir.write("docs/shout.up", "ignored\n");
+    dir.write("docs/plain.txt", "as it is\n");
+    let e = Express::start(
+        &dir,
+        &dir.0,
+        &[
+            "app.wsgi",
+            "--document-root",
+            "docs",
+            "--add-handler",
+            ".md",
+            "render.wsgi",
+            "--add-handler",
+            "up",
+            "upper.wsgi",
+        ],
+    );
+    let group = format!("localhost:{}", e.port);
+    let r = e.get("/page.md");
+    assert_eq!(r.status, 200, "{}", e.output());
+    assert_eq!(r.text(), format!("rendered /page.md - {group} [] # Title"));
+    assert_eq!(e.get("/shout.up").text(), "/SHOUT.UP");
+    assert_eq!(e.get("/plain.txt").text(), "as it is\n");
+    let (_, served_by) = who_served(&e.get("/missing.md"));
+    assert_eq!(served_by, group, "no file: the application");
+    let script = fs::read_to_string(e.root.join("resource.wsgi")).unwrap();
+    assert!(script.contains("def handle_request"), "{script}");
+}
+
+#[test]
+fn add_handler_refuses_a_missing_script_or_a_bad_extension() {
+    let dir = TestDir::new("express-add-handler-bad");
+    dir.write("app.wsgi", WHO_AM_I);
+    for (args, expected) in [
+        (
+            &["--add-handler", ".md", "missing.wsgi"][..],
+            "--add-handler",
+        ),
+        (
+            &["--add-handler", "a b", "app.wsgi"],
+            "needs a file extension",
+        ),
+        (
+            &["--add-handler", ".", "app.wsgi"],
+            "needs a file extension",
+        ),
+    ] {
+        let mut all = vec!["setup-server", "app.wsgi"];
+        all.extend_from_slice(args);
+        all.extend(["--server-root", "root"]);
+        let out = run_express(&dir.0, &all);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}

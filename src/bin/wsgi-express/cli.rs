@@ -456,6 +456,10 @@ pub(super) struct ServerOptions {
     /// The URL that answers an HTTP error status (repeatable).
     #[arg(long = "error-document", num_args = 2, value_names = ["STATUS", "URL-PATH"])]
     pub(super) error_documents: Vec<String>,
+    /// A WSGI script that serves the document root's files with this
+    /// extension, e.g. `.md render.wsgi` (repeatable).
+    #[arg(long = "add-handler", num_args = 2, value_names = ["EXTENSION", "SCRIPT-PATH"])]
+    pub(super) handler_scripts: Vec<String>,
     /// Apache's error documents replace the application's error responses.
     #[arg(long)]
     pub(super) error_override: bool,
@@ -593,6 +597,11 @@ impl ServerOptions {
     /// `(url, path)` of each --url-alias.
     pub(super) fn url_aliases(&self) -> impl Iterator<Item = (&str, &str)> {
         pairs(&self.url_aliases)
+    }
+
+    /// `(extension, script)` of each --add-handler.
+    pub(super) fn handler_scripts(&self) -> impl Iterator<Item = (&str, &str)> {
+        pairs(&self.handler_scripts)
     }
 
     /// `(status, url)` of each --error-document.

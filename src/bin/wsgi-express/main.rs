@@ -32,6 +32,7 @@ mod module_config;
 mod privileges;
 mod reloader;
 mod render;
+mod resources;
 mod server_root;
 mod settings;
 mod sizing;
@@ -73,6 +74,10 @@ fn write_server_root(p: &Plan) -> Result<()> {
     }
     if p.reload_monitor {
         server_root::write_file(&reloader::path(&p.server_root), reloader::MONITOR)?;
+    }
+    if !p.handler_scripts.is_empty() {
+        let script = resources::script(&p.handler_scripts);
+        server_root::write_file(&resources::script_path(&p.server_root), &script)?;
     }
     Ok(())
 }

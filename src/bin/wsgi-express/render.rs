@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::cli::ServerOptions;
 use crate::settings::Plan;
-use crate::{daemon, reloader, sizing, statics, vhosts};
+use crate::{daemon, reloader, resources, sizing, statics, vhosts};
 
 /// A string as a double-quoted Apache configuration word. Values that
 /// httpd's parser would mangle (quotes, backslashes, `${` variables, control
@@ -239,11 +239,7 @@ fn application(p: &Plan) -> Result<String> {
         .file_name()
         .and_then(|n| n.to_str())
         .context("the script's name is not valid UTF-8")?;
-    let group = if p.daemon_mode() {
-        quote_str(&p.process_group, "--process-group")?
-    } else {
-        "%{GLOBAL}".to_string()
-    };
+    let group = p.wsgi_process_group()?;
     let app_group = if o.application_group.starts_with("%{") {
         o.application_group.clone()
     } else {
@@ -444,6 +440,7 @@ pub(super) fn render_config(p: &Plan) -> Result<String> {
     for name in &o.passenv_variables {
         writeln!(c, "PassEnv {name}")?;
     }
+    c.push_str(&resources::config(p)?);
     if o.server_status {
         c.push_str(
             "ExtendedStatus On\n<Location /server-status>\n    SetHandler server-status\n    \
@@ -501,6 +498,7 @@ pub(super) mod tests {
             document_root: root.join("htdocs"),
             static_first: false,
             url_aliases: Vec::new(),
+            handler_scripts: Vec::new(),
             tls: None,
             include_files: Vec::new(),
             host_access_script: None,

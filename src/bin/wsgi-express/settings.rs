@@ -10,6 +10,7 @@ use mod_wsgi_rs::os as sys;
 
 use crate::app::{self, App, AppSpec};
 use crate::cli::{Mpm, ServerOptions};
+use crate::render::quote_str;
 use crate::{absolute, locate, logs, privileges, server_root, warn};
 
 /// Where the logs go, as httpd is told: a file, a device, or `|command`.
@@ -66,6 +67,8 @@ pub(super) struct Plan {
     /// `--document-root` was given: its files take precedence over the app.
     pub(super) static_first: bool,
     pub(super) url_aliases: Vec<UrlAlias>,
+    /// --add-handler: each extension (with its dot) and its script.
+    pub(super) handler_scripts: Vec<(String, PathBuf)>,
     pub(super) tls: Option<Tls>,
     pub(super) include_files: Vec<PathBuf>,
     pub(super) host_access_script: Option<PathBuf>,
@@ -81,6 +84,16 @@ pub(super) struct Plan {
 impl Plan {
     pub(super) fn daemon_mode(&self) -> bool {
         !self.o.embedded_mode
+    }
+
+    /// The `process-group=` of the application's directives: the daemon
+    /// group, or `%{GLOBAL}` in embedded mode.
+    pub(super) fn wsgi_process_group(&self) -> Result<String> {
+        if self.daemon_mode() {
+            quote_str(&self.process_group, "--process-group")
+        } else {
+            Ok("%{GLOBAL}".to_string())
+        }
     }
 
     /// WSGIScriptReloading: as mod_wsgi-express, off in embedded mode.
@@ -175,6 +188,10 @@ pub(super) fn resolve(o: &ServerOptions) -> Result<Plan> {
             .url_aliases()
             .map(|(url, target)| url_alias(url, &cwd.join(target)))
             .collect::<Result<_>>()?,
+        handler_scripts: o
+            .handler_scripts()
+            .map(|(extension, script)| handler_script(extension, &cwd.join(script)))
+            .collect::<Result<_>>()?,
         tls: tls(o, &cwd)?,
         include_files: o
             .include_files
@@ -207,6 +224,22 @@ pub(super) fn resolve(o: &ServerOptions) -> Result<Plan> {
         working_directory,
         python_eggs,
     })
+}
+
+/// One --add-handler: its extension, with a leading dot (AddHandler takes
+/// it either way; the handler script finds modules by it with one), and the
+/// script, which must exist.
+fn handler_script(extension: &str, script: &Path) -> Result<(String, PathBuf)> {
+    let bare = extension.strip_prefix('.').unwrap_or(extension);
+    if bare.is_empty()
+        || !bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        bail!("--add-handler needs a file extension such as .md, not '{extension}'");
+    }
+    let script = absolute(script).context("--add-handler")?;
+    Ok((format!(".{bare}"), script))
 }
 
 /// Options that only make sense together.

@@ -18,10 +18,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("--proxy-url-alias", "proxying is not configured"),
     ("--proxy-virtual-host", "proxying is not configured"),
     (
-        "--add-handler",
-        "the module has no WSGIHandlerScript directive yet",
-    ),
-    (
         "--rewrite-rules",
         "the application is not mapped through the document root, so per-directory rewrite rules would not apply to it; use --include-file",
     ),
