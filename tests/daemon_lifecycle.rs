@@ -300,3 +300,92 @@ fn configtest_checks_daemon_options() {
         },
     );
 }
+
+/// WSGIRestrictProcess: a request may only go to the groups listed for
+/// its location (`%{GLOBAL}`: embedded mode); any other is mod_wsgi's 500.
+#[test]
+fn restrict_process_limits_the_groups_a_location_may_use() {
+    let dir = TestDir::new("daemon-restrict-process");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess web {u}threads=2 display-name=(wsgi:restrict-web)\n\
+         WSGIScriptAlias /allowed {{dir}}/app.wsgi process-group=web application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /refused {{dir}}/app.wsgi process-group=web application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /embedded {{dir}}/app.wsgi process-group=%{{GLOBAL}} application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /embedded-refused {{dir}}/app.wsgi process-group=%{{GLOBAL}} application-group=%{{GLOBAL}}\n\
+         <Location /allowed>\n    WSGIRestrictProcess web\n</Location>\n\
+         <Location /refused>\n    WSGIRestrictProcess other %{{GLOBAL}}\n</Location>\n\
+         <Location /embedded>\n    WSGIRestrictProcess web %{{GLOBAL}}\n</Location>\n\
+         <Location /embedded-refused>\n    WSGIRestrictProcess web\n</Location>\n",
+        u = daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    let daemon = pid_of(&apache, "/allowed/info");
+    assert_ne!(daemon, apache.pid());
+    let embedded = pid_of(&apache, "/embedded/info");
+    assert_ne!(embedded, daemon, "embedded mode runs in an Apache child");
+    for (path, group) in [("/refused/info", "web"), ("/embedded-refused/info", "")] {
+        assert_eq!(apache.get(path).status, 500, "{path}");
+        let line = format!(
+            "Daemon process called '{group}' cannot be accessed by this WSGI application as not a member of allowed groups"
+        );
+        assert!(
+            apache.wait_for_log(&line, SECS5),
+            "{path}: {}",
+            apache.error_log()
+        );
+    }
+    apache.assert_no_crash();
+}
+
+/// WSGIIgnoreActivity On: requests there (health checks) do not keep a
+/// daemon from its inactivity-timeout; other requests do.
+#[test]
+fn ignored_activity_does_not_hold_off_inactivity_timeout() {
+    let dir = TestDir::new("daemon-ignore-activity");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess idle {u}threads=2 inactivity-timeout=2 display-name=(wsgi:ignore-idle)\n\
+         WSGIScriptAlias /app {{dir}}/app.wsgi process-group=idle application-group=%{{GLOBAL}}\n\
+         WSGIScriptAlias /health {{dir}}/app.wsgi process-group=idle application-group=%{{GLOBAL}}\n\
+         <Location /health>\n    WSGIIgnoreActivity On\n</Location>\n",
+        u = daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    // Requests every 0.4 s for 3.5 s (past the 2 s timeout): one process.
+    let first = pid_of(&apache, "/app/info");
+    let until = Instant::now() + Duration::from_millis(3500);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(
+            pid_of(&apache, "/app/info"),
+            first,
+            "{}",
+            apache.error_log()
+        );
+    }
+    assert_eq!(
+        apache.log_lines_with(&["recycled after inactivity-timeout"]),
+        0,
+        "{}",
+        apache.error_log()
+    );
+    // Health checks only, at the same pace: the process is recycled.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut replaced = false;
+    while Instant::now() < until && !replaced {
+        std::thread::sleep(Duration::from_millis(400));
+        replaced = pid_of(&apache, "/health/info") != first;
+    }
+    assert!(
+        replaced,
+        "health checks kept the daemon:\n{}",
+        apache.error_log()
+    );
+    assert!(
+        apache.wait_for_log("recycled after inactivity-timeout", SECS5),
+        "{}",
+        apache.error_log()
+    );
+    apache.assert_no_crash();
+}

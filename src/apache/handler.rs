@@ -224,6 +224,20 @@ pub(crate) fn handle(r: Request) -> HookStatus {
         }
     }
 
+    // WSGIRestrictProcess: checked on the group finally chosen (a dispatch
+    // script's or %{ENV:...}'s), embedded mode ("") included, as mod_wsgi.
+    if let Some(allowed) = &settings.restrict_process
+        && !allowed.contains(&spec.process_group)
+    {
+        return fail(
+            &r,
+            HttpStatus::INTERNAL_SERVER_ERROR,
+            &format!(
+                "mod_wsgi (pid={pid}): Daemon process called '{}' cannot be accessed by this WSGI application as not a member of allowed groups: {filename}",
+                spec.process_group
+            ),
+        );
+    }
     let daemon = if spec.process_group.is_empty() {
         None
     } else {
@@ -297,12 +311,14 @@ pub(crate) fn handle(r: Request) -> HookStatus {
     let mut transport = EmbeddedTransport::new(r, spec.enable_sendfile);
     if let Some(group) = daemon {
         let error_override = settings.error_override.unwrap_or(false);
+        let ignore_activity = settings.ignore_activity.unwrap_or(false);
         return crate::daemon::dispatcher::dispatch(
             &r,
             spec,
             &group,
             &mut transport,
             error_override,
+            ignore_activity,
         );
     }
     match python::serve(&spec, Box::new(transport)) {

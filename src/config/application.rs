@@ -107,6 +107,24 @@ pub(super) fn process_group(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
     Ok(())
 }
 
+/// `WSGIRestrictProcess group ...`: as mod_wsgi, `%{GLOBAL}` (embedded
+/// mode) is the empty name, and a line without names allows none.
+pub(super) fn restrict_process(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    let groups = c
+        .words
+        .iter()
+        .map(|w| {
+            if w == "%{GLOBAL}" {
+                String::new()
+            } else {
+                w.clone()
+            }
+        })
+        .collect();
+    target.settings().restrict_process = Some(groups);
+    Ok(())
+}
+
 /// The one argument of WSGIApplicationGroup / WSGIProcessGroup, its
 /// `%{...}` reference checked.
 fn group_name(c: &Call<'_>, what: &'static str) -> Result<String, ConfigError> {

@@ -178,6 +178,12 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         application::process_group,
     ),
     d(
+        "WSGIRestrictProcess",
+        Scope::Directory,
+        "daemon-group-name ... (%{GLOBAL} for embedded mode): the only process groups requests here may be sent to",
+        application::restrict_process,
+    ),
+    d(
         "WSGICallableObject",
         Scope::FileInfo,
         "name of the WSGI callable in the script (default 'application')",
@@ -230,6 +236,12 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         Scope::FileInfo,
         "On | Off: use Apache's error documents for application error responses",
         on_off!(settings.error_override),
+    ),
+    d(
+        "WSGIIgnoreActivity",
+        Scope::FileInfo,
+        "On | Off: requests here do not count as activity for a daemon group's inactivity-timeout (health checks)",
+        on_off!(settings.ignore_activity),
     ),
     d(
         "WSGIPythonHome",
@@ -350,6 +362,12 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         Scope::Global,
         "On | Off: accepted for mod_wsgi compatibility; daemon socket paths never change across restarts",
         on_off!(global.socket_rotation),
+    ),
+    d(
+        "WSGIAcceptMutex",
+        Scope::Global,
+        "Default | flock | fcntl | sysvsem | posixsem | pthread: accepted for mod_wsgi compatibility; daemon processes take connections without an accept lock",
+        global::accept_mutex,
     ),
     d(
         "WSGIVerboseDebugging",
@@ -549,7 +567,8 @@ mod tests {
     /// One valid line per directive: each entry's parser accepts it and
     /// writes into the record (only the deprecated WSGIVerboseDebugging and
     /// WSGIFreeThreading Off, which is what happens anyway, have nothing to
-    /// keep). The section is given one line.
+    /// keep, nor WSGIAcceptMutex, which changes nothing here). The section
+    /// is given one line.
     #[test]
     fn every_entry_parses_a_valid_line() {
         let home = std::env::temp_dir().join(format!("mwr-table-home-{}", std::process::id()));
@@ -563,6 +582,7 @@ mod tests {
             "WSGIImportScript /srv/a.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}",
             "WSGIApplicationGroup %{GLOBAL}",
             "WSGIProcessGroup web",
+            "WSGIRestrictProcess web %{GLOBAL}",
             "WSGICallableObject app",
             "WSGIPassAuthorization On",
             "WSGIScriptReloading Off",
@@ -572,6 +592,7 @@ mod tests {
             "WSGITrustedProxyHeaders X-Forwarded-For",
             "WSGITrustedProxies 127.0.0.1",
             "WSGIErrorOverride On",
+            "WSGIIgnoreActivity On",
             &python_home,
             "WSGIPythonPath /a",
             "WSGILazyInitialization Off",
@@ -592,6 +613,7 @@ mod tests {
             "WSGISwitchInterval 0.01",
             "WSGISocketPrefix /run/wsgi",
             "WSGISocketRotation Off",
+            "WSGIAcceptMutex flock",
             "WSGIVerboseDebugging On",
             "WSGIHandlerScript my-handler /srv/handler.wsgi",
             "WSGIDispatchScript /srv/dispatch.py",
@@ -636,7 +658,10 @@ mod tests {
             };
             assert_eq!(
                 before == after,
-                matches!(d.name, "WSGIVerboseDebugging" | "WSGIFreeThreading"),
+                matches!(
+                    d.name,
+                    "WSGIVerboseDebugging" | "WSGIFreeThreading" | "WSGIAcceptMutex"
+                ),
                 "{line}: {after}"
             );
         }

@@ -114,6 +114,21 @@ pub(super) fn switch_interval(c: &Call<'_>, target: &mut Target<'_>) -> Applied 
     Ok(())
 }
 
+/// Checked as mod_wsgi checks it, then ignored: a daemon's threads take
+/// connections from a non-blocking listener in their epoll set, so
+/// processes need no lock between them.
+pub(super) fn accept_mutex(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
+    target.global(c.name)?;
+    const MECHANISMS: &[&str] = &[
+        "default", "flock", "fcntl", "sysvsem", "posixsem", "pthread",
+    ];
+    let v = c.one("Default, flock, fcntl, sysvsem, posixsem or pthread")?;
+    if !MECHANISMS.iter().any(|m| m.eq_ignore_ascii_case(v)) {
+        return Err(c.invalid("Default, flock, fcntl, sysvsem, posixsem or pthread", v));
+    }
+    Ok(())
+}
+
 pub(super) fn socket_prefix(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
     let g = target.global(c.name)?;
     g.socket_prefix = Some(c.one("a path prefix")?.to_string());

@@ -24,6 +24,11 @@ pub(crate) struct AppSettings {
     pub(crate) trusted_proxy_headers: Option<Vec<String>>,
     pub(crate) trusted_proxies: Option<Vec<IpNet>>,
     pub(crate) error_override: Option<bool>,
+    /// WSGIRestrictProcess: the process groups (`""` for embedded mode)
+    /// requests may be sent to; unset, any.
+    pub(crate) restrict_process: Option<Vec<String>>,
+    /// WSGIIgnoreActivity: requests do not reset a daemon's inactivity-timeout.
+    pub(crate) ignore_activity: Option<bool>,
 }
 
 macro_rules! overlay {
@@ -48,7 +53,9 @@ impl AppSettings {
             map_head_to_get,
             trusted_proxy_headers,
             trusted_proxies,
-            error_override
+            error_override,
+            restrict_process,
+            ignore_activity
         )
     }
 }

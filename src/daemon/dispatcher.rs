@@ -231,6 +231,7 @@ pub(crate) fn dispatch(
     rt: &GroupRuntime,
     t: &mut EmbeddedTransport,
     error_override: bool,
+    ignore_activity: bool,
 ) -> HookStatus {
     let script = spec.script_path.clone();
     let head_request = spec.is_head;
@@ -273,6 +274,7 @@ pub(crate) fn dispatch(
         group: rt.group.name.clone(),
         log_level: log_level(r),
         continue_wanted,
+        ignore_activity,
         spec,
     };
     let sealed = protocol::seal_request(&head, key.generation, &key.secret);

@@ -44,7 +44,7 @@ use crate::python::response::ResponseHead;
 use crate::status::HttpStatus;
 
 /// Bumped on any incompatible change; both ends check it.
-pub const VERSION: u8 = 6;
+pub const VERSION: u8 = 7;
 /// An HMAC-SHA256 tag.
 pub const MAC_LEN: usize = 32;
 /// What the MAC covers besides the request, so that it means nothing else.
@@ -85,6 +85,9 @@ pub struct RequestHead {
     /// The body waits for the daemon's `Continue` (the request has a body,
     /// and script reloading is on or the connection was kept).
     pub continue_wanted: bool,
+    /// WSGIIgnoreActivity: the request does not count as activity for the
+    /// group's inactivity-timeout (a health check).
+    pub ignore_activity: bool,
     pub spec: RequestSpec,
 }
 
@@ -415,6 +418,7 @@ fn put_request(w: &mut Writer, h: &RequestHead) {
     w.str(&h.group);
     w.u8(h.log_level);
     w.bool(h.continue_wanted);
+    w.bool(h.ignore_activity);
     let s = &h.spec;
     w.str(&s.script_path);
     // No module name: the daemon derives it from the (authenticated) script
@@ -465,6 +469,7 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
     let group = r.string()?;
     let log_level = r.u8()?;
     let continue_wanted = r.bool()?;
+    let ignore_activity = r.bool()?;
     let mut s = RequestSpec {
         script_path: r.string()?,
         module_name: String::new(),
@@ -517,6 +522,7 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
         group,
         log_level,
         continue_wanted,
+        ignore_activity,
         spec: s,
     })
 }
@@ -748,6 +754,7 @@ mod tests {
             group: "web".into(),
             log_level: 6,
             continue_wanted: true,
+            ignore_activity: true,
             spec: spec(),
         }
     }

@@ -72,9 +72,8 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
             st.active.fetch_sub(1, Ordering::SeqCst);
             break;
         }
-        st.last_activity.store(now_secs(st), Ordering::Release);
         let (served, kept) = serve(st, thread, conn, fresh);
-        if served == Served::Ran {
+        if matches!(served, Served::Ran | Served::RanUnnoticed) {
             let served = st.served.fetch_add(1, Ordering::AcqRel) + 1;
             let max = st.rt.group.maximum_requests;
             if max > 0 && served >= max {
@@ -85,7 +84,13 @@ pub(super) fn accept_loop(st: &State, thread: usize) {
         if let Some(conn) = kept {
             st.idle.park(conn);
         }
-        st.last_activity.store(now_secs(st), Ordering::Release);
+        // Activity for inactivity-timeout is a request that ran (while it
+        // runs, `active` keeps the process from counting as idle); not a
+        // WSGIIgnoreActivity one (a health check), nor a kept connection's
+        // close.
+        if served == Served::Ran {
+            st.last_activity.store(now_secs(st), Ordering::Release);
+        }
         st.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -113,6 +118,8 @@ fn stop_accepting(st: &State) {
 enum Served {
     /// Its request ran, or was answered or refused here.
     Ran,
+    /// Its request ran under WSGIIgnoreActivity: not activity.
+    RanUnnoticed,
     /// Its script changed: it was sent back untouched, to be sent again.
     SentBack,
     /// The Apache child closed a connection kept between requests.
@@ -244,6 +251,7 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
         );
         return refuse(&mut conn, Level::Alert, why);
     }
+    let unnoticed = head.ignore_activity;
     let mut spec = head.spec;
     // The Apache child holds the body until this process says whether the
     // request runs here (mod_wsgi's "200 Continue" handshake).
@@ -365,7 +373,12 @@ fn serve(st: &State, thread: usize, conn: Connection, fresh: bool) -> (Served, O
                 .into_reusable()
         })
         .map(|stream| Connection::from_parts(stream, token));
-    (Served::Ran, kept)
+    let served = if unnoticed {
+        Served::RanUnnoticed
+    } else {
+        Served::Ran
+    };
+    (served, kept)
 }
 
 fn set_running(st: &State, thread: usize, v: Option<Running>) {
