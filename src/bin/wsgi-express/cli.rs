@@ -385,6 +385,10 @@ pub(super) struct ServerOptions {
     /// Restart a process idle for this long (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub(super) inactivity_timeout: u64,
+    /// A URL path whose requests (health checks) do not count as activity
+    /// for --inactivity-timeout (repeatable).
+    #[arg(long = "ignore-activity", value_name = "URL-PATH", value_parser = url_path)]
+    pub(super) ignore_activity: Vec<String>,
     /// Restart a process with a request running longer than this (scaled by 1 + ln(threads)).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub(super) request_timeout: u64,

@@ -441,6 +441,13 @@ pub(super) fn render_config(p: &Plan) -> Result<String> {
         writeln!(c, "PassEnv {name}")?;
     }
     c.push_str(&resources::config(p)?);
+    for url in &o.ignore_activity {
+        writeln!(
+            c,
+            "<Location {}>\n    WSGIIgnoreActivity On\n</Location>",
+            quote_str(url, "--ignore-activity")?
+        )?;
+    }
     if o.server_status {
         c.push_str(
             "ExtendedStatus On\n<Location /server-status>\n    SetHandler server-status\n    \
@@ -605,6 +612,8 @@ pub(super) mod tests {
             "--switch-interval",
             "0.01",
             "--server-metrics",
+            "--ignore-activity",
+            "/health/",
             "app.wsgi",
         ]))
         .unwrap();
@@ -622,6 +631,8 @@ pub(super) mod tests {
                 "WSGISwitchInterval 0.01",
                 "ExtendedStatus On",
                 "WSGIServerMetrics On",
+                "<Location \"/health\">",
+                "WSGIIgnoreActivity On",
             ],
         );
     }

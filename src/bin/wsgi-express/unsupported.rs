@@ -9,10 +9,6 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 /// mod_wsgi-express 6 options we do not implement, with the reason.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("--http2", "mod_http2 is not configured"),
-    (
-        "--ignore-activity",
-        "the module has no WSGIIgnoreActivity directive",
-    ),
     ("--proxy-timeout", "proxying is not configured"),
     ("--proxy-mount-point", "proxying is not configured"),
     ("--proxy-url-alias", "proxying is not configured"),
