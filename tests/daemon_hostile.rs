@@ -43,7 +43,11 @@ fn the_child(apache: &Apache) -> i32 {
 fn hostile_server(tag: &str) -> (TestDir, Apache) {
     require_root(ROOT);
     let dir = TestDir::new(tag);
-    dir.write("hostile.wsgi", HOSTILE);
+    let version = mod_wsgi_rs::daemon::protocol::VERSION.to_string();
+    dir.write(
+        "hostile.wsgi",
+        &HOSTILE.replace("@PROTOCOL_VERSION@", &version),
+    );
     let conf = ApacheConfig::new(&format!(
         "WSGIDaemonProcess hostile {}threads=1 display-name=%{{GROUP}}\n\
          WSGIScriptAlias /h {{dir}}/hostile.wsgi process-group=hostile application-group=%{{GLOBAL}}\n",

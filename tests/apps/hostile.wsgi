@@ -14,8 +14,8 @@ import time
 
 HELLO, HEAD, BODY, BODY_FLUSH, END, STATUS, ABORT, LOG, CONTINUE, SEND_AGAIN = range(0x10, 0x1a)
 REQUEST = 0x01
-# protocol.rs's VERSION, which a hello carries.
-VERSION = 6
+# protocol.rs's VERSION, which a hello carries (the test writes it in).
+VERSION = int('@PROTOCOL_VERSION@')
 
 
 def frame(kind, payload=b''):
