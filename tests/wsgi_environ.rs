@@ -570,3 +570,51 @@ fn print_outside_a_request_is_a_server_level_log_line() {
         0
     );
 }
+
+/// WSGIPassApacheRequest On: embedded applications get the request_rec as
+/// an unnamed capsule (`PyCapsule_GetPointer(capsule, NULL)`, as mod_wsgi's
+/// C-extension users open it), here read back through `the_request`; Off
+/// (the default) and daemon mode: no such key.
+#[test]
+fn pass_apache_request_gives_the_request_rec_as_a_capsule() {
+    let dir = TestDir::new("environ-request-rec");
+    dir.write(
+        "rec.wsgi",
+        r#"
+import ctypes
+
+get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+get_pointer.restype = ctypes.c_void_p
+get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+def application(environ, start_response):
+    cap = environ.get('apache.request_rec')
+    if cap is None:
+        body = b'none'
+    else:
+        r = get_pointer(cap, None)
+        # request_rec: pool, connection, server, next, prev, main, the_request.
+        the_request = ctypes.c_char_p.from_address(r + 6 * ctypes.sizeof(ctypes.c_void_p))
+        body = type(cap).__name__.encode() + b' ' + the_request.value
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+"#,
+    );
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess recd {u}threads=1\n\
+         WSGIScriptAlias /on {{dir}}/rec.wsgi\n\
+         WSGIScriptAlias /off {{dir}}/rec.wsgi\n\
+         WSGIScriptAlias /daemon {{dir}}/rec.wsgi process-group=recd\n\
+         <Location /on>\n    WSGIPassApacheRequest On\n</Location>\n\
+         <Location /daemon>\n    WSGIPassApacheRequest On\n</Location>\n",
+        u = daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    assert_eq!(
+        apache.get_ok("/on/x?y=1"),
+        "PyCapsule GET /on/x?y=1 HTTP/1.1"
+    );
+    assert_eq!(apache.get_ok("/off/x"), "none");
+    assert_eq!(apache.get_ok("/daemon/x"), "none");
+    apache.assert_no_crash();
+}

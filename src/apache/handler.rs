@@ -435,6 +435,12 @@ fn request_spec(
             ffi::AP_SERVER_PATCHLEVEL_NUMBER as u32,
         ),
         enable_sendfile: settings.enable_sendfile.unwrap_or(false),
+        // Used only where the application runs in this process.
+        apache_request: if settings.pass_apache_request.unwrap_or(false) {
+            r.as_ptr() as usize
+        } else {
+            0
+        },
     }
 }
 

@@ -238,6 +238,12 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         on_off!(settings.error_override),
     ),
     d(
+        "WSGIPassApacheRequest",
+        Scope::Directory,
+        "On | Off: give embedded-mode applications the request_rec as environ['apache.request_rec'] (a capsule)",
+        on_off!(settings.pass_apache_request),
+    ),
+    d(
         "WSGIIgnoreActivity",
         Scope::FileInfo,
         "On | Off: requests here do not count as activity for a daemon group's inactivity-timeout (health checks)",
@@ -592,6 +598,7 @@ mod tests {
             "WSGITrustedProxyHeaders X-Forwarded-For",
             "WSGITrustedProxies 127.0.0.1",
             "WSGIErrorOverride On",
+            "WSGIPassApacheRequest On",
             "WSGIIgnoreActivity On",
             &python_home,
             "WSGIPythonPath /a",

@@ -29,6 +29,8 @@ pub(crate) struct AppSettings {
     pub(crate) restrict_process: Option<Vec<String>>,
     /// WSGIIgnoreActivity: requests do not reset a daemon's inactivity-timeout.
     pub(crate) ignore_activity: Option<bool>,
+    /// WSGIPassApacheRequest: embedded mode's environ has `apache.request_rec`.
+    pub(crate) pass_apache_request: Option<bool>,
 }
 
 macro_rules! overlay {
@@ -55,7 +57,8 @@ impl AppSettings {
             trusted_proxies,
             error_override,
             restrict_process,
-            ignore_activity
+            ignore_activity,
+            pass_apache_request
         )
     }
 }

@@ -497,6 +497,8 @@ fn get_request(r: &mut Reader<'_>) -> Result<RequestHead, FrameError> {
         listener_port: r.u16()?,
         apache_version: (r.u32()?, r.u32()?, r.u32()?),
         enable_sendfile: r.bool()?,
+        // Only ever an Apache child's own address.
+        apache_request: 0,
         cgi: CgiEnviron::default(),
     };
     s.cgi.url_scheme = r.string()?;
@@ -736,6 +738,7 @@ mod tests {
             listener_port: 8080,
             apache_version: (2, 4, 62),
             enable_sendfile: true,
+            apache_request: 0,
         }
     }
 

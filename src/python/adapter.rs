@@ -65,6 +65,11 @@ pub struct RequestSpec {
     pub listener_port: u16,
     pub apache_version: (u32, u32, u32),
     pub enable_sendfile: bool,
+    /// Embedded mode under WSGIPassApacheRequest On: the address of the
+    /// request's `request_rec`, which the application gets as an unnamed
+    /// capsule (`apache.request_rec`, as mod_wsgi); 0 otherwise. Opaque
+    /// here, and never sent to a daemon.
+    pub apache_request: usize,
 }
 
 /// What the caller should do once the adapter returns.

@@ -644,6 +644,16 @@ impl Interpreter {
     }
 }
 
+/// An unnamed capsule holding `address` (mod_wsgi's `apache.request_rec`,
+/// which C extensions open with `PyCapsule_GetPointer(capsule, NULL)`).
+pub(crate) fn address_capsule(py: Python<'_>, address: usize) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the GIL is held (`py`); a capsule only stores the pointer,
+    // without a name or destructor, and never dereferences it.
+    let raw = unsafe { ffi::PyCapsule_New(address as *mut std::ffi::c_void, ptr::null(), None) };
+    // SAFETY: `raw` is a new reference, or null with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, raw) }
+}
+
 /// A Python exception as text (its traceback and value), safe in any
 /// interpreter when called with that interpreter attached.
 pub(crate) fn format_err(py: Python<'_>, e: &PyErr) -> String {

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::python::environ::Decode;
+use crate::python::interpreters;
 use crate::python::metrics;
 use crate::python::module::MOD_WSGI_VERSION;
 use crate::python::text::environ_value;
@@ -67,5 +68,9 @@ pub(super) fn build_environ<'py>(
     env.set_item("mod_wsgi.daemon_start", spec.daemon_start)?;
     env.set_item("mod_wsgi.application_start", metrics::application_start())?;
     env.set_item("apache.version", spec.apache_version)?;
+    if spec.apache_request != 0 {
+        let capsule = interpreters::address_capsule(py, spec.apache_request)?;
+        env.set_item("apache.request_rec", capsule)?;
+    }
     Ok(env)
 }
