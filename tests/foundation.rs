@@ -222,6 +222,45 @@ fn configtest_accepts_good_aliases() {
     assert!(ok, "{out}");
 }
 
+/// mod_wsgi's less common directives are accepted (a configuration keeps
+/// working when only LoadModule changes); mod_wsgi 6's telemetry ones are
+/// refused saying why, and a bad WSGIAcceptMutex names the valid ones.
+#[test]
+fn configtest_knows_every_mod_wsgi_directive() {
+    let (ok, out) = configtest(
+        "WSGIAcceptMutex flock
+WSGIIgnoreActivity Off
+         <Location /x>
+  WSGIRestrictProcess %{GLOBAL}
+  WSGIPassApacheRequest On
+  WSGIIgnoreActivity On
+</Location>",
+    );
+    assert!(ok, "{out}");
+    each_case(
+        [
+            (
+                "WSGITelemetryService unix:/run/t.sock",
+                "WSGITelemetryService is not supported by mod_wsgi-rs: it has no telemetry",
+            ),
+            ("WSGISlowRequests 5", "WSGISlowRequests is not supported"),
+            (
+                "WSGITelemetryOptions All",
+                "WSGITelemetryOptions is not supported",
+            ),
+            (
+                "WSGIAcceptMutex spin",
+                "WSGIAcceptMutex must be Default, flock, fcntl, sysvsem, posixsem or pthread, not 'spin'",
+            ),
+        ],
+        |&(body, expect)| {
+            let (ok, out) = configtest(body);
+            assert!(!ok, "{body} accepted");
+            assert!(out.contains(expect), "{body}: {out}");
+        },
+    );
+}
+
 #[test]
 fn configtest_rejects_malformed_directives_naming_them() {
     let old = TestDir::new("oldvenv");

@@ -358,6 +358,24 @@ pub(crate) static DIRECTIVES: &[Directive] = &[
         global::switch_interval,
     ),
     d(
+        "WSGITelemetryService",
+        Scope::Global,
+        "not supported: mod_wsgi-rs has no telemetry",
+        global::telemetry,
+    ),
+    d(
+        "WSGITelemetryOptions",
+        Scope::Global,
+        "not supported: mod_wsgi-rs has no telemetry",
+        global::telemetry,
+    ),
+    d(
+        "WSGISlowRequests",
+        Scope::Global,
+        "not supported: mod_wsgi-rs has no telemetry",
+        global::telemetry,
+    ),
+    d(
         "WSGISocketPrefix",
         Scope::Global,
         "path prefix for daemon mode sockets",
@@ -570,7 +588,8 @@ mod tests {
         );
     }
 
-    /// One valid line per directive: each entry's parser accepts it and
+    /// One valid line per directive: each entry's parser accepts it (but
+    /// refuses, saying why, mod_wsgi 6's telemetry directives) and
     /// writes into the record (only the deprecated WSGIVerboseDebugging and
     /// WSGIFreeThreading Off, which is what happens anyway, have nothing to
     /// keep, nor WSGIAcceptMutex, which changes nothing here). The section
@@ -618,6 +637,9 @@ mod tests {
             "WSGICaseSensitivity On",
             "WSGIPythonEggs /tmp/eggs",
             "WSGISwitchInterval 0.01",
+            "WSGITelemetryService unix:/run/t.sock",
+            "WSGITelemetryOptions All",
+            "WSGISlowRequests 5",
             "WSGISocketPrefix /run/wsgi",
             "WSGISocketRotation Off",
             "WSGIAcceptMutex flock",
@@ -650,6 +672,12 @@ mod tests {
                 d.apply_section(&mut Target::Server(&mut rec), args, &lines, &ctx)
                     .unwrap();
                 assert_ne!(before, format!("{rec:?}"), "{line}");
+                continue;
+            }
+            if d.usage.starts_with("not supported") {
+                let mut rec = ServerConfig::default();
+                let e = apply(&mut Target::Server(&mut rec), line, &ctx).unwrap_err();
+                assert!(e.contains("is not supported by mod_wsgi-rs"), "{line}: {e}");
                 continue;
             }
             let (before, after) = if d.scope == Scope::AuthConfig {

@@ -153,6 +153,10 @@ pub(crate) enum ConfigError {
         directive: &'static str,
         built: &'static str,
     },
+    #[error(
+        "{directive} is not supported by mod_wsgi-rs: it has no telemetry (mod_wsgi 6's reporter for mod_wsgi-telemetry); remove the line (request_metrics(), process_metrics() and server_metrics() are there for monitoring)"
+    )]
+    NoTelemetry { directive: &'static str },
 
     // <WSGIInterpreterOptions>.
     #[error("{section}> directive missing closing '>'")]

@@ -129,6 +129,12 @@ pub(super) fn accept_mutex(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
     Ok(())
 }
 
+/// mod_wsgi 6's telemetry directives: refused by name, saying why (rather
+/// than httpd's "Invalid command ... perhaps misspelled").
+pub(super) fn telemetry(c: &Call<'_>, _: &mut Target<'_>) -> Applied {
+    Err(ConfigError::NoTelemetry { directive: c.name })
+}
+
 pub(super) fn socket_prefix(c: &Call<'_>, target: &mut Target<'_>) -> Applied {
     let g = target.global(c.name)?;
     g.socket_prefix = Some(c.one("a path prefix")?.to_string());
