@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -852,4 +852,50 @@ fn global_requests_run_in_the_main_interpreter_worker() {
 #[test]
 fn global_requests_run_in_the_main_interpreter_prefork_lazy_off() {
     global_and_default_group_interleaved(Mpm::Prefork, false);
+}
+
+/// While a request loops in pure Python in a sub-interpreter, other
+/// requests for the same interpreter, on Apache threads that never ran
+/// Python before, still get their turn (the switch interval), as in
+/// mod_wsgi: a thread's first GIL wait happens with the state of the
+/// interpreter it enters. (Before Python 3.13 a wait in another interpreter
+/// asks only that interpreter's threads to let go: see README.)
+#[test]
+fn a_looping_request_lets_fresh_threads_of_its_interpreter_in() {
+    let dir = TestDir::new("gil-turns");
+    dir.write(
+        "app.wsgi",
+        "import time\n\
+         def application(e, sr):\n    \
+             if e['PATH_INFO'] == '/spin':\n        \
+                 end = time.monotonic() + 4\n        \
+                 while time.monotonic() < end:\n            \
+                     pass\n    \
+             sr('200 OK', [('Content-Type', 'text/plain')])\n    \
+             return [b'ok']\n",
+    );
+    let conf =
+        ApacheConfig::new("WSGIScriptAlias /a {dir}/app.wsgi application-group=a\n").threads(16, 1);
+    let apache = Apache::start(&dir, &conf);
+    assert_eq!(apache.get_ok("/a/x"), "ok");
+    let port = apache.port;
+    let spin = std::thread::spawn(move || request(port, "GET", "/a/spin", &[], b"").status);
+    std::thread::sleep(Duration::from_millis(300));
+    let waits: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = request(port, "GET", "/a/x", &[], b"");
+                (r.status, started.elapsed())
+            })
+        })
+        .collect();
+    for w in waits {
+        let (status, took) = w.join().unwrap();
+        assert_eq!(status, 200);
+        // The loop runs 4 s; a request kept out would wait for its end.
+        assert!(took < Duration::from_millis(2000), "waited {took:?}");
+    }
+    assert_eq!(spin.join().unwrap(), 200);
+    apache.assert_no_crash();
 }

@@ -9,8 +9,8 @@
 //!   GIL.
 //! * Each OS thread has one persistent thread state per interpreter, cached
 //!   by interpreter *ID* (IDs are never reused; addresses are). The first is
-//!   always the main interpreter's, made by an unbalanced
-//!   `PyGILState_Ensure`, so a thread's GILState slot starts out on main.
+//!   always the main interpreter's, made (detached, without the GIL) by
+//!   `PyThreadState_New`, so a thread's GILState slot starts out on main.
 //! * Every interpreter, main included, is entered the same way: attach this
 //!   thread's own thread state for it (`PyEval_RestoreThread`), then call that
 //!   interpreter's trampoline — a PyO3 closure, inside which PyO3's safe API
@@ -100,27 +100,26 @@ fn bind_thread() -> *mut ffi::PyThreadState {
             return ts;
         }
         // SAFETY: Python is initialised and this thread has no thread state
-        // yet (this is its first): Ensure creates one in the main
-        // interpreter (the GILState "auto" interpreter), binds this thread's
-        // GILState slot to it and attaches it. It is never released, so its
-        // GILState counter stays above zero and a C extension's balanced
-        // Ensure/Release can never delete it.
-        let ts = unsafe {
-            ffi::PyGILState_Ensure();
-            ffi::PyEval_SaveThread()
-        };
+        // yet (this is its first). PyThreadState_New needs no GIL: it makes
+        // a detached state in the main interpreter, binds this thread's
+        // GILState slot to it (the slot is empty) and starts its GILState
+        // counter at 1, so a C extension's balanced Ensure/Release reuses it
+        // and never deletes it. Not attaching it here matters before 3.13:
+        // waiting for the GIL with a main-interpreter state would ask only
+        // the main interpreter's threads to drop it, so a thread looping in
+        // a sub-interpreter would keep this one out until it blocked; the
+        // first wait now happens with the state of the interpreter entered.
+        let ts = unsafe { ffi::PyThreadState_New(ffi::PyInterpreterState_Main()) };
+        // Only out of memory.
+        assert!(!ts.is_null(), "cannot allocate a Python thread state");
         t.main = Some(ts);
         ts
     })
 }
 
 /// Gives this thread its main-interpreter thread state now, if it has none
-/// (Python must be running). A thread that enters a sub-interpreter for
-/// the first time otherwise waits for the GIL with a main-interpreter state
-/// first; before 3.12 that wait asks only the *main* interpreter's threads
-/// to drop the GIL (`SET_GIL_DROP_REQUEST` sets the waiting thread's
-/// interpreter's eval breaker), so a thread looping in Python in a
-/// sub-interpreter would not let it in until it blocks.
+/// (Python must be running; no GIL is taken), so that its first request
+/// does not make it.
 pub(crate) fn bind_current_thread() {
     if is_running() {
         bind_thread();
