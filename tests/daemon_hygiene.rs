@@ -591,3 +591,37 @@ fn a_daemon_whose_gil_stays_held_is_replaced() {
     let after = pid_of(&facts(&apache, "/app/"));
     assert_ne!(before, after);
 }
+
+/// A request looping in pure Python (it holds the GIL, but hands it over
+/// at every switch interval) is not a deadlock, in a sub-interpreter too:
+/// before Python 3.13 the heartbeat must wait for the GIL in the
+/// interpreter the request runs in, or it is never let in.
+#[test]
+fn a_request_looping_in_a_sub_interpreter_is_not_a_deadlock() {
+    let dir = TestDir::new("deadlock-loop");
+    dir.write(
+        "app.wsgi",
+        "import time\n\
+         def application(e, sr):\n    \
+             end = time.monotonic() + float(e.get('QUERY_STRING') or 0)\n    \
+             while time.monotonic() < end:\n        \
+                 pass\n    \
+             sr('200 OK', [('Content-Type', 'text/plain')])\n    \
+             return [b'done']\n",
+    );
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess busy {}threads=2 deadlock-timeout=2\n\
+         WSGIScriptAlias /app {{dir}}/app.wsgi process-group=busy application-group=looping\n",
+        daemon_user()
+    ));
+    let apache = Apache::start(&dir, &conf);
+    assert_eq!(apache.get_ok("/app/?0"), "done");
+    let r = apache.get("/app/?6");
+    assert_eq!(r.status, 200, "{}", apache.error_log());
+    assert_eq!(r.text(), "done");
+    assert!(
+        !apache.error_log().contains("deadlocked"),
+        "{}",
+        apache.error_log()
+    );
+}

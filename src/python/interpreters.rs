@@ -43,6 +43,8 @@ pub(crate) struct Interpreter {
     trampoline: *mut ffi::PyObject,
     /// This interpreter's `mod_wsgi` module (a strong reference).
     module: *mut ffi::PyObject,
+    /// Whether it has a GIL of its own (WSGIPerInterpreterGIL On).
+    own_gil: bool,
 }
 
 // SAFETY: the raw pointers are only dereferenced with this interpreter's
@@ -227,6 +229,7 @@ pub(crate) fn register_main(
         raw,
         trampoline,
         module,
+        own_gil: false,
     });
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     let mut interpreters = HashMap::new();
@@ -456,6 +459,7 @@ fn create_sub_interpreter(
                     raw,
                     trampoline,
                     module,
+                    own_gil: options.own_gil,
                 })
             }
             Err(e) => {
@@ -590,6 +594,13 @@ unsafe fn call_trampoline(
 impl Interpreter {
     pub(crate) fn is_main(&self) -> bool {
         self.name.is_empty()
+    }
+
+    /// Whether a thread waiting for the main interpreter's GIL may be kept
+    /// out by a thread looping in this one: before 3.13 a waiter asks only
+    /// the threads of its own interpreter to let go of a shared GIL.
+    pub(crate) fn holds_off_main_waiters(&self) -> bool {
+        !cfg!(Py_3_13) && !self.is_main() && !self.own_gil
     }
 
     /// Runs `f` in this interpreter with its GIL held. A panic in `f` is

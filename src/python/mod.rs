@@ -165,10 +165,21 @@ pub fn import_script(script: &ImportScript, application_group: &str, module_name
     }
 }
 
-/// Enters the main interpreter and leaves it at once. It waits as long as
-/// another thread holds the GIL: a daemon's deadlock-timeout heartbeat.
-pub fn touch_main_interpreter() -> Result<(), PythonError> {
-    interpreters::get("")?.run(|_, _| ())
+/// Takes the main interpreter's GIL and lets go of it at once: a daemon's
+/// deadlock-timeout heartbeat. It waits as long as another thread holds
+/// the GIL; `busy` is the interpreter of the longest-running request, if
+/// known: before 3.13 the wait goes through that one when it shares the
+/// main GIL, as only a waiter in the holder's interpreter makes a thread
+/// looping there let go (one waiting in main would wait for the loop's end,
+/// and a busy process would look deadlocked).
+pub fn touch_main_gil(busy: Option<i64>) -> Result<(), PythonError> {
+    let through = busy
+        .and_then(|id| interpreters::find(id).ok())
+        .filter(|i| i.holds_off_main_waiters());
+    match through {
+        Some(i) => i.run(|_, _| ()),
+        None => interpreters::get("")?.run(|_, _| ()),
+    }
 }
 
 /// Prepares this thread to enter Python later (see

@@ -114,9 +114,11 @@ fn millis_since(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// deadlock-timeout: enters the main interpreter once a second, as mod_wsgi's
-/// deadlock thread takes the GIL; the main thread restarts the process when
-/// that has not succeeded for deadlock-timeout seconds.
+/// deadlock-timeout: takes the main GIL once a second, as mod_wsgi's
+/// deadlock thread does (through the interpreter of the longest-running
+/// request where that matters: see `python::touch_main_gil`); the main
+/// thread restarts the process when that has not succeeded for
+/// deadlock-timeout seconds.
 pub(super) fn heartbeat(st: &State) {
     st.gil_seen.store(millis_since(st.born), Ordering::Release);
     loop {
@@ -125,10 +127,21 @@ pub(super) fn heartbeat(st: &State) {
         if *stopped {
             return;
         }
-        if python::touch_main_interpreter().is_ok() {
+        if python::touch_main_gil(longest_running_interpreter(st)).is_ok() {
             st.gil_seen.store(millis_since(st.born), Ordering::Release);
         }
     }
+}
+
+/// The interpreter of the request running longest, if it is known yet.
+fn longest_running_interpreter(st: &State) -> Option<i64> {
+    let running = st.running.lock().unwrap_or_else(|e| e.into_inner());
+    running
+        .iter()
+        .flatten()
+        .filter(|r| r.interpreter.is_some())
+        .min_by_key(|r| r.started)
+        .and_then(|r| r.interpreter)
 }
 
 /// The GIL has been held for deadlock-timeout: no Python code can run in
