@@ -139,19 +139,42 @@ mod tests {
         format!("n{id}")
     }
 
+    // mod_wsgi's messages, word for word.
+    const FILE_GROUP_WRITABLE: &str = "WSGI script file is writable to group.";
+    const FILE_WORLD_WRITABLE: &str = "WSGI script file is writable to world.";
+    const DIR_GROUP_WRITABLE: &str = "Parent directory of WSGI script file is writable to group.";
+    const DIR_WORLD_WRITABLE: &str = "Parent directory of WSGI script file is writable to world.";
+
+    fn not_the_file(what: &str, name: &str) -> String {
+        format!(
+            "WSGI script file {what} '{name}' does not match {} required for daemon process.",
+            kind(what)
+        )
+    }
+
+    fn not_the_dir(what: &str, name: &str) -> String {
+        format!(
+            "Parent directory of WSGI script file has {what} '{name}' which does not match {} required for daemon process.",
+            kind(what)
+        )
+    }
+
+    fn kind(what: &str) -> &str {
+        if what == "owner" { "user" } else { "group" }
+    }
+
     /// Each case: the script file's and its directory's facts, and the
     /// refusal expected (`None`: allowed).
-    type Case = (Facts, Facts, Option<&'static str>);
-
-    fn check(owner: ScriptOwner, cases: &[Case]) {
+    fn check(owner: ScriptOwner, cases: &[(Facts, Facts, Option<String>)]) {
         for (i, (file, dir, want)) in cases.iter().enumerate() {
             let got = refusal(&owner, *file, Some(*dir), "/d/", names);
-            assert_eq!(got.as_deref(), *want, "case {i}");
+            assert_eq!(got.as_deref(), want.as_deref(), "case {i}");
         }
     }
 
     #[test]
     fn script_user() {
+        let no = |m: &str| Some(m.to_string());
         check(
             ScriptOwner::User(10),
             &[
@@ -159,37 +182,17 @@ mod tests {
                 (
                     f(11, 5, 0o644),
                     f(10, 5, 0o755),
-                    Some(
-                        "WSGI script file owner 'n11' does not match user required for daemon process.",
-                    ),
+                    Some(not_the_file("owner", "n11")),
                 ),
-                (
-                    f(10, 5, 0o664),
-                    f(10, 5, 0o755),
-                    Some("WSGI script file is writable to group."),
-                ),
-                (
-                    f(10, 5, 0o646),
-                    f(10, 5, 0o755),
-                    Some("WSGI script file is writable to world."),
-                ),
+                (f(10, 5, 0o664), f(10, 5, 0o755), no(FILE_GROUP_WRITABLE)),
+                (f(10, 5, 0o646), f(10, 5, 0o755), no(FILE_WORLD_WRITABLE)),
                 (
                     f(10, 5, 0o644),
                     f(12, 5, 0o755),
-                    Some(
-                        "Parent directory of WSGI script file has owner 'n12' which does not match user required for daemon process.",
-                    ),
+                    Some(not_the_dir("owner", "n12")),
                 ),
-                (
-                    f(10, 5, 0o644),
-                    f(10, 5, 0o757),
-                    Some("Parent directory of WSGI script file is writable to world."),
-                ),
-                (
-                    f(10, 5, 0o644),
-                    f(10, 5, 0o775),
-                    Some("Parent directory of WSGI script file is writable to group."),
-                ),
+                (f(10, 5, 0o644), f(10, 5, 0o757), no(DIR_WORLD_WRITABLE)),
+                (f(10, 5, 0o644), f(10, 5, 0o775), no(DIR_GROUP_WRITABLE)),
             ],
         );
         assert_eq!(
@@ -201,6 +204,7 @@ mod tests {
     #[test]
     fn script_group() {
         // Group-writable is fine for script-group; any owner.
+        let no = |m: &str| Some(m.to_string());
         check(
             ScriptOwner::Group(5),
             &[
@@ -208,27 +212,15 @@ mod tests {
                 (
                     f(1, 6, 0o644),
                     f(2, 5, 0o755),
-                    Some(
-                        "WSGI script file group 'n6' does not match group required for daemon process.",
-                    ),
+                    Some(not_the_file("group", "n6")),
                 ),
-                (
-                    f(1, 5, 0o666),
-                    f(2, 5, 0o755),
-                    Some("WSGI script file is writable to world."),
-                ),
+                (f(1, 5, 0o666), f(2, 5, 0o755), no(FILE_WORLD_WRITABLE)),
                 (
                     f(1, 5, 0o644),
                     f(2, 7, 0o755),
-                    Some(
-                        "Parent directory of WSGI script file has group 'n7' which does not match group required for daemon process.",
-                    ),
+                    Some(not_the_dir("group", "n7")),
                 ),
-                (
-                    f(1, 5, 0o644),
-                    f(2, 5, 0o1777),
-                    Some("Parent directory of WSGI script file is writable to world."),
-                ),
+                (f(1, 5, 0o644), f(2, 5, 0o1777), no(DIR_WORLD_WRITABLE)),
             ],
         );
     }
