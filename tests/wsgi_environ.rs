@@ -600,8 +600,42 @@ def application(environ, start_response):
     return [body]
 "#,
     );
+    // The access-control and dispatch scripts get it too (as in mod_wsgi).
+    dir.write(
+        "access.py",
+        r#"
+import ctypes
+
+get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+get_pointer.restype = ctypes.c_void_p
+get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+def allow_access(environ, host):
+    cap = environ.get('apache.request_rec')
+    if cap is None:
+        return False
+    r = get_pointer(cap, None)
+    the_request = ctypes.c_char_p.from_address(r + 6 * ctypes.sizeof(ctypes.c_void_p))
+    return the_request.value.startswith(b'GET /on-scripts/')
+"#,
+    );
+    dir.write(
+        "dispatch.py",
+        "def application_group(environ):\n    \
+         return 'with-rec' if 'apache.request_rec' in environ else 'without-rec'\n",
+    );
+    dir.write(
+        "group.wsgi",
+        "def application(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [environ['mod_wsgi.application_group'].encode()]\n",
+    );
     let conf = ApacheConfig::new(&format!(
         "WSGIDaemonProcess recd {u}threads=1\n\
+         WSGIScriptAlias /on-scripts {{dir}}/group.wsgi\n\
+         WSGIScriptAlias /off-scripts {{dir}}/group.wsgi\n\
+         <Location /on-scripts>\n    WSGIPassApacheRequest On\n    WSGIAccessScript {{dir}}/access.py\n    WSGIDispatchScript {{dir}}/dispatch.py\n</Location>\n\
+         <Location /off-scripts>\n    WSGIDispatchScript {{dir}}/dispatch.py\n</Location>\n\
          WSGIScriptAlias /on {{dir}}/rec.wsgi\n\
          WSGIScriptAlias /off {{dir}}/rec.wsgi\n\
          WSGIScriptAlias /daemon {{dir}}/rec.wsgi process-group=recd\n\
@@ -616,5 +650,7 @@ def application(environ, start_response):
     );
     assert_eq!(apache.get_ok("/off/x"), "none");
     assert_eq!(apache.get_ok("/daemon/x"), "none");
+    assert_eq!(apache.get_ok("/on-scripts/x"), "with-rec");
+    assert_eq!(apache.get_ok("/off-scripts/x"), "without-rec");
     apache.assert_no_crash();
 }

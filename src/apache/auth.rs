@@ -170,6 +170,8 @@ fn facts(r: &Request) -> AuthFacts {
             ffi::AP_SERVER_MINORVERSION_NUMBER as u32,
             ffi::AP_SERVER_PATCHLEVEL_NUMBER as u32,
         ),
+        // Set by `prepare` under WSGIPassApacheRequest On.
+        apache_request: 0,
     }
 }
 
@@ -203,9 +205,13 @@ fn prepare(r: &Request, script: &GroupScript) -> AuthCall {
         None => server_settings,
     };
     let reloading = settings.script_reloading.unwrap_or(true);
+    let mut facts = facts(r);
+    if settings.pass_apache_request.unwrap_or(false) {
+        facts.apache_request = r.as_ptr() as usize;
+    }
     AuthCall {
         script: child_script(r, script, reloading, global.case_sensitive()),
-        facts: facts(r),
+        facts,
     }
 }
 

@@ -21,6 +21,7 @@ use super::child_script::{
     self, ChildScript, NotRun, close_errors, load_script, log_exception, with_host,
 };
 use super::environ::{Decode, cgi_header_name, find_path_info};
+use super::interpreters;
 use super::module::MOD_WSGI_VERSION;
 use super::text::{environ_value, latin1, to_latin1};
 
@@ -51,6 +52,9 @@ pub(crate) struct AuthFacts {
     pub uri: Vec<u8>,
     pub path_info: Vec<u8>,
     pub apache_version: (u32, u32, u32),
+    /// WSGIPassApacheRequest On: the `request_rec`'s address, given to the
+    /// script as `apache.request_rec` (an unnamed capsule); 0 otherwise.
+    pub apache_request: usize,
 }
 
 /// One call of an access-control script.
@@ -437,6 +441,10 @@ fn build_environ<'py>(
         i64::from(call.script.reloading),
     )?;
     env.set_item("wsgi.errors", m.getattr("ErrorLog")?.call1((handle,))?)?;
+    if call.facts.apache_request != 0 {
+        let capsule = interpreters::address_capsule(py, call.facts.apache_request)?;
+        env.set_item("apache.request_rec", capsule)?;
+    }
     let (is_https, var_lookup) = ssl_functions(py, handle)?;
     env.set_item("mod_ssl.is_https", is_https)?;
     env.set_item("mod_ssl.var_lookup", var_lookup)?;

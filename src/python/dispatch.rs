@@ -18,6 +18,7 @@ use super::adapter::RequestSpec;
 use super::auth::AuthHost;
 use super::child_script::{self, ChildScript, NotRun, close_errors, load_script, log_exception};
 use super::environ::Decode;
+use super::interpreters;
 use super::module::MOD_WSGI_VERSION;
 use super::text::{environ_value, to_latin1};
 
@@ -197,5 +198,9 @@ fn build_environ<'py>(
     env.set_item("mod_wsgi.request_start", spec.request_start)?;
     env.set_item("apache.version", spec.apache_version)?;
     env.set_item("wsgi.errors", m.getattr("ErrorLog")?.call1((handle,))?)?;
+    if spec.apache_request != 0 {
+        let capsule = interpreters::address_capsule(py, spec.apache_request)?;
+        env.set_item("apache.request_rec", capsule)?;
+    }
     Ok(env)
 }
