@@ -578,46 +578,40 @@ fn print_outside_a_request_is_a_server_level_log_line() {
 #[test]
 fn pass_apache_request_gives_the_request_rec_as_a_capsule() {
     let dir = TestDir::new("environ-request-rec");
-    dir.write(
-        "rec.wsgi",
-        r#"
+    // What a C extension does: PyCapsule_GetPointer(capsule, NULL), then
+    // request_rec's seventh field (pool, connection, server, next, prev,
+    // main, the_request).
+    const THE_REQUEST: &str = r#"
 import ctypes
 
 get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
 get_pointer.restype = ctypes.c_void_p
 get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
-def application(environ, start_response):
-    cap = environ.get('apache.request_rec')
-    if cap is None:
-        body = b'none'
-    else:
-        r = get_pointer(cap, None)
-        # request_rec: pool, connection, server, next, prev, main, the_request.
-        the_request = ctypes.c_char_p.from_address(r + 6 * ctypes.sizeof(ctypes.c_void_p))
-        body = type(cap).__name__.encode() + b' ' + the_request.value
-    start_response('200 OK', [('Content-Type', 'text/plain')])
-    return [body]
-"#,
+def the_request(cap):
+    r = get_pointer(cap, None)
+    return ctypes.c_char_p.from_address(r + 6 * ctypes.sizeof(ctypes.c_void_p)).value
+"#;
+    dir.write(
+        "rec.wsgi",
+        &format!(
+            "{THE_REQUEST}\n\
+             def application(environ, start_response):\n    \
+                 cap = environ.get('apache.request_rec')\n    \
+                 body = b'none' if cap is None else type(cap).__name__.encode() + b' ' + the_request(cap)\n    \
+                 start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+                 return [body]\n"
+        ),
     );
     // The access-control and dispatch scripts get it too (as in mod_wsgi).
     dir.write(
         "access.py",
-        r#"
-import ctypes
-
-get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-get_pointer.restype = ctypes.c_void_p
-get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-
-def allow_access(environ, host):
-    cap = environ.get('apache.request_rec')
-    if cap is None:
-        return False
-    r = get_pointer(cap, None)
-    the_request = ctypes.c_char_p.from_address(r + 6 * ctypes.sizeof(ctypes.c_void_p))
-    return the_request.value.startswith(b'GET /on-scripts/')
-"#,
+        &format!(
+            "{THE_REQUEST}\n\
+             def allow_access(environ, host):\n    \
+                 cap = environ.get('apache.request_rec')\n    \
+                 return cap is not None and the_request(cap).startswith(b'GET /on-scripts/')\n"
+        ),
     );
     dir.write(
         "dispatch.py",
