@@ -588,6 +588,67 @@ mod tests {
         );
     }
 
+    /// Every directive mod_wsgi 6 registers (its `AP_INIT_*` table) is in
+    /// ours, so no mod_wsgi configuration fails with httpd's "Invalid
+    /// command" (the few we do not implement say so themselves).
+    #[test]
+    fn every_mod_wsgi_6_directive_is_known() {
+        let mod_wsgi_6 = [
+            "<WSGIInterpreterOptions",
+            "WSGIAcceptMutex",
+            "WSGIAccessScript",
+            "WSGIApplicationGroup",
+            "WSGIAuthGroupScript",
+            "WSGIAuthUserScript",
+            "WSGICallableObject",
+            "WSGICaseSensitivity",
+            "WSGIChunkedRequest",
+            "WSGIDaemonProcess",
+            "WSGIDestroyInterpreter",
+            "WSGIDispatchScript",
+            "WSGIDontWriteBytecode",
+            "WSGIEnableSendfile",
+            "WSGIErrorOverride",
+            "WSGIFreeThreading",
+            "WSGIGroupAuthoritative",
+            "WSGIHandlerScript",
+            "WSGIIgnoreActivity",
+            "WSGIImportScript",
+            "WSGIMapHEADToGET",
+            "WSGIPassApacheRequest",
+            "WSGIPassAuthorization",
+            "WSGIPerInterpreterGIL",
+            "WSGIProcessGroup",
+            "WSGIPythonEggs",
+            "WSGIPythonHashSeed",
+            "WSGIPythonHome",
+            "WSGIPythonOptimize",
+            "WSGIPythonPath",
+            "WSGIPythonWarnings",
+            "WSGIRestrictEmbedded",
+            "WSGIRestrictProcess",
+            "WSGIRestrictSignal",
+            "WSGIRestrictStdin",
+            "WSGIRestrictStdout",
+            "WSGIScriptAlias",
+            "WSGIScriptAliasMatch",
+            "WSGIScriptReloading",
+            "WSGIServerMetrics",
+            "WSGISlowRequests",
+            "WSGISocketPrefix",
+            "WSGISocketRotation",
+            "WSGISwitchInterval",
+            "WSGITelemetryOptions",
+            "WSGITelemetryService",
+            "WSGITrustedProxies",
+            "WSGITrustedProxyHeaders",
+            "WSGIVerboseDebugging",
+        ];
+        for name in mod_wsgi_6 {
+            assert!(find(name).is_ok(), "{name} is not in the table");
+        }
+    }
+
     /// One valid line per directive: each entry's parser accepts it (but
     /// refuses, saying why, mod_wsgi 6's telemetry directives) and
     /// writes into the record (only the deprecated WSGIVerboseDebugging and
