@@ -1166,6 +1166,7 @@ def application(environ, start_response):
     dir.write("docs/page.md", "# Title\n");
     dir.write("docs/shout.up", "ignored\n");
     dir.write("docs/plain.txt", "as it is\n");
+    dir.write("docs/notes.MD", "# Upper\n");
     let e = Express::start(
         &dir,
         &dir.0,
@@ -1186,6 +1187,11 @@ def application(environ, start_response):
     assert_eq!(r.status, 200, "{}", e.output());
     assert_eq!(r.text(), format!("rendered /page.md - {group} [] # Title"));
     assert_eq!(e.get("/shout.up").text(), "/SHOUT.UP");
+    // Extensions match without case, as httpd's AddHandler matches them.
+    assert_eq!(
+        e.get("/notes.MD").text(),
+        format!("rendered /notes.MD - {group} [] # Upper")
+    );
     assert_eq!(e.get("/plain.txt").text(), "as it is\n");
     let (_, served_by) = who_served(&e.get("/missing.md"));
     assert_eq!(served_by, group, "no file: the application");
@@ -1200,7 +1206,7 @@ fn add_handler_refuses_a_missing_script_or_a_bad_extension() {
     for (args, expected) in [
         (
             &["--add-handler", ".md", "missing.wsgi"][..],
-            "--add-handler",
+            "--add-handler: ",
         ),
         (
             &["--add-handler", "a b", "app.wsgi"],
@@ -1218,5 +1224,6 @@ fn add_handler_refuses_a_missing_script_or_a_bad_extension() {
         let err = text(&out.stderr);
         assert!(!out.status.success(), "{args:?} was accepted");
         assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("not supported"), "{args:?}: {err}");
     }
 }

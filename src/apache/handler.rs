@@ -226,8 +226,11 @@ pub(crate) fn handle(r: Request) -> HookStatus {
 
     // WSGIRestrictProcess: checked on the group finally chosen (a dispatch
     // script's or %{ENV:...}'s), embedded mode ("") included, as mod_wsgi.
+    // Names compare without case, as in mod_wsgi's table of them.
     if let Some(allowed) = &settings.restrict_process
-        && !allowed.contains(&spec.process_group)
+        && !allowed
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(&spec.process_group))
     {
         return fail(
             &r,

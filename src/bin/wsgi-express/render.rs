@@ -339,8 +339,9 @@ pub(super) fn render_config(p: &Plan) -> Result<String> {
         "WSGIDestroyInterpreter {}",
         on_off(!o.orphan_interpreter)
     )?;
-    // As mod_wsgi-express: the scoreboard's extended fields go with it.
-    if o.server_metrics {
+    // As mod_wsgi-express: the scoreboard's extended fields go with it (and
+    // with /server-status).
+    if o.server_metrics || o.server_status {
         c.push_str("ExtendedStatus On\n");
     }
     writeln!(c, "WSGIServerMetrics {}", on_off(o.server_metrics))?;
@@ -450,7 +451,7 @@ pub(super) fn render_config(p: &Plan) -> Result<String> {
     }
     if o.server_status {
         c.push_str(
-            "ExtendedStatus On\n<Location /server-status>\n    SetHandler server-status\n    \
+            "<Location /server-status>\n    SetHandler server-status\n    \
              Require host localhost\n</Location>\n",
         );
     }

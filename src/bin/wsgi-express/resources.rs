@@ -43,18 +43,28 @@ pub(super) fn script(handlers: &[(String, PathBuf)]) -> String {
              name = '__wsgi_resource%s__' % re.sub(r'[^\\w]{{1}}', '_', extension)\n    \
              module = types.ModuleType(name)\n    \
              module.__file__ = script\n    \
-             with open(script, 'r') as fp:\n        \
+             with open(script, 'rb') as fp:\n        \
                  code = compile(fp.read(), script, 'exec', dont_inherit=True)\n    \
              exec(code, module.__dict__)\n    \
              sys.modules[name] = module\n    \
              return module\n\n\
          _modules = dict((e, _load(e, s)) for e, s in RESOURCES)\n\n\
-         def _module(resource):\n    return _modules[os.path.splitext(resource)[-1]]\n\n\
+         def _module(resource):\n    \
+             # As httpd's AddHandler: any of the name's extensions, any case.\n    \
+             name = os.path.basename(resource).lower()\n    \
+             for extension in reversed(name.split('.')[1:]):\n        \
+                 module = _modules.get('.' + extension)\n        \
+                 if module is not None:\n            \
+                     return module\n    \
+             return None\n\n\
          def reload_required(resource):\n    \
              function = getattr(_module(resource), 'reload_required', None)\n    \
              return function(resource) if function is not None else False\n\n\
          def handle_request(environ, start_response):\n    \
              module = _module(environ['SCRIPT_NAME'])\n    \
+             if module is None:\n        \
+                 start_response('404 Not Found', [('Content-Type', 'text/plain')])\n        \
+                 return [b'Not Found']\n    \
              function = getattr(module, 'handle_request', None)\n    \
              if function is None:\n        \
                  function = getattr(module, 'application')\n    \

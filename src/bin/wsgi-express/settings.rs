@@ -183,7 +183,8 @@ pub(super) fn resolve(o: &ServerOptions) -> Result<Plan> {
             .document_root
             .as_deref()
             .map_or_else(|| server_root.join("htdocs"), abs),
-        static_first: o.document_root.is_some(),
+        // --add-handler files are document root files: they too come first.
+        static_first: o.document_root.is_some() || !o.handler_scripts.is_empty(),
         url_aliases: o
             .url_aliases()
             .map(|(url, target)| url_alias(url, &cwd.join(target)))
@@ -239,7 +240,7 @@ fn handler_script(extension: &str, script: &Path) -> Result<(String, PathBuf)> {
         bail!("--add-handler needs a file extension such as .md, not '{extension}'");
     }
     let script = absolute(script).context("--add-handler")?;
-    Ok((format!(".{bare}"), script))
+    Ok((format!(".{}", bare.to_ascii_lowercase()), script))
 }
 
 /// Options that only make sense together.
