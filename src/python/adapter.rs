@@ -385,7 +385,7 @@ fn call_application(
         Ok(r) => r,
         Err(e) => return report_exception(py, m, handle, spec, &e),
     };
-    let body = send_body(py, m, handle, &result);
+    let body = send_body(py, &h.file_wrapper, handle, &result);
     // close() is called exactly once, whatever happened while iterating.
     let closed = match result.getattr("close") {
         Ok(close) => close.call0().map(|_| ()),
@@ -474,11 +474,11 @@ fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
 /// once close() has run.
 fn send_body(
     py: Python<'_>,
-    m: &Bound<'_, PyModule>,
+    file_wrapper: &Bound<'_, PyAny>,
     handle: u64,
     result: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    if try_file_wrapper(py, m, handle, result)? {
+    if try_file_wrapper(py, file_wrapper, handle, result)? {
         return Ok(());
     }
     // A list or tuple is complete: its items are checked first (a bad item is

@@ -441,10 +441,7 @@ fn build_environ<'py>(
         i64::from(call.script.reloading),
     )?;
     env.set_item("wsgi.errors", m.getattr("ErrorLog")?.call1((handle,))?)?;
-    if call.facts.apache_request != 0 {
-        let capsule = interpreters::address_capsule(py, call.facts.apache_request)?;
-        env.set_item("apache.request_rec", capsule)?;
-    }
+    interpreters::set_request_rec(&env, call.facts.apache_request)?;
     let (is_https, var_lookup) = ssl_functions(py, handle)?;
     env.set_item("mod_ssl.is_https", is_https)?;
     env.set_item("mod_ssl.var_lookup", var_lookup)?;
@@ -464,15 +461,7 @@ fn run<R>(
 ) -> R {
     let pid = std::process::id();
     let outcome = child_script::run(&call.script.application_group, &host, |py, m, handle| {
-        let script = load_script(
-            py,
-            m,
-            host.as_ref(),
-            &call.script.module_name,
-            &call.script.path,
-            call.script.mtime,
-            call.script.reloading,
-        )?;
+        let script = load_script(py, m, host.as_ref(), &call.script)?;
         let Ok(f) = script.getattr(function) else {
             host.log(
                 Level::Error,

@@ -128,7 +128,8 @@ def _flush_std():
         if isinstance(stream, ErrorLog):
             try:
                 stream.flush()
-            except Exception:
+            except BaseException:
+                # Also a RequestTimeout landing here: the request is over.
                 pass
 
 
@@ -368,7 +369,9 @@ def _end_request(handle, status, output_bytes, input_bytes, elapsed, errors=None
         if errors is not None:
             try:
                 errors.flush()
-            except Exception:
+            except BaseException:
+                # Also a RequestTimeout landing here: the request is over,
+                # and request_finished must still be published.
                 pass
         _flush_std()
         if event_callbacks:

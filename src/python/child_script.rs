@@ -69,12 +69,12 @@ impl Transport for LogOnly {
     fn set_head(&mut self, _head: &ResponseHead) {}
     fn write(&mut self, _data: &[u8], _how: Write) -> Result<(), OutputError> {
         Err(OutputError(
-            "an access-control script cannot send a response".into(),
+            "an access-control or dispatch script cannot send a response".into(),
         ))
     }
     fn send_file(&mut self, _fd: i32, _offset: u64, _len: u64) -> Result<(), OutputError> {
         Err(OutputError(
-            "an access-control script cannot send a response".into(),
+            "an access-control or dispatch script cannot send a response".into(),
         ))
     }
     fn abort(&mut self) {}
@@ -156,14 +156,17 @@ pub(super) fn load_script<'py>(
     py: Python<'py>,
     m: &Bound<'py, PyModule>,
     host: &dyn AuthHost,
-    module_name: &str,
-    script_path: &str,
-    mtime: i64,
-    reloading: bool,
+    script: &ChildScript,
 ) -> Option<Bound<'py, PyAny>> {
-    let loaded = m
-        .getattr("_load_script")
-        .and_then(|f| f.call1((module_name, script_path, mtime, reloading)));
+    let script_path = &script.path;
+    let loaded = m.getattr("_load_script").and_then(|f| {
+        f.call1((
+            &script.module_name,
+            script_path,
+            script.mtime,
+            script.reloading,
+        ))
+    });
     loaded
         .map_err(|e| {
             host.log(

@@ -94,16 +94,7 @@ fn dispatch(
         log_exception(py, host, &call.script.path, e);
         DispatchFailed
     };
-    let script = load_script(
-        py,
-        m,
-        host,
-        &call.script.module_name,
-        &call.script.path,
-        call.script.mtime,
-        call.script.reloading,
-    )
-    .ok_or(DispatchFailed)?;
+    let script = load_script(py, m, host, &call.script).ok_or(DispatchFailed)?;
     // Module-level functions only, as mod_wsgi looks them up.
     let functions = script
         .cast::<PyModule>()
@@ -198,9 +189,6 @@ fn build_environ<'py>(
     env.set_item("mod_wsgi.request_start", spec.request_start)?;
     env.set_item("apache.version", spec.apache_version)?;
     env.set_item("wsgi.errors", m.getattr("ErrorLog")?.call1((handle,))?)?;
-    if spec.apache_request != 0 {
-        let capsule = interpreters::address_capsule(py, spec.apache_request)?;
-        env.set_item("apache.request_rec", capsule)?;
-    }
+    interpreters::set_request_rec(&env, spec.apache_request)?;
     Ok(env)
 }

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
+use pyo3::types::{PyDict, PyModule};
 
 use super::closure::{self, panic_message};
 use super::error::PythonError;
@@ -101,8 +101,8 @@ fn bind_thread() -> *mut ffi::PyThreadState {
         if let Some(ts) = t.main {
             return ts;
         }
-        // SAFETY: Python is initialised and this thread has no thread state
-        // yet (this is its first). PyThreadState_New needs no GIL: it makes
+        // SAFETY: Python is initialised and this thread has none of our
+        // thread states yet. PyThreadState_New needs no GIL: it makes
         // a detached state in the main interpreter, binds this thread's
         // GILState slot to it (the slot is empty) and starts its GILState
         // counter at 1, so a C extension's balanced Ensure/Release reuses it
@@ -111,7 +111,19 @@ fn bind_thread() -> *mut ffi::PyThreadState {
         // the main interpreter's threads to drop it, so a thread looping in
         // a sub-interpreter would keep this one out until it blocked; the
         // first wait now happens with the state of the interpreter entered.
-        let ts = unsafe { ffi::PyThreadState_New(ffi::PyInterpreterState_Main()) };
+        //
+        // A thread some other code already gave a GILState state (a C
+        // extension's Ensure on an Apache thread) keeps it, as before: Ensure
+        // reuses that state and raises its counter, so its owner's Release
+        // cannot delete it.
+        let ts = unsafe {
+            if ffi::PyGILState_GetThisThreadState().is_null() {
+                ffi::PyThreadState_New(ffi::PyInterpreterState_Main())
+            } else {
+                ffi::PyGILState_Ensure();
+                ffi::PyEval_SaveThread()
+            }
+        };
         // Only out of memory.
         assert!(!ts.is_null(), "cannot allocate a Python thread state");
         t.main = Some(ts);
@@ -654,14 +666,21 @@ impl Interpreter {
     }
 }
 
-/// An unnamed capsule holding `address` (mod_wsgi's `apache.request_rec`,
-/// which C extensions open with `PyCapsule_GetPointer(capsule, NULL)`).
-pub(crate) fn address_capsule(py: Python<'_>, address: usize) -> PyResult<Bound<'_, PyAny>> {
+/// WSGIPassApacheRequest: `environ['apache.request_rec']`, an unnamed
+/// capsule holding the `request_rec`'s `address` (C extensions open it with
+/// `PyCapsule_GetPointer(capsule, NULL)`, as mod_wsgi makes it); nothing
+/// when `address` is 0.
+pub(crate) fn set_request_rec(environ: &Bound<'_, PyDict>, address: usize) -> PyResult<()> {
+    if address == 0 {
+        return Ok(());
+    }
+    let py = environ.py();
     // SAFETY: the GIL is held (`py`); a capsule only stores the pointer,
     // without a name or destructor, and never dereferences it.
     let raw = unsafe { ffi::PyCapsule_New(address as *mut std::ffi::c_void, ptr::null(), None) };
     // SAFETY: `raw` is a new reference, or null with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, raw) }
+    let capsule = unsafe { Bound::from_owned_ptr_or_err(py, raw) }?;
+    environ.set_item("apache.request_rec", capsule)
 }
 
 /// A Python exception as text (its traceback and value), safe in any

@@ -3,7 +3,6 @@
 use std::os::fd::RawFd;
 
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
 
 use crate::python::metrics::{self, Io};
 use crate::python::request;
@@ -13,14 +12,14 @@ use super::client_gone;
 /// The fast path for `wsgi.file_wrapper` over a regular file: the file is sent
 /// by the server (sendfile/mmap) instead of being read through Python.
 /// `Ok(false)` when the result is not eligible (it is then iterated normally).
+/// `wrapper_type` is the interpreter's `mod_wsgi.FileWrapper`.
 pub(super) fn try_file_wrapper(
     py: Python<'_>,
-    m: &Bound<'_, PyModule>,
+    wrapper_type: &Bound<'_, PyAny>,
     handle: u64,
     result: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
-    let wrapper_type = m.getattr("FileWrapper")?;
-    if !result.is_instance(&wrapper_type).unwrap_or(false) {
+    if !result.is_instance(wrapper_type).unwrap_or(false) {
         return Ok(false);
     }
     let ready = request::with(handle, |r| {

@@ -68,9 +68,6 @@ pub(super) fn build_environ<'py>(
     env.set_item("mod_wsgi.daemon_start", spec.daemon_start)?;
     env.set_item("mod_wsgi.application_start", metrics::application_start())?;
     env.set_item("apache.version", spec.apache_version)?;
-    if spec.apache_request != 0 {
-        let capsule = interpreters::address_capsule(py, spec.apache_request)?;
-        env.set_item("apache.request_rec", capsule)?;
-    }
+    interpreters::set_request_rec(&env, spec.apache_request)?;
     Ok(env)
 }
