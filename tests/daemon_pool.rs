@@ -209,3 +209,32 @@ fn graceful_restarts_with_kept_connections_lose_nothing() {
     assert!(done > 200, "only {done} requests\n{log}");
     apache.stop();
 }
+
+/// A group of single-threaded processes gets no kept connections: one kept
+/// to a busy process would wait for it while another process sits idle.
+#[test]
+fn single_threaded_groups_get_a_new_connection_per_request() {
+    require_root("Apache's User www-data and the daemon user nobody are involved");
+    let dir = TestDir::new("pool-single");
+    dir.write("app.wsgi", APP);
+    let conf = ApacheConfig::new(&format!(
+        "WSGIDaemonProcess single {}processes=2 threads=1 display-name=(wsgi:pool-single)\n\
+         WSGIScriptAlias / {{dir}}/app.wsgi process-group=single application-group=%{{GLOBAL}}\n",
+        daemon_user()
+    ))
+    .threads(8, 1);
+    let apache = Apache::start(&dir, &conf);
+    let mut client = Client::new(apache.port, true);
+    let mut seen = BTreeSet::new();
+    for _ in 0..5 {
+        let (status, body) = client.get("/connections").unwrap();
+        assert_eq!(status, 200, "{}", apache.error_log());
+        seen.extend(
+            String::from_utf8_lossy(&body)
+                .split(' ')
+                .map(str::to_string),
+        );
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    apache.assert_no_crash();
+}

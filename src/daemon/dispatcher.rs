@@ -342,6 +342,8 @@ pub(crate) fn dispatch(
     // every thread busy). Each connection gets its own.
     let mut hello_deadline = Instant::now() + Duration::from_secs(g.connect_timeout);
     let mut sent = 0usize;
+    // A write to this connection failed: it is never kept.
+    let mut write_failed = false;
     let mut body_done = no_body;
     let mut buffers = Buffers::take();
     let Buffers {
@@ -426,6 +428,7 @@ pub(crate) fn dispatch(
                         && !body_consumed;
                     // The daemon stopped reading (it answered without reading
                     // the whole body, or it died): stop sending, keep reading.
+                    write_failed = true;
                     body_done = true;
                     out.clear();
                     sent = 0;
@@ -499,8 +502,14 @@ pub(crate) fn dispatch(
                 Ok(ControlFlow::Break(Step::Done(c))) => {
                     // Everything of this request went out and all of the
                     // response came in: the connection can carry the next.
+                    // Not for a group of single-threaded processes: a
+                    // connection kept to one of them would wait for that
+                    // process while another sits idle (a new connection goes
+                    // to whichever process accepts).
                     if relay.ended_cleanly()
                         && body_ended
+                        && !write_failed
+                        && g.threads > 1
                         && sent == out.len()
                         && reader.is_idle()
                         && let Some(pid) = relay.pid
@@ -546,7 +555,14 @@ pub(crate) fn dispatch(
         if stale {
             // A kept connection its daemon closed or gave up (it stopped,
             // recycled or died) before reading this request: nothing ran,
-            // nothing of the body was read; it goes on a new connection.
+            // nothing of the body was read; it goes on a new connection
+            // (a bounded number of times: a daemon saying goodbye to every
+            // connection must not keep this request going round).
+            if resends >= MAX_RESENDS {
+                let what = "closed the connection before taking the request, again and again";
+                return done(relay.failed(what, HttpStatus::BAD_GATEWAY));
+            }
+            resends += 1;
             log::request(
                 r,
                 Level::Debug,
@@ -566,6 +582,7 @@ pub(crate) fn dispatch(
         fd = stream.as_raw_fd();
         born = Instant::now();
         kept = None;
+        write_failed = false;
         out.clear();
         out.extend_from_slice(&request_frame);
         // An empty body that already ended is not read again.
