@@ -1,8 +1,8 @@
 //! Connections an Apache child keeps open to daemon groups between
 //! requests: a request takes one (or connects afresh when none is idle) and
 //! gives it back once its response ended cleanly, so most requests skip the
-//! connect and the daemon's accept. Keyed by socket path, which names one
-//! group of one configuration generation.
+//! connect and the daemon's accept. Keyed by socket path (one per group:
+//! an Apache child only ever serves one configuration generation).
 //!
 //! A kept connection may have gone stale (its daemon died, recycled or was
 //! restarted): the dispatcher finds that out as the daemon's goodbye, or

@@ -74,15 +74,12 @@ impl Readiness {
 
     /// Waits for the next event and returns its token.
     pub(crate) fn wait(&self) -> io::Result<u64> {
-        let mut events: Vec<Event> = Vec::with_capacity(1);
+        // On the stack: this runs once per request in a daemon.
+        let mut events = [std::mem::MaybeUninit::<Event>::uninit(); 1];
         loop {
-            match epoll::wait(
-                &self.epoll,
-                rustix::buffer::spare_capacity(&mut events),
-                None,
-            ) {
-                Ok(_) => {
-                    if let Some(e) = events.pop() {
+            match epoll::wait(&self.epoll, &mut events, None) {
+                Ok((ready, _)) => {
+                    if let Some(e) = ready.first() {
                         return Ok(e.data.u64());
                     }
                 }
