@@ -324,6 +324,7 @@ pub(crate) fn handle(r: Request) -> HookStatus {
             ignore_activity,
         );
     }
+    spec.module_name = python::script::module_name(&spec.script_path, case_sensitive);
     match python::serve(&spec, Box::new(transport)) {
         Outcome::Sent => HookStatus::Ok,
         Outcome::Status(code) => code.into(),
@@ -396,7 +397,8 @@ fn request_spec(
         None => (r.filename(), r.finfo().mtime),
     };
     RequestSpec {
-        module_name: python::script::module_name(&script_path, case_sensitive),
+        // Named where the script runs (below, or by the daemon itself).
+        module_name: String::new(),
         script_path,
         script_mtime,
         reloading: settings.script_reloading.unwrap_or(true),
